@@ -33,7 +33,7 @@ demo: venv
 
 ## Regenerate the README screenshots under docs/screenshots/.
 screenshots: venv
-	$(PY) -m pytest tests/test_webclient -m browser --screenshots-dir=docs/screenshots
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/test_webclient -m browser
 
 ## Benchmarks with their peers (see bench/README.md).
 bench: venv
