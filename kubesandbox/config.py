@@ -116,7 +116,9 @@ class SandboxConfig:
     def network_dir(self) -> pathlib.Path:
         return self.state_dir / "network"
 
-    def log_path(self, namespace: str, pod: str, container: str, previous: bool = False) -> pathlib.Path:
+    def log_path(
+        self, namespace: str, pod: str, container: str, previous: bool = False
+    ) -> pathlib.Path:
         suffix = ".previous.log" if previous else ".log"
         return self.pods_dir / namespace / pod / f"{container}{suffix}"
 

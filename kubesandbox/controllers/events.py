@@ -1,0 +1,81 @@
+"""Recording core/v1 Events the way kube components do, aggregated so they never flood."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+import structlog
+
+from kubesandbox.controllers.client import EVENTS, ApiClient, ApiError
+
+log = structlog.get_logger("kubesandbox.events")
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_micro() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class EventRecorder:
+    """Creates an Event per (object, reason, message) and bumps its count on repeats."""
+
+    def __init__(self, client: ApiClient, component: str, host: str | None = None) -> None:
+        self.client = client
+        self.component = component
+        self.host = host
+        self._seen: dict[tuple[str, str, str, str], tuple[str, int]] = {}
+
+    async def record(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace") or "default"
+        key = (meta.get("uid", ""), type_, reason, message)
+        try:
+            seen = self._seen.get(key)
+            if seen is not None:
+                name, count = seen
+                self._seen[key] = (name, count + 1)
+                await self.client.patch(
+                    EVENTS.item(namespace, name),
+                    {"count": count + 1, "lastTimestamp": now_iso()},
+                )
+                return
+            name = f"{meta.get('name', 'object')}.{secrets.token_hex(8)}"
+            source: dict[str, str] = {"component": self.component}
+            if self.host:
+                source["host"] = self.host
+            event = {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": name, "namespace": namespace},
+                "involvedObject": {
+                    "apiVersion": obj.get("apiVersion", "v1"),
+                    "kind": obj.get("kind", ""),
+                    "name": meta.get("name", ""),
+                    "namespace": namespace,
+                    "uid": meta.get("uid", ""),
+                    "resourceVersion": meta.get("resourceVersion", ""),
+                },
+                "reason": reason,
+                "message": message,
+                "type": type_,
+                "source": source,
+                "count": 1,
+                "firstTimestamp": now_iso(),
+                "lastTimestamp": now_iso(),
+                "reportingComponent": self.component,
+                "reportingInstance": self.host or self.component,
+            }
+            self._seen[key] = (name, 1)
+            if len(self._seen) > 20000:
+                self._seen.clear()
+            await self.client.create(EVENTS.collection(namespace), event)
+        except ApiError as exc:
+            # Events are best effort, as in Kubernetes (e.g. the namespace is terminating).
+            log.debug("event not recorded", reason=reason, error=str(exc))
+        except OSError as exc:
+            log.debug("event not recorded", reason=reason, error=str(exc))
