@@ -1,0 +1,505 @@
+"""The operator's I/O core: applies rendered children, keeps per-room observations, writes status.
+
+Kopf handlers (handlers.py) only forward events here. Decisions are in render.py, diff.py and
+status.py; this module reads, compares and writes, and writes only when something differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from . import GROUP, PLURAL, VERSION, metrics
+from . import names as n
+from .admin import RoomClient
+from .defaults import effective_spec
+from .diff import covers, merge_patch
+from .kube import ApiError, Kube, api_path, object_path
+from .render import (
+    TOKEN_KEY,
+    RenderOptions,
+    Room,
+    config_hash,
+    image_of,
+    render_children,
+    render_ingress,
+    strip_absent,
+    version_of,
+)
+from .status import Observation, Probe, desired_status, status_changed
+
+log = structlog.get_logger("gameroom_operator")
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class RoomState:
+    """Everything the operator knows about one room between events."""
+
+    namespace: str
+    name: str
+    uid: str = ""
+    generation: int = 0
+    spec: dict[str, Any] = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=dict)
+    deleting: bool = False
+    token: str | None = None
+    applied_generation: int | None = None
+    apply_error: str = ""
+    apply_error_permanent: bool = False
+    deployment: dict[str, Any] | None = None
+    pod_ip: str = ""
+    pod_ready: bool = False
+    pod_problem: str = ""
+    probe: Probe | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def room(self) -> Room:
+        return Room(name=self.name, namespace=self.namespace, uid=self.uid, spec=self.spec)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    created: list[str]
+    patched: list[str]
+    deleted: list[str]
+
+    @property
+    def writes(self) -> int:
+        return len(self.created) + len(self.patched) + len(self.deleted)
+
+
+class Controller:
+    def __init__(
+        self,
+        kube: Kube,
+        options: RenderOptions,
+        room_client: RoomClient | None = None,
+        probe_interval: float = 10.0,
+        resync_interval: float = 0.0,
+        probe_concurrency: int = 50,
+    ) -> None:
+        self.kube = kube
+        self.options = options
+        self.rooms: dict[Key, RoomState] = {}
+        self.room_client = room_client or RoomClient()
+        self.probe_interval = probe_interval
+        self.resync_interval = resync_interval
+        self._probe_slots = asyncio.Semaphore(probe_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_loop = time.monotonic()
+
+    # ---- room bookkeeping -------------------------------------------------------------------
+
+    def state(self, namespace: str, name: str) -> RoomState:
+        key = (namespace, name)
+        if key not in self.rooms:
+            self.rooms[key] = RoomState(namespace=namespace, name=name)
+        return self.rooms[key]
+
+    def observe_room(self, body: dict[str, Any], event_type: str | None) -> RoomState | None:
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED":
+            self.rooms.pop(key, None)
+            self._update_phase_gauge()
+            return None
+        state = self.state(*key)
+        if state.uid and meta.get("uid") and state.uid != meta.get("uid"):
+            # The room was deleted and created again under the same name: start afresh.
+            state = self.rooms[key] = RoomState(namespace=key[0], name=key[1])
+        state.uid = meta.get("uid", state.uid)
+        state.generation = int(meta.get("generation") or 0)
+        state.spec = dict(body.get("spec") or {})
+        if body.get("status") is not None:
+            state.status = dict(body.get("status") or {})
+        state.deleting = bool(meta.get("deletionTimestamp"))
+        return state
+
+    def _update_phase_gauge(self) -> None:
+        counts: dict[str, int] = {}
+        for state in self.rooms.values():
+            phase = state.status.get("phase", "Pending")
+            counts[phase] = counts.get(phase, 0) + 1
+        for phase in ("Pending", "Starting", "Ready", "Degraded", "Maintenance", "Failed"):
+            metrics.ROOMS.labels(phase=phase).set(counts.get(phase, 0))
+        metrics.ROOMS.labels(phase="Terminating").set(counts.get("Terminating", 0))
+
+    # ---- applying children ------------------------------------------------------------------
+
+    async def _admin_token(self, state: RoomState, live_secret: dict[str, Any] | None) -> str:
+        if live_secret is not None:
+            encoded = (live_secret.get("data") or {}).get(TOKEN_KEY)
+            if encoded:
+                try:
+                    return base64.b64decode(encoded).decode()
+                except (binascii.Error, UnicodeDecodeError):
+                    log.warning("admin_token_unreadable", room=state.name, ns=state.namespace)
+        return state.token or secrets.token_urlsafe(32)
+
+    async def apply_children(self, state: RoomState) -> ApplyResult:
+        """Create what is missing, patch what differs, remove a dropped Ingress; else no write."""
+        room = state.room
+        secret_path = api_path("v1", "secrets", room.namespace, n.admin_secret(room.name))
+        live_secret = await self.kube.get(secret_path)
+        state.token = await self._admin_token(state, live_secret)
+        desired = render_children(room, state.token, self.options)
+        paths = [object_path(child) for child in desired]
+        lives = await asyncio.gather(
+            *(self.kube.get(path) if path != secret_path else _value(live_secret) for path in paths)
+        )
+        created: list[str] = []
+        patched: list[str] = []
+        deleted: list[str] = []
+        for child, path, live in zip(desired, paths, lives, strict=True):
+            label = f"{child['kind']}/{child['metadata']['name']}"
+            if live is None:
+                result = await self._create(child, path)
+                created.append(label)
+            elif covers(live, child) is not None:
+                _check_ownership(live, room)
+                result = await self.kube.merge_patch(path, merge_patch(child))
+                patched.append(label)
+            else:
+                metrics.WRITES_SKIPPED.inc()
+                result = live
+            if child["kind"] == "Deployment":
+                state.deployment = result
+        if render_ingress(room, "") is None:
+            path = api_path(
+                "networking.k8s.io/v1", "ingresses", room.namespace, n.ingress(room.name)
+            )
+            live = await self.kube.get(path)
+            if live is not None and _owned_by(live, room):
+                await self.kube.delete(path)
+                deleted.append(f"Ingress/{n.ingress(room.name)}")
+        return ApplyResult(created, patched, deleted)
+
+    async def _create(self, child: dict[str, Any], path: str) -> dict[str, Any]:
+        try:
+            return await self.kube.create(strip_absent(child))
+        except ApiError as error:
+            if error.status != 409:
+                raise
+            # Someone (an earlier run of this operator) created it meanwhile: patch instead.
+            return await self.kube.merge_patch(path, merge_patch(child))
+
+    async def reconcile(self, body: dict[str, Any]) -> ApplyResult:
+        """Bring the room's children in line with its spec, then update its status."""
+        state = self.observe_room(body, None)
+        assert state is not None
+        started = time.perf_counter()
+        async with state.lock:
+            try:
+                result = await self.apply_children(state)
+            except ApiError as error:
+                metrics.RECONCILE_ERRORS.labels(kind=f"api_{error.status}").inc()
+                state.apply_error = error.message
+                state.apply_error_permanent = error.permanent
+                await self._write_status(state)
+                raise
+            except (OSError, TimeoutError) as error:
+                metrics.RECONCILE_ERRORS.labels(kind="connection").inc()
+                state.apply_error = f"the API server did not answer: {error}"
+                state.apply_error_permanent = False
+                raise
+            finally:
+                metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+            state.apply_error = ""
+            state.apply_error_permanent = False
+            state.applied_generation = state.generation
+            if state.pod_ready and state.probe is None:
+                await self.probe_room(state, write=False)
+            await self._write_status(state)
+        await self._announce(state, result)
+        if state.pod_ready and self._maintenance_differs(state):
+            self._spawn(self.probe_room(state))
+        return result
+
+    async def _announce(self, state: RoomState, result: ApplyResult) -> None:
+        if any(label.startswith("Deployment/") for label in result.created):
+            await self.event(
+                state,
+                "Normal",
+                "Created",
+                f"Created the room's objects: {', '.join(result.created)}.",
+            )
+        elif result.patched or result.created or result.deleted:
+            changed = result.patched + result.created + result.deleted
+            await self.event(
+                state, "Normal", "SettingsApplied", f"Applied new settings to {', '.join(changed)}."
+            )
+
+    # ---- observing children ------------------------------------------------------------------
+
+    def _owner_state(self, body: dict[str, Any]) -> RoomState | None:
+        meta = body.get("metadata") or {}
+        room = (meta.get("labels") or {}).get(n.ROOM_LABEL)
+        # Children's events may come before their room's (at start-up): keep what they say.
+        return self.state(meta.get("namespace", ""), room) if room else None
+
+    async def observe_deployment(self, body: dict[str, Any], event_type: str | None) -> None:
+        state = self._owner_state(body)
+        if state is None:
+            return
+        state.deployment = None if event_type == "DELETED" else body
+        await self.sync_status(state)
+
+    async def observe_pod(self, body: dict[str, Any], event_type: str | None) -> None:
+        state = self._owner_state(body)
+        if state is None:
+            return
+        was_ready = state.pod_ready
+        if event_type == "DELETED" or (body.get("metadata") or {}).get("deletionTimestamp"):
+            state.pod_ip, state.pod_ready, state.pod_problem = "", False, ""
+        else:
+            state.pod_ip, state.pod_ready, state.pod_problem = _pod_facts(body)
+        if state.pod_ready and not was_ready:
+            # Probe before telling anyone the room is Ready, so one status write says it all.
+            await self.probe_room(state, write=False)
+        elif not state.pod_ready:
+            state.probe = None
+        await self.sync_status(state)
+
+    # ---- status -----------------------------------------------------------------------------
+
+    def observation(self, state: RoomState) -> Observation:
+        spec = effective_spec(state.spec)
+        room = state.room
+        image = image_of(spec, self.options)
+        return Observation(
+            generation=state.generation,
+            applied_generation=state.applied_generation,
+            apply_error=state.apply_error,
+            apply_error_permanent=state.apply_error_permanent,
+            deleting=state.deleting,
+            deployment=state.deployment,
+            config_hash=config_hash(room),
+            pod_problem=state.pod_problem,
+            probe=state.probe,
+            maintenance_wanted=bool(spec["maintenance"]["enabled"]),
+            url=n.game_url(room.name, room.namespace, int(spec["expose"]["port"])),
+            image=image,
+            version=version_of(image),
+            spec_sections=tuple(sorted(state.spec)),
+        )
+
+    async def sync_status(self, state: RoomState) -> None:
+        async with state.lock:
+            await self._write_status(state)
+
+    async def _write_status(self, state: RoomState) -> None:
+        if state.applied_generation is None and not state.apply_error:
+            return  # nothing to say before the first reconcile of this operator run
+        desired = desired_status(self.observation(state), state.status, _now())
+        if not status_changed(state.status, desired):
+            metrics.WRITES_SKIPPED.inc()
+            return
+        path = api_path(f"{GROUP}/{VERSION}", PLURAL, state.namespace, state.name) + "/status"
+        try:
+            written = await self.kube.merge_patch(path, {"status": desired})
+        except ApiError as error:
+            if error.status == 404:
+                return  # the room is gone
+            raise
+        old_phase = state.status.get("phase")
+        state.status = dict(written.get("status") or desired)
+        self._update_phase_gauge()
+        if old_phase != desired["phase"]:
+            log.info(
+                "room_phase",
+                room=state.name,
+                ns=state.namespace,
+                phase=desired["phase"],
+                was=old_phase,
+            )
+            if desired["phase"] == "Failed":
+                ready = next(c for c in desired["conditions"] if c["type"] == "Ready")
+                await self.event(state, "Warning", ready["reason"], ready["message"])
+
+    async def event(self, state: RoomState, kind: str, reason: str, message: str) -> None:
+        """A Kubernetes Event on the room, for what an admin must know."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "generateName": f"{state.name}.",
+                "namespace": state.namespace,
+            },
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "GameRoom",
+                "name": state.name,
+                "namespace": state.namespace,
+                "uid": state.uid,
+            },
+            "type": kind,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "gameroom-operator"},
+            "reportingComponent": "gameroom-operator",
+            "reportingInstance": "gameroom-operator",
+            "firstTimestamp": now[:19] + "Z",
+            "lastTimestamp": now[:19] + "Z",
+            "count": 1,
+        }
+        try:
+            await self.kube.request("POST", api_path("v1", "events", state.namespace), event)
+        except (ApiError, OSError, TimeoutError) as error:
+            log.warning("event_not_posted", room=state.name, reason=reason, error=str(error))
+
+    # ---- probing and maintenance ------------------------------------------------------------
+
+    def _maintenance_differs(self, state: RoomState) -> bool:
+        wanted = effective_spec(state.spec)["maintenance"]
+        probe = state.probe
+        if probe is None or not probe.reachable:
+            return False
+        return probe.maintenance_enabled != bool(wanted["enabled"]) or (
+            bool(wanted["enabled"]) and probe.maintenance_message != str(wanted["message"])
+        )
+
+    async def probe_room(self, state: RoomState, write: bool = True) -> None:
+        if not state.pod_ready or not state.pod_ip or not state.token:
+            return
+        async with self._probe_slots:
+            state.probe = await self.room_client.probe(state.pod_ip, state.token)
+            if self._maintenance_differs(state):
+                wanted = effective_spec(state.spec)["maintenance"]
+                try:
+                    await self.room_client.set_maintenance(
+                        state.pod_ip, state.token, bool(wanted["enabled"]), str(wanted["message"])
+                    )
+                except Exception as error:  # noqa: BLE001 - reported, retried next probe
+                    log.warning("maintenance_failed", room=state.name, error=str(error))
+                    await self.event(
+                        state,
+                        "Warning",
+                        "MaintenanceFailed",
+                        f"Could not switch maintenance mode through the admin API: {error}",
+                    )
+                else:
+                    on = bool(wanted["enabled"])
+                    await self.event(
+                        state,
+                        "Normal",
+                        "MaintenanceOn" if on else "MaintenanceOff",
+                        "Maintenance mode switched on: new joins are refused."
+                        if on
+                        else "Maintenance mode switched off: the room accepts players again.",
+                    )
+                    state.probe = await self.room_client.probe(state.pod_ip, state.token)
+        if write:
+            await self.sync_status(state)
+
+    async def run_prober(self) -> None:
+        """One loop for all rooms: probe ready rooms, resync children when asked to."""
+        last_resync = time.monotonic()
+        while True:
+            self._last_loop = time.monotonic()
+            states = [s for s in self.rooms.values() if not s.deleting]
+            await asyncio.gather(
+                *(self.probe_room(s) for s in states if s.pod_ready),
+                return_exceptions=True,
+            )
+            if self.resync_interval and time.monotonic() - last_resync >= self.resync_interval:
+                last_resync = time.monotonic()
+                for state in states:
+                    if state.applied_generation is None:
+                        continue
+                    try:
+                        await self.reconcile_known(state)
+                    except Exception as error:  # noqa: BLE001 - logged; Kopf retries on events
+                        log.warning("resync_failed", room=state.name, error=str(error))
+            await asyncio.sleep(self.probe_interval)
+
+    async def reconcile_known(self, state: RoomState) -> None:
+        async with state.lock:
+            result = await self.apply_children(state)
+            await self._write_status(state)
+        await self._announce(state, result)
+
+    def prober_healthy(self) -> tuple[bool, str]:
+        age = time.monotonic() - self._last_loop
+        limit = max(60.0, self.probe_interval * 6 + (self.resync_interval or 0))
+        if age > limit:
+            return False, f"the room prober has not run for {age:.0f}s"
+        return True, f"{len(self.rooms)} rooms known"
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.room_client.close()
+        await self.kube.close()
+
+
+async def _value(value: Any) -> Any:
+    return value
+
+
+def _owned_by(live: dict[str, Any], room: Room) -> bool:
+    owners = (live.get("metadata") or {}).get("ownerReferences") or []
+    return any(o.get("uid") == room.uid for o in owners)
+
+
+def _check_ownership(live: dict[str, Any], room: Room) -> None:
+    owners = (live.get("metadata") or {}).get("ownerReferences") or []
+    controllers = [o for o in owners if o.get("controller")]
+    if controllers and all(o.get("uid") != room.uid for o in controllers):
+        meta = live.get("metadata") or {}
+        raise ApiError(
+            409,
+            "PATCH",
+            f"{live.get('kind')}/{meta.get('name')}",
+            f'{{"reason": "Conflict", "message": "{live.get("kind")} {meta.get("name")} already '
+            f"belongs to {controllers[0].get('kind')} {controllers[0].get('name')}; rename the "
+            f'room or delete that object"}}',
+        )
+
+
+_PROBLEM_REASONS = (
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+)
+
+
+def _pod_facts(pod: dict[str, Any]) -> tuple[str, bool, str]:
+    """(pod IP, ready, problem) of a room's Pod."""
+    status = pod.get("status") or {}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    problem = ""
+    for container in status.get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in _PROBLEM_REASONS:
+            problem = f"{waiting['reason']}: {waiting.get('message', '')}".strip()
+    if status.get("phase") == "Failed":
+        problem = problem or f"Pod failed: {status.get('message', status.get('reason', ''))}"
+    return str(status.get("podIP") or ""), ready and status.get("phase") == "Running", problem

@@ -1,0 +1,144 @@
+"""Kopf registration: thin handlers that forward to the Controller."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+import structlog
+from aiohttp import web
+
+from . import GROUP, PLURAL, VERSION, metrics
+from .controller import Controller
+from .kube import ApiError, Kube, load_credentials
+from .names import MANAGED_BY
+from .render import RenderOptions
+from .settings import Settings
+
+log = structlog.get_logger("gameroom_operator")
+
+CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
+
+
+class _Runtime:
+    settings: Settings | None = None
+    controller: Controller | None = None
+    prober: asyncio.Task[None] | None = None
+    web_runner: web.AppRunner | None = None
+
+
+runtime = _Runtime()
+
+
+def configure(settings: Settings) -> None:
+    runtime.settings = settings
+
+
+def _controller() -> Controller:
+    if runtime.controller is None:
+        raise kopf.TemporaryError("the operator is still starting", delay=1)
+    return runtime.controller
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    ours = runtime.settings
+    if ours is None:
+        raise kopf.PermanentError("gameroom_operator.handlers.configure() was not called")
+    # Set once: changing storages later makes Kopf handle every object again.
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # Our own Events say what an admin must know; Kopf's per-handler ones would be noise.
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 270
+    settings.networking.request_timeout = 60
+    settings.batching.worker_limit = 2000
+    credentials = await asyncio.to_thread(load_credentials, ours.kubeconfig)
+    controller = Controller(
+        Kube(credentials),
+        RenderOptions(default_image=ours.default_image, log_format=ours.room_log_format),
+        probe_interval=ours.probe_interval,
+        resync_interval=ours.resync_interval,
+    )
+    runtime.controller = controller
+    runtime.prober = asyncio.get_running_loop().create_task(controller.run_prober())
+    if ours.metrics_port:
+        runner = web.AppRunner(metrics.make_app(controller.prober_healthy), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, ours.metrics_host, ours.metrics_port).start()
+        runtime.web_runner = runner
+    log.info(
+        "operator_started",
+        namespaces=list(ours.namespaces) or "all",
+        default_image=ours.default_image,
+        peering=ours.peering or "standalone",
+        metrics_port=ours.metrics_port,
+    )
+
+
+@kopf.on.cleanup()
+async def cleanup(**_: Any) -> None:
+    if runtime.prober is not None:
+        runtime.prober.cancel()
+    if runtime.web_runner is not None:
+        await runtime.web_runner.cleanup()
+    if runtime.controller is not None:
+        await runtime.controller.close()
+    log.info("operator_stopped")
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+async def reconcile(body: kopf.Body, **_: Any) -> None:
+    try:
+        await _controller().reconcile(_plain(body))
+    except ApiError as error:
+        if error.permanent:
+            raise kopf.PermanentError(f"{error.message} (fix the GameRoom's spec)") from error
+        raise kopf.TemporaryError(str(error), delay=5) from error
+    except (OSError, TimeoutError) as error:
+        raise kopf.TemporaryError(f"API server unreachable: {error}", delay=5) from error
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def room_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # noqa: A002
+    controller = runtime.controller
+    if controller is None:
+        return
+    state = controller.observe_room(_plain(body), type)
+    if state is not None and state.deleting and state.applied_generation is not None:
+        await controller.sync_status(state)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
+async def deployment_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # noqa: A002
+    if runtime.controller is not None:
+        await runtime.controller.observe_deployment(_plain(body), type)
+
+
+@kopf.on.event("", "v1", "pods", labels=CHILD_LABELS)
+async def pod_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # noqa: A002
+    if runtime.controller is not None:
+        await runtime.controller.observe_pod(_plain(body), type)
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    return {
+        "metadata": dict(body.get("metadata", {})),
+        "spec": _thaw(body.get("spec", {})),
+        "status": _thaw(body.get("status", {})) if "status" in body else None,
+    }
+
+
+def _thaw(value: Any) -> Any:
+    if hasattr(value, "items"):
+        return {key: _thaw(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_thaw(item) for item in value]
+    return value

@@ -1,0 +1,183 @@
+"""A small async Kubernetes API client on aiohttp (the operator's own calls; Kopf has its own).
+
+It reads credentials the way the official client does (kubeconfig or in-cluster service
+account) and counts every call by verb for the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from . import metrics
+
+
+class ApiError(Exception):
+    """The API server answered with an error status."""
+
+    def __init__(self, status: int, method: str, path: str, body: str) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.body = body
+        try:
+            decoded = json.loads(body)
+            self.reason = str(decoded.get("reason", ""))
+            self.message = str(decoded.get("message", body))
+        except (ValueError, AttributeError):
+            self.reason = ""
+            self.message = body[:500]
+        super().__init__(f"{method} {path} -> {status}: {self.message}")
+
+    @property
+    def permanent(self) -> bool:
+        """True when retrying the same request cannot succeed (invalid or forbidden)."""
+        return self.status in (400, 403, 422)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    host: str
+    token: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    verify: bool = True
+
+
+def load_credentials(kubeconfig: str | None = None) -> Credentials:
+    """Credentials from the in-cluster service account, else from kubeconfig/KUBECONFIG."""
+    from kubernetes import client, config  # imported lazily: slow to import
+
+    configuration = client.Configuration()
+    try:
+        if kubeconfig:
+            raise config.ConfigException("a kubeconfig was given")
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    token = None
+    auth = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
+    if auth:
+        token = auth.removeprefix("Bearer ").strip()
+    return Credentials(
+        host=configuration.host.rstrip("/"),
+        token=token,
+        ca_file=configuration.ssl_ca_cert,
+        cert_file=configuration.cert_file,
+        key_file=configuration.key_file,
+        verify=bool(configuration.verify_ssl),
+    )
+
+
+def api_path(api_version: str, kind_plural: str, namespace: str, name: str | None = None) -> str:
+    prefix = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    path = f"{prefix}/namespaces/{namespace}/{kind_plural}"
+    return f"{path}/{name}" if name else path
+
+
+PLURALS = {
+    "ConfigMap": "configmaps",
+    "Secret": "secrets",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+    "Service": "services",
+    "Deployment": "deployments",
+    "NetworkPolicy": "networkpolicies",
+    "Ingress": "ingresses",
+    "Event": "events",
+    "Pod": "pods",
+    "GameRoom": "gamerooms",
+}
+
+
+def object_path(manifest: dict[str, Any], name: str | None = None) -> str:
+    meta = manifest["metadata"]
+    return api_path(
+        manifest["apiVersion"],
+        PLURALS[manifest["kind"]],
+        meta["namespace"],
+        meta["name"] if name is None else name or None,
+    )
+
+
+class Kube:
+    """Async JSON calls to the API server."""
+
+    def __init__(self, credentials: Credentials, max_connections: int = 32) -> None:
+        self._credentials = credentials
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ensure(self) -> aiohttp.ClientSession:
+        async with self._lock:
+            if self._session is None or self._session.closed:
+                creds = self._credentials
+                ssl_context: ssl.SSLContext | bool = False
+                if creds.host.startswith("https"):
+                    ssl_context = ssl.create_default_context(cafile=creds.ca_file)
+                    if not creds.verify:
+                        ssl_context.check_hostname = False
+                        ssl_context.verify_mode = ssl.CERT_NONE
+                    if creds.cert_file and creds.key_file:
+                        ssl_context.load_cert_chain(creds.cert_file, creds.key_file)
+                headers = {"Accept": "application/json"}
+                if creds.token:
+                    headers["Authorization"] = f"Bearer {creds.token}"
+                self._session = aiohttp.ClientSession(
+                    base_url=creds.host,
+                    headers=headers,
+                    connector=aiohttp.TCPConnector(ssl=ssl_context, limit=self._max_connections),
+                    timeout=aiohttp.ClientTimeout(total=30),
+                )
+            return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        session = await self._ensure()
+        metrics.API_CALLS.labels(verb=method).inc()
+        data = None if body is None else json.dumps(body)
+        headers = {"Content-Type": content_type} if body is not None else {}
+        async with session.request(method, path, data=data, headers=headers, params=params) as r:
+            text = await r.text()
+            if r.status >= 400:
+                metrics.API_ERRORS.labels(verb=method, code=str(r.status)).inc()
+                raise ApiError(r.status, method, path, text)
+            return json.loads(text) if text else {}
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            return await self.request("GET", path)
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", object_path(manifest, name=""), manifest)
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("PATCH", path, patch, "application/merge-patch+json")
+
+    async def delete(self, path: str) -> None:
+        try:
+            await self.request("DELETE", path, {"propagationPolicy": "Background"})
+        except ApiError as error:
+            if error.status != 404:
+                raise

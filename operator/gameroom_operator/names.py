@@ -1,0 +1,68 @@
+"""Fixed names and labels of a room's children (fixed names make a retried create harmless)."""
+
+from __future__ import annotations
+
+from . import GROUP
+
+MANAGED_BY = "gameroom-operator"
+ROOM_LABEL = f"{GROUP}/room"
+ADMIN_CLIENT_LABEL = f"{GROUP}/admin-client"
+CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
+GAME_PORT = 8080
+ADMIN_PORT = 8081
+
+
+def deployment(room: str) -> str:
+    return room
+
+
+def game_service(room: str) -> str:
+    return room
+
+
+def admin_service(room: str) -> str:
+    return f"{room}-admin"
+
+
+def config_map(room: str) -> str:
+    return f"{room}-config"
+
+
+def admin_secret(room: str) -> str:
+    return f"{room}-admin-token"
+
+
+def data_pvc(room: str) -> str:
+    return f"{room}-data"
+
+
+def network_policy(room: str) -> str:
+    return f"{room}-admin"
+
+
+def ingress(room: str) -> str:
+    return room
+
+
+def selector_labels(room: str) -> dict[str, str]:
+    """Labels that select the room's Pod; never change them (Deployment selectors are immutable)."""
+    return {
+        "app.kubernetes.io/name": "gameroom",
+        "app.kubernetes.io/instance": room,
+    }
+
+
+def common_labels(room: str, version: str) -> dict[str, str]:
+    return {
+        **selector_labels(room),
+        "app.kubernetes.io/component": "gameserver",
+        "app.kubernetes.io/part-of": "drawgame",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app.kubernetes.io/version": version[:63],
+        ROOM_LABEL: room,
+    }
+
+
+def game_url(room: str, namespace: str, port: int) -> str:
+    host = f"{game_service(room)}.{namespace}.svc"
+    return f"http://{host}/" if port == 80 else f"http://{host}:{port}/"

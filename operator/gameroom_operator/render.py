@@ -1,0 +1,400 @@
+"""Pure renderer: a GameRoom spec -> the manifests of its children.
+
+No I/O here. A value of None in a rendered manifest means "this field must be absent": the
+applier sends it as null in a merge patch (so a field the user removed is removed from the
+child) and strips it on create.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from . import DEFAULT_IMAGE, GROUP, KIND, VERSION
+from . import names as n
+from .defaults import effective_spec
+
+CONFIG_FILE = "config.yaml"
+CONFIG_DIR = "/etc/gameroom"
+TOKEN_DIR = "/var/run/gameroom/admin"  # noqa: S105 - a path, not a secret
+TOKEN_KEY = "token"  # noqa: S105 - the Secret key name
+DATA_DIR = "/data"
+RUN_AS = 10001
+GRACE_PERIOD_SECONDS = 45
+PRESTOP_SLEEP_SECONDS = 5
+OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "gameroom-operator"}
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Room:
+    """What the renderer needs to know about a GameRoom besides its spec."""
+
+    name: str
+    namespace: str
+    uid: str
+    spec: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    default_image: str = DEFAULT_IMAGE
+    log_format: str = "json"
+
+
+def image_of(spec: dict[str, Any], options: RenderOptions) -> str:
+    return str(spec.get("image") or options.default_image)
+
+
+def version_of(image: str) -> str:
+    """The tag of an image reference (the digest when pinned by digest), else 'latest'."""
+    if "@" in image:
+        return image.rsplit("@", 1)[1].replace(":", "-")[:63]
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else "latest"
+
+
+def game_config(room: Room) -> dict[str, Any]:
+    """The game server's config file (docs/CONTRACT.md) for this room."""
+    spec = effective_spec(room.spec)
+    game = dict(spec["game"])
+    game.setdefault("customWords", [])
+    return {
+        "roomName": room.name,
+        "game": game,
+        "rateLimits": dict(spec["rateLimits"]),
+        "maintenance": {
+            "enabled": bool(spec["maintenance"]["enabled"]),
+            "message": str(spec["maintenance"].get("message", "")),
+        },
+        "reconnectGraceSeconds": 60,
+    }
+
+
+def config_hash(room: Room) -> str:
+    """Hash of the settings that need a restart to apply.
+
+    Maintenance is left out on purpose: it is switched through the admin API without a restart.
+    """
+    config = game_config(room)
+    config.pop("maintenance")
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def owner_reference(room: Room) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": room.name,
+        "uid": room.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(room: Room, name: str, version: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": room.namespace,
+        "labels": n.common_labels(room.name, version),
+        "ownerReferences": [owner_reference(room)],
+    }
+
+
+def render_config_map(room: Room, version: str) -> Manifest:
+    config = game_config(room)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(room, n.config_map(room.name), version),
+        "data": {CONFIG_FILE: yaml.safe_dump(config, sort_keys=False, allow_unicode=True)},
+    }
+
+
+def render_secret(room: Room, version: str, admin_token: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(room, n.admin_secret(room.name), version),
+        "type": "Opaque",
+        "data": {TOKEN_KEY: base64.b64encode(admin_token.encode()).decode()},
+    }
+
+
+def render_pvc(room: Room, version: str) -> Manifest:
+    storage = effective_spec(room.spec)["storage"]
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": storage["size"]}},
+    }
+    # Never sent as null: the cluster fills in its default class and the field is immutable.
+    if storage.get("storageClassName"):
+        spec["storageClassName"] = storage["storageClassName"]
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _metadata(room, n.data_pvc(room.name), version),
+        "spec": spec,
+    }
+
+
+def _probe(path: str, period: int, failures: int, timeout: int = 2) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "failureThreshold": failures,
+    }
+
+
+def _security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def render_deployment(room: Room, version: str, options: RenderOptions) -> Manifest:
+    spec = effective_spec(room.spec)
+    pod = spec["podTemplate"]
+    image = image_of(spec, options)
+    config_digest = config_hash(room)
+    pod_labels = {**pod.get("labels", {}), **n.common_labels(room.name, version)}
+    pod_annotations = {**pod.get("annotations", {}), n.CONFIG_HASH_ANNOTATION: config_digest}
+    container: dict[str, Any] = {
+        "name": "gameserver",
+        "image": image,
+        "imagePullPolicy": spec["imagePullPolicy"],
+        "command": ["python", "-m", "gameserver"],
+        "args": [
+            "serve",
+            "--config",
+            f"{CONFIG_DIR}/{CONFIG_FILE}",
+            "--db",
+            f"{DATA_DIR}/gameroom.db",
+            "--admin-token-file",
+            f"{TOKEN_DIR}/{TOKEN_KEY}",
+            "--port",
+            str(n.GAME_PORT),
+            "--admin-port",
+            str(n.ADMIN_PORT),
+        ],
+        "env": [
+            {"name": "GAMESERVER_ROOM_NAME", "value": room.name},
+            {"name": "GAMESERVER_LOG_FORMAT", "value": options.log_format},
+        ],
+        "ports": [
+            {"name": "http", "containerPort": n.GAME_PORT, "protocol": "TCP"},
+            {"name": "admin", "containerPort": n.ADMIN_PORT, "protocol": "TCP"},
+        ],
+        "startupProbe": _probe("/livez", period=2, failures=60),
+        "readinessProbe": _probe("/readyz", period=5, failures=2),
+        "livenessProbe": _probe("/livez", period=10, failures=3),
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
+        "resources": spec["resources"],
+        "securityContext": _security_context(),
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "admin-token", "mountPath": TOKEN_DIR, "readOnly": True},
+            {"name": "data", "mountPath": DATA_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the container's own emptyDir
+        ],
+    }
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": GRACE_PERIOD_SECONDS,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": n.config_map(room.name)}},
+            {
+                "name": "admin-token",
+                "secret": {"secretName": n.admin_secret(room.name), "defaultMode": 0o440},
+            },
+            {"name": "data", "persistentVolumeClaim": {"claimName": n.data_pvc(room.name)}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        ],
+        "imagePullSecrets": spec.get("imagePullSecrets") or None,
+        "nodeSelector": pod.get("nodeSelector") or None,
+        "tolerations": pod.get("tolerations") or None,
+        "affinity": pod.get("affinity") or None,
+        "priorityClassName": pod.get("priorityClassName") or None,
+    }
+    metadata = _metadata(room, n.deployment(room.name), version)
+    metadata["annotations"] = {n.CONFIG_HASH_ANNOTATION: config_digest}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": 1,
+            # Recreate: two servers must never share the room's volume and database.
+            "strategy": {"type": "Recreate", "rollingUpdate": None},
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": n.selector_labels(room.name)},
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": pod_annotations},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def render_game_service(room: Room, version: str) -> Manifest:
+    expose = effective_spec(room.spec)["expose"]
+    port: dict[str, Any] = {
+        "name": "http",
+        "port": expose["port"],
+        "targetPort": "http",
+        "protocol": "TCP",
+    }
+    if expose.get("nodePort") and expose["type"] != "ClusterIP":
+        port["nodePort"] = expose["nodePort"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(room, n.game_service(room.name), version),
+        "spec": {
+            "type": expose["type"],
+            "selector": n.selector_labels(room.name),
+            "ports": [port],
+        },
+    }
+
+
+def render_admin_service(room: Room, version: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(room, n.admin_service(room.name), version),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": n.selector_labels(room.name),
+            "ports": [
+                {"name": "admin", "port": n.ADMIN_PORT, "targetPort": "admin", "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+def render_network_policy(room: Room, version: str) -> Manifest:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(room, n.network_policy(room.name), version),
+        "spec": {
+            "podSelector": {"matchLabels": n.selector_labels(room.name)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                # The game port is public: players and the kubelet's probes.
+                {"ports": [{"port": n.GAME_PORT, "protocol": "TCP"}]},
+                # The admin port only from the operator (any namespace) and this room's jobs.
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {},
+                            "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)},
+                        },
+                        {
+                            "podSelector": {
+                                "matchLabels": {
+                                    n.ROOM_LABEL: room.name,
+                                    n.ADMIN_CLIENT_LABEL: "true",
+                                }
+                            }
+                        },
+                    ],
+                    "ports": [{"port": n.ADMIN_PORT, "protocol": "TCP"}],
+                },
+            ],
+        },
+    }
+
+
+def render_ingress(room: Room, version: str) -> Manifest | None:
+    expose = effective_spec(room.spec)["expose"]
+    ingress = expose.get("ingress")
+    if not ingress:
+        return None
+    spec: dict[str, Any] = {
+        "rules": [
+            {
+                "host": ingress["host"],
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {
+                                "service": {
+                                    "name": n.game_service(room.name),
+                                    "port": {"name": "http"},
+                                }
+                            },
+                        }
+                    ]
+                },
+            }
+        ],
+        "ingressClassName": ingress.get("className") or None,
+        "tls": (
+            [{"hosts": [ingress["host"]], "secretName": ingress["tlsSecretName"]}]
+            if ingress.get("tlsSecretName")
+            else None
+        ),
+    }
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _metadata(room, n.ingress(room.name), version),
+        "spec": spec,
+    }
+
+
+def render_children(
+    room: Room, admin_token: str, options: RenderOptions | None = None
+) -> list[Manifest]:
+    """Every child of the room in the order to create them (what a Pod mounts comes first)."""
+    options = options or RenderOptions()
+    version = version_of(image_of(effective_spec(room.spec), options))
+    children = [
+        render_config_map(room, version),
+        render_secret(room, version, admin_token),
+        render_pvc(room, version),
+        render_admin_service(room, version),
+        render_game_service(room, version),
+        render_network_policy(room, version),
+        render_deployment(room, version, options),
+    ]
+    ingress = render_ingress(room, version)
+    if ingress is not None:
+        children.append(ingress)
+    return children
+
+
+def strip_absent(value: Any) -> Any:
+    """The manifest without the None markers (for create, validation and display)."""
+    if isinstance(value, dict):
+        return {key: strip_absent(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [strip_absent(item) for item in value]
+    return value
