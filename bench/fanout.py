@@ -1,0 +1,664 @@
+"""Fan-out benchmark: one room, one drawer, N receivers, our server against a Node `ws` peer.
+
+The drawer (this process, aiohttp) sends 60 `draw` batches of 16 points per second, as a
+browser does at 60 fps. N receivers join as spectators and time each stroke they get.
+The same load runs against two servers, each fresh for every N:
+
+- ours: `python -m gameserver serve` (a real room: two bot players start a game, the
+  drawer picks a word and draws; the receivers are spectators);
+- peer: `bench/peers/broadcast.js`, a minimal broadcast room on Node's `ws` package that
+  parses each frame as JSON and re-serialises it once, like our server.
+
+Receivers are Node `ws` clients (`bench/peers/receivers.js`) in one or two processes so
+the load generator is not the bottleneck; their CPU is reported to show it. Latency is
+receipt time minus the send time that the drawer encodes into the stroke's first three
+y coordinates (CLOCK_MONOTONIC in microseconds, 13 bits per coordinate), so both ends
+read the same clock and the figure includes everything between `send_str` and the
+receiver's `JSON.parse`. See bench/README.md for the figures.
+
+Usage: .venv/bin/python bench/fanout.py [--quick] [--receivers 16,100,500] [--duration S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+BENCH_DIR = Path(__file__).resolve().parent
+PEERS_DIR = BENCH_DIR / "peers"
+RESULTS_FILE = BENCH_DIR / "results" / "fanout.json"
+BATCHES_PER_SECOND = 60
+POINTS_PER_BATCH = 16
+CLOCK_MODULUS = 2**39  # microseconds, about 6.4 days; both ends reduce modulo this
+CHUNK_BITS = 13
+GOAL_P99_MS_AT_100 = 20.0
+GOAL_THROUGHPUT_RATIO = 0.8
+GOAL_IDLE_RSS_MB = 60.0
+ADMIN_TOKEN = "bench-admin-token-not-secret"  # noqa: S105 (loopback-only bench room)
+
+
+# ---------------------------------------------------------------------------
+# Pure parts: the stroke format and the statistics
+# ---------------------------------------------------------------------------
+
+
+def now_micros() -> int:
+    """CLOCK_MONOTONIC in microseconds: the clock Node's process.hrtime.bigint() reads."""
+    return time.monotonic_ns() // 1000
+
+
+def encode_send_time(micros: int) -> list[float]:
+    """Three y coordinates (0..819.1) carrying `micros` modulo 2**39."""
+    value = micros % CLOCK_MODULUS
+    mask = (1 << CHUNK_BITS) - 1
+    return [((value >> (CHUNK_BITS * i)) & mask) / 10 for i in range(3)]
+
+
+def decode_send_time(ys: list[float]) -> int:
+    value = 0
+    for y in reversed(ys[:3]):
+        value = (value << CHUNK_BITS) | round(y * 10)
+    return value
+
+
+def draw_batch(seq: int, sent_micros: int) -> dict[str, Any]:
+    """The `draw` message for batch `seq`: one stroke per second of drawing, 16 points."""
+    ys = encode_send_time(sent_micros)
+    base_x = (seq * 7) % 1400
+    points = [
+        [round(base_x + i * 10.0, 1), ys[i] if i < 3 else round(450 + 300 * math.sin(seq + i), 1)]
+        for i in range(POINTS_PER_BATCH)
+    ]
+    return {
+        "type": "draw",
+        "stroke": seq // BATCHES_PER_SECOND,
+        "tool": "brush",
+        "color": seq % 20,
+        "width": 6,
+        "points": points,
+    }
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (q in 0..100)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def ratio(ours: float, peer: float) -> float:
+    return ours / peer if peer else math.nan
+
+
+# ---------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_node_modules() -> None:
+    if (PEERS_DIR / "node_modules" / "ws").is_dir():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("fanout: npm is not installed; install Node 20 and npm to run the peer")
+    print("fanout: installing the peer's npm packages in bench/peers ...", flush=True)
+    subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=PEERS_DIR, check=True)
+
+
+async def wait_http_ok(url: str, proc: asyncio.subprocess.Process, wait_s: float) -> None:
+    deadline = time.monotonic() + wait_s
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer 200 within {wait_s:g} s")
+
+
+@dataclass
+class Server:
+    kind: str
+    proc: asyncio.subprocess.Process
+    ws_url: str
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 15)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+async def start_ours(workdir: Path) -> Server:
+    port, admin_port = free_port(), free_port()
+    config = workdir / "room.json"
+    config.write_text(
+        json.dumps(
+            {
+                "roomName": "fanout-bench",
+                "game": {"maxPlayers": 24, "rounds": 1, "drawTimeSeconds": 240, "hints": 0},
+                "maxSpectators": 2000,
+                "timing": {"chooseSeconds": 60},
+            }
+        )
+    )
+    log_path = workdir / "ours.log"
+    env = {**os.environ, "GAMESERVER_ADMIN_TOKEN": ADMIN_TOKEN, "GAMESERVER_VERSION": "bench"}
+    with log_path.open("wb") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gameserver",
+            "serve",
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--admin-port",
+            str(admin_port),
+            "--db",
+            str(workdir / "room.db"),
+            "--log-format",
+            "json",
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            env=env,
+        )
+    server = Server("ours", proc, f"ws://127.0.0.1:{port}/ws", log_path)
+    try:
+        await wait_http_ok(f"http://127.0.0.1:{port}/readyz", proc, 30)
+    except RuntimeError as exc:
+        await server.stop()
+        raise RuntimeError(f"{exc}; server log: {log_path}") from None
+    return server
+
+
+async def start_peer(workdir: Path) -> Server:
+    port = free_port()
+    log_path = workdir / "peer.log"
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        str(PEERS_DIR / "broadcast.js"),
+        str(port),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log_path.open("wb"),
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    if not line.startswith(b"listening"):
+        raise RuntimeError(f"peer did not start: {line!r}; log: {log_path}")
+    return Server("peer", proc, f"ws://127.0.0.1:{port}", log_path)
+
+
+@dataclass
+class ReceiverGroup:
+    procs: list[asyncio.subprocess.Process]
+
+    @classmethod
+    async def start(
+        cls, url: str, count: int, nprocs: int, deflate: bool, log: Path
+    ) -> ReceiverGroup:
+        sizes = [count // nprocs + (1 if i < count % nprocs else 0) for i in range(nprocs)]
+        env = {**os.environ, "BENCH_DEFLATE": "1" if deflate else "0"}
+        procs = []
+        with log.open("ab") as log_file:
+            for i, size in enumerate(s for s in sizes if s):
+                procs.append(
+                    await asyncio.create_subprocess_exec(
+                        "node",
+                        str(PEERS_DIR / "receivers.js"),
+                        url,
+                        str(size),
+                        f"spec{i}-",
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=log_file,
+                        env=env,
+                        limit=1 << 28,
+                    )
+                )
+        group = cls(procs)
+        try:
+            for proc in procs:
+                assert proc.stdout is not None
+                line = await asyncio.wait_for(proc.stdout.readline(), 60)
+                if not line.startswith(b"ready"):
+                    raise RuntimeError(f"receivers did not all join: {line!r}; log: {log}")
+        except (TimeoutError, RuntimeError):
+            await group.kill()
+            raise RuntimeError(f"receivers did not all join within 60 s; log: {log}") from None
+        return group
+
+    async def command(self, text: str) -> None:
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(text.encode() + b"\n")
+            await proc.stdin.drain()
+
+    async def stop(self) -> list[dict[str, Any]]:
+        await self.command("stop")
+        results = []
+        for proc in self.procs:
+            assert proc.stdout is not None
+            results.append(json.loads(await asyncio.wait_for(proc.stdout.readline(), 60)))
+            await proc.wait()
+        return results
+
+    async def kill(self) -> None:
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for proc in self.procs:
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(proc.pid).cpu_times()
+                total += times.user + times.system
+        return total
+
+
+# ---------------------------------------------------------------------------
+# The two players (drawer and partner) speaking protocol v1
+# ---------------------------------------------------------------------------
+
+
+class Player:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.errors: dict[str, int] = {}
+        self.id = ""
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            data = json.loads(msg.data)
+            kind = data.get("type")
+            if kind == "draw":
+                continue  # the echo of our own strokes; drained so the socket never backs up
+            if kind == "error":
+                self.errors[data.get("code", "?")] = self.errors.get(data.get("code", "?"), 0) + 1
+            await self.inbox.put(data)
+
+    async def expect(self, kind: str, wait_s: float = 20, **fields: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + wait_s
+        while True:
+            data = await asyncio.wait_for(self.inbox.get(), max(0.01, deadline - time.monotonic()))
+            if data.get("type") == "error" and data.get("code") != "rate_limited":
+                raise RuntimeError(f"server error while waiting for {kind}: {data}")
+            if data.get("type") == kind and all(data.get(k) == v for k, v in fields.items()):
+                return data
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send_str(json.dumps(message, separators=(",", ":")))
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+
+async def join_player(session: aiohttp.ClientSession, url: str, name: str) -> Player:
+    ws = await session.ws_connect(url, autoping=True)
+    player = Player(ws)
+    await player.send({"type": "join", "name": name, "protocol": 1})
+    welcome = await player.expect("welcome")
+    player.id = str(welcome.get("you", {}).get("id", ""))
+    return player
+
+
+async def setup_turn(first: Player, second: Player) -> Player:
+    """Start a game with the two players and return the one who is drawing."""
+    await first.send({"type": "start"})
+    turn = await first.expect("turn", phase="choosing")
+    drawer = first if turn.get("drawerId") == first.id else second
+    await drawer.expect("choose_word")
+    await drawer.send({"type": "choose_word", "index": 0})
+    await drawer.expect("turn", phase="drawing")
+    return drawer
+
+
+async def draw_loop(drawer: Player, stop: asyncio.Event) -> int:
+    """Send 60 batches a second on an absolute schedule until `stop`; returns batches sent."""
+    loop = asyncio.get_running_loop()
+    interval = 1 / BATCHES_PER_SECOND
+    next_at = loop.time()
+    seq = 0
+    while not stop.is_set():
+        delay = next_at - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await drawer.send(draw_batch(seq, now_micros()))
+        seq += 1
+        next_at += interval
+    return seq
+
+
+# ---------------------------------------------------------------------------
+# One measurement
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    server: str
+    receivers: int
+    seconds: float
+    delivered: int
+    delivered_per_second: float
+    expected_per_second: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    server_cpu_percent: float
+    server_rss_mb: float
+    idle_rss_mb: float
+    loadgen_cpu_percent: float
+    batches_sent: int
+    drawer_errors: dict[str, int] = field(default_factory=dict)
+    undecodable: int = 0
+    receivers_closed: int = 0
+
+
+def rss_mb(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+async def measure(
+    kind: str, receivers: int, args: argparse.Namespace, workdir: Path
+) -> Measurement:
+    server = await (start_ours(workdir) if kind == "ours" else start_peer(workdir))
+    group: ReceiverGroup | None = None
+    players: list[Player] = []
+    stop = asyncio.Event()
+    try:
+        await asyncio.sleep(1.0)  # let the fresh room settle before reading its idle RSS
+        idle_rss = rss_mb(server.pid)
+        nprocs = args.receiver_procs or (1 if receivers <= 100 else 2)
+        group = await ReceiverGroup.start(
+            server.ws_url, receivers, nprocs, args.deflate, workdir / f"receivers-{kind}.log"
+        )
+        async with aiohttp.ClientSession() as session:
+            players = [
+                await join_player(session, server.ws_url, "drawer-a"),
+                await join_player(session, server.ws_url, "drawer-b"),
+            ]
+            drawer = await setup_turn(*players) if kind == "ours" else players[0]
+            drawing = asyncio.create_task(draw_loop(drawer, stop))
+            await asyncio.sleep(args.warmup)
+            proc = psutil.Process(server.pid)
+            cpu0, load0 = sum(proc.cpu_times()[:2]), group.cpu_seconds()
+            started = time.monotonic()
+            await group.command("measure")
+            peak_rss = rss_mb(server.pid)
+            while time.monotonic() - started < args.duration:
+                await asyncio.sleep(min(0.5, args.duration - (time.monotonic() - started)))
+                peak_rss = max(peak_rss, rss_mb(server.pid))
+            cpu1, load1 = sum(proc.cpu_times()[:2]), group.cpu_seconds()
+            wall = time.monotonic() - started
+            results = await group.stop()
+            stop.set()
+            batches = await drawing
+            drawer_errors = dict(drawer.errors)
+            for player in players:
+                await player.close()
+    finally:
+        stop.set()
+        if group is not None:
+            await group.kill()
+        await server.stop()
+    latencies = sorted(v / 1000 for r in results for v in r["latenciesMicros"])
+    delivered = sum(r["received"] for r in results)
+    seconds = max(r["seconds"] for r in results)
+    return Measurement(
+        server=kind,
+        receivers=receivers,
+        seconds=round(seconds, 2),
+        delivered=delivered,
+        delivered_per_second=round(delivered / seconds, 1),
+        expected_per_second=float(receivers * BATCHES_PER_SECOND),
+        p50_ms=round(percentile(latencies, 50), 2),
+        p99_ms=round(percentile(latencies, 99), 2),
+        max_ms=round(latencies[-1], 2) if latencies else math.nan,
+        server_cpu_percent=round((cpu1 - cpu0) / wall * 100, 1),
+        server_rss_mb=round(peak_rss, 1),
+        idle_rss_mb=round(idle_rss, 1),
+        loadgen_cpu_percent=round((load1 - load0) / wall * 100, 1),
+        batches_sent=batches,
+        drawer_errors=drawer_errors,
+        undecodable=sum(r["undecodable"] for r in results),
+        receivers_closed=sum(r["closedEarly"] for r in results),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+
+
+def format_table(rows: list[Measurement]) -> str:
+    header = (
+        f"{'N':>4}  {'server':<6} {'msgs/s':>9} {'of':>7} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'max ms':>7} {'CPU %':>6} {'RSS MB':>7} {'idle MB':>7} {'loadgen %':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    by_n: dict[int, dict[str, Measurement]] = {}
+    for m in rows:
+        by_n.setdefault(m.receivers, {})[m.server] = m
+        lines.append(
+            f"{m.receivers:>4}  {m.server:<6} {m.delivered_per_second:>9.0f} "
+            f"{m.expected_per_second:>7.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} {m.max_ms:>7.1f} "
+            f"{m.server_cpu_percent:>6.0f} {m.server_rss_mb:>7.1f} {m.idle_rss_mb:>7.1f} "
+            f"{m.loadgen_cpu_percent:>9.0f}"
+        )
+        if m.drawer_errors or m.undecodable or m.receivers_closed:
+            lines.append(
+                f"      ! drawer errors {m.drawer_errors}, undecodable {m.undecodable}, "
+                f"receivers closed {m.receivers_closed}"
+            )
+    lines.append("")
+    lines.append("ratios ours/peer (throughput: higher is better; latency, CPU, RSS: lower)")
+    for n, pair in sorted(by_n.items()):
+        if "ours" in pair and "peer" in pair:
+            o, p = pair["ours"], pair["peer"]
+            lines.append(
+                f"{n:>4}  throughput {ratio(o.delivered_per_second, p.delivered_per_second):.2f}x"
+                f"  p50 {ratio(o.p50_ms, p.p50_ms):.1f}x  p99 {ratio(o.p99_ms, p.p99_ms):.1f}x"
+                f"  CPU {ratio(o.server_cpu_percent, p.server_cpu_percent):.1f}x"
+                f"  RSS {ratio(o.server_rss_mb, p.server_rss_mb):.1f}x"
+            )
+    return "\n".join(lines)
+
+
+def goals(rows: list[Measurement]) -> list[tuple[str, bool | None, str]]:
+    ours = {m.receivers: m for m in rows if m.server == "ours"}
+    peer = {m.receivers: m for m in rows if m.server == "peer"}
+    out: list[tuple[str, bool | None, str]] = []
+    if 100 in ours:
+        p99 = ours[100].p99_ms
+        out.append(
+            (
+                f"p99 < {GOAL_P99_MS_AT_100:g} ms at 100 receivers",
+                p99 < GOAL_P99_MS_AT_100,
+                f"{p99:.2f} ms",
+            )
+        )
+    worst = [
+        (n, ratio(ours[n].delivered_per_second, peer[n].delivered_per_second))
+        for n in sorted(ours)
+        if n in peer
+    ]
+    if worst:
+        n, r = min(worst, key=lambda item: item[1])
+        out.append(
+            (
+                f"throughput >= {GOAL_THROUGHPUT_RATIO}x peer at every N",
+                r >= GOAL_THROUGHPUT_RATIO,
+                f"lowest {r:.2f}x at N={n}",
+            )
+        )
+    if ours:
+        idle = max(m.idle_rss_mb for m in ours.values())
+        out.append(
+            (f"idle room RSS < {GOAL_IDLE_RSS_MB:g} MB", idle < GOAL_IDLE_RSS_MB, f"{idle:.1f} MB")
+        )
+    return out
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "node": subprocess.run(
+            ["node", "--version"], capture_output=True, text=True
+        ).stdout.strip(),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    ensure_node_modules()
+    servers = ["ours", "peer"] if args.only is None else [args.only]
+    rows: list[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
+        for n in args.receivers:
+            for kind in servers:
+                workdir = Path(tmp) / f"{kind}-{n}"
+                workdir.mkdir()
+                print(f"fanout: {kind} with {n} receivers ...", flush=True)
+                try:
+                    rows.append(await measure(kind, n, args, workdir))
+                except (RuntimeError, OSError, TimeoutError) as exc:
+                    logs = "\n".join(
+                        f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
+                        for p in workdir.glob("*.log")
+                    )
+                    print(f"fanout: {kind} with {n} receivers failed: {exc}\n{logs}")
+                    return 1
+    print()
+    print(format_table(rows))
+    print()
+    verdicts = goals(rows)
+    for name, ok, observed in verdicts:
+        print(f"goal {'met   ' if ok else 'MISSED'} {name}: {observed}")
+    RESULTS_FILE.parent.mkdir(exist_ok=True)
+    RESULTS_FILE.write_text(
+        json.dumps(
+            {
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": machine(),
+                "settings": {
+                    "receivers": args.receivers,
+                    "duration_s": args.duration,
+                    "warmup_s": args.warmup,
+                    "batches_per_second": BATCHES_PER_SECOND,
+                    "points_per_batch": POINTS_PER_BATCH,
+                    "deflate": args.deflate,
+                },
+                "results": [asdict(m) for m in rows],
+                "goals": [{"goal": g, "met": ok, "observed": o} for g, ok, o in verdicts],
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwrote {RESULTS_FILE.relative_to(BENCH_DIR.parent)}")
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--receivers",
+        default="16,100,500",
+        help="comma-separated receiver counts (default 16,100,500)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="measured seconds per run (default 10, --quick 3)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="seconds of drawing before measuring (default 2, --quick 1)",
+    )
+    parser.add_argument("--quick", action="store_true", help="short runs")
+    parser.add_argument("--only", choices=["ours", "peer"], help="measure one server")
+    parser.add_argument(
+        "--receiver-procs",
+        type=int,
+        default=0,
+        help="receiver processes (default 1 up to 100 receivers, else 2)",
+    )
+    parser.add_argument(
+        "--deflate", action="store_true", help="receivers offer permessage-deflate, as browsers do"
+    )
+    args = parser.parse_args(argv)
+    args.receivers = [int(n) for n in str(args.receivers).split(",") if n.strip()]
+    if args.duration is None:
+        args.duration = 3.0 if args.quick else 10.0
+    if args.warmup is None:
+        args.warmup = 1.0 if args.quick else 2.0
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main_async(parse_args())))
