@@ -1,0 +1,67 @@
+// The player list: rank, name, score, host crown, drawer pencil, who has guessed.
+import { byId, clear, h } from "../dom.js";
+import { ranked } from "../state.js";
+
+/**
+ * @param {import("../state.js").RoomState} state
+ * @param {(id: string, name: string) => void} onKick
+ */
+export function renderPlayers(state, onKick) {
+  const listEl = byId("player-list");
+  const inGame = !["lobby", "game_over"].includes(state.phase);
+  const me = state.you;
+  byId("players-count").textContent = `${state.players.length}/${state.settings.maxPlayers ?? "?"}`;
+  clear(listEl);
+  for (const { player, rank } of ranked(state.players)) {
+    const isMe = me !== null && player.id === me.id;
+    const drawing = inGame && (player.drawing || player.id === state.drawerId);
+    const cls = ["player"];
+    if (player.guessed && inGame) cls.push("player--guessed");
+    if (drawing) cls.push("player--drawing");
+    if (!player.connected) cls.push("player--offline");
+    if (isMe) cls.push("player--me");
+    const vote = state.kickVotes[player.id];
+    const badges = h(
+      "span",
+      { className: "player__badges" },
+      player.host || player.id === state.hostId
+        ? h("span", { className: "badge badge--host", title: "Host", "aria-label": "host" }, "👑")
+        : null,
+      drawing ? h("span", { className: "badge", title: "Drawing", "aria-label": "drawing" }, "✏️") : null,
+      player.guessed && inGame
+        ? h("span", { className: "badge badge--ok", title: "Guessed the word", "aria-label": "guessed the word" }, "✔")
+        : null,
+      player.connected ? null : h("span", { className: "badge badge--muted" }, "offline"),
+    );
+    const kick =
+      me && !me.spectator && !isMe
+        ? h(
+            "button",
+            {
+              type: "button",
+              className: "player__kick",
+              title: `Vote to kick ${player.name}`,
+              "aria-label": `Vote to kick ${player.name}`,
+              onclick: () => onKick(player.id, player.name),
+            },
+            vote ? `${vote.votes}/${vote.needed}` : "⛔",
+          )
+        : null;
+    listEl.append(
+      h(
+        "li",
+        { className: cls.join(" "), "data-player-id": player.id },
+        h("span", { className: "player__rank" }, `#${rank}`),
+        h(
+          "span",
+          { className: "player__main" },
+          h("span", { className: "player__name" }, player.name),
+          isMe ? h("span", { className: "player__you" }, " (you)") : null,
+          h("span", { className: "player__score" }, `${player.score} points`),
+        ),
+        badges,
+        kick,
+      ),
+    );
+  }
+}
