@@ -1,0 +1,178 @@
+"""Pure status decisions: phase and kstatus conditions from what the operator observed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from gameroom_operator.status import (
+    Observation,
+    Probe,
+    decide,
+    desired_status,
+    status_changed,
+)
+
+HASH = "abc123"
+
+
+def deployment(ready: int = 1, config: str = HASH, generation: int = 1) -> dict[str, Any]:
+    return {
+        "metadata": {"generation": generation, "annotations": {"drawgame.dev/config-hash": config}},
+        "status": {
+            "observedGeneration": generation,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "readyReplicas": ready,
+        },
+    }
+
+
+READY = Observation(
+    generation=2,
+    applied_generation=2,
+    deployment=deployment(),
+    config_hash=HASH,
+    probe=Probe(reachable=True, health="healthy", players=3, version="0.1.0"),
+    url="http://r.ns.svc/",
+    image="img:0.1.0",
+    version="0.1.0",
+)
+
+
+def conditions(obs: Observation) -> dict[str, str]:
+    verdict = decide(obs)
+    return {
+        "phase": verdict.phase,
+        "Ready": verdict.ready[0],
+        "Progressing": verdict.progressing[0],
+        "Degraded": verdict.degraded[0],
+    }
+
+
+def test_ready_room() -> None:
+    assert conditions(READY) == {
+        "phase": "Ready",
+        "Ready": "True",
+        "Progressing": "False",
+        "Degraded": "False",
+    }
+
+
+def test_before_first_apply_the_room_is_pending() -> None:
+    obs = replace(READY, applied_generation=None, deployment=None, probe=None)
+    assert conditions(obs)["phase"] == "Pending"
+    assert conditions(obs)["Progressing"] == "True"
+
+
+def test_waiting_for_the_pod_is_starting() -> None:
+    obs = replace(READY, deployment=deployment(ready=0), probe=None)
+    assert conditions(obs) == {
+        "phase": "Starting",
+        "Ready": "False",
+        "Progressing": "True",
+        "Degraded": "False",
+    }
+
+
+def test_old_pod_still_serving_new_settings_is_starting() -> None:
+    obs = replace(READY, deployment=deployment(config="old"))
+    verdict = decide(obs)
+    assert verdict.phase == "Starting"
+    assert "new settings" in verdict.ready[2]
+
+
+def test_crash_looping_server_is_failed_with_its_cause() -> None:
+    obs = replace(
+        READY,
+        deployment=deployment(ready=0),
+        probe=None,
+        pod_problem="CrashLoopBackOff: back-off 40s restarting failed container",
+    )
+    verdict = decide(obs)
+    assert verdict.phase == "Failed"
+    assert verdict.degraded[0] == "True"
+    assert "CrashLoopBackOff" in verdict.ready[2]
+
+
+def test_refused_objects_are_failed_and_name_the_error() -> None:
+    obs = replace(READY, apply_error="Service is invalid: port", apply_error_permanent=True)
+    verdict = decide(obs)
+    assert verdict.phase == "Failed"
+    assert "Service is invalid" in verdict.ready[2]
+
+
+def test_transient_apply_error_before_first_apply_is_pending_and_says_why() -> None:
+    obs = replace(READY, applied_generation=None, deployment=None, apply_error="timeout")
+    verdict = decide(obs)
+    assert verdict.phase == "Pending"
+    assert verdict.ready[2] == "timeout"
+
+
+def test_room_reporting_degraded_health_is_degraded() -> None:
+    obs = replace(READY, probe=replace(READY.probe, health="degraded"))  # type: ignore[type-var]
+    assert conditions(obs) == {
+        "phase": "Degraded",
+        "Ready": "False",
+        "Progressing": "False",
+        "Degraded": "True",
+    }
+
+
+def test_maintenance_is_ready_but_says_so() -> None:
+    probe = Probe(reachable=True, health="healthy", maintenance_enabled=True)
+    verdict = decide(replace(READY, probe=probe))
+    assert verdict.phase == "Maintenance"
+    assert verdict.ready[0] == "True"
+
+
+def test_maintenance_wanted_but_not_yet_probed() -> None:
+    assert decide(replace(READY, probe=None, maintenance_wanted=True)).phase == "Maintenance"
+
+
+def test_unreachable_admin_api_keeps_ready_with_unknown_health() -> None:
+    obs = replace(READY, probe=Probe(reachable=False, error="connection refused"))
+    verdict = decide(obs)
+    assert verdict.phase == "Ready"
+    assert "connection refused" in verdict.ready[2]
+    status = desired_status(obs, {"players": 4}, "2026-01-01T00:00:00Z")
+    assert status["health"] == "Unknown"
+    assert status["players"] == 4  # the last known count, not a made-up zero
+
+
+def test_deleting_is_terminating() -> None:
+    assert decide(replace(READY, deleting=True)).phase == "Terminating"
+
+
+def test_spec_change_not_yet_applied_is_progressing() -> None:
+    obs = replace(READY, generation=3)
+    assert conditions(obs)["Progressing"] == "True"
+
+
+def test_status_fields_and_transition_times() -> None:
+    first = desired_status(READY, {}, "2026-01-01T00:00:00Z")
+    assert first["phase"] == "Ready"
+    assert first["observedGeneration"] == 2
+    assert first["players"] == 3
+    assert first["version"] == "0.1.0"
+    assert first["url"] == "http://r.ns.svc/"
+    assert first["revision"] == HASH
+    ready = next(c for c in first["conditions"] if c["type"] == "Ready")
+    assert ready["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    # Same facts later: nothing to write, transition times kept.
+    again = desired_status(READY, first, "2026-01-01T01:00:00Z")
+    assert again == first
+    assert not status_changed(first, again)
+    # Pod lost: Ready flips, and its transition time moves; Degraded's stays.
+    lost = desired_status(
+        replace(READY, deployment=deployment(ready=0), probe=None), first, "2026-01-01T02:00:00Z"
+    )
+    assert status_changed(first, lost)
+    times = {c["type"]: c["lastTransitionTime"] for c in lost["conditions"]}
+    assert times["Ready"] == "2026-01-01T02:00:00Z"
+    assert times["Degraded"] == "2026-01-01T00:00:00Z"
+
+
+def test_sections_not_yet_acted_on_are_reported() -> None:
+    obs = replace(READY, spec_sections=("backup", "game", "health", "restore", "rollout"))
+    assert desired_status(obs, {}, "t")["notActedOn"] == ["health", "rollout", "backup", "restore"]
