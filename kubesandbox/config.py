@@ -96,6 +96,8 @@ class SandboxConfig:
     # A container that ran this long without failing has its back-off reset.
     backoff_reset_seconds: float = 600.0
     node_name: str = "sandbox-node"
+    # At sandbox shutdown a Pod gets min(its grace period, this) between SIGTERM and SIGKILL.
+    shutdown_grace_seconds: float = 10.0
     python_executable: str = sys.executable
 
     def rule_for(self, image: str) -> ImageRule | None:

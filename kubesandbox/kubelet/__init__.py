@@ -1,0 +1,365 @@
+"""The sandbox kubelet: one node, Pods as local processes (or virtual), podIPs 127.0.0.N."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+import pathlib
+import re
+import shutil
+import signal
+from typing import Any
+from urllib.parse import urlparse
+
+import aiohttp
+import structlog
+import yaml
+
+from kubesandbox.config import SandboxConfig
+from kubesandbox.controllers.client import (
+    NODES,
+    PODS,
+    ApiClient,
+    ApiError,
+    Informer,
+)
+from kubesandbox.controllers.common import fmt_time, utcnow
+from kubesandbox.controllers.events import EventRecorder
+from kubesandbox.kubelet.pod import PodWorker
+
+log = structlog.get_logger("kubesandbox.kubelet")
+Obj = dict[str, Any]
+
+FIRST_POD_IP = int(ipaddress.IPv4Address("127.0.0.10"))
+LAST_POD_IP = int(ipaddress.IPv4Address("127.0.255.254"))
+
+
+class IPAllocator:
+    """Hands out 127.0.x.y pod addresses from 127.0.0.10 up, skipping .0 and .255."""
+
+    def __init__(self) -> None:
+        self.used: dict[str, str] = {}  # ip -> pod uid
+        self._next = FIRST_POD_IP
+
+    def reserve(self, ip: str, uid: str) -> bool:
+        owner = self.used.get(ip)
+        if owner is not None and owner != uid:
+            return False
+        try:
+            value = int(ipaddress.IPv4Address(ip))
+        except ValueError:
+            return False
+        if not FIRST_POD_IP <= value <= LAST_POD_IP:
+            return False
+        self.used[ip] = uid
+        return True
+
+    def allocate(self, uid: str) -> str:
+        span = LAST_POD_IP - FIRST_POD_IP + 1
+        for _ in range(span):
+            value = self._next
+            self._next = FIRST_POD_IP if value >= LAST_POD_IP else value + 1
+            if value & 0xFF in (0, 255):
+                continue
+            ip = str(ipaddress.IPv4Address(value))
+            if ip not in self.used:
+                self.used[ip] = uid
+                return ip
+        raise RuntimeError("the sandbox node has no free pod addresses left")
+
+    def release(self, ip: str, uid: str) -> None:
+        if self.used.get(ip) == uid:
+            del self.used[ip]
+
+
+def service_env_name(name: str) -> str:
+    return re.sub(r"[^A-Z0-9_]", "_", name.upper())
+
+
+class Kubelet:
+    def __init__(
+        self,
+        client: ApiClient,
+        config: SandboxConfig,
+        *,
+        pods: Informer,
+        configmaps: Informer,
+        secrets: Informer,
+        pvcs: Informer,
+        services: Informer,
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.pods = pods
+        self.configmaps = configmaps
+        self.secrets = secrets
+        self.pvcs = pvcs
+        self.services = services
+        self.recorder = EventRecorder(client, "kubelet", config.node_name)
+        self.scheduler_events = EventRecorder(client, "default-scheduler")
+        self.ips = IPAllocator()
+        self.workers: dict[str, PodWorker] = {}
+        self.terminating: dict[str, asyncio.Task[None]] = {}
+        self.pids: set[int] = set()
+        self.hosts_file = config.network_dir / "hosts"
+        self.kubeconfig_path: pathlib.Path | None = None
+        parsed = urlparse(client.api_url)
+        self.api_port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        self._http: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------ lookups
+
+    def get_configmap(self, namespace: str, name: str) -> Obj | None:
+        return self.configmaps.get(namespace, name)
+
+    def get_secret(self, namespace: str, name: str) -> Obj | None:
+        return self.secrets.get(namespace, name)
+
+    def get_pvc(self, namespace: str, name: str) -> Obj | None:
+        return self.pvcs.get(namespace, name)
+
+    def service_env(self, namespace: str) -> dict[str, str]:
+        """Docker-links style variables for the namespace's Services (enableServiceLinks)."""
+        env: dict[str, str] = {}
+        for svc in self.services.items(namespace):
+            spec = svc.get("spec") or {}
+            ip = spec.get("clusterIP")
+            ports = spec.get("ports") or []
+            if not ip or ip == "None" or not ports:
+                continue
+            prefix = service_env_name(svc["metadata"]["name"])
+            env[f"{prefix}_SERVICE_HOST"] = ip
+            env[f"{prefix}_SERVICE_PORT"] = str(ports[0].get("port"))
+            for port in ports:
+                proto = port.get("protocol", "TCP")
+                num = port.get("port")
+                if port.get("name"):
+                    env[f"{prefix}_SERVICE_PORT_{service_env_name(port['name'])}"] = str(num)
+                base = f"{prefix}_PORT_{num}_{proto}"
+                env[base] = f"{proto.lower()}://{ip}:{num}"
+                env[f"{base}_PROTO"] = proto.lower()
+                env[f"{base}_PORT"] = str(num)
+                env[f"{base}_ADDR"] = ip
+            env[f"{prefix}_PORT"] = (
+                f"{ports[0].get('protocol', 'TCP').lower()}://{ip}:{ports[0].get('port')}"
+            )
+        return env
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, force_close=True)
+            )
+        return self._http
+
+    def track(self, pid: int) -> None:
+        self.pids.add(pid)
+
+    def untrack(self, pid: int) -> None:
+        self.pids.discard(pid)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self.config.pods_dir.mkdir(parents=True, exist_ok=True)
+        self.config.network_dir.mkdir(parents=True, exist_ok=True)
+        self._write_kubeconfig()
+        await self._register_node()
+        self.pods.add_handler(self._on_pod)
+        self.configmaps.add_handler(self._on_config)
+        self.secrets.add_handler(self._on_config)
+        self.pvcs.add_handler(self._on_config)
+
+    def _write_kubeconfig(self) -> None:
+        path = self.config.state_dir / "kubelet" / "pod-kubeconfig.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "sandbox", "cluster": {"server": self.client.api_url}}],
+            "users": [{"name": "pod", "user": {}}],
+            "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "pod"}}],
+            "current-context": "sandbox",
+        }
+        path.write_text(yaml.safe_dump(document))
+        self.kubeconfig_path = path
+
+    async def _register_node(self) -> None:
+        now = fmt_time(utcnow())
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": self.config.node_name,
+                "labels": {
+                    "kubernetes.io/hostname": self.config.node_name,
+                    "kubernetes.io/os": "linux",
+                    "node-role.kubernetes.io/control-plane": "",
+                },
+            },
+            "spec": {},
+        }
+        status = {
+            "addresses": [
+                {"type": "InternalIP", "address": "127.0.0.1"},
+                {"type": "Hostname", "address": self.config.node_name},
+            ],
+            "capacity": {"cpu": str(os.cpu_count() or 2), "memory": "8Gi", "pods": "65000"},
+            "allocatable": {"cpu": str(os.cpu_count() or 2), "memory": "8Gi", "pods": "65000"},
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                    "lastHeartbeatTime": now,
+                    "lastTransitionTime": now,
+                }
+            ],
+            "nodeInfo": {
+                "kubeletVersion": "v1.31.0-sandbox",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "containerRuntimeVersion": "kubesandbox://1",
+                "osImage": "kubesandbox",
+                "kernelVersion": os.uname().release,
+            },
+        }
+        try:
+            try:
+                await self.client.create(NODES.collection(), node)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+            await self.client.patch(
+                NODES.item(None, self.config.node_name, "status"), {"status": status}
+            )
+        except (ApiError, aiohttp.ClientError) as exc:
+            log.info("node not registered", error=str(exc))
+
+    async def stop(self) -> None:
+        """Stop every Pod's processes: SIGTERM, grace period (capped), SIGKILL."""
+        cap = self.config.shutdown_grace_seconds
+        workers = list(self.workers.values())
+        await asyncio.gather(
+            *(w.terminate(min(w._grace(), cap)) for w in workers), return_exceptions=True
+        )
+        for task in list(self.terminating.values()) + list(self._tasks):
+            task.cancel()
+        for pid in list(self.pids):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        if self._http is not None:
+            await self._http.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------ events
+
+    def _on_config(self, kind: str, obj: Obj, old: Obj | None) -> None:
+        namespace = obj["metadata"].get("namespace", "")
+        for worker in self.workers.values():
+            if worker.namespace == namespace:
+                worker.wake()
+                if kind == "MODIFIED":
+                    self._spawn(worker.refresh_volumes())
+
+    def _on_pod(self, kind: str, pod: Obj, old: Obj | None) -> None:
+        uid = pod["metadata"].get("uid", "")
+        if kind == "DELETED":
+            worker = self.workers.pop(uid, None)
+            if worker is not None and uid not in self.terminating:
+                grace = pod["metadata"].get("deletionGracePeriodSeconds")
+                self._spawn(self._stop_worker(worker, None if grace is None else float(grace)))
+            return
+        worker = self.workers.get(uid)
+        if pod["metadata"].get("deletionTimestamp"):
+            if uid not in self.terminating:
+                self.terminating[uid] = asyncio.create_task(self._delete(pod, worker))
+            return
+        if worker is not None:
+            worker.update_object(pod)
+            return
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and node != self.config.node_name:
+            return
+        old_ip = (pod.get("status") or {}).get("podIP")
+        ip = old_ip if old_ip and self.ips.reserve(old_ip, uid) else self.ips.allocate(uid)
+        worker = PodWorker(self, pod, ip)
+        self.workers[uid] = worker
+        self._spawn(self._admit(worker, bound=bool(node)))
+
+    async def _admit(self, worker: PodWorker, bound: bool) -> None:
+        if not bound:
+            binding = {
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": {"name": worker.name, "namespace": worker.namespace},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": self.config.node_name},
+            }
+            try:
+                await self.client.create(
+                    PODS.item(worker.namespace, worker.name, "binding"), binding
+                )
+            except ApiError as exc:
+                if exc.status == 404 and exc.reason == "NotFound" and "pods" in str(exc.body):
+                    return
+                log.debug("pod binding not accepted", pod=worker.name, error=str(exc))
+            await self.scheduler_events.record(
+                {"apiVersion": "v1", "kind": "Pod", "metadata": worker.pod["metadata"]},
+                "Normal",
+                "Scheduled",
+                f"Successfully assigned {worker.namespace}/{worker.name} to "
+                f"{self.config.node_name}",
+            )
+        if self.workers.get(worker.uid) is worker:
+            worker.start()
+
+    async def _stop_worker(self, worker: PodWorker, grace: float | None) -> None:
+        try:
+            await worker.terminate(grace)
+        finally:
+            self.ips.release(worker.pod_ip, worker.uid)
+            await asyncio.to_thread(shutil.rmtree, worker.dir, True)
+
+    async def _delete(self, pod: Obj, worker: PodWorker | None) -> None:
+        meta = pod["metadata"]
+        uid = meta.get("uid", "")
+        try:
+            if worker is not None:
+                worker.update_object(pod)
+                await worker.terminate()
+                await worker.flush_status()
+            body = {
+                "kind": "DeleteOptions",
+                "apiVersion": "v1",
+                "gracePeriodSeconds": 0,
+                "preconditions": {"uid": uid},
+            }
+            try:
+                await self.client.request(
+                    "DELETE", PODS.item(meta.get("namespace"), meta["name"]), body=body
+                )
+            except ApiError as exc:
+                if exc.status not in (404, 409):
+                    log.warning("pod not deleted", pod=meta["name"], error=str(exc))
+        finally:
+            self.workers.pop(uid, None)
+            self.terminating.pop(uid, None)
+            if worker is not None:
+                self.ips.release(worker.pod_ip, uid)
+                await asyncio.to_thread(shutil.rmtree, worker.dir, True)
+
+    async def write_status(self, worker: PodWorker, status: Obj) -> None:
+        await self.client.patch(
+            PODS.item(worker.namespace, worker.name, "status"), {"status": status}
+        )
