@@ -11,6 +11,9 @@ import { renderOverlays } from "./views/overlays.js";
 import { Lobby, refreshGallery, refreshLeaderboard } from "./views/lobby.js";
 import { JoinScreen, joinErrorText, rememberName } from "./views/join.js";
 import { toast } from "./views/toasts.js";
+import { hydrateIcons } from "./icons.js";
+
+hydrateIcons();
 
 const SESSION_KEY = "sketchparty.session";
 const PROTOCOL = 1;
@@ -178,7 +181,7 @@ function handle(msg) {
     }
     case "announce":
       toast(String(msg.text ?? ""), msg.level === "warning" ? "warning" : "info", "Announcement");
-      chat.system(`📣 ${msg.text}`, msg.level === "warning" ? "warning" : "info");
+      chat.system(`Announcement: ${msg.text}`, msg.level === "warning" ? "warning" : "info");
       break;
     case "maintenance":
       if (msg.enabled) toast(msg.message || "The room is now in maintenance.", "warning", "Maintenance");

@@ -103,6 +103,15 @@ export function reduce(state, msg, receivedAt) {
         hint: str(s.hint),
         wordLength: list(s.wordLength),
         word: typeof s.word === "string" ? s.word : null,
+        choices: Array.isArray(s.choices) ? s.choices.map(String) : null,
+        turnEnd:
+          s.phase === "turn_end" && typeof s.word === "string"
+            ? { word: s.word, reason: "", scores: [] }
+            : null,
+        gameOver:
+          s.phase === "game_over" && Array.isArray(s.ranking)
+            ? { ranking: s.ranking, leaderboard: list(s.leaderboard), reason: "finished" }
+            : null,
       };
     }
     case "players":
@@ -176,6 +185,7 @@ export function reduce(state, msg, receivedAt) {
         choices: null,
         drawerId: null,
         endsAt: typeof msg.endsAt === "number" ? msg.endsAt : null,
+        clockOffset: offset(msg, receivedAt),
         gameOver: {
           ranking: list(msg.ranking),
           leaderboard: list(msg.leaderboard),
@@ -183,7 +193,21 @@ export function reduce(state, msg, receivedAt) {
         },
       };
     case "lobby":
-      return { ...state, phase: "lobby", drawerId: null, endsAt: null, word: null, hint: "" };
+      return {
+        ...state,
+        phase: "lobby",
+        round: 0,
+        drawerId: null,
+        endsAt: null,
+        word: null,
+        hint: "",
+        wordLength: [],
+        choices: null,
+        turnEnd: null,
+        gameOver: null,
+        hostId: msg.hostId ?? state.hostId,
+        settings: msg.settings ?? state.settings,
+      };
     case "maintenance":
       return {
         ...state,

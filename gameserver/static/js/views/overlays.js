@@ -1,6 +1,7 @@
 // Dialogs over the board: word choice, "X is choosing", the turn's reveal, the podium.
 import { byId, clear, h, show } from "../dom.js";
 import { isDrawer, playerName } from "../state.js";
+import { icon } from "../icons.js";
 
 const REASONS = {
   all_guessed: "Everybody guessed it!",
@@ -83,7 +84,6 @@ function renderPodium(state) {
   const top = byPlace.filter((r) => r.place <= 3);
   // Visual order: 2nd, 1st, 3rd.
   const order = [top.find((r) => r.place === 2), top.find((r) => r.place === 1), top.find((r) => r.place === 3)];
-  const medals = ["🥇", "🥈", "🥉"];
   for (const r of order) {
     if (!r) continue;
     const tied = top.filter((x) => x.place === r.place).map((x) => x.name);
@@ -91,7 +91,7 @@ function renderPodium(state) {
       h(
         "div",
         { className: `podium__step podium__step--${r.place}` },
-        h("span", { className: "podium__medal", "aria-hidden": "true" }, medals[r.place - 1] ?? ""),
+        h("span", { className: "podium__medal", "aria-hidden": "true" }, icon(r.place === 1 ? "crown" : "trophy")),
         h("span", { className: "podium__name" }, tied.join(" & ")),
         h("span", { className: "podium__score" }, `${r.score} points`),
         h("span", { className: "podium__block" }, `${r.place}`),

@@ -1,6 +1,7 @@
 // The player list: rank, name, score, host crown, drawer pencil, who has guessed.
 import { byId, clear, h } from "../dom.js";
 import { ranked } from "../state.js";
+import { icon } from "../icons.js";
 
 /**
  * @param {import("../state.js").RoomState} state
@@ -25,11 +26,11 @@ export function renderPlayers(state, onKick) {
       "span",
       { className: "player__badges" },
       player.host || player.id === state.hostId
-        ? h("span", { className: "badge badge--host", title: "Host", "aria-label": "host" }, "👑")
+        ? h("span", { className: "badge badge--host", title: "Host" }, icon("crown", "host"))
         : null,
-      drawing ? h("span", { className: "badge", title: "Drawing", "aria-label": "drawing" }, "✏️") : null,
+      drawing ? h("span", { className: "badge badge--drawing", title: "Drawing" }, icon("pencil", "drawing")) : null,
       player.guessed && inGame
-        ? h("span", { className: "badge badge--ok", title: "Guessed the word", "aria-label": "guessed the word" }, "✔")
+        ? h("span", { className: "badge badge--ok", title: "Guessed the word" }, icon("check", "guessed the word"))
         : null,
       player.connected ? null : h("span", { className: "badge badge--muted" }, "offline"),
     );
@@ -44,7 +45,7 @@ export function renderPlayers(state, onKick) {
               "aria-label": `Vote to kick ${player.name}`,
               onclick: () => onKick(player.id, player.name),
             },
-            vote ? `${vote.votes}/${vote.needed}` : "⛔",
+            vote ? `${vote.votes}/${vote.needed}` : icon("kick"),
           )
         : null;
     listEl.append(

@@ -1,5 +1,6 @@
 // Short-lived notices (admin announcements, copied links, rate limits).
 import { byId, h } from "../dom.js";
+import { icon } from "../icons.js";
 
 const LIFETIME_MS = 7000;
 
@@ -10,12 +11,12 @@ const LIFETIME_MS = 7000;
  */
 export function toast(text, level = "info", title = "") {
   const host = byId("toasts");
-  const icon = { info: "📣", warning: "⚠️", success: "✅", error: "⛔" }[level] ?? "📣";
-  const close = h("button", { type: "button", className: "toast__close", "aria-label": "Dismiss" }, "×");
+  const glyph = { info: "megaphone", warning: "warning", success: "check", error: "warning" }[level] ?? "megaphone";
+  const close = h("button", { type: "button", className: "toast__close", "aria-label": "Dismiss" }, icon("close"));
   const el = h(
     "div",
     { className: `toast toast--${level}`, role: level === "warning" || level === "error" ? "alert" : "status" },
-    h("span", { className: "toast__icon", "aria-hidden": "true" }, icon),
+    h("span", { className: "toast__icon" }, icon(glyph)),
     h("div", { className: "toast__body" }, title ? h("strong", {}, title) : null, h("span", {}, text)),
     close,
   );

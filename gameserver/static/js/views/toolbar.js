@@ -1,5 +1,6 @@
 // The drawer's tool bar: palette (named colours), widths, brush/eraser/fill, undo, clear.
 import { byId, clear, h } from "../dom.js";
+import { icon } from "../icons.js";
 
 const WIDTHS = [
   { width: 4, name: "thin" },
@@ -8,9 +9,9 @@ const WIDTHS = [
   { width: 36, name: "huge" },
 ];
 const TOOLS = [
-  { tool: "brush", name: "Brush", icon: "🖌", key: "b" },
-  { tool: "eraser", name: "Eraser", icon: "🧽", key: "e" },
-  { tool: "fill", name: "Fill", icon: "🪣", key: "f" },
+  { tool: "brush", name: "Brush", glyph: "brush", key: "b" },
+  { tool: "eraser", name: "Eraser", glyph: "eraser", key: "e" },
+  { tool: "fill", name: "Fill", glyph: "fill", key: "f" },
 ];
 
 export class Toolbar {
@@ -88,7 +89,7 @@ export class Toolbar {
 
   #buildTools() {
     const host = byId("tools");
-    for (const { tool, name, icon, key } of TOOLS) {
+    for (const { tool, name, glyph, key } of TOOLS) {
       host.append(
         h(
           "button",
@@ -101,7 +102,7 @@ export class Toolbar {
             "data-tool": tool,
             onclick: () => this.select({ tool: /** @type {any} */ (tool) }),
           },
-          icon,
+          icon(glyph),
         ),
       );
     }

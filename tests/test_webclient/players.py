@@ -1,0 +1,165 @@
+"""A player in a browser context, driven the way a person would use the page."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from playwright.sync_api import Browser, Page, WebSocket, expect
+
+T = TypeVar("T")
+
+CANVAS_DIGEST_JS = """
+async () => {
+  const canvas = document.getElementById("board");
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let ink = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i] !== 255 || data[i + 1] !== 255 || data[i + 2] !== 255) ink += 1;
+  }
+  const hash = await crypto.subtle.digest("SHA-256", data);
+  const hex = Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
+  return {digest: hex, ink, width: canvas.width, height: canvas.height};
+}
+"""
+
+PIXEL_JS = """
+([x, y]) => Array.from(
+  document.getElementById("board").getContext("2d").getImageData(x, y, 1, 1).data
+)
+"""
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float = 15, interval: float = 0.1
+) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+class Player:
+    def __init__(
+        self,
+        browser: Browser,
+        base_url: str,
+        name: str,
+        *,
+        viewport: tuple[int, int] = (1360, 820),
+        **context_args: Any,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url
+        self.context = browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]},
+            device_scale_factor=1,
+            **context_args,
+        )
+        self.page: Page = self.context.new_page()
+        self.page.set_default_timeout(15_000)
+        self.frames: list[str] = []
+        self.sockets: list[WebSocket] = []
+        self.dialogs: list[str] = []
+        self.page_errors: list[str] = []
+        self.page.on("websocket", self._on_socket)
+        self.page.on("dialog", self._on_dialog)
+        self.page.on("pageerror", lambda err: self.page_errors.append(str(err)))
+
+    def _on_socket(self, ws: WebSocket) -> None:
+        self.sockets.append(ws)
+        ws.on("framereceived", lambda payload: self.frames.append(str(payload)))
+
+    def _on_dialog(self, dialog: Any) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    # ------------------------------------------------------------ joining
+
+    def open(self) -> None:
+        self.page.goto(f"{self.base_url}/")
+        expect(self.page.locator("#join-room-name")).not_to_have_text("…")
+
+    def join(self, *, spectator: bool = False) -> None:
+        self.open()
+        self.page.fill("#join-name", self.name)
+        self.page.click("#join-spectate" if spectator else "#join-play")
+        expect(self.page.locator("#screen-room")).to_be_visible()
+
+    def close(self) -> None:
+        self.context.close()
+
+    # ------------------------------------------------------------ reading the page
+
+    def state(self, path: str) -> Any:
+        return self.page.evaluate(f"() => window.sketchParty.state.{path}")
+
+    def canvas(self) -> dict[str, Any]:
+        return dict(self.page.evaluate(CANVAS_DIGEST_JS))
+
+    def pixel(self, x: int, y: int) -> list[int]:
+        return list(self.page.evaluate(PIXEL_JS, [x, y]))
+
+    def score_of(self, name: str) -> int:
+        row = self.page.locator("#player-list li", has=self.page.get_by_text(name, exact=True))
+        text = row.locator(".player__score").inner_text()
+        match = re.match(r"(-?\d+) points", text)
+        assert match, f"score text {text!r} for {name}"
+        return int(match.group(1))
+
+    def word_label(self) -> str:
+        return self.page.locator("#word-label").inner_text()
+
+    def dom_text(self) -> str:
+        """Everything a page holds: markup, attribute values and form field values."""
+        return str(
+            self.page.evaluate(
+                """() => document.documentElement.outerHTML + "\\n" +
+                Array.from(document.querySelectorAll("input, textarea"), (e) => e.value).join("\\n")"""
+            )
+        )
+
+    # ------------------------------------------------------------ playing
+
+    def choose_first_word(self) -> str:
+        button = self.page.locator("#choose-words button").first
+        expect(button).to_be_visible()
+        button.click()
+        expect(self.page.locator("#toolbar")).to_be_visible()
+        word = self.word_label().strip().lower()
+        assert word, "the drawer sees the word to draw"
+        return word
+
+    def board_point(self, fx: float, fy: float) -> tuple[float, float]:
+        """Viewport coordinates of a point given as fractions of the board."""
+        box = self.page.locator("#board").bounding_box()
+        assert box is not None
+        return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+
+    def drag(self, points: list[tuple[float, float]], steps: int = 8) -> None:
+        """A real mouse drag through `points` (fractions of the board)."""
+        mouse = self.page.mouse
+        x, y = self.board_point(*points[0])
+        mouse.move(x, y)
+        mouse.down()
+        for fx, fy in points[1:]:
+            x, y = self.board_point(fx, fy)
+            mouse.move(x, y, steps=steps)
+        mouse.up()
+
+    def pick_colour(self, name: str) -> None:
+        self.page.get_by_role("radio", name=name, exact=True).click()
+
+    def say(self, text: str) -> None:
+        self.page.fill("#chat-input", text)
+        self.page.press("#chat-input", "Enter")
+
+    def chat_lines(self) -> list[str]:
+        return list(self.page.locator("#chat-log li").all_inner_texts())
