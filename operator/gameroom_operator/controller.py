@@ -429,8 +429,13 @@ class Controller:
             await asyncio.sleep(self.probe_interval)
 
     async def reconcile_known(self, state: RoomState) -> None:
+        """A resync: the same as a reconcile, for a room already seen in this run."""
+        started = time.perf_counter()
         async with state.lock:
-            result = await self.apply_children(state)
+            try:
+                result = await self.apply_children(state)
+            finally:
+                metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
             await self._write_status(state)
         await self._announce(state, result)
 

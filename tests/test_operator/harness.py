@@ -1,0 +1,195 @@
+"""Helpers for the operator's integration tests: kubectl, the operator process, waiting."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBECTL = str(Path(sys.executable).with_name("kubectl"))
+T = TypeVar("T")
+
+
+def wait_for(what: str, check: Callable[[], T | None], timeout: float = 60.0) -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    delay = 0.05
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as error:  # noqa: BLE001 - kept for the failure message
+            last_error = error
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_error}")
+
+
+class Kubectl:
+    def __init__(self, kubeconfig: str, namespace: str) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        command = [KUBECTL, f"--kubeconfig={self.kubeconfig}", f"--namespace={self.namespace}"]
+        result = subprocess.run(
+            [*command, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
+        return result
+
+    def json(self, *args: str) -> dict[str, Any]:
+        return json.loads(self.run("get", *args, "-o", "json").stdout)
+
+    def maybe(self, *args: str) -> dict[str, Any] | None:
+        result = self.run("get", *args, "-o", "json", check=False)
+        if result.returncode != 0:
+            if "NotFound" in result.stderr or "not found" in result.stderr:
+                return None
+            raise AssertionError(result.stderr)
+        return json.loads(result.stdout)
+
+    def apply(self, manifest: dict[str, Any] | str) -> subprocess.CompletedProcess[str]:
+        text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+        return self.run("apply", "-f", "-", stdin=text)
+
+    def patch_room(self, name: str, spec: dict[str, Any]) -> None:
+        self.run("patch", "gameroom", name, "--type=merge", "-p", json.dumps({"spec": spec}))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OperatorProcess:
+    """`python -m gameroom_operator` in a subprocess, pointed at a kubeconfig."""
+
+    def __init__(self, kubeconfig: str, log_path: Path, *extra: str) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.extra = extra
+        self.metrics_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gameroom_operator",
+                "--standalone",
+                "--kubeconfig",
+                self.kubeconfig,
+                "--metrics-host",
+                "127.0.0.1",
+                "--metrics-port",
+                str(self.metrics_port),
+                "--log-format",
+                "json",
+                *self.extra,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        log.close()
+        wait_for("the operator's /healthz", self.healthy, timeout=60)
+
+    def healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"the operator exited:\n{self.logs()[-3000:]}")
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=2
+            ) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def metrics(self) -> dict[str, float]:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as response:
+            text = response.read().decode()
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                values[key] = float(value)
+        return values
+
+    def writes(self) -> float:
+        """Writes the operator made through its own client (creates, patches, deletes)."""
+        metrics = self.metrics()
+        return sum(
+            metrics.get(f'gameroom_operator_api_calls_total{{verb="{verb}"}}', 0.0)
+            for verb in ("POST", "PUT", "PATCH", "DELETE")
+        )
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, as when a node dies."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def room_manifest(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "drawgame.dev/v1alpha1",
+        "kind": "GameRoom",
+        "metadata": {"name": name},
+        "spec": {"image": "ghcr.io/drawgame/gameroom:0.1.0", **spec},
+    }
+
+
+def condition(room: dict[str, Any], kind: str) -> dict[str, Any]:
+    for item in (room.get("status") or {}).get("conditions") or []:
+        if item.get("type") == kind:
+            return dict(item)
+    return {}
+
+
+CHILD_KINDS = (
+    "configmap",
+    "secret",
+    "persistentvolumeclaim",
+    "service",
+    "deployment",
+    "networkpolicy",
+)

@@ -1,0 +1,190 @@
+"""Invalid GameRooms are refused at admission by the CRD's schema and CEL rules.
+
+Each case is sent to the API server (kubesandbox, or a real cluster with
+--cluster=kubeconfig) with `kubectl apply`; the error must name the field and the rule.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .harness import ROOT, Kubectl
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def room(spec: dict[str, Any], name: str = "bad-room") -> dict[str, Any]:
+    return {
+        "apiVersion": "drawgame.dev/v1alpha1",
+        "kind": "GameRoom",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
+    (
+        "too few players",
+        room({"game": {"maxPlayers": 1}}),
+        ["spec.game.maxPlayers", "greater than or equal to 2"],
+    ),
+    (
+        "too many players",
+        room({"game": {"maxPlayers": 25}}),
+        ["spec.game.maxPlayers", "less than or equal to 24"],
+    ),
+    ("zero rounds", room({"game": {"rounds": 0}}), ["spec.game.rounds", "greater than or equal"]),
+    (
+        "draw time too short",
+        room({"game": {"drawTimeSeconds": 10}}),
+        ["spec.game.drawTimeSeconds", "greater than or equal to 30"],
+    ),
+    (
+        "too many word choices",
+        room({"game": {"wordChoices": 6}}),
+        ["spec.game.wordChoices", "less than or equal to 5"],
+    ),
+    (
+        "custom word too long",
+        room({"game": {"customWords": ["x" * 33]}}),
+        ["spec.game.customWords[0]", "at most 32"],
+    ),
+    (
+        "empty custom word",
+        room({"game": {"customWords": [""]}}),
+        ["spec.game.customWords[0]", "at least 1"],
+    ),
+    (
+        "too many custom words",
+        room({"game": {"customWords": [f"w{i}" for i in range(1001)]}}),
+        ["spec.game.customWords", "1000"],
+    ),
+    (
+        "custom words only without enough words",
+        room({"game": {"customWordsOnly": True, "customWords": ["cat"], "wordChoices": 3}}),
+        ["spec.game.customWords", "customWordsOnly needs at least game.wordChoices words"],
+    ),
+    (
+        "unknown pull policy",
+        room({"imagePullPolicy": "Sometimes"}),
+        ["spec.imagePullPolicy", "Unsupported value", "Sometimes"],
+    ),
+    (
+        "unknown service type",
+        room({"expose": {"type": "ExternalName"}}),
+        ["spec.expose.type", "Unsupported value"],
+    ),
+    (
+        "node port on a ClusterIP service",
+        room({"expose": {"type": "ClusterIP", "nodePort": 30080}}),
+        ["spec.expose.nodePort", "needs expose.type NodePort or LoadBalancer"],
+    ),
+    (
+        "ingress without host",
+        room({"expose": {"ingress": {"className": "nginx"}}}),
+        ["spec.expose.ingress.host", "Required value"],
+    ),
+    (
+        "wildcard host with TLS",
+        room({"expose": {"ingress": {"host": "*.example.com", "tlsSecretName": "tls"}}}),
+        ["spec.expose.ingress.host", "concrete host name"],
+    ),
+    (
+        "chat burst below the chat rate",
+        room({"rateLimits": {"chatPerSecond": 10, "chatBurst": 2}}),
+        ["spec.rateLimits.chatBurst", "at least rateLimits.chatPerSecond"],
+    ),
+    (
+        "health timeout not below the period",
+        room({"health": {"periodSeconds": 10, "timeoutSeconds": 10}}),
+        ["spec.health.timeoutSeconds", "shorter than health.periodSeconds"],
+    ),
+    (
+        "backup schedule is not cron",
+        room({"backup": {"schedule": "every day"}}),
+        ["spec.backup.schedule", "should match"],
+    ),
+    (
+        "backup retention zero",
+        room({"backup": {"retention": 0}}),
+        ["spec.backup.retention", "greater than or equal to 1"],
+    ),
+    (
+        "restore of an unknown file name",
+        room({"restore": {"backupName": "dump.sql", "requestId": "1"}}),
+        ["spec.restore.backupName", "should match"],
+    ),
+    (
+        "storage size is not a quantity",
+        room({"storage": {"size": "lots"}}),
+        ["spec.storage.size", "should match"],
+    ),
+    (
+        "maintenance message too long",
+        room({"maintenance": {"enabled": True, "message": "m" * 281}}),
+        ["spec.maintenance.message", "at most 280"],
+    ),
+    (
+        "name too long for its children",
+        room({}, name="a-room-whose-name-is-far-too-long-for-services"),
+        ["metadata.name must be at most 40 characters"],
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def kubectl(sandbox_kubeconfig: str) -> Iterator[Kubectl]:
+    admin = Kubectl(sandbox_kubeconfig, "default")
+    admin.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
+    admin.run("wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s")
+    namespace = f"adm-{uuid.uuid4().hex[:8]}"
+    admin.run("create", "namespace", namespace)
+    yield Kubectl(sandbox_kubeconfig, namespace)
+    admin.run("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"),
+    [pytest.param(m, e, id=case) for case, m, e in INVALID],
+)
+def test_invalid_room_is_refused_with_a_clear_message(
+    kubectl: Kubectl, manifest: dict[str, Any], expected: list[str]
+) -> None:
+    result = kubectl.run("apply", "-f", "-", stdin=json.dumps(manifest), check=False)
+    assert result.returncode != 0, f"accepted: {result.stdout}"
+    for fragment in expected:
+        assert fragment in result.stderr, result.stderr
+    assert kubectl.maybe("gameroom", manifest["metadata"]["name"]) is None
+
+
+def test_defaults_are_filled_in(kubectl: Kubectl) -> None:
+    kubectl.apply(room({}, name="defaults"))
+    spec = kubectl.json("gameroom", "defaults")["spec"]
+    assert spec["game"]["maxPlayers"] == 12
+    assert spec["expose"] == {"type": "ClusterIP", "port": 80}
+    assert spec["backup"]["schedule"] == "0 */6 * * *"
+
+
+def test_storage_class_is_immutable(kubectl: Kubectl) -> None:
+    kubectl.apply(room({"storage": {"storageClassName": "fast"}}, name="pinned"))
+    result = kubectl.run(
+        "patch",
+        "gameroom",
+        "pinned",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"storage": {"storageClassName": "slow"}}}),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "storageClassName is immutable" in result.stderr
+
+
+def test_explain_documents_the_spec(kubectl: Kubectl) -> None:
+    text = kubectl.run("explain", "gameroom.spec.game").stdout
+    assert "maxPlayers" in text and "Most players in the room at once" in text

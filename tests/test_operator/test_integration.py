@@ -1,0 +1,425 @@
+"""The operator against a cluster: kubesandbox here, a real cluster with --cluster=kubeconfig.
+
+The operator runs as a subprocess (`python -m gameroom_operator --standalone`); the rooms'
+game servers are real processes started by the sandbox's kubelet, and the tests talk to
+them over HTTP and WebSocket at their pod IPs, as players would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from .harness import (
+    CHILD_KINDS,
+    ROOT,
+    Kubectl,
+    OperatorProcess,
+    condition,
+    room_manifest,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+READY_TIMEOUT = 90
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(sandbox_kubeconfig: str) -> str:
+    return sandbox_kubeconfig
+
+
+@pytest.fixture(scope="module")
+def crd(kubeconfig: str) -> None:
+    kubectl = Kubectl(kubeconfig, "default")
+    kubectl.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
+    kubectl.run(
+        "wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s"
+    )
+
+
+def _namespace(kubeconfig: str) -> Iterator[Kubectl]:
+    name = f"op-{uuid.uuid4().hex[:8]}"
+    kubectl = Kubectl(kubeconfig, name)
+    kubectl.run("create", "namespace", name)
+    yield kubectl
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def shared_ns(kubeconfig: str, crd: None) -> Iterator[Kubectl]:
+    yield from _namespace(kubeconfig)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kubeconfig: str, shared_ns: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    process = OperatorProcess(
+        kubeconfig,
+        log,
+        "--namespaces",
+        shared_ns.namespace,
+        "--probe-interval",
+        "1",
+        "--resync-interval",
+        "0",
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+def wait_ready(kubectl: Kubectl, name: str, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        room = kubectl.json("gameroom", name)
+        return room if condition(room, "Ready").get("status") == "True" else None
+
+    return wait_for(f"gameroom {name} Ready", ready, timeout)
+
+
+def pod_of(kubectl: Kubectl, name: str) -> dict[str, Any]:
+    pods = kubectl.json("pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
+    running = [
+        p
+        for p in pods
+        if not p["metadata"].get("deletionTimestamp")
+        and (p.get("status") or {}).get("phase") == "Running"
+    ]
+    assert len(running) == 1, [p["metadata"]["name"] for p in pods]
+    return running[0]
+
+
+async def join(pod_ip: str, name: str = "ada") -> dict[str, Any]:
+    """Join the room over WebSocket as a player; the server's first answer."""
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session,
+        session.ws_connect(f"ws://{pod_ip}:8080/ws") as ws,
+    ):
+        await ws.send_json({"type": "join", "name": name, "protocol": 1})
+        while True:
+            message = await ws.receive_json(timeout=10)
+            if message.get("type") in ("welcome", "error"):
+                return dict(message)
+
+
+async def room_info(pod_ip: str) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+        session.get(f"http://{pod_ip}:8080/api/room") as response,
+    ):
+        assert response.status == 200
+        return dict(await response.json())
+
+
+def children(kubectl: Kubectl, name: str) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for kind in CHILD_KINDS:
+        items = kubectl.json(kind, "-l", f"drawgame.dev/room={name}")["items"]
+        found[kind] = [i for i in items if not i["metadata"].get("deletionTimestamp")]
+    return found
+
+
+def events(kubectl: Kubectl, name: str) -> list[str]:
+    items = kubectl.json("events", "--field-selector", f"involvedObject.name={name}")["items"]
+    return [e["reason"] for e in items if e["involvedObject"].get("kind") == "GameRoom"]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_create_reaches_ready_and_serves_players(
+    shared_ns: Kubectl, operator: OperatorProcess
+) -> None:
+    kubectl = shared_ns
+    kubectl.apply(room_manifest("lobby-one", game={"maxPlayers": 6, "rounds": 2}))
+    room = wait_ready(kubectl, "lobby-one")
+    uid = room["metadata"]["uid"]
+    status = room["status"]
+    assert status["phase"] == "Ready"
+    assert status["observedGeneration"] == room["metadata"]["generation"]
+    assert status["url"] == f"http://lobby-one.{kubectl.namespace}.svc/"
+    assert status["image"] == "ghcr.io/drawgame/gameroom:0.1.0"
+    assert {c["type"] for c in status["conditions"]} == {"Ready", "Progressing", "Degraded"}
+    # kstatus: kubectl wait works on the condition.
+    kubectl.run("wait", "--for=condition=Ready", "gameroom/lobby-one", "--timeout=10s")
+
+    found = children(kubectl, "lobby-one")
+    counts = {kind: len(items) for kind, items in found.items()}
+    assert counts == {
+        "configmap": 1,
+        "secret": 1,
+        "persistentvolumeclaim": 1,
+        "service": 2,
+        "deployment": 1,
+        "networkpolicy": 1,
+    }
+    for items in found.values():
+        for item in items:
+            owners = item["metadata"]["ownerReferences"]
+            assert [(o["kind"], o["uid"], o["controller"]) for o in owners] == [
+                ("GameRoom", uid, True)
+            ]
+            assert item["metadata"]["labels"]["app.kubernetes.io/managed-by"] == (
+                "gameroom-operator"
+            )
+
+    pod_ip = pod_of(kubectl, "lobby-one")["status"]["podIP"]
+    welcome = await join(pod_ip)
+    assert welcome["type"] == "welcome", welcome
+    assert welcome["room"]["name"] == "lobby-one"
+    assert welcome["state"]["settings"]["maxPlayers"] == 6
+    assert welcome["state"]["settings"]["rounds"] == 2
+    assert "Created" in events(kubectl, "lobby-one")
+    # The one prober notices the player count (the joined player keeps its seat a while).
+    table = kubectl.run("get", "gamerooms", "-o", "wide").stdout
+    assert "lobby-one" in table and "Ready" in table
+
+
+async def test_settings_change_rolls_the_room(
+    shared_ns: Kubectl, operator: OperatorProcess
+) -> None:
+    kubectl = shared_ns
+    kubectl.apply(room_manifest("settings-room", game={"rounds": 2, "drawTimeSeconds": 60}))
+    wait_ready(kubectl, "settings-room")
+    old_config = kubectl.json("configmap", "settings-room-config")["data"]["config.yaml"]
+    old_pod = pod_of(kubectl, "settings-room")["metadata"]["uid"]
+    old_secret = kubectl.json("secret", "settings-room-admin-token")["data"]["token"]
+
+    kubectl.patch_room("settings-room", {"game": {"rounds": 5, "drawTimeSeconds": 120}})
+
+    def new_config() -> dict[str, Any] | None:
+        text = kubectl.json("configmap", "settings-room-config")["data"]["config.yaml"]
+        return yaml.safe_load(text) if text != old_config else None
+
+    config = wait_for("the ConfigMap to change", new_config, 30)
+    assert config["game"]["rounds"] == 5 and config["game"]["drawTimeSeconds"] == 120
+
+    def rolled_and_serving() -> dict[str, Any] | None:
+        room = kubectl.json("gameroom", "settings-room")
+        if room["status"].get("observedGeneration") != room["metadata"]["generation"]:
+            return None
+        if condition(room, "Ready").get("status") != "True":
+            return None
+        pod = pod_of(kubectl, "settings-room")
+        return pod if pod["metadata"]["uid"] != old_pod else None
+
+    pod = wait_for("the room to serve the new settings", rolled_and_serving, READY_TIMEOUT)
+    welcome = await join(pod["status"]["podIP"], "grace")
+    assert welcome["state"]["settings"]["rounds"] == 5
+    assert welcome["state"]["settings"]["drawTimeSeconds"] == 120
+    # The admin token is generated once and kept across reconciles.
+    assert kubectl.json("secret", "settings-room-admin-token")["data"]["token"] == old_secret
+    assert "SettingsApplied" in events(kubectl, "settings-room")
+
+
+async def test_maintenance_on_and_off_without_restart(
+    shared_ns: Kubectl, operator: OperatorProcess
+) -> None:
+    kubectl = shared_ns
+    kubectl.apply(room_manifest("quiet-room"))
+    wait_ready(kubectl, "quiet-room")
+    pod = pod_of(kubectl, "quiet-room")
+    pod_ip = pod["status"]["podIP"]
+
+    kubectl.patch_room("quiet-room", {"maintenance": {"enabled": True, "message": "brb"}})
+
+    async def in_maintenance() -> bool:
+        info = await room_info(pod_ip)
+        return bool(info["maintenance"]["enabled"]) and info["maintenance"]["message"] == "brb"
+
+    await async_wait_for("the room to enter maintenance", in_maintenance)
+    refused = await join(pod_ip, "late")
+    assert refused["type"] == "error" and refused.get("code") == "maintenance", refused
+    wait_for(
+        "phase Maintenance",
+        lambda: kubectl.json("gameroom", "quiet-room")["status"]["phase"] == "Maintenance",
+        30,
+    )
+    assert "MaintenanceOn" in events(kubectl, "quiet-room")
+
+    kubectl.patch_room("quiet-room", {"maintenance": {"enabled": False}})
+
+    async def out_of_maintenance() -> bool:
+        return not (await room_info(pod_ip))["maintenance"]["enabled"]
+
+    await async_wait_for("the room to leave maintenance", out_of_maintenance)
+    assert (await join(pod_ip, "back"))["type"] == "welcome"
+    wait_for(
+        "phase Ready",
+        lambda: kubectl.json("gameroom", "quiet-room")["status"]["phase"] == "Ready",
+        30,
+    )
+    # Same Pod throughout: no restart.
+    assert pod_of(kubectl, "quiet-room")["metadata"]["uid"] == pod["metadata"]["uid"]
+
+
+async def test_delete_removes_every_child(shared_ns: Kubectl, operator: OperatorProcess) -> None:
+    kubectl = shared_ns
+    kubectl.apply(room_manifest("short-lived"))
+    wait_ready(kubectl, "short-lived")
+    kubectl.run("delete", "gameroom", "short-lived", "--timeout=60s")
+
+    def all_gone() -> bool:
+        left = children(kubectl, "short-lived")
+        pods = kubectl.json("pods", "-l", "app.kubernetes.io/instance=short-lived")["items"]
+        return not any(left.values()) and not pods
+
+    wait_for("every child to be deleted", all_gone, 60)
+
+
+async def test_invalid_spec_change_is_refused_and_room_keeps_running(
+    shared_ns: Kubectl, operator: OperatorProcess
+) -> None:
+    kubectl = shared_ns
+    kubectl.apply(room_manifest("stubborn"))
+    wait_ready(kubectl, "stubborn")
+    result = kubectl.run(
+        "patch",
+        "gameroom",
+        "stubborn",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"game": {"maxPlayers": 99}}}),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "spec.game.maxPlayers" in result.stderr
+    assert kubectl.json("gameroom", "stubborn")["status"]["phase"] == "Ready"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_ns(kubeconfig: str, crd: None) -> Iterator[Kubectl]:
+    yield from _namespace(kubeconfig)
+
+
+def _own_operator(kubeconfig: str, kubectl: Kubectl, log: Path, *extra: str) -> OperatorProcess:
+    return OperatorProcess(
+        kubeconfig, log, "--namespaces", kubectl.namespace, "--probe-interval", "1", *extra
+    )
+
+
+def _resource_versions(kubectl: Kubectl, names: list[str]) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for name in names:
+        room = kubectl.json("gameroom", name)
+        versions[f"gameroom/{name}"] = room["metadata"]["resourceVersion"]
+        for kind, items in children(kubectl, name).items():
+            for item in items:
+                versions[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+    return versions
+
+
+def test_killed_mid_reconcile_converges_without_duplicates(
+    kubeconfig: str, own_ns: Kubectl, tmp_path: Path
+) -> None:
+    kubectl = own_ns
+    first = _own_operator(kubeconfig, kubectl, tmp_path / "first.log", "--resync-interval", "0")
+    first.start()
+    names = [f"crash-{i}" for i in range(4)]
+    for name in names:
+        kubectl.apply(room_manifest(name))
+    # Kill it as soon as it has started writing children for the rooms, before all are done.
+    wait_for(
+        "the operator to start creating children",
+        lambda: kubectl.json("configmaps", "-l", "app.kubernetes.io/managed-by=gameroom-operator")[
+            "items"
+        ],
+        30,
+    )
+    first.kill()
+    second = _own_operator(kubeconfig, kubectl, tmp_path / "second.log", "--resync-interval", "0")
+    second.start()
+    try:
+        for name in names:
+            wait_ready(kubectl, name)
+            counts = {kind: len(items) for kind, items in children(kubectl, name).items()}
+            assert counts == {
+                "configmap": 1,
+                "secret": 1,
+                "persistentvolumeclaim": 1,
+                "service": 2,
+                "deployment": 1,
+                "networkpolicy": 1,
+            }, name
+            pods = kubectl.json("pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
+            assert len([p for p in pods if not p["metadata"].get("deletionTimestamp")]) == 1
+    finally:
+        second.stop()
+
+
+def test_resync_with_nothing_to_change_writes_nothing(
+    kubeconfig: str, own_ns: Kubectl, tmp_path: Path, sandbox_write_counter: Any
+) -> None:
+    kubectl = own_ns
+    operator = _own_operator(kubeconfig, kubectl, tmp_path / "op.log", "--resync-interval", "1")
+    operator.start()
+    names = ["steady-a", "steady-b"]
+    try:
+        for name in names:
+            kubectl.apply(room_manifest(name))
+        for name in names:
+            wait_ready(kubectl, name)
+        # Let the first probes settle the status (players, health, version).
+        wait_for(
+            "health reported",
+            lambda: all(
+                kubectl.json("gameroom", n)["status"].get("health") == "healthy" for n in names
+            ),
+            30,
+        )
+        before = _resource_versions(kubectl, names)
+        writes_before = operator.writes()
+        reconciles = "gameroom_operator_reconcile_duration_seconds_count"
+        done_before = operator.metrics()[reconciles]
+        counter = sandbox_write_counter(kubectl.namespace)
+        # At least three resyncs of both rooms, plus a restart (Kopf's resume) in between.
+        wait_for("three resyncs", lambda: operator.metrics()[reconciles] >= done_before + 6, 60)
+        operator.stop()
+        operator.start()
+        wait_for("the resume", lambda: operator.metrics().get(reconciles, 0) >= 2, 60)
+        wait_for("a resync after the resume", lambda: operator.metrics()[reconciles] >= 4, 60)
+        assert operator.writes() == 0, "the restarted operator wrote"
+        assert _resource_versions(kubectl, names) == before
+        assert writes_before >= 14  # it did write while creating: 7 children x 2 rooms
+        assert counter() == []
+    finally:
+        operator.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_every_example_applies(own_ns: Kubectl) -> None:
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        result = own_ns.run("apply", "-f", str(path))
+        assert "created" in result.stdout or "configured" in result.stdout, path.name
+    names = own_ns.run("get", "gamerooms", "-o", "name").stdout.split()
+    assert len(names) == len(list((ROOT / "examples").glob("*.yaml")))
+
+
+async def async_wait_for(what: str, check: Any, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if await check():
+                return
+        except Exception as error:  # noqa: BLE001 - kept for the failure message
+            last = error
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last error: {last}")
