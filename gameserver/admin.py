@@ -1,0 +1,253 @@
+"""The admin API on its own port: bearer token (constant-time compare), else 401."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from gameserver.backup import BackupError, load_dump, make_snapshot
+from gameserver.server import GameServer
+from gameserver.web import SERVER_KEY
+
+log = structlog.get_logger("gameserver.admin")
+
+MAX_RESTORE_BYTES = 1 << 30
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _problem(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+@web.middleware
+async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    server = request.app[SERVER_KEY]
+    expected = server.settings.admin_token
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if not expected:
+        return _problem(
+            401,
+            "the admin API is disabled: start the server with GAMESERVER_ADMIN_TOKEN "
+            "or GAMESERVER_ADMIN_TOKEN_FILE",
+        )
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        presented.strip().encode(), expected.encode()
+    ):
+        response = _problem(
+            401, "missing or wrong admin token: send 'Authorization: Bearer <token>'"
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="gameroom-admin"'
+        return response
+    return await handler(request)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "the body must be a JSON object"}),
+            content_type="application/json",
+        ) from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "the body must be a JSON object"}),
+            content_type="application/json",
+        )
+    return data
+
+
+def _server(request: web.Request) -> GameServer:
+    return request.app[SERVER_KEY]
+
+
+async def stats(request: web.Request) -> web.Response:
+    server = _server(request)
+    room = server.room
+    in_game = room.phase not in ("lobby",)
+    return web.json_response(
+        {
+            "room": server.settings.room_name,
+            "phase": room.phase,
+            "players": len(room.players()),
+            "connectedPlayers": len(room.connected_players()),
+            "spectators": len(room.spectators()),
+            "connections": len(server.sockets),
+            "draining": server.draining,
+            "maintenance": server.maintenance_state(),
+            "version": server.settings.version,
+            "game": {"round": room.round, "rounds": room.rounds} if in_game else None,
+            "messagesInPerSecond": round(server.metrics.rate_in.per_second(), 2),
+            "messagesOutPerSecond": round(server.metrics.rate_out.per_second(), 2),
+        }
+    )
+
+
+async def get_maintenance(request: web.Request) -> web.Response:
+    return web.json_response(_server(request).maintenance_state())
+
+
+async def put_maintenance(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    enabled = body.get("enabled")
+    message = body.get("message", "")
+    if not isinstance(enabled, bool):
+        return _problem(400, "field 'enabled' is required and must be true or false")
+    if not isinstance(message, str) or len(message) > 500:
+        return _problem(400, "field 'message' must be a string of at most 500 characters")
+    return web.json_response(_server(request).set_maintenance(enabled, message))
+
+
+async def announce(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    text = body.get("text")
+    level = body.get("level", "info")
+    if not isinstance(text, str) or not 1 <= len(text.strip()) <= 500:
+        return _problem(400, "field 'text' is required: 1-500 characters")
+    if level not in ("info", "warning"):
+        return _problem(400, "field 'level' must be 'info' or 'warning'")
+    delivered = _server(request).broadcast(
+        {"type": "announce", "text": text.strip(), "level": level}
+    )
+    return web.json_response({"delivered": delivered})
+
+
+def _drain_state(server: GameServer) -> dict[str, Any]:
+    return {
+        "draining": server.draining,
+        "phase": server.room.phase,
+        "players": len(server.room.players()),
+    }
+
+
+async def start_drain(request: web.Request) -> web.Response:
+    server = _server(request)
+    body = await _json_body(request)
+    message = body.get("message")
+    server.draining = True
+    if isinstance(message, str) and message.strip():
+        server.broadcast({"type": "announce", "text": message.strip()[:500], "level": "warning"})
+    log.info("drain_started")
+    return web.json_response(_drain_state(server))
+
+
+async def stop_drain(request: web.Request) -> web.Response:
+    server = _server(request)
+    server.draining = False
+    server.ready = server.store.is_open
+    return web.json_response(_drain_state(server))
+
+
+async def export_backup(request: web.Request) -> web.StreamResponse:
+    server = _server(request)
+    await asyncio.to_thread(server.store.flush)
+    work = Path(tempfile.mkdtemp(prefix="gameroom-backup-", dir=server.settings.db_path.parent))
+    try:
+        snap = await asyncio.to_thread(
+            make_snapshot,
+            server.settings.db_path,
+            work,
+            server.settings.room_name,
+            server.settings.version,
+        )
+    except BackupError as exc:
+        _rmtree(work)
+        return _problem(500, str(exc))
+    manifest = json.dumps(snap.manifest, separators=(",", ":"))
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/sql; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{snap.manifest["file"]}"',
+            "X-Backup-Manifest": manifest,
+            "Content-Length": str(snap.manifest["bytes"]),
+        }
+    )
+    try:
+        await response.prepare(request)
+        with snap.dump_path.open("rb") as fh:
+            while chunk := await asyncio.to_thread(fh.read, 1 << 16):
+                await response.write(chunk)
+        await response.write_eof()
+    finally:
+        _rmtree(work)
+    log.info("backup_exported", bytes=snap.manifest["bytes"], sha256=snap.manifest["sha256"])
+    return response
+
+
+async def restore(request: web.Request) -> web.Response:
+    server = _server(request)
+    manifest: dict[str, Any] | None = None
+    raw_manifest = request.headers.get("X-Backup-Manifest")
+    if raw_manifest:
+        try:
+            manifest = json.loads(raw_manifest)
+        except ValueError:
+            return _problem(400, "header X-Backup-Manifest is not valid JSON")
+        if not isinstance(manifest, dict):
+            return _problem(400, "header X-Backup-Manifest must be a JSON object")
+    work = Path(tempfile.mkdtemp(prefix="gameroom-restore-", dir=server.settings.db_path.parent))
+    try:
+        dump = work / "upload.sql"
+        size = 0
+        with dump.open("wb") as fh:
+            async for chunk in request.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > MAX_RESTORE_BYTES:
+                    return _problem(413, "the dump is larger than 1 GiB")
+                fh.write(chunk)
+        if size == 0:
+            return _problem(400, "the request body is empty: send the SQL dump")
+        result = await asyncio.to_thread(load_dump, dump, manifest, work / "restore.db")
+        if not result.ok or result.database is None:
+            log.warning("restore_refused", problems=result.problems)
+            return _problem(
+                422,
+                "restore refused, the room keeps its data: " + "; ".join(result.problems),
+                problems=result.problems,
+            )
+        await server.restore_database(result.database)
+        log.info("restored", rows=sum(result.row_counts.values()))
+        return web.json_response(
+            {
+                "restored": True,
+                "schemaVersion": result.schema_version,
+                "rowCounts": result.row_counts,
+                "phase": server.room.phase,
+                "players": len(server.room.players()),
+            }
+        )
+    finally:
+        _rmtree(work)
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    with contextlib.suppress(OSError):
+        shutil.rmtree(path)
+
+
+def build_admin_app(server: GameServer) -> web.Application:
+    app = web.Application(middlewares=[require_token], client_max_size=MAX_RESTORE_BYTES)
+    app[SERVER_KEY] = server
+    app.router.add_get("/admin/stats", stats)
+    app.router.add_get("/admin/maintenance", get_maintenance)
+    app.router.add_put("/admin/maintenance", put_maintenance)
+    app.router.add_post("/admin/announce", announce)
+    app.router.add_post("/admin/drain", start_drain)
+    app.router.add_delete("/admin/drain", stop_drain)
+    app.router.add_get("/admin/backup", export_backup)
+    app.router.add_post("/admin/restore", restore)
+    return app

@@ -1,0 +1,375 @@
+"""Validation of client messages into typed commands (protocol v1, see PROTOCOL.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from gameserver import PROTOCOL_VERSION
+
+CANVAS_WIDTH = 1600
+CANVAS_HEIGHT = 900
+MIN_WIDTH = 2
+MAX_WIDTH = 40
+MAX_POINTS = 256
+MAX_STROKE_ID = 2**31 - 1
+NAME_MAX = 24
+CHAT_MAX = 200
+REF_MAX = 32
+
+PALETTE: tuple[tuple[str, str], ...] = (
+    ("white", "#ffffff"),
+    ("light grey", "#c1c1c1"),
+    ("grey", "#7f7f7f"),
+    ("black", "#000000"),
+    ("red", "#e53935"),
+    ("dark red", "#8b0000"),
+    ("orange", "#fb8c00"),
+    ("yellow", "#fdd835"),
+    ("green", "#43a047"),
+    ("dark green", "#1b5e20"),
+    ("blue", "#1e88e5"),
+    ("navy", "#1a237e"),
+    ("purple", "#8e24aa"),
+    ("pink", "#ec407a"),
+    ("brown", "#795548"),
+    ("tan", "#d2a679"),
+    ("teal", "#00897b"),
+    ("sky", "#81d4fa"),
+    ("lime", "#c0ca33"),
+    ("peach", "#ffccbc"),
+)
+PALETTE_JSON: list[dict[str, Any]] = [
+    {"index": i, "name": name, "hex": hexa} for i, (name, hexa) in enumerate(PALETTE)
+]
+
+SETTINGS_FIELDS = {
+    "rounds",
+    "drawTimeSeconds",
+    "wordChoices",
+    "maxPlayers",
+    "hints",
+    "customWords",
+    "customWordsOnly",
+}
+
+ERROR_CODES = frozenset(
+    {
+        "bad_json",
+        "bad_message",
+        "unknown_type",
+        "not_joined",
+        "already_joined",
+        "name_invalid",
+        "name_taken",
+        "room_full",
+        "maintenance",
+        "draining",
+        "bad_token",
+        "not_host",
+        "not_drawer",
+        "wrong_phase",
+        "not_enough_players",
+        "spectator",
+        "bad_target",
+        "rate_limited",
+    }
+)
+
+
+class ProtocolError(Exception):
+    """A client message that cannot be applied; becomes an `error` frame."""
+
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+    def frame(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "error", "code": self.code, "message": self.message}
+        if self.ref is not None:
+            out["ref"] = self.ref
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    name: str
+    spectator: bool = False
+    token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSettings:
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ChooseWord:
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    stroke: int
+    tool: str
+    color: int
+    width: int
+    points: list[list[float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    stroke: int
+    color: int
+    x: float
+    y: float
+
+
+@dataclass(frozen=True, slots=True)
+class Undo:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Clear:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoteKick:
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    t: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    pass
+
+
+Command = (
+    Join | ChangeSettings | Start | ChooseWord | Draw | Fill | Undo | Clear | Chat | VoteKick
+) | (Ping | Leave)
+
+DRAWING_TYPES = frozenset({"draw", "fill", "undo", "clear"})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return low if value < low else high if value > high else value
+
+
+class _Fields:
+    """Field access for one message that raises `bad_message` naming the field."""
+
+    __slots__ = ("data", "ref")
+
+    def __init__(self, data: dict[str, Any], ref: str | None) -> None:
+        self.data = data
+        self.ref = ref
+
+    def fail(self, field: str, why: str) -> ProtocolError:
+        return ProtocolError("bad_message", f"field '{field}' {why}", self.ref)
+
+    def int_in(self, field: str, low: int, high: int) -> int:
+        value = self.data.get(field)
+        if value is None:
+            raise self.fail(field, "is required")
+        if not _is_int(value):
+            raise self.fail(field, "must be an integer")
+        if not low <= value <= high:
+            raise self.fail(field, f"must be between {low} and {high}")
+        return int(value)
+
+    def number(self, field: str) -> float:
+        value = self.data.get(field)
+        if value is None:
+            raise self.fail(field, "is required")
+        if not _is_number(value):
+            raise self.fail(field, "must be a finite number")
+        return float(value)
+
+    def text(self, field: str) -> str:
+        value = self.data.get(field)
+        if value is None:
+            raise self.fail(field, "is required")
+        if not isinstance(value, str):
+            raise self.fail(field, "must be a string")
+        return value
+
+    def optional_bool(self, field: str) -> bool:
+        value = self.data.get(field, False)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise self.fail(field, "must be true or false")
+        return value
+
+
+def clean_name(raw: str, ref: str | None = None) -> str:
+    """A nickname: trimmed, inner whitespace collapsed, 1-24 printable characters."""
+    name = " ".join(raw.split())
+    if not 1 <= len(name) <= NAME_MAX:
+        raise ProtocolError(
+            "name_invalid", f"name must be 1-{NAME_MAX} characters after trimming", ref
+        )
+    if any(not ch.isprintable() for ch in name):
+        raise ProtocolError("name_invalid", "name must not contain control characters", ref)
+    return name
+
+
+def _points(fields: _Fields) -> list[list[float]]:
+    raw = fields.data.get("points")
+    if not isinstance(raw, list):
+        raise fields.fail("points", f"must be a list of 1-{MAX_POINTS} [x, y] pairs")
+    if not 1 <= len(raw) <= MAX_POINTS:
+        raise fields.fail("points", f"must hold 1-{MAX_POINTS} points, got {len(raw)}")
+    out: list[list[float]] = []
+    for i, pair in enumerate(raw):
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and _is_number(pair[0])
+            and _is_number(pair[1])
+        ):
+            raise fields.fail(f"points[{i}]", "must be an [x, y] pair of finite numbers")
+        x = round(_clamp(pair[0], 0, CANVAS_WIDTH), 1)
+        y = round(_clamp(pair[1], 0, CANVAS_HEIGHT), 1)
+        out.append([int(x) if x.is_integer() else x, int(y) if y.is_integer() else y])
+    return out
+
+
+def parse_client_message(raw: str) -> tuple[str, Command, str | None]:
+    """Parse one text frame. Returns (type, command, ref) or raises `ProtocolError`."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ProtocolError("bad_json", "message is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("bad_message", "message must be a JSON object with a 'type'")
+    ref = data.get("ref")
+    if ref is not None and not (isinstance(ref, str) and len(ref) <= REF_MAX):
+        raise ProtocolError("bad_message", f"field 'ref' must be a string of at most {REF_MAX}")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad_message", "field 'type' is required and must be a string", ref)
+    fields = _Fields(data, ref)
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        raise ProtocolError("unknown_type", f"unknown message type {kind[:40]!r}", ref)
+    return kind, parser(fields), ref
+
+
+def _join(f: _Fields) -> Command:
+    name = clean_name(f.text("name"), f.ref)
+    token = f.data.get("token")
+    if token is not None and not (isinstance(token, str) and len(token) <= 64):
+        raise f.fail("token", "must be a session token string")
+    protocol = f.data.get("protocol", PROTOCOL_VERSION)
+    if protocol != PROTOCOL_VERSION:
+        raise f.fail("protocol", f"must be {PROTOCOL_VERSION}; this server speaks version 1")
+    return Join(name=name, spectator=f.optional_bool("spectator"), token=token or None)
+
+
+def _settings(f: _Fields) -> Command:
+    value = f.data.get("settings")
+    if not isinstance(value, dict) or not value:
+        raise f.fail("settings", "must be an object with at least one setting")
+    unknown = sorted(set(value) - SETTINGS_FIELDS)
+    if unknown:
+        raise f.fail(f"settings.{unknown[0]}", "is not a setting the host can change")
+    for key, item in value.items():
+        if key == "customWords":
+            if not isinstance(item, list) or not all(isinstance(w, str) for w in item):
+                raise f.fail("settings.customWords", "must be a list of strings")
+        elif key == "customWordsOnly":
+            if not isinstance(item, bool):
+                raise f.fail("settings.customWordsOnly", "must be true or false")
+        elif not _is_int(item):
+            raise f.fail(f"settings.{key}", "must be an integer")
+    return ChangeSettings(changes=dict(value))
+
+
+def _draw(f: _Fields) -> Command:
+    stroke = f.int_in("stroke", 0, MAX_STROKE_ID)
+    tool = f.data.get("tool")
+    if tool not in ("brush", "eraser"):
+        raise f.fail("tool", "must be 'brush' or 'eraser'")
+    color = f.int_in("color", 0, len(PALETTE) - 1)
+    width = int(round(_clamp(f.number("width"), MIN_WIDTH, MAX_WIDTH)))
+    return Draw(stroke=stroke, tool=tool, color=color, width=width, points=_points(f))
+
+
+def _fill(f: _Fields) -> Command:
+    stroke = f.int_in("stroke", 0, MAX_STROKE_ID)
+    color = f.int_in("color", 0, len(PALETTE) - 1)
+    x = round(_clamp(f.number("x"), 0, CANVAS_WIDTH), 1)
+    y = round(_clamp(f.number("y"), 0, CANVAS_HEIGHT), 1)
+    return Fill(stroke=stroke, color=color, x=x, y=y)
+
+
+def _chat(f: _Fields) -> Command:
+    text = f.text("text").strip()
+    if not 1 <= len(text) <= CHAT_MAX:
+        raise f.fail("text", f"must be 1-{CHAT_MAX} characters after trimming")
+    if any(ord(ch) < 32 for ch in text):
+        text = "".join(ch if ord(ch) >= 32 else " " for ch in text)
+    return Chat(text=text)
+
+
+def _vote_kick(f: _Fields) -> Command:
+    target = f.text("target")
+    if not 1 <= len(target) <= 32:
+        raise f.fail("target", "must be a player id")
+    return VoteKick(target=target)
+
+
+def _ping(f: _Fields) -> Command:
+    t = f.data.get("t")
+    if t is not None and not _is_number(t):
+        raise f.fail("t", "must be a number")
+    return Ping(t=t)
+
+
+_PARSERS = {
+    "join": _join,
+    "settings": _settings,
+    "start": lambda f: Start(),
+    "choose_word": lambda f: ChooseWord(index=f.int_in("index", 0, 4)),
+    "draw": _draw,
+    "fill": _fill,
+    "undo": lambda f: Undo(),
+    "clear": lambda f: Clear(),
+    "chat": _chat,
+    "vote_kick": _vote_kick,
+    "ping": _ping,
+    "leave": lambda f: Leave(),
+}
+
+
+def error_frame(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
+    return ProtocolError(code, message, ref).frame()
