@@ -1,0 +1,173 @@
+"""The sandbox's kube-controller-manager, kubelet and kube-proxy in one object.
+
+Everything here is a client of the API server over HTTP: list+watch into informers,
+writes through the API. ``ControllerManager(api_url, config)`` is what ``kubesandbox up``
+starts after the API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from kubesandbox.config import SandboxConfig
+from kubesandbox.controllers.client import (
+    CONFIGMAPS,
+    CRONJOBS,
+    DEPLOYMENTS,
+    ENDPOINTS,
+    ENDPOINTSLICES,
+    JOBS,
+    PODS,
+    PVCS,
+    REPLICASETS,
+    SECRETS,
+    SERVICES,
+    ApiClient,
+    Informer,
+    WorkQueue,
+)
+from kubesandbox.controllers.deployment import DeploymentController
+from kubesandbox.controllers.events import EventRecorder
+from kubesandbox.controllers.jobs import CronJobController, JobController
+from kubesandbox.controllers.replicaset import ReplicaSetController
+from kubesandbox.controllers.services import EndpointsController, PersistentVolumeController
+
+log = structlog.get_logger("kubesandbox.controllers")
+
+__all__ = ["ControllerManager"]
+
+
+class ControllerManager:
+    """Runs the controllers, the kubelet and the network pieces against one API server."""
+
+    def __init__(self, api_url: str, config: SandboxConfig) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.config = config
+        self.client = ApiClient(self.api_url)
+        self.informers: dict[str, Informer] = {}
+        self.queues: list[WorkQueue] = []
+        self.kubelet: object | None = None
+        self.proxy: object | None = None
+        self._started = False
+
+    def _informer(self, name: str) -> Informer:
+        return self.informers[name]
+
+    async def start(self, sync_timeout: float = 30.0) -> None:
+        from kubesandbox.kubelet import Kubelet
+        from kubesandbox.network.proxy import ServiceProxy
+
+        resources = {
+            "pods": PODS,
+            "services": SERVICES,
+            "endpoints": ENDPOINTS,
+            "endpointslices": ENDPOINTSLICES,
+            "configmaps": CONFIGMAPS,
+            "secrets": SECRETS,
+            "pvcs": PVCS,
+            "deployments": DEPLOYMENTS,
+            "replicasets": REPLICASETS,
+            "jobs": JOBS,
+            "cronjobs": CRONJOBS,
+        }
+        for name, resource in resources.items():
+            self.informers[name] = Informer(self.client, resource)
+        inf = self.informers
+        recorder = EventRecorder(self.client, "deployment-controller")
+        controllers: list[
+            ReplicaSetController
+            | DeploymentController
+            | JobController
+            | CronJobController
+            | EndpointsController
+            | PersistentVolumeController
+        ] = [
+            ReplicaSetController(
+                self.client,
+                inf["replicasets"],
+                inf["pods"],
+                EventRecorder(self.client, "replicaset-controller"),
+            ),
+            DeploymentController(
+                self.client, inf["deployments"], inf["replicasets"], inf["pods"], recorder
+            ),
+            JobController(
+                self.client,
+                inf["jobs"],
+                inf["pods"],
+                EventRecorder(self.client, "job-controller"),
+                self.config.backoff_base_seconds,
+            ),
+            CronJobController(
+                self.client,
+                inf["cronjobs"],
+                inf["jobs"],
+                EventRecorder(self.client, "cronjob-controller"),
+            ),
+            EndpointsController(
+                self.client, inf["services"], inf["pods"], inf["endpoints"], inf["endpointslices"]
+            ),
+            PersistentVolumeController(
+                self.client,
+                inf["pvcs"],
+                self.config,
+                EventRecorder(self.client, "persistentvolume-controller"),
+            ),
+        ]
+        self.queues = [c.queue for c in controllers]
+        kubelet = Kubelet(
+            self.client,
+            self.config,
+            pods=inf["pods"],
+            configmaps=inf["configmaps"],
+            secrets=inf["secrets"],
+            pvcs=inf["pvcs"],
+            services=inf["services"],
+        )
+        self.kubelet = kubelet
+        proxy = ServiceProxy(inf["services"], inf["endpointslices"], kubelet.hosts_file)
+        self.proxy = proxy
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        await kubelet.start()
+        proxy.start()
+        for informer in self.informers.values():
+            informer.start()
+        for queue in self.queues:
+            queue.start()
+        self._started = True
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(i.synced.wait() for i in self.informers.values())),
+                sync_timeout,
+            )
+        except TimeoutError:
+            missing = [n for n, i in self.informers.items() if not i.synced.is_set()]
+            log.warning("informers not synced yet", resources=missing)
+        log.info("controllers started", api=self.api_url, virtual_pods=self.config.virtual_pods)
+
+    async def stop(self) -> None:
+        """Stop everything; every process the kubelet started is terminated first."""
+        from kubesandbox.kubelet import Kubelet
+        from kubesandbox.network.proxy import ServiceProxy
+
+        if isinstance(self.kubelet, Kubelet):
+            await self.kubelet.stop()
+        for queue in self.queues:
+            await queue.stop()
+        for informer in self.informers.values():
+            await informer.stop()
+        if isinstance(self.proxy, ServiceProxy):
+            await self.proxy.stop()
+        with contextlib.suppress(Exception):
+            await self.client.close()
+        self._started = False
+
+    async def __aenter__(self) -> ControllerManager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

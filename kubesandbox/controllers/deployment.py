@@ -1,0 +1,326 @@
+"""Deployment controller: ReplicaSets per pod template, rollouts, history and status."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import structlog
+
+from kubesandbox.controllers.client import (
+    DEPLOYMENTS,
+    REPLICASETS,
+    ApiClient,
+    ApiError,
+    Informer,
+    WorkQueue,
+)
+from kubesandbox.controllers.common import (
+    Obj,
+    controller_uid,
+    is_terminating,
+    owner_ref,
+    utcnow,
+)
+from kubesandbox.controllers.events import EventRecorder
+from kubesandbox.controllers.rollout import (
+    DESIRED_REPLICAS,
+    HASH_LABEL,
+    MAX_REPLICAS,
+    REVISION,
+    REVISION_HISTORY,
+    RSView,
+    ScalePlan,
+    copyable_annotations,
+    deployment_status,
+    history_to_delete,
+    next_revision,
+    plan_recreate,
+    plan_rolling_update,
+    pod_template_hash,
+    revision_of,
+    rollout_timeout_remaining,
+    surge_and_unavailable,
+    templates_equal,
+)
+
+log = structlog.get_logger("kubesandbox.deployment")
+Key = tuple[str, str]
+
+
+def rs_view(rs: Obj) -> RSView:
+    status = rs.get("status") or {}
+    return RSView(
+        name=rs["metadata"]["name"],
+        replicas=int((rs.get("spec") or {}).get("replicas", 0)),
+        available=int(status.get("availableReplicas", 0)),
+        ready=int(status.get("readyReplicas", 0)),
+        actual=int(status.get("replicas", 0)),
+        revision=revision_of(rs),
+        created=rs["metadata"].get("creationTimestamp", ""),
+    )
+
+
+def new_replicaset(deployment: Obj, revision: int, replicas: int, collision: int = 0) -> Obj:
+    meta = deployment["metadata"]
+    spec = deployment.get("spec") or {}
+    template = copy.deepcopy(spec.get("template") or {})
+    hash_ = pod_template_hash(template, collision)
+    tmeta = template.setdefault("metadata", {})
+    tmeta["labels"] = {**(tmeta.get("labels") or {}), HASH_LABEL: hash_}
+    selector = copy.deepcopy(spec.get("selector") or {})
+    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: hash_}
+    surge, _ = surge_and_unavailable(deployment)
+    desired = int(spec.get("replicas", 1))
+    annotations = copyable_annotations(deployment)
+    annotations[REVISION] = str(revision)
+    annotations[DESIRED_REPLICAS] = str(desired)
+    annotations[MAX_REPLICAS] = str(desired + surge)
+    rs_spec: Obj = {"replicas": replicas, "selector": selector, "template": template}
+    if spec.get("minReadySeconds"):
+        rs_spec["minReadySeconds"] = spec["minReadySeconds"]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": f"{meta['name']}-{hash_}",
+            "namespace": meta.get("namespace", "default"),
+            "labels": dict(tmeta["labels"]),
+            "annotations": annotations,
+            "ownerReferences": [owner_ref(deployment)],
+        },
+        "spec": rs_spec,
+    }
+
+
+class DeploymentController:
+    def __init__(
+        self,
+        client: ApiClient,
+        deployments: Informer,
+        replicasets: Informer,
+        pods: Informer,
+        recorder: EventRecorder,
+    ) -> None:
+        self.client = client
+        self.deployments = deployments
+        self.replicasets = replicasets
+        self.pods = pods
+        self.recorder = recorder
+        self.queue = WorkQueue("deployment", self.reconcile, workers=4)
+        self.by_uid: dict[str, Key] = {}
+        self.rs_by_owner: dict[str, set[Key]] = {}
+        self.rs_owner: dict[str, str] = {}  # rs uid -> deployment uid
+        deployments.add_handler(self._on_deployment)
+        replicasets.add_handler(self._on_rs)
+        pods.add_handler(self._on_pod)
+
+    def _on_deployment(self, kind: str, obj: Obj, old: Obj | None) -> None:
+        meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        if kind == "DELETED":
+            self.by_uid.pop(meta.get("uid", ""), None)
+        else:
+            self.by_uid[meta.get("uid", "")] = key
+        self.queue.add(key)
+
+    def _on_rs(self, kind: str, rs: Obj, old: Obj | None) -> None:
+        uid = controller_uid(rs)
+        if uid is None:
+            return
+        meta = rs["metadata"]
+        rkey = (meta.get("namespace", ""), meta["name"])
+        owned = self.rs_by_owner.setdefault(uid, set())
+        if kind == "DELETED":
+            owned.discard(rkey)
+            self.rs_owner.pop(meta.get("uid", ""), None)
+        else:
+            owned.add(rkey)
+            self.rs_owner[meta.get("uid", "")] = uid
+        key = self.by_uid.get(uid)
+        if key is not None:
+            self.queue.add(key)
+
+    def _on_pod(self, kind: str, pod: Obj, old: Obj | None) -> None:
+        # Recreate waits for old pods to be gone: a pod deletion may unblock a rollout.
+        if kind != "DELETED":
+            return
+        rs_uid = controller_uid(pod)
+        owner = self.rs_owner.get(rs_uid or "")
+        key = self.by_uid.get(owner or "")
+        if key is not None:
+            self.queue.add(key)
+
+    def owned_replicasets(self, uid: str) -> list[Obj]:
+        out = []
+        for key in list(self.rs_by_owner.get(uid, ())):
+            rs = self.replicasets.cache.get(key)
+            if rs is not None and controller_uid(rs) == uid:
+                out.append(rs)
+        return out
+
+    async def reconcile(self, key: Key) -> float | None:
+        deployment = self.deployments.cache.get(key)
+        if deployment is None or is_terminating(deployment):
+            return None
+        meta = deployment["metadata"]
+        spec = deployment.get("spec") or {}
+        namespace = meta.get("namespace", "default")
+        desired = int(spec.get("replicas", 1))
+        template = spec.get("template") or {}
+        all_rs = self.owned_replicasets(meta["uid"])
+        new_rs = next(
+            (
+                rs
+                for rs in all_rs
+                if templates_equal((rs.get("spec") or {}).get("template") or {}, template)
+            ),
+            None,
+        )
+        olds = [rs for rs in all_rs if rs is not new_rs]
+        old_views = [rs_view(rs) for rs in olds]
+        created = False
+        if spec.get("paused"):
+            return await self._sync_status(deployment, new_rs, olds, created)
+
+        if new_rs is None:
+            revision = next_revision(old_views)
+            if spec.get("strategy", {}).get("type") == "Recreate":
+                old_pods = any(v.replicas or v.actual for v in old_views)
+                initial = 0 if old_pods else desired
+            else:
+                surge, unavailable = surge_and_unavailable(deployment)
+                probe = RSView(name="", replicas=0)
+                plan = plan_rolling_update(desired, probe, old_views, surge, unavailable)
+                initial = plan.scale.get("", 0)
+            new_rs = await self._create_rs(deployment, revision, initial)
+            if new_rs is None:
+                return 0.5
+            created = True
+            if initial:
+                await self.recorder.record(
+                    deployment,
+                    "Normal",
+                    "ScalingReplicaSet",
+                    f"Scaled up replica set {new_rs['metadata']['name']} from 0 to {initial}",
+                )
+        else:
+            await self._ensure_revision(deployment, new_rs, old_views)
+
+        new_view = rs_view(new_rs)
+        strategy = (spec.get("strategy") or {}).get("type", "RollingUpdate")
+        if strategy == "Recreate":
+            old_pods_exist = any(v.actual > 0 for v in old_views) or self._old_pods_exist(olds)
+            plan = plan_recreate(desired, new_view, old_views, old_pods_exist)
+        else:
+            surge, unavailable = surge_and_unavailable(deployment)
+            plan = plan_rolling_update(desired, new_view, old_views, surge, unavailable)
+        await self._apply(deployment, plan, [new_rs, *olds])
+
+        limit = spec.get("revisionHistoryLimit")
+        for name in history_to_delete(old_views, None if limit is None else int(limit)):
+            await self.client.delete(REPLICASETS.item(namespace, name))
+
+        if meta.get("annotations", {}).get(REVISION) != str(revision_of(new_rs)):
+            await self.client.patch(
+                DEPLOYMENTS.item(namespace, meta["name"]),
+                {"metadata": {"annotations": {REVISION: str(revision_of(new_rs))}}},
+            )
+        return await self._sync_status(deployment, new_rs, olds, created)
+
+    def _old_pods_exist(self, olds: list[Obj]) -> bool:
+        uids = {rs["metadata"]["uid"] for rs in olds}
+        return any(controller_uid(p) in uids for p in self.pods.cache.values())
+
+    async def _create_rs(self, deployment: Obj, revision: int, replicas: int) -> Obj | None:
+        namespace = deployment["metadata"].get("namespace", "default")
+        collision = int((deployment.get("status") or {}).get("collisionCount", 0))
+        body = new_replicaset(deployment, revision, replicas, collision)
+        try:
+            created: Obj = await self.client.create(REPLICASETS.collection(namespace), body)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            existing = await self.client.get(REPLICASETS.item(namespace, body["metadata"]["name"]))
+            if existing is not None and controller_uid(existing) == deployment["metadata"]["uid"]:
+                return existing
+            # A hash collision with someone else's ReplicaSet: bump collisionCount and retry.
+            await self.client.patch(
+                DEPLOYMENTS.item(namespace, deployment["metadata"]["name"], "status"),
+                {"status": {"collisionCount": collision + 1}},
+            )
+            return None
+        return created
+
+    async def _ensure_revision(self, deployment: Obj, new_rs: Obj, old_views: list[RSView]) -> None:
+        """A rollback makes an old ReplicaSet new again: it gets the next revision."""
+        current = revision_of(new_rs)
+        highest = max((v.revision for v in old_views), default=0)
+        if current > highest:
+            return
+        annotations = dict(new_rs["metadata"].get("annotations") or {})
+        history = [h for h in annotations.get(REVISION_HISTORY, "").split(",") if h]
+        history.append(str(current))
+        patch = {
+            "metadata": {
+                "annotations": {
+                    **copyable_annotations(deployment),
+                    REVISION: str(highest + 1),
+                    REVISION_HISTORY: ",".join(history),
+                }
+            }
+        }
+        updated = await self.client.patch(
+            REPLICASETS.item(new_rs["metadata"].get("namespace"), new_rs["metadata"]["name"]),
+            patch,
+        )
+        new_rs["metadata"] = updated["metadata"]
+
+    async def _apply(self, deployment: Obj, plan: ScalePlan, rses: list[Obj]) -> None:
+        by_name = {rs["metadata"]["name"]: rs for rs in rses}
+        for name, target in plan.scale.items():
+            rs = by_name.get(name)
+            if rs is None:
+                continue
+            before = int((rs.get("spec") or {}).get("replicas", 0))
+            updated = await self.client.patch(
+                REPLICASETS.item(rs["metadata"].get("namespace"), name),
+                {"spec": {"replicas": target}},
+            )
+            rs["spec"] = updated.get("spec", rs.get("spec"))
+            verb = "up" if target > before else "down"
+            await self.recorder.record(
+                deployment,
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled {verb} replica set {name} from {before} to {target}",
+            )
+
+    async def _sync_status(
+        self, deployment: Obj, new_rs: Obj | None, olds: list[Obj], created: bool
+    ) -> float | None:
+        now = utcnow()
+        new_view = rs_view(new_rs) if new_rs else None
+        status = deployment_status(
+            deployment, new_view, [rs_view(r) for r in olds], now, new_rs_created=created
+        )
+        old = deployment.get("status") or {}
+
+        def comparable(s: Obj) -> str:
+            conds = [
+                (c.get("type"), c.get("status"), c.get("reason")) for c in s.get("conditions") or []
+            ]
+            rest = {k: v for k, v in s.items() if k != "conditions"}
+            return json.dumps([rest, conds], sort_keys=True, default=str)
+
+        if comparable(status) != comparable(old):
+            meta = deployment["metadata"]
+            patched = await self.client.patch(
+                DEPLOYMENTS.item(meta.get("namespace"), meta["name"], "status"),
+                {"status": status},
+            )
+            deployment = {**deployment, "status": patched.get("status", status)}
+        return rollout_timeout_remaining(deployment, now)
+
+
+__all__ = ["DeploymentController", "new_replicaset"]

@@ -1,0 +1,340 @@
+"""Job and CronJob controllers."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import structlog
+
+from kubesandbox.controllers.batch import (
+    RUN_NOW,
+    failed_pod_backoff,
+    job_finished,
+    job_from_cronjob,
+    plan_cronjob,
+    plan_job,
+)
+from kubesandbox.controllers.client import (
+    CRONJOBS,
+    JOBS,
+    PODS,
+    ApiClient,
+    ApiError,
+    Informer,
+    WorkQueue,
+)
+from kubesandbox.controllers.common import (
+    Obj,
+    controller_uid,
+    fmt_time,
+    is_terminating,
+    owner_ref,
+    parse_time,
+    pod_phase,
+    utcnow,
+)
+from kubesandbox.controllers.events import EventRecorder
+from kubesandbox.controllers.replicaset import Expectations
+
+log = structlog.get_logger("kubesandbox.jobs")
+Key = tuple[str, str]
+
+
+def _index(index: dict[str, set[Key]], kind: str, obj: Obj, owner_uid: str | None) -> None:
+    if owner_uid is None:
+        return
+    meta = obj["metadata"]
+    key = (meta.get("namespace", ""), meta["name"])
+    if kind == "DELETED":
+        index.get(owner_uid, set()).discard(key)
+    else:
+        index.setdefault(owner_uid, set()).add(key)
+
+
+def job_pod(job: Obj) -> Obj:
+    meta = job["metadata"]
+    template = copy.deepcopy((job.get("spec") or {}).get("template") or {})
+    tmeta = template.get("metadata") or {}
+    labels = {
+        **(tmeta.get("labels") or {}),
+        "batch.kubernetes.io/controller-uid": meta["uid"],
+        "batch.kubernetes.io/job-name": meta["name"],
+        "controller-uid": meta["uid"],
+        "job-name": meta["name"],
+    }
+    pod_meta: Obj = {
+        "generateName": f"{meta['name']}-",
+        "namespace": meta.get("namespace", "default"),
+        "labels": labels,
+        "ownerReferences": [owner_ref(job)],
+    }
+    if tmeta.get("annotations"):
+        pod_meta["annotations"] = tmeta["annotations"]
+    spec = template.get("spec") or {}
+    spec.setdefault("restartPolicy", "Never")
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": spec}
+
+
+def _last_failure(pods: list[Obj]) -> str | None:
+    stamps = []
+    for pod in pods:
+        if pod_phase(pod) != "Failed":
+            continue
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            finished = ((cs.get("state") or {}).get("terminated") or {}).get("finishedAt")
+            if finished:
+                stamps.append(finished)
+    return max(stamps) if stamps else None
+
+
+class JobController:
+    def __init__(
+        self,
+        client: ApiClient,
+        jobs: Informer,
+        pods: Informer,
+        recorder: EventRecorder,
+        backoff_base: float,
+    ) -> None:
+        self.client = client
+        self.jobs = jobs
+        self.pods = pods
+        self.recorder = recorder
+        self.backoff_base = backoff_base
+        self.queue = WorkQueue("job", self.reconcile, workers=2)
+        self.by_uid: dict[str, Key] = {}
+        self.pods_by_owner: dict[str, set[Key]] = {}
+        self.expectations = Expectations()
+        jobs.add_handler(self._on_job)
+        pods.add_handler(self._on_pod)
+
+    def _on_job(self, kind: str, job: Obj, old: Obj | None) -> None:
+        meta = job["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        if kind == "DELETED":
+            self.by_uid.pop(meta.get("uid", ""), None)
+        else:
+            self.by_uid[meta.get("uid", "")] = key
+        self.queue.add(key)
+
+    def _on_pod(self, kind: str, pod: Obj, old: Obj | None) -> None:
+        uid = controller_uid(pod)
+        if uid is None:
+            return
+        _index(self.pods_by_owner, kind, pod, uid)
+        if kind == "ADDED":
+            self.expectations.created(uid)
+        key = self.by_uid.get(uid)
+        if key is not None:
+            self.queue.add(key)
+
+    async def reconcile(self, key: Key) -> float | None:
+        job = self.jobs.cache.get(key)
+        if job is None or is_terminating(job):
+            return None
+        meta = job["metadata"]
+        uid = meta["uid"]
+        pods = [
+            p
+            for k in list(self.pods_by_owner.get(uid, ()))
+            if (p := self.pods.cache.get(k)) is not None and controller_uid(p) == uid
+        ]
+        now = utcnow()
+        plan = plan_job(job, pods, now)
+        was_finished = job_finished(job)
+        requeue = plan.requeue_after
+        if plan.delete_active:
+            for pod in pods:
+                if pod_phase(pod) not in ("Succeeded", "Failed") and not is_terminating(pod):
+                    await self.client.delete(PODS.item(key[0], pod["metadata"]["name"]))
+        if plan.create and self.expectations.satisfied(uid):
+            delay = 0.0
+            failed = int(plan.status.get("failed", 0))
+            last = parse_time(_last_failure(pods))
+            if failed and last is not None:
+                wait = failed_pod_backoff(failed, self.backoff_base)
+                delay = wait - (now - last).total_seconds()
+            if delay > 0:
+                requeue = delay if requeue is None else min(requeue, delay)
+            else:
+                self.expectations.expect(uid, set(), plan.create)
+                for _ in range(plan.create):
+                    created = await self.client.create(
+                        PODS.collection(meta.get("namespace")), job_pod(job)
+                    )
+                    await self.recorder.record(
+                        job,
+                        "Normal",
+                        "SuccessfulCreate",
+                        f"Created pod: {created['metadata']['name']}",
+                    )
+        old = job.get("status") or {}
+        if json.dumps(plan.status, sort_keys=True) != json.dumps(
+            {k: old.get(k) for k in plan.status}, sort_keys=True
+        ):
+            await self.client.patch(
+                JOBS.item(key[0], meta["name"], "status"), {"status": plan.status}
+            )
+        finished = job_finished({"status": plan.status})
+        if finished and not was_finished:
+            if finished == "Complete":
+                await self.recorder.record(job, "Normal", "Completed", "Job completed")
+            else:
+                reason = next(
+                    (c.get("reason") for c in plan.status["conditions"] if c["type"] == "Failed"),
+                    "Failed",
+                )
+                message = next(
+                    (c.get("message") for c in plan.status["conditions"] if c["type"] == "Failed"),
+                    "",
+                )
+                await self.recorder.record(job, "Warning", str(reason), str(message))
+        ttl = (job.get("spec") or {}).get("ttlSecondsAfterFinished")
+        if finished and ttl is not None:
+            done_at = parse_time(
+                plan.status.get("completionTime")
+                or next(
+                    (
+                        c.get("lastTransitionTime")
+                        for c in plan.status["conditions"]
+                        if c["type"] == finished
+                    ),
+                    None,
+                )
+            )
+            remaining = int(ttl) - ((now - done_at).total_seconds() if done_at else 0)
+            if remaining <= 0:
+                await self.client.delete(JOBS.item(key[0], meta["name"]), propagation="Background")
+                return None
+            requeue = remaining if requeue is None else min(requeue, remaining)
+        return requeue
+
+
+class CronJobController:
+    def __init__(
+        self, client: ApiClient, cronjobs: Informer, jobs: Informer, recorder: EventRecorder
+    ) -> None:
+        self.client = client
+        self.cronjobs = cronjobs
+        self.jobs = jobs
+        self.recorder = recorder
+        self.queue = WorkQueue("cronjob", self.reconcile, workers=2)
+        self.by_uid: dict[str, Key] = {}
+        self.jobs_by_owner: dict[str, set[Key]] = {}
+        cronjobs.add_handler(self._on_cronjob)
+        jobs.add_handler(self._on_job)
+
+    def _on_cronjob(self, kind: str, cj: Obj, old: Obj | None) -> None:
+        meta = cj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        if kind == "DELETED":
+            self.by_uid.pop(meta.get("uid", ""), None)
+        else:
+            self.by_uid[meta.get("uid", "")] = key
+        self.queue.add(key)
+
+    def _on_job(self, kind: str, job: Obj, old: Obj | None) -> None:
+        uid = controller_uid(job)
+        if uid is None:
+            return
+        _index(self.jobs_by_owner, kind, job, uid)
+        key = self.by_uid.get(uid)
+        if key is not None:
+            self.queue.add(key)
+
+    async def reconcile(self, key: Key) -> float | None:
+        cj = self.cronjobs.cache.get(key)
+        if cj is None or is_terminating(cj):
+            return None
+        meta = cj["metadata"]
+        uid = meta["uid"]
+        namespace = meta.get("namespace", "default")
+        jobs = [
+            j
+            for k in list(self.jobs_by_owner.get(uid, ()))
+            if (j := self.jobs.cache.get(k)) is not None and controller_uid(j) == uid
+        ]
+        now = utcnow()
+        plan = plan_cronjob(cj, jobs, now)
+        status = dict(cj.get("status") or {})
+        for name in plan.delete_finished:
+            await self.client.delete(JOBS.item(namespace, name), propagation="Background")
+            await self.recorder.record(cj, "Normal", "SuccessfulDelete", f"Deleted job {name}")
+        jobs = [j for j in jobs if j["metadata"]["name"] not in plan.delete_finished]
+        if plan.skip_reason == "InvalidSchedule":
+            await self.recorder.record(
+                cj,
+                "Warning",
+                "InvalidSchedule",
+                f"invalid schedule: {(cj.get('spec') or {}).get('schedule')!r}",
+            )
+        for name in plan.delete_active:
+            await self.client.delete(JOBS.item(namespace, name), propagation="Background")
+            await self.recorder.record(cj, "Normal", "SuccessfulDelete", f"Deleted job {name}")
+        run_now = (meta.get("annotations") or {}).get(RUN_NOW)
+        if plan.create_for is not None:
+            body = job_from_cronjob(cj, plan.create_for, owner_ref(cj))
+            if run_now:
+                body["metadata"]["name"] = f"{meta['name']}-manual-{int(now.timestamp())}"
+                body["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] = "manual"
+            try:
+                created = await self.client.create(JOBS.collection(namespace), body)
+                jobs.append(created)
+                await self.recorder.record(
+                    cj, "Normal", "SuccessfulCreate", f"Created job {created['metadata']['name']}"
+                )
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+            if not run_now:
+                status["lastScheduleTime"] = fmt_time(plan.create_for)
+        elif plan.skip_reason == "JobAlreadyActive":
+            await self.recorder.record(
+                cj,
+                "Normal",
+                "JobAlreadyActive",
+                "Not starting job because prior execution is running and concurrency policy "
+                "is Forbid",
+            )
+        if run_now:
+            await self.client.patch(
+                CRONJOBS.item(namespace, meta["name"]),
+                {"metadata": {"annotations": {RUN_NOW: None}}},
+            )
+        active = [
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "name": j["metadata"]["name"],
+                "namespace": namespace,
+                "uid": j["metadata"].get("uid", ""),
+                "resourceVersion": j["metadata"].get("resourceVersion", ""),
+            }
+            for j in jobs
+            if not job_finished(j) and j["metadata"]["name"] not in plan.delete_active
+        ]
+        if active:
+            status["active"] = active
+        else:
+            status.pop("active", None)
+        successes = [
+            str((j.get("status") or {}).get("completionTime") or "")
+            for j in jobs
+            if job_finished(j) == "Complete"
+        ]
+        successes = [s for s in successes if s]
+        if successes:
+            previous = str(status.get("lastSuccessfulTime") or "")
+            status["lastSuccessfulTime"] = max([*successes, previous])
+        old = cj.get("status") or {}
+        if json.dumps(status, sort_keys=True) != json.dumps(old, sort_keys=True):
+            patch = dict(status)
+            if "active" not in status and "active" in old:
+                patch["active"] = None
+            await self.client.patch(
+                CRONJOBS.item(namespace, meta["name"], "status"), {"status": patch}
+            )
+        if plan.next_run is not None:
+            return max(0.05, (plan.next_run - utcnow()).total_seconds() + 0.01)
+        return None

@@ -1,0 +1,255 @@
+"""Endpoints and EndpointSlice controllers (one slice per Service) and PVC binding."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+
+import structlog
+
+from kubesandbox.config import SandboxConfig
+from kubesandbox.controllers.client import (
+    ENDPOINTS,
+    ENDPOINTSLICES,
+    PVCS,
+    ApiClient,
+    ApiError,
+    Informer,
+    WorkQueue,
+)
+from kubesandbox.controllers.common import Obj, is_terminating, owner_ref
+from kubesandbox.controllers.endpoints_logic import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    SERVICE_NAME_LABEL,
+    endpoint_slice_body,
+    endpoints_subsets,
+    service_selects,
+)
+from kubesandbox.controllers.events import EventRecorder
+from kubesandbox.kubelet.volumes import HOST_PATH_ANNOTATION, pvc_path
+
+log = structlog.get_logger("kubesandbox.services")
+Key = tuple[str, str]
+
+
+class EndpointsController:
+    def __init__(
+        self,
+        client: ApiClient,
+        services: Informer,
+        pods: Informer,
+        endpoints: Informer,
+        slices: Informer,
+    ) -> None:
+        self.client = client
+        self.services = services
+        self.pods = pods
+        self.endpoints = endpoints
+        self.slices = slices
+        self.queue = WorkQueue("endpoints", self.reconcile, workers=4)
+        services.add_handler(self._on_service)
+        pods.add_handler(self._on_pod)
+
+    def _on_service(self, kind: str, svc: Obj, old: Obj | None) -> None:
+        meta = svc["metadata"]
+        self.queue.add((meta.get("namespace", ""), meta["name"]))
+
+    def _on_pod(self, kind: str, pod: Obj, old: Obj | None) -> None:
+        namespace = pod["metadata"].get("namespace", "")
+        if kind == "MODIFIED" and old is not None and not self._relevant_change(pod, old):
+            return
+        for svc in self.services.items(namespace):
+            if service_selects(svc, pod) or (old is not None and service_selects(svc, old)):
+                self.queue.add((namespace, svc["metadata"]["name"]))
+
+    @staticmethod
+    def _relevant_change(pod: Obj, old: Obj) -> bool:
+        def view(p: Obj) -> str:
+            status = p.get("status") or {}
+            ready = [
+                c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"
+            ]
+            return json.dumps(
+                [
+                    p["metadata"].get("labels"),
+                    p["metadata"].get("deletionTimestamp") is not None,
+                    status.get("podIP"),
+                    status.get("phase"),
+                    ready,
+                ],
+                sort_keys=True,
+            )
+
+        return view(pod) != view(old)
+
+    async def reconcile(self, key: Key) -> float | None:
+        namespace, name = key
+        svc = self.services.get(namespace, name)
+        if svc is None or is_terminating(svc):
+            if self.endpoints.get(namespace, name) is not None:
+                await self.client.delete(ENDPOINTS.item(namespace, name))
+            for sl in self._slices(namespace, name):
+                await self.client.delete(ENDPOINTSLICES.item(namespace, sl["metadata"]["name"]))
+            return None
+        if not (svc.get("spec") or {}).get("selector"):
+            return None  # endpoints of selector-less Services are managed by their users
+        pods = self.pods.items(namespace)
+        await self._sync_endpoints(svc, pods)
+        await self._sync_slice(svc, pods)
+        return None
+
+    def _slices(self, namespace: str, name: str) -> list[Obj]:
+        return [
+            s
+            for s in self.slices.items(namespace)
+            if ((s.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL) == name
+            and ((s.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
+        ]
+
+    async def _sync_endpoints(self, svc: Obj, pods: list[Obj]) -> None:
+        meta = svc["metadata"]
+        namespace, name = meta.get("namespace", "default"), meta["name"]
+        subsets = endpoints_subsets(svc, pods)
+        labels = {
+            **(meta.get("labels") or {}),
+            "endpoints.kubernetes.io/managed-by": ("endpoint-controller"),
+        }
+        existing = self.endpoints.get(namespace, name)
+        body: Obj = {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        }
+        if subsets:
+            body["subsets"] = subsets
+        if existing is None:
+            try:
+                await self.client.create(ENDPOINTS.collection(namespace), body)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+                existing = await self.client.get(ENDPOINTS.item(namespace, name))
+            else:
+                return
+        if existing is None:
+            return
+        if (existing.get("subsets") or []) == subsets and (
+            existing["metadata"].get("labels") or {}
+        ) == labels:
+            return
+        body["metadata"]["resourceVersion"] = existing["metadata"].get("resourceVersion")
+        await self.client.replace(ENDPOINTS.item(namespace, name), body)
+
+    async def _sync_slice(self, svc: Obj, pods: list[Obj]) -> None:
+        meta = svc["metadata"]
+        namespace, name = meta.get("namespace", "default"), meta["name"]
+        endpoints, ports = endpoint_slice_body(svc, pods)
+        labels = {SERVICE_NAME_LABEL: name, MANAGED_BY_LABEL: MANAGED_BY}
+        current = self._slices(namespace, name)
+        if not current:
+            body = {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "generateName": f"{name}-",
+                    "namespace": namespace,
+                    "labels": labels,
+                    "ownerReferences": [{**owner_ref(svc), "apiVersion": "v1", "kind": "Service"}],
+                },
+                "addressType": "IPv4",
+                "endpoints": endpoints,
+                "ports": ports,
+            }
+            await self.client.create(ENDPOINTSLICES.collection(namespace), body)
+            return
+        first, *extra = current
+        for sl in extra:
+            await self.client.delete(ENDPOINTSLICES.item(namespace, sl["metadata"]["name"]))
+        if (first.get("endpoints") or []) == endpoints and (first.get("ports") or []) == ports:
+            return
+        body = {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {**first["metadata"]},
+            "addressType": first.get("addressType", "IPv4"),
+            "endpoints": endpoints,
+            "ports": ports,
+        }
+        await self.client.replace(ENDPOINTSLICES.item(namespace, first["metadata"]["name"]), body)
+
+
+class PersistentVolumeController:
+    """Binds every pending claim to a fresh directory under ``{state_dir}/pvc``."""
+
+    def __init__(
+        self, client: ApiClient, pvcs: Informer, config: SandboxConfig, recorder: EventRecorder
+    ) -> None:
+        self.client = client
+        self.pvcs = pvcs
+        self.config = config
+        self.recorder = recorder
+        self.queue = WorkQueue("pvc", self.reconcile, workers=2)
+        self._paths: dict[Key, str] = {}
+        pvcs.add_handler(self._on_pvc)
+
+    def _on_pvc(self, kind: str, pvc: Obj, old: Obj | None) -> None:
+        meta = pvc["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        if kind == "DELETED":
+            path = pvc_path(self.config.pvc_dir, pvc)
+            # reclaimPolicy Delete: the data goes with the claim.
+            if self.config.pvc_dir in path.parents:
+                asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, path, True)
+            return
+        self.queue.add(key)
+
+    async def reconcile(self, key: Key) -> float | None:
+        pvc = self.pvcs.cache.get(key)
+        if pvc is None or is_terminating(pvc):
+            return None
+        status = pvc.get("status") or {}
+        if status.get("phase") == "Bound":
+            return None
+        meta = pvc["metadata"]
+        namespace = meta.get("namespace", "default")
+        path = pvc_path(self.config.pvc_dir, pvc)
+        await asyncio.to_thread(path.mkdir, parents=True, exist_ok=True)
+        volume = f"pvc-{meta['uid']}"
+        spec = pvc.get("spec") or {}
+        annotations = {
+            HOST_PATH_ANNOTATION: str(path),
+            "pv.kubernetes.io/bind-completed": "yes",
+            "pv.kubernetes.io/bound-by-controller": "yes",
+            "volume.kubernetes.io/storage-provisioner": "kubesandbox.dev/hostpath",
+        }
+        try:
+            await self.client.patch(
+                PVCS.item(namespace, meta["name"]),
+                {"metadata": {"annotations": annotations}, "spec": {"volumeName": volume}},
+            )
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            await self.client.patch(
+                PVCS.item(namespace, meta["name"]), {"metadata": {"annotations": annotations}}
+            )
+        storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+        await self.client.patch(
+            PVCS.item(namespace, meta["name"], "status"),
+            {
+                "status": {
+                    "phase": "Bound",
+                    "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+                    "capacity": {"storage": storage},
+                }
+            },
+        )
+        await self.recorder.record(
+            pvc,
+            "Normal",
+            "ProvisioningSucceeded",
+            f"Successfully provisioned volume {volume} at {path}",
+        )
+        return None
