@@ -1,0 +1,362 @@
+"""Benchmark: 1,000 GameRooms created at once in kubesandbox (virtual Pods).
+
+Reports rooms/s until every room has its children and is Ready, the operator's API writes
+per room (counted by a pass-through proxy between the operator and the API server), the
+writes of a full resync (an operator restart: Kopf resumes every room), and the operator's
+peak RSS and CPU. Goals on a 2-core machine, sandbox included: >= 50 rooms/s, <= 12 writes
+per room from creation to Ready, 0 writes on a resync, < 250 MB RSS.
+
+For scale: Agones publishes up to 10,000 GameServers per minute (~167/s) on a large GKE
+cluster; this runs on one laptop-class machine with the API server in the same box.
+
+    .venv/bin/python bench/reconcile.py [--rooms 1000] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import yaml
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "operator"))
+
+from gameroom_operator.demo import Demo  # noqa: E402
+
+WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE"}
+HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
+
+
+class CountingProxy:
+    """Forwards every request to the API server and counts them by verb and resource."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.session: aiohttp.ClientSession | None = None
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    def reset(self) -> None:
+        self.counts.clear()
+
+    def writes(self) -> dict[str, int]:
+        found: dict[str, int] = collections.Counter()
+        for (verb, resource), count in self.counts.items():
+            if verb in WRITE_VERBS:
+                found[f"{verb} {resource}"] += count
+        return dict(found)
+
+    @staticmethod
+    def resource_of(path: str) -> str:
+        parts = [p for p in path.split("?")[0].split("/") if p]
+        if "namespaces" in parts:
+            rest = parts[parts.index("namespaces") + 2 :]
+            if not rest:
+                return "namespaces"
+            return rest[0] + ("/" + rest[2] if len(rest) > 2 else "")
+        return parts[-1] if parts else "/"
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        assert self.session is not None
+        self.counts[(request.method, self.resource_of(request.path))] += 1
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+        async with self.session.request(
+            request.method, self.upstream + request.path_qs, data=body or None, headers=headers
+        ) as upstream:
+            response = web.StreamResponse(
+                status=upstream.status,
+                headers={k: v for k, v in upstream.headers.items() if k.lower() not in HOP_HEADERS},
+            )
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+
+    async def start(self) -> None:
+        self.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
+            connector=aiohttp.TCPConnector(limit=256),
+            auto_decompress=False,
+        )
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.session is not None:
+            await self.session.close()
+
+
+class Sampler(threading.Thread):
+    """Peak RSS and CPU time of a process, sampled every 100 ms."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.peak_rss = 0
+        self.running = True
+
+    def cpu_seconds(self) -> float:
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
+    def run(self) -> None:
+        while self.running:
+            try:
+                self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(0.1)
+
+
+def room(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "drawgame.dev/v1alpha1",
+        "kind": "GameRoom",
+        "metadata": {"name": name, "namespace": "bench"},
+        "spec": {"image": "ghcr.io/drawgame/gameroom:0.1.0", "game": {"rounds": 3}},
+    }
+
+
+def ready_count(rooms: list[dict[str, Any]]) -> int:
+    done = 0
+    for item in rooms:
+        for condition in (item.get("status") or {}).get("conditions") or []:
+            if condition["type"] == "Ready" and condition["status"] == "True":
+                done += 1
+    return done
+
+
+async def list_rooms(session: aiohttp.ClientSession) -> list[dict[str, Any]]:
+    async with session.get("/apis/drawgame.dev/v1alpha1/namespaces/bench/gamerooms") as r:
+        r.raise_for_status()
+        return list((await r.json())["items"])
+
+
+async def operator_metric(port: int, name: str) -> float:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        for line in (await response.text()).splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+    return 0.0
+
+
+def prepare(state_dir: Path) -> Demo:
+    demo = Demo(state_dir, keep_state=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    demo.start_sandbox(virtual_pods=True)
+    demo.install_crd()
+    demo.kubectl("create", "namespace", "bench")
+    return demo
+
+
+async def run(demo: Demo, rooms: int, concurrency: int) -> dict[str, Any]:
+    state_dir = demo.state_dir
+    config = yaml.safe_load(demo.kubeconfig.read_text())
+    upstream = config["clusters"][0]["cluster"]["server"]
+    if not upstream.startswith("http://"):
+        raise SystemExit(f"the counting proxy needs a plain-HTTP sandbox, got {upstream}")
+    proxy = CountingProxy(upstream)
+    await proxy.start()
+    proxied = state_dir / "kubeconfig-proxied"
+    config["clusters"][0]["cluster"]["server"] = f"http://127.0.0.1:{proxy.port}"
+    proxied.write_text(yaml.safe_dump(config))
+    metrics_port = 18090
+
+    def start_operator(log: str) -> Sampler:
+        process = demo.spawn(
+            "the operator",
+            [
+                sys.executable,
+                "-m",
+                "gameroom_operator",
+                "--standalone",
+                "--kubeconfig",
+                str(proxied),
+                "--log-format",
+                "json",
+                "--log-level",
+                "WARNING",
+                "--metrics-host",
+                "127.0.0.1",
+                "--metrics-port",
+                str(metrics_port),
+                "--probe-interval",
+                "30",
+                "--resync-interval",
+                "0",
+            ],
+            state_dir / log,
+        )
+        sampler = Sampler(process.pid)
+        sampler.start()
+        return sampler
+
+    async with aiohttp.ClientSession(
+        base_url=upstream, connector=aiohttp.TCPConnector(limit=concurrency)
+    ) as api:
+        sampler = start_operator("operator.log")
+        # Wait until the operator watches (its healthz answers) before the clock starts.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                await operator_metric(metrics_port, "gameroom_operator_writes_skipped_total")
+                break
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.2)
+        await asyncio.sleep(2)
+        proxy.reset()
+        cpu_before = sampler.cpu_seconds()
+        slots = asyncio.Semaphore(concurrency)
+
+        async def create(i: int) -> None:
+            async with slots:
+                path = "/apis/drawgame.dev/v1alpha1/namespaces/bench/gamerooms"
+                async with api.post(path, json=room(f"room-{i:04d}")) as response:
+                    if response.status >= 300:
+                        raise RuntimeError(f"create failed: {await response.text()}")
+
+        started = time.monotonic()
+        await asyncio.gather(*(create(i) for i in range(rooms)))
+        created = time.monotonic()
+        done = 0
+        while done < rooms:
+            await asyncio.sleep(0.5)
+            done = ready_count(await list_rooms(api))
+            if time.monotonic() - started > 1800:
+                raise RuntimeError(f"only {done}/{rooms} rooms Ready after 30 minutes")
+        finished = time.monotonic()
+        cpu_create = sampler.cpu_seconds() - cpu_before
+        create_writes = proxy.writes()
+        peak_create = sampler.peak_rss
+        sampler.running = False
+
+        # A full resync: restart the operator; Kopf resumes every room.
+        await asyncio.to_thread(demo.stop_named, "the operator")
+        await asyncio.sleep(1)
+        proxy.reset()
+        sampler = start_operator("operator-resync.log")
+        resync_started = time.monotonic()
+        count_name = "gameroom_operator_reconcile_duration_seconds_count"
+        reconciled = 0.0
+        while reconciled < rooms:
+            await asyncio.sleep(0.5)
+            try:
+                reconciled = await operator_metric(metrics_port, count_name)
+            except aiohttp.ClientError:
+                continue
+            if time.monotonic() - resync_started > 900:
+                raise RuntimeError(f"resync reconciled only {reconciled}/{rooms} rooms")
+        resync_seconds = time.monotonic() - resync_started
+        await asyncio.sleep(3)  # let stragglers (status, Kopf annotations) show up
+        resync_writes = proxy.writes()
+        peak_resync = sampler.peak_rss
+        sampler.running = False
+    await asyncio.to_thread(demo.stop_named, "the operator")
+    await proxy.stop()
+
+    total_create_writes = sum(create_writes.values())
+    return {
+        "rooms": rooms,
+        "create_seconds": round(created - started, 2),
+        "ready_seconds": round(finished - started, 2),
+        "rooms_per_second": round(rooms / (finished - started), 1),
+        "writes_per_room": round(total_create_writes / rooms, 2),
+        "writes_by_kind": dict(sorted(create_writes.items())),
+        "resync_seconds": round(resync_seconds, 2),
+        "resync_writes": sum(resync_writes.values()),
+        "resync_writes_by_kind": resync_writes,
+        "operator_peak_rss_mb": round(max(peak_create, peak_resync) / 2**20, 1),
+        "operator_cpu_percent_while_creating": round(100 * cpu_create / (finished - started), 1),
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    goals = [
+        (
+            "rooms/s until all Ready",
+            result["rooms_per_second"],
+            ">= 50",
+            result["rooms_per_second"] >= 50,
+        ),
+        (
+            "API writes per room to Ready",
+            result["writes_per_room"],
+            "<= 12",
+            result["writes_per_room"] <= 12,
+        ),
+        ("API writes on a full resync", result["resync_writes"], "0", result["resync_writes"] == 0),
+        (
+            "operator peak RSS (MB)",
+            result["operator_peak_rss_mb"],
+            "< 250",
+            result["operator_peak_rss_mb"] < 250,
+        ),
+        (
+            "operator CPU while creating (%)",
+            result["operator_cpu_percent_while_creating"],
+            "",
+            True,
+        ),
+    ]
+    print(f"\nreconcile benchmark: {result['rooms']} GameRooms, virtual Pods, kubesandbox")
+    print(f"{'figure':34} {'value':>10}  {'goal':>6}  met")
+    for name, value, goal, met in goals:
+        print(f"{name:34} {value:>10}  {goal:>6}  {'yes' if met else 'NO'}")
+    agones = 10_000 / 60
+    print(
+        f"\nratio to Agones' published 10,000 GameServers/min ({agones:.0f}/s on a large GKE "
+        f"cluster): {result['rooms_per_second'] / agones:.2f}"
+    )
+    print("writes by kind:", json.dumps(result["writes_by_kind"]))
+    print(f"resync of {result['rooms']} rooms took {result['resync_seconds']} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rooms", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--keep", action="store_true", help="keep the sandbox state folder")
+    args = parser.parse_args()
+    state_dir = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
+    demo = prepare(state_dir)
+    try:
+        result = asyncio.run(run(demo, args.rooms, args.concurrency))
+    finally:
+        demo.stop_all()
+        if not args.keep:
+            shutil.rmtree(state_dir, ignore_errors=True)
+    report(result)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "reconcile.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
