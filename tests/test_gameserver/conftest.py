@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -78,11 +79,11 @@ class Client:
         self,
         kind: str,
         where: Callable[[dict[str, Any]], bool] | None = None,
-        timeout: float = 5.0,
+        within: float = 5.0,
     ) -> dict[str, Any]:
         """Wait for the next message of `kind` (skipping others, which stay recorded)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while True:
             for index, msg in enumerate(self.inbox):
                 if msg.get("type") == kind and (where is None or where(msg)):
@@ -96,20 +97,18 @@ class Client:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise AssertionError(
-                    f"no {kind!r} within {timeout}s; got {[m.get('type') for m in self.inbox]}"
+                    f"no {kind!r} within {within}s; got {[m.get('type') for m in self.inbox]}"
                 )
             self._arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                pass
 
-    async def request(self, payload: dict[str, Any], kind: str, timeout: float = 5.0) -> dict:
+    async def request(self, payload: dict[str, Any], kind: str, within: float = 5.0) -> dict:
         await self.send(payload)
-        return await self.expect(kind, timeout=timeout)
+        return await self.expect(kind, within=within)
 
-    async def wait_closed(self, timeout: float = 10.0) -> int | None:
-        await asyncio.wait_for(self.closed.wait(), timeout)
+    async def wait_closed(self, within: float = 10.0) -> int | None:
+        await asyncio.wait_for(self.closed.wait(), within)
         return self.close_code
 
     async def close(self) -> None:
