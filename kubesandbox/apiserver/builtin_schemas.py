@@ -1,0 +1,135 @@
+"""Upstream schemas of the built-in kinds (from the `kubernetes-validate` package) and a
+small navigator over JSON schemas that both built-in and CRD schemas use for patching."""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("kubesandbox.schemas")
+
+KUBERNETES_SCHEMA_VERSION = "v1.37.0-local"
+
+
+@functools.lru_cache(maxsize=1)
+def definitions() -> dict[str, dict[str, Any]]:
+    """All `$defs` of the upstream schema set, or {} when kubernetes-validate is missing."""
+    try:
+        root = importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema"
+        path = root / KUBERNETES_SCHEMA_VERSION / "_definitions.json"
+        data = json.loads(path.read_text())
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        log.warning("schemas.unavailable", error=str(exc),
+                    hint="install kubernetes-validate for strategic merge patch and explain")
+        return {}
+    return data.get("$defs", {})  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class ListInfo:
+    kind: str  # "map", "set" or "atomic"
+    keys: tuple[str, ...] = ()
+    merge_key: str | None = None
+    strategy: str = ""
+
+
+class SchemaNode:
+    """A position in a JSON schema; `$ref`s resolve against the upstream definitions."""
+
+    __slots__ = ("schema",)
+
+    def __init__(self, schema: dict[str, Any] | None) -> None:
+        self.schema = _resolve(schema or {})
+
+    def child(self, key: str) -> SchemaNode:
+        props = self.schema.get("properties") or {}
+        if key in props:
+            return SchemaNode(props[key])
+        extra = self.schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            return SchemaNode(extra)
+        return SchemaNode({})
+
+    def items(self) -> SchemaNode:
+        items = self.schema.get("items")
+        return SchemaNode(items if isinstance(items, dict) else {})
+
+    def list_info(self) -> ListInfo:
+        s = self.schema
+        strategy = str(s.get("x-kubernetes-patch-strategy", ""))
+        merge_key = s.get("x-kubernetes-patch-merge-key")
+        list_type = s.get("x-kubernetes-list-type")
+        keys = tuple(s.get("x-kubernetes-list-map-keys") or ())
+        if list_type == "map" or (merge_key and "merge" in strategy):
+            return ListInfo("map", keys or ((merge_key,) if merge_key else ()), merge_key, strategy)
+        if list_type == "set" or ("merge" in strategy and not merge_key):
+            return ListInfo("set", (), None, strategy)
+        return ListInfo("atomic", (), None, strategy)
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    seen = 0
+    while "$ref" in schema and seen < 10:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = definitions().get(name, {})
+        seen += 1
+    if "allOf" in schema and len(schema["allOf"]) == 1 and "$ref" in schema["allOf"][0]:
+        merged = {k: v for k, v in schema.items() if k != "allOf"}
+        merged.update(_resolve(schema["allOf"][0]))
+        return merged
+    return schema
+
+
+def builtin_root(definition_name: str) -> SchemaNode | None:
+    d = definitions().get(definition_name)
+    return SchemaNode(d) if d is not None else None
+
+
+def unknown_fields(value: Any, node: SchemaNode, path: str = "", *, root: bool = True) -> list[str]:
+    """Field paths in `value` that the schema does not declare (for fieldValidation)."""
+    s = node.schema
+    out: list[str] = []
+    if isinstance(value, dict):
+        if s.get("x-kubernetes-preserve-unknown-fields"):
+            props_only = False
+        else:
+            props_only = "properties" in s and not s.get("additionalProperties")
+        props = s.get("properties") or {}
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else key
+            if root and key in ("apiVersion", "kind", "metadata"):
+                if key == "metadata" and isinstance(item, dict) and "metadata" in props:
+                    out += unknown_fields(item, node.child(key), here, root=False)
+                continue
+            if key in props or s.get("additionalProperties"):
+                out += unknown_fields(item, node.child(key), here, root=False)
+            elif props_only:
+                out.append(here)
+    elif isinstance(value, list) and isinstance(s.get("items"), dict):
+        for i, item in enumerate(value):
+            out += unknown_fields(item, node.items(), f"{path}[{i}]", root=False)
+    return out
+
+
+def remove_fields(value: Any, paths: list[str]) -> None:
+    """Drop the fields `unknown_fields` reported (as decoding into Go structs would)."""
+    import re
+
+    for path in paths:
+        parts = re.findall(r"[^.\[\]]+|\[\d+\]", path)
+        cur = value
+        for part in parts[:-1]:
+            if part.startswith("["):
+                idx = int(part[1:-1])
+                cur = cur[idx] if isinstance(cur, list) and idx < len(cur) else None
+            else:
+                cur = cur.get(part) if isinstance(cur, dict) else None
+            if cur is None:
+                break
+        if isinstance(cur, dict) and parts:
+            cur.pop(parts[-1], None)

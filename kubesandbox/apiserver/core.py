@@ -1,0 +1,1027 @@
+"""Object semantics of the API server: the registry of served resources, create/update/
+patch/delete with kube-apiserver's rules, finalizers, garbage collection and the
+namespace lifecycle. HTTP lives in server.py; this module only works on the store."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+import yaml
+
+from . import errors
+from .builtin_schemas import SchemaNode, builtin_root
+from .defaults import (
+    ClusterIPAllocator,
+    apply_builtin_defaults,
+    validate_builtin,
+    validate_name,
+)
+from .errors import ApiError, cause
+from .patching import (
+    FieldPath,
+    apply_merge,
+    decode_fields,
+    encode_fields,
+    field_set,
+    json_patch,
+    merge_patch,
+    remove_path,
+    render_path,
+    strategic_merge,
+    value_at,
+)
+from .resources import ResourceType, builtin_resources, crd_to_resource
+from .schema import check_cel_compiles, process_custom_object
+from .selectors import selector_matches
+from .store import RKey, Store
+
+log = structlog.get_logger("kubesandbox.apiserver")
+
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+NS_KEY: RKey = ("", "namespaces")
+CRD_KEY: RKey = ("apiextensions.k8s.io", "customresourcedefinitions")
+RETURN_OBJECT_ON_DELETE = {"pods", "services", "namespaces", "secrets", "configmaps"}
+_GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+PATCH_JSON = "application/json-patch+json"
+PATCH_MERGE = "application/merge-patch+json"
+PATCH_STRATEGIC = "application/strategic-merge-patch+json"
+PATCH_APPLY = "application/apply-patch+yaml"
+PATCH_APPLY_CBOR = "application/apply-patch+cbor"
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _micro_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class DeleteOptions:
+    propagation: str | None = None
+    grace_period: int | None = None
+    precondition_uid: str | None = None
+    precondition_rv: str | None = None
+    dry_run: bool = False
+
+
+class ApiCore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.types: dict[RKey, ResourceType] = {}
+        self.by_gv: dict[tuple[str, str], dict[str, ResourceType]] = {}
+        self.cluster_ips = ClusterIPAllocator()
+        for rt in builtin_resources():
+            self._register(rt)
+        for crd in list(self.store.iter(CRD_KEY, None)):
+            self._register(crd_to_resource(crd))
+        for svc in self.store.iter(("", "services"), None):
+            ip = (svc.get("spec") or {}).get("clusterIP")
+            if ip and ip != "None":
+                self.cluster_ips.reserve(ip)
+        for ns in DEFAULT_NAMESPACES:
+            if self.store.get(NS_KEY, "", ns) is None:
+                self.create(self.types[NS_KEY], None, "", {"metadata": {"name": ns}},
+                            manager="kube-apiserver")
+
+    # ------------------------------------------------------------ registry
+    def _register(self, rt: ResourceType) -> None:
+        old = self.types.get(rt.key)
+        if old is not None:
+            for v in old.versions:
+                self.by_gv.get((old.group, v), {}).pop(old.plural, None)
+                if not self.by_gv.get((old.group, v)):
+                    self.by_gv.pop((old.group, v), None)
+        self.types[rt.key] = rt
+        for v in rt.versions:
+            self.by_gv.setdefault((rt.group, v), {})[rt.plural] = rt
+
+    def _unregister(self, rt: ResourceType) -> None:
+        self.types.pop(rt.key, None)
+        for v in rt.versions:
+            group = self.by_gv.get((rt.group, v), {})
+            group.pop(rt.plural, None)
+            if not group:
+                self.by_gv.pop((rt.group, v), None)
+
+    def lookup(self, group: str, version: str, plural: str) -> ResourceType:
+        rt = self.by_gv.get((group, version), {}).get(plural)
+        if rt is None:
+            raise ApiError(404, "the server could not find the requested resource",
+                           details={})
+        return rt
+
+    def groups(self) -> dict[str, list[str]]:
+        """group -> served versions (preferred first)."""
+        out: dict[str, list[str]] = {}
+        for group, version in self.by_gv:
+            out.setdefault(group, [])
+            if version not in out[group]:
+                out[group].append(version)
+        for group, versions in out.items():
+            storage = [rt.storage_version for rt in self.types.values() if rt.group == group]
+            versions.sort(key=lambda v: (v not in storage, _version_rank(v)))
+        return out
+
+    def schema_node(self, rt: ResourceType, version: str | None = None) -> SchemaNode:
+        if rt.is_crd:
+            return SchemaNode(rt.schemas.get(version or rt.storage_version) or {})
+        node = builtin_root(rt.definition_names.get(rt.versions[0], ""))
+        return node or SchemaNode({})
+
+    # ------------------------------------------------------------ helpers
+    def out(self, rt: ResourceType, obj: dict[str, Any], version: str | None) -> dict[str, Any]:
+        api_version = rt.api_version(version)
+        if obj.get("apiVersion") == api_version and obj.get("kind") == rt.kind:
+            return obj
+        return {**obj, "apiVersion": api_version, "kind": rt.kind}
+
+    def get(self, rt: ResourceType, ns: str, name: str) -> dict[str, Any]:
+        obj = self.store.get(rt.key, ns if rt.namespaced else "", name)
+        if obj is None:
+            raise errors.not_found(rt.plural, rt.group, name)
+        return obj
+
+    def _check_namespace(self, rt: ResourceType, ns: str, creating: bool) -> None:
+        if not rt.namespaced:
+            return
+        nsobj = self.store.get(NS_KEY, "", ns)
+        if nsobj is None:
+            raise errors.not_found("namespaces", "", ns)
+        if creating and nsobj["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                f'{rt.plural}{"." + rt.group if rt.group else ""} "" is forbidden: unable to '
+                f"create new content in namespace {ns} because it is being terminated",
+                reason="Forbidden",
+                details={"name": "", "group": rt.group, "kind": rt.plural, "causes": [
+                    {"reason": "NamespaceTerminating",
+                     "message": f"namespace {ns} is being terminated",
+                     "field": "metadata.namespace"}]},
+            )
+
+    def _invalid(self, rt: ResourceType, name: str, causes: list[dict[str, str]]) -> ApiError:
+        return errors.invalid(rt.kind, rt.group, name, causes)
+
+    # ------------------------------------------------------------ create
+    def create(
+        self,
+        rt: ResourceType,
+        version: str | None,
+        ns: str,
+        body: Any,
+        *,
+        manager: str,
+        dry_run: bool = False,
+        operation: str = "Update",
+    ) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise errors.bad_request("the object provided is not a JSON object")
+        applied = copy.deepcopy(body) if operation == "Apply" else None
+        obj = copy.deepcopy(body)
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = obj["metadata"] = {}
+        if rt.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and body_ns != ns:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent "
+                    "on the request"
+                )
+            meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name"):
+            if meta.get("generateName"):
+                for _ in range(20):
+                    candidate = meta["generateName"] + "".join(
+                        secrets.choice(_GENERATE_CHARS) for _ in range(5))
+                    if self.store.get(rt.key, meta.get("namespace", ""), candidate) is None:
+                        meta["name"] = candidate
+                        break
+            else:
+                raise self._invalid(rt, "", [cause(
+                    "FieldValueRequired", "metadata.name",
+                    "Required value: name or generateName is required")])
+        name = meta["name"]
+        name_causes = validate_name(rt.plural, name)
+        if name_causes:
+            raise self._invalid(rt, name, name_causes)
+        self._check_namespace(rt, ns, creating=True)
+        if self.store.get(rt.key, meta.get("namespace", ""), name) is not None:
+            raise errors.already_exists(rt.plural, rt.group, name)
+        obj["apiVersion"] = rt.api_version()
+        obj["kind"] = rt.kind
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now()
+        for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion",
+                    "selfLink", "managedFields"):
+            meta.pop(key, None)
+        if rt.has_generation:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        if rt.is_crd and "status" in rt.subresources:
+            obj.pop("status", None)
+        obj = self._admit(rt, version, obj, None)
+        self._track_fields(rt, None, applied if applied is not None else obj, manager, operation)
+        if applied is not None:
+            obj["metadata"]["managedFields"] = applied["metadata"]["managedFields"]
+        if dry_run:
+            meta["resourceVersion"] = str(self.store.rv)
+            return obj
+        if rt.plural == "services" and not rt.group:
+            self._allocate_cluster_ip(obj)
+        if rt.key == CRD_KEY:
+            self._crd_established(obj)
+        meta["resourceVersion"] = str(self.store.next_rv())
+        self.store.put(rt.key, obj, "ADDED")
+        if rt.key == CRD_KEY:
+            self._register(crd_to_resource(obj))
+        if rt.key == NS_KEY:
+            self._namespace_created(name)
+        return obj
+
+    def _admit(
+        self,
+        rt: ResourceType,
+        version: str | None,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Defaulting, pruning and validation (CRD schemas and CEL, built-in basics)."""
+        name = obj["metadata"].get("name", "")
+        if rt.is_crd:
+            schema = rt.schemas.get(version or rt.storage_version) or rt.schemas.get(
+                rt.storage_version) or {}
+            obj, causes = process_custom_object(obj, schema, old)
+            obj["apiVersion"] = rt.api_version()
+            obj["kind"] = rt.kind
+            if causes:
+                raise self._invalid(rt, name, causes)
+            return obj
+        if not rt.group or rt.group in ("apps", "batch", "policy"):
+            apply_builtin_defaults(rt.plural, rt.group, obj, creating=old is None)
+        causes = validate_builtin(rt.plural, obj)
+        if rt.key == CRD_KEY:
+            causes += self._validate_crd(obj)
+        if causes:
+            raise self._invalid(rt, name, causes)
+        return obj
+
+    def _validate_crd(self, crd: dict[str, Any]) -> list[dict[str, str]]:
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        out: list[dict[str, str]] = []
+        expected = f"{names.get('plural', '')}.{spec.get('group', '')}"
+        if crd["metadata"]["name"] != expected:
+            out.append(cause("FieldValueInvalid", "metadata.name",
+                             f'Invalid value: "{crd["metadata"]["name"]}": must be '
+                             f"spec.names.plural+\".\"+spec.group"))
+        if not names.get("kind"):
+            out.append(cause("FieldValueRequired", "spec.names.kind", "Required value"))
+        versions = spec.get("versions") or []
+        if not versions:
+            out.append(cause("FieldValueInvalid", "spec.versions",
+                             "Invalid value: \"null\": must have exactly one version marked "
+                             "as storage version"))
+        elif sum(1 for v in versions if v.get("storage")) != 1:
+            out.append(cause("FieldValueInvalid", "spec.versions",
+                             "Invalid value: []apiextensions.CustomResourceDefinitionVersion"
+                             "{...}: must have exactly one version marked as storage version"))
+        for i, v in enumerate(versions):
+            schema = (v.get("schema") or {}).get("openAPIV3Schema") or {}
+            for err in check_cel_compiles(schema):
+                out.append(cause("FieldValueInvalid",
+                                 f"spec.validation.openAPIV3Schema[{i}].x-kubernetes-validations",
+                                 f'Invalid value: "object": {err}'))
+        return out
+
+    def _crd_established(self, crd: dict[str, Any]) -> None:
+        spec = crd.get("spec") or {}
+        names = dict(spec.get("names") or {})
+        names.setdefault("singular", names.get("kind", "").lower())
+        names.setdefault("listKind", names.get("kind", "") + "List")
+        spec["names"] = names
+        stamp = now()
+        storage = [v["name"] for v in spec.get("versions") or [] if v.get("storage")]
+        old_status = crd.get("status") or {}
+        stored = list(old_status.get("storedVersions") or [])
+        for v in storage:
+            if v not in stored:
+                stored.append(v)
+        crd["status"] = {
+            "acceptedNames": names,
+            "storedVersions": stored,
+            "conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                 "message": "no conflicts found", "lastTransitionTime": stamp},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                 "message": "the initial names have been accepted", "lastTransitionTime": stamp},
+            ],
+        }
+
+    def _allocate_cluster_ip(self, svc: dict[str, Any]) -> None:
+        spec = svc.setdefault("spec", {})
+        if spec.get("type") == "ExternalName":
+            return
+        ip = spec.get("clusterIP")
+        if ip == "None":
+            spec["clusterIPs"] = ["None"]
+        else:
+            if ip:
+                if ip in self.cluster_ips.used:
+                    raise self._invalid_svc(svc, ip)
+                self.cluster_ips.reserve(ip)
+            else:
+                ip = self.cluster_ips.allocate()
+            spec["clusterIP"] = ip
+            spec["clusterIPs"] = [ip]
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            used = {p.get("nodePort") for s in self.store.iter(("", "services"), None)
+                    for p in (s.get("spec") or {}).get("ports") or []}
+            candidate = 30000
+            for port in spec.get("ports") or []:
+                if not port.get("nodePort"):
+                    while candidate in used:
+                        candidate += 1
+                    port["nodePort"] = candidate
+                    used.add(candidate)
+
+    def _invalid_svc(self, svc: dict[str, Any], ip: str) -> ApiError:
+        return errors.invalid("Service", "", svc["metadata"]["name"], [cause(
+            "FieldValueInvalid", "spec.clusterIPs",
+            f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: provided IP is '
+            "already allocated")])
+
+    def _namespace_created(self, name: str) -> None:
+        if self.store.get(("", "serviceaccounts"), name, "default") is None:
+            self.create(self.types[("", "serviceaccounts")], None, name,
+                        {"metadata": {"name": "default"}}, manager="kube-controller-manager")
+
+    # ------------------------------------------------------------ update / patch
+    def update(
+        self,
+        rt: ResourceType,
+        version: str | None,
+        ns: str,
+        name: str,
+        body: Any,
+        *,
+        subresource: str | None = None,
+        manager: str,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise errors.bad_request("the object provided is not a JSON object")
+        meta = body.get("metadata") or {}
+        if meta.get("name") and meta["name"] != name:
+            raise errors.bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL "
+                f"({name})")
+        if rt.namespaced and meta.get("namespace") and meta["namespace"] != ns:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request")
+        old = self.get(rt, ns, name)
+        rv = meta.get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(rt.plural, rt.group, name)
+        return self._commit(rt, version, old, copy.deepcopy(body), subresource=subresource,
+                            manager=manager, dry_run=dry_run)
+
+    def patch(
+        self,
+        rt: ResourceType,
+        version: str | None,
+        ns: str,
+        name: str,
+        raw: bytes,
+        content_type: str,
+        *,
+        subresource: str | None = None,
+        manager: str | None,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """Apply a patch; returns (object, created)."""
+        if content_type in (PATCH_APPLY, PATCH_APPLY_CBOR):
+            return self.apply(rt, version, ns, name, raw, subresource=subresource,
+                              manager=manager, force=force, dry_run=dry_run)
+        try:
+            patch = json.loads(raw or b"null")
+        except ValueError as exc:
+            raise errors.bad_request(f"error decoding patch: {exc}") from exc
+        old = self.get(rt, ns, name)
+        current = self.out(rt, old, version)
+        if content_type == PATCH_JSON:
+            patched = json_patch(current, patch)
+        elif content_type == PATCH_MERGE:
+            if not isinstance(patch, dict):
+                raise errors.bad_request("merge patch must be a JSON object")
+            patched = merge_patch(current, patch)
+        elif content_type == PATCH_STRATEGIC:
+            if rt.is_crd:
+                raise ApiError(
+                    415,
+                    "the body of the request was in an unknown format - accepted media types "
+                    "include: application/json-patch+json, application/merge-patch+json, "
+                    "application/apply-patch+yaml",
+                    reason="UnsupportedMediaType")
+            if not isinstance(patch, dict):
+                raise errors.bad_request("strategic merge patch must be a JSON object")
+            patched = strategic_merge(current, patch, self.schema_node(rt, version))
+        else:
+            raise ApiError(
+                415,
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: {PATCH_JSON}, {PATCH_MERGE}, {PATCH_APPLY}, {PATCH_STRATEGIC}",
+                reason="UnsupportedMediaType")
+        if not isinstance(patched, dict):
+            raise errors.bad_request("the patched object is not a JSON object")
+        patched_meta = patched.get("metadata") or {}
+        rv = patched_meta.get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(rt.plural, rt.group, name)
+        if patched_meta.get("name", name) != name:
+            raise errors.bad_request("metadata.name cannot be changed by a patch")
+        return self._commit(rt, version, old, patched, subresource=subresource,
+                            manager=manager or "unknown", dry_run=dry_run), False
+
+    def _commit(
+        self,
+        rt: ResourceType,
+        version: str | None,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        *,
+        subresource: str | None,
+        manager: str,
+        dry_run: bool,
+        operation: str = "Update",
+        tracked: bool = False,
+    ) -> dict[str, Any]:
+        old_meta = old["metadata"]
+        if subresource == "status":
+            status = new.get("status")
+            new = copy.deepcopy(old)
+            if status is None:
+                new.pop("status", None)
+            else:
+                new["status"] = status
+        else:
+            meta = new.get("metadata")
+            if not isinstance(meta, dict):
+                meta = new["metadata"] = {}
+            if "status" in rt.subresources:
+                if "status" in old:
+                    new["status"] = copy.deepcopy(old["status"])
+                else:
+                    new.pop("status", None)
+            for key in ("uid", "creationTimestamp", "deletionTimestamp",
+                        "deletionGracePeriodSeconds", "namespace", "name", "generateName"):
+                if key in old_meta:
+                    meta[key] = old_meta[key]
+                else:
+                    meta.pop(key, None)
+            if "managedFields" not in meta and "managedFields" in old_meta:
+                meta["managedFields"] = old_meta["managedFields"]
+            if old_meta.get("deletionTimestamp"):
+                added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+                if added:
+                    raise self._invalid(rt, old_meta["name"], [cause(
+                        "FieldValueForbidden", "metadata.finalizers",
+                        "Forbidden: no new finalizers can be added if the object is being "
+                        "deleted, found new finalizers " + json.dumps(sorted(added)))])
+        new["apiVersion"] = rt.api_version()
+        new["kind"] = rt.kind
+        new_meta = new["metadata"]
+        new_meta["resourceVersion"] = old_meta["resourceVersion"]
+        if "generation" in old_meta:
+            new_meta["generation"] = old_meta["generation"]
+        if subresource != "status":
+            new = self._admit(rt, version, new, old)
+            new_meta = new["metadata"]
+        if rt.has_generation and _spec_changed(old, new):
+            new_meta["generation"] = int(old_meta.get("generation", 1)) + 1
+        if not tracked:
+            self._track_fields(rt, old, new, manager, operation, subresource)
+        if _same(old, new):
+            return old
+        if dry_run:
+            return new
+        if rt.key == CRD_KEY:
+            self._crd_established(new)
+        new_meta["resourceVersion"] = str(self.store.next_rv())
+        if new_meta.get("deletionTimestamp") and not new_meta.get("finalizers"):
+            self.store.put(rt.key, new, "MODIFIED")
+            self._remove(rt, new)
+            return new
+        self.store.put(rt.key, new, "MODIFIED")
+        if rt.key == CRD_KEY:
+            self._register(crd_to_resource(new))
+        if new_meta.get("deletionTimestamp"):
+            self._progress_deletion(rt, new)
+        return new
+
+    # ------------------------------------------------------------ server-side apply
+    def apply(
+        self,
+        rt: ResourceType,
+        version: str | None,
+        ns: str,
+        name: str,
+        raw: bytes,
+        *,
+        subresource: str | None,
+        manager: str | None,
+        force: bool,
+        dry_run: bool,
+    ) -> tuple[dict[str, Any], bool]:
+        if not manager:
+            raise errors.bad_request(
+                "PATCH requests with apply content type require a fieldManager: set the "
+                "fieldManager query parameter (kubectl: --field-manager)")
+        try:
+            applied = yaml.safe_load(raw.decode() if raw else "")
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise errors.bad_request(f"error decoding YAML: {exc}") from exc
+        if not isinstance(applied, dict):
+            raise errors.bad_request("the apply configuration is not an object")
+        if not applied.get("apiVersion") or not applied.get("kind"):
+            raise errors.bad_request(
+                "apiVersion and kind must be set in an apply configuration")
+        ameta = applied.setdefault("metadata", {})
+        if ameta.get("name") and ameta["name"] != name:
+            raise errors.bad_request(
+                f"the name of the object ({ameta['name']}) does not match the name on the URL "
+                f"({name})")
+        ameta["name"] = name
+        old = self.store.get(rt.key, ns if rt.namespaced else "", name)
+        node = self.schema_node(rt, version)
+        if old is None:
+            if subresource:
+                raise errors.not_found(rt.plural, rt.group, name)
+            created = self.create(rt, version, ns, applied, manager=manager, dry_run=dry_run,
+                                  operation="Apply")
+            return created, True
+        applied_view = applied if subresource != "status" else {"status": applied.get("status")}
+        new_fields = field_set(applied_view, node, with_status=subresource == "status")
+        managers = _managed(old)
+        mine_key = (manager, "Apply", subresource or "")
+        previous = managers.get(mine_key, set())
+        live = copy.deepcopy(old)
+        conflicts: list[tuple[str, FieldPath]] = []
+        for key, owned in managers.items():
+            if key == mine_key:
+                continue
+            shared = owned & new_fields
+            for path in shared:
+                if value_at(live, path) != value_at(applied, path):
+                    conflicts.append((key[0], path))
+        if conflicts and not force:
+            causes = [{"reason": "FieldManagerConflict",
+                       "message": f'conflict with "{m}": {render_path(p)}',
+                       "field": render_path(p)} for m, p in sorted(conflicts, key=str)]
+            if len(causes) == 1:
+                summary = f"1 conflict: {causes[0]['message']}"
+            else:
+                summary = f"{len(causes)} conflicts:\n" + "\n".join(
+                    "- " + c["message"] for c in causes)
+            raise ApiError(409, f"Apply failed with {summary}", reason="Conflict",
+                           details={"causes": causes})
+        for key in list(managers):
+            if key != mine_key:
+                managers[key] = managers[key] - new_fields if force else managers[key]
+        others: set[FieldPath] = set()
+        for key, owned in managers.items():
+            if key != mine_key:
+                others |= owned
+        for path in sorted(previous - new_fields, key=len, reverse=True):
+            if path not in others:
+                remove_path(live, path)
+        merged = apply_merge(live, applied if subresource != "status" else {
+            "status": applied.get("status")}, node)
+        managers[mine_key] = new_fields
+        merged.setdefault("metadata", {})["managedFields"] = _encode_managed(
+            managers, rt.api_version(version), old)
+        obj = self._commit(rt, version, old, merged, subresource=subresource, manager=manager,
+                           dry_run=dry_run, operation="Apply", tracked=True)
+        return obj, False
+
+    def _track_fields(
+        self,
+        rt: ResourceType,
+        old: dict[str, Any] | None,
+        new: dict[str, Any],
+        manager: str,
+        operation: str,
+        subresource: str | None = None,
+    ) -> None:
+        """Record which fields `manager` set (managedFields), moving ownership to it."""
+        node = self.schema_node(rt)
+        if subresource == "status":
+            changed = {p for p in _status_paths(new.get("status"), node)
+                       if old is None or value_at(old, p) != value_at(new, p)}
+        else:
+            new_paths = field_set(new, node)
+            changed = {p for p in new_paths
+                       if old is None or value_at(old, p) != value_at(new, p)}
+        managers = _managed(old) if old is not None else {}
+        if not changed and old is not None:
+            new["metadata"]["managedFields"] = old["metadata"].get("managedFields") or []
+            if not new["metadata"]["managedFields"]:
+                new["metadata"].pop("managedFields", None)
+            return
+        key = (manager, operation, subresource or "")
+        for k in list(managers):
+            if k != key:
+                managers[k] = managers[k] - changed
+        managers[key] = managers.get(key, set()) | changed
+        new["metadata"]["managedFields"] = _encode_managed(managers, rt.api_version(), old)
+
+    # ------------------------------------------------------------ delete
+    def delete(
+        self, rt: ResourceType, ns: str, name: str, options: DeleteOptions
+    ) -> dict[str, Any]:
+        obj = self.get(rt, ns, name)
+        meta = obj["metadata"]
+        if options.precondition_uid and options.precondition_uid != meta["uid"]:
+            raise ApiError(
+                409,
+                f"Precondition failed: UID in precondition: {options.precondition_uid}, UID in "
+                f"object meta: {meta['uid']}", reason="Conflict",
+                details={"name": name, "group": rt.group, "kind": rt.plural})
+        if options.precondition_rv and options.precondition_rv != meta["resourceVersion"]:
+            raise ApiError(
+                409,
+                f"Precondition failed: ResourceVersion in precondition: "
+                f"{options.precondition_rv}, ResourceVersion in object meta: "
+                f"{meta['resourceVersion']}", reason="Conflict",
+                details={"name": name, "group": rt.group, "kind": rt.plural})
+        if options.dry_run:
+            return obj
+        policy = options.propagation or ("Orphan" if rt.key == ("batch", "jobs") else
+                                          "Background")
+        if rt.key == NS_KEY:
+            return self._delete_namespace(obj)
+        if rt.key == ("", "pods") and self._graceful_pod_delete(obj, options):
+            return self.get(rt, ns, name)
+        finalizers = list(meta.get("finalizers") or [])
+        if policy == "Foreground" and self.store.dependents(meta["uid"]):
+            if "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+        elif (policy == "Orphan" and self.store.dependents(meta["uid"])
+              and "orphan" not in finalizers):
+            finalizers.append("orphan")
+        if finalizers:
+            if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers"):
+                return obj
+            new = copy.deepcopy(obj)
+            new["metadata"]["finalizers"] = finalizers
+            new["metadata"].setdefault("deletionTimestamp", now())
+            new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+            if "generation" in meta and not meta.get("deletionTimestamp"):
+                new["metadata"]["generation"] = int(meta["generation"]) + 1
+            new["metadata"]["resourceVersion"] = str(self.store.next_rv())
+            self.store.put(rt.key, new, "MODIFIED")
+            self._progress_deletion(rt, new)
+            return self.store.get(rt.key, new["metadata"].get("namespace", ""), name) or new
+        self._remove(rt, obj)
+        return obj
+
+    def _graceful_pod_delete(self, pod: dict[str, Any], options: DeleteOptions) -> bool:
+        """Pods bound to a node get a grace period for their kubelet to stop them."""
+        spec = pod.get("spec") or {}
+        meta = pod["metadata"]
+        phase = (pod.get("status") or {}).get("phase")
+        grace = options.grace_period
+        if grace is None:
+            grace = int(spec.get("terminationGracePeriodSeconds", 30))
+        if not spec.get("nodeName") or phase in ("Succeeded", "Failed") or grace <= 0:
+            return False
+        current = meta.get("deletionGracePeriodSeconds")
+        if meta.get("deletionTimestamp") and current is not None and current <= grace:
+            return True
+        new = copy.deepcopy(pod)
+        stamp = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=grace)
+        new["metadata"]["deletionTimestamp"] = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+        new["metadata"]["deletionGracePeriodSeconds"] = grace
+        if "generation" in meta and not meta.get("deletionTimestamp"):
+            new["metadata"]["generation"] = int(meta["generation"]) + 1
+        new["metadata"]["resourceVersion"] = str(self.store.next_rv())
+        self.store.put(("", "pods"), new, "MODIFIED")
+        return True
+
+    def _progress_deletion(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        """The garbage collector's part for objects waiting on orphan/foreground finalizers."""
+        meta = obj["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        uid = meta["uid"]
+        if "orphan" in finalizers:
+            for dep_key, dep_ns, dep_name in self.store.dependents(uid):
+                self._drop_owner_ref(dep_key, dep_ns, dep_name, uid)
+            finalizers.remove("orphan")
+            self._set_finalizers(rt, obj, finalizers)
+            return
+        if "foregroundDeletion" in finalizers:
+            deps = self.store.dependents(uid)
+            for dep_key, dep_ns, dep_name in deps:
+                dep = self.store.get(dep_key, dep_ns, dep_name)
+                dep_rt = self.types.get(dep_key)
+                if dep is None or dep_rt is None or dep["metadata"].get("deletionTimestamp"):
+                    continue
+                self._gc_dependent(dep_rt, dep, uid, "Foreground")
+            if not self.store.dependents(uid):
+                current = self.store.get(rt.key, meta.get("namespace", ""), meta["name"])
+                if current is not None:
+                    fins = [f for f in current["metadata"].get("finalizers") or []
+                            if f != "foregroundDeletion"]
+                    self._set_finalizers(rt, current, fins)
+
+    def _set_finalizers(self, rt: ResourceType, obj: dict[str, Any], fins: list[str]) -> None:
+        current = self.store.get(rt.key, obj["metadata"].get("namespace", ""),
+                                 obj["metadata"]["name"])
+        if current is None:
+            return
+        new = copy.deepcopy(current)
+        if fins:
+            new["metadata"]["finalizers"] = fins
+        else:
+            new["metadata"].pop("finalizers", None)
+        new["metadata"]["resourceVersion"] = str(self.store.next_rv())
+        self.store.put(rt.key, new, "MODIFIED")
+        if not fins:
+            self._remove(rt, new)
+
+    def _drop_owner_ref(self, key: RKey, ns: str, name: str, owner_uid: str) -> None:
+        dep = self.store.get(key, ns, name)
+        if dep is None:
+            return
+        new = copy.deepcopy(dep)
+        refs = [r for r in new["metadata"].get("ownerReferences") or []
+                if r.get("uid") != owner_uid]
+        if refs:
+            new["metadata"]["ownerReferences"] = refs
+        else:
+            new["metadata"].pop("ownerReferences", None)
+        new["metadata"]["resourceVersion"] = str(self.store.next_rv())
+        self.store.put(key, new, "MODIFIED")
+
+    def _remove(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        ns = meta.get("namespace", "")
+        self.store.remove(rt.key, ns, meta["name"])
+        if rt.plural == "services" and not rt.group:
+            ip = (obj.get("spec") or {}).get("clusterIP")
+            if ip and ip != "None":
+                self.cluster_ips.release(ip)
+        if rt.key == CRD_KEY:
+            served = self.types.get(
+                ((obj.get("spec") or {}).get("group", ""),
+                 ((obj.get("spec") or {}).get("names") or {}).get("plural", "")))
+            if served is not None and served.is_crd:
+                self._unregister(served)
+                self.store.drop_resource(served.key)
+        self._collect_garbage(meta["uid"])
+        self._owner_gone_foreground_check(obj)
+        if ns:
+            self._maybe_finish_namespace(ns)
+
+    def _collect_garbage(self, owner_uid: str) -> None:
+        for dep_key, dep_ns, dep_name in self.store.dependents(owner_uid):
+            dep = self.store.get(dep_key, dep_ns, dep_name)
+            dep_rt = self.types.get(dep_key)
+            if dep is None or dep_rt is None:
+                continue
+            self._gc_dependent(dep_rt, dep, owner_uid, "Background")
+
+    def _gc_dependent(
+        self, rt: ResourceType, dep: dict[str, Any], owner_uid: str, policy: str
+    ) -> None:
+        """Delete a dependent whose owners are all gone (or being deleted in foreground);
+        otherwise only drop the reference to the vanished owner."""
+        refs = dep["metadata"].get("ownerReferences") or []
+        remaining = [r for r in refs if r.get("uid") != owner_uid and self._owner_exists(
+            r, dep["metadata"].get("namespace", ""))]
+        if remaining and policy == "Background":
+            self._drop_owner_ref(rt.key, dep["metadata"].get("namespace", ""),
+                                 dep["metadata"]["name"], owner_uid)
+            return
+        try:
+            self.delete(rt, dep["metadata"].get("namespace", ""), dep["metadata"]["name"],
+                        DeleteOptions(propagation=policy))
+        except ApiError as exc:
+            log.warning("gc.delete_failed", name=dep["metadata"]["name"], error=exc.message)
+
+    def _owner_exists(self, ref: dict[str, Any], ns: str) -> bool:
+        api_version = ref.get("apiVersion", "")
+        group = api_version.split("/")[0] if "/" in api_version else ""
+        for rt in self.types.values():
+            if rt.group == group and rt.kind == ref.get("kind"):
+                obj = self.store.get(rt.key, ns if rt.namespaced else "", ref.get("name", ""))
+                return obj is not None and obj["metadata"]["uid"] == ref.get("uid")
+        return False
+
+    def _owner_gone_foreground_check(self, obj: dict[str, Any]) -> None:
+        """A dependent vanished: an owner waiting in foreground deletion may now finish."""
+        for ref in obj["metadata"].get("ownerReferences") or []:
+            uid = ref.get("uid")
+            if not uid or self.store.dependents(uid):
+                continue
+            api_version = ref.get("apiVersion", "")
+            group = api_version.split("/")[0] if "/" in api_version else ""
+            for rt in list(self.types.values()):
+                if rt.group != group or rt.kind != ref.get("kind"):
+                    continue
+                owner = self.store.get(rt.key, obj["metadata"].get("namespace", "")
+                                       if rt.namespaced else "", ref.get("name", ""))
+                if owner is not None and owner["metadata"]["uid"] == uid and "foregroundDeletion" \
+                        in (owner["metadata"].get("finalizers") or []):
+                    self._progress_deletion(rt, owner)
+
+    # ------------------------------------------------------------ namespaces
+    def _delete_namespace(self, nsobj: dict[str, Any]) -> dict[str, Any]:
+        name = nsobj["metadata"]["name"]
+        if name in ("default", "kube-system", "kube-public"):
+            raise ApiError(403, f'namespaces "{name}" is forbidden: this namespace may not be '
+                           "deleted", reason="Forbidden",
+                           details={"name": name, "kind": "namespaces"})
+        if not nsobj["metadata"].get("deletionTimestamp"):
+            new = copy.deepcopy(nsobj)
+            new["metadata"]["deletionTimestamp"] = now()
+            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            new["status"] = {"phase": "Terminating"}
+            new["metadata"]["resourceVersion"] = str(self.store.next_rv())
+            self.store.put(NS_KEY, new, "MODIFIED")
+        for rt in list(self.types.values()):
+            if not rt.namespaced:
+                continue
+            for obj in list(self.store.iter(rt.key, name)):
+                if obj["metadata"].get("deletionTimestamp") and rt.plural != "pods":
+                    continue
+                try:
+                    self.delete(rt, name, obj["metadata"]["name"],
+                                DeleteOptions(propagation="Background"))
+                except ApiError:
+                    continue
+        self._maybe_finish_namespace(name)
+        return self.store.get(NS_KEY, "", name) or nsobj
+
+    def _maybe_finish_namespace(self, name: str) -> None:
+        nsobj = self.store.get(NS_KEY, "", name)
+        if nsobj is None or not nsobj["metadata"].get("deletionTimestamp"):
+            return
+        if self.store.namespace_has_objects(name):
+            return
+        if nsobj["metadata"].get("finalizers"):
+            return
+        self.store.remove(NS_KEY, "", name)
+
+    # ------------------------------------------------------------ eviction
+    def evict(self, pod: dict[str, Any], body: Any) -> None:
+        ns = pod["metadata"]["namespace"]
+        labels = pod["metadata"].get("labels") or {}
+        pods = list(self.store.iter(("", "pods"), ns))
+        for pdb in self.store.iter(("policy", "poddisruptionbudgets"), ns):
+            spec = pdb.get("spec") or {}
+            if not selector_matches(spec.get("selector"), labels):
+                continue
+            allowed = disruptions_allowed(spec, pods)
+            if allowed < 1:
+                raise ApiError(
+                    429, "Cannot evict pod as it would violate the pod's disruption budget.",
+                    reason="TooManyRequests",
+                    details={"causes": [{"reason": "DisruptionBudget",
+                                         "message": f"The disruption budget "
+                                         f"{pdb['metadata']['name']} needs "
+                                         f"{pdb_desired(spec, pods)} healthy pods and has "
+                                         f"{pdb_healthy(spec, pods)} currently"}]})
+        options = DeleteOptions()
+        if isinstance(body, dict) and isinstance(body.get("deleteOptions"), dict):
+            options.grace_period = body["deleteOptions"].get("gracePeriodSeconds")
+        self.delete(self.types[("", "pods")], ns, pod["metadata"]["name"], options)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _pdb_matching(spec: dict[str, Any], pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [p for p in pods if selector_matches(spec.get("selector"), p["metadata"].get("labels"))
+            and not p["metadata"].get("deletionTimestamp")]
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def _int_or_percent(value: Any, total: int, round_up: bool) -> int:
+    if isinstance(value, str) and value.endswith("%"):
+        pct = int(value[:-1])
+        n = total * pct / 100
+        return int(-(-n // 1)) if round_up else int(n)
+    return int(value)
+
+
+def pdb_healthy(spec: dict[str, Any], pods: Iterable[dict[str, Any]]) -> int:
+    return sum(1 for p in _pdb_matching(spec, pods) if _ready(p))
+
+
+def pdb_desired(spec: dict[str, Any], pods: Iterable[dict[str, Any]]) -> int:
+    expected = len(_pdb_matching(spec, pods))
+    if "minAvailable" in spec:
+        return _int_or_percent(spec["minAvailable"], expected, True)
+    if "maxUnavailable" in spec:
+        return max(0, expected - _int_or_percent(spec["maxUnavailable"], expected, True))
+    return expected
+
+
+def disruptions_allowed(spec: dict[str, Any], pods: list[dict[str, Any]]) -> int:
+    return max(0, pdb_healthy(spec, pods) - pdb_desired(spec, pods))
+
+
+def _version_rank(version: str) -> tuple[int, int, int]:
+    import re
+
+    m = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if not m:
+        return (3, 0, 0)
+    stability = {"alpha": 2, "beta": 1, None: 0}[m.group(2)]
+    return (stability, -int(m.group(1)), -int(m.group(3) or 0))
+
+
+def _strip_volatile(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in obj.get("metadata", {}).items()
+            if k not in ("resourceVersion", "managedFields", "generation")}
+    return {**obj, "metadata": meta}
+
+
+def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return _strip_volatile(old) == _strip_volatile(new)
+
+
+def _spec_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    def body(o: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in o.items() if k not in ("metadata", "status", "apiVersion",
+                                                         "kind")}
+
+    return body(old) != body(new)
+
+
+def _status_paths(status: Any, node: SchemaNode) -> set[FieldPath]:
+    if status is None:
+        return set()
+    return field_set({"status": status}, node, with_status=True)
+
+
+def _managed(obj: dict[str, Any] | None) -> dict[tuple[str, str, str], set[FieldPath]]:
+    out: dict[tuple[str, str, str], set[FieldPath]] = {}
+    if obj is None:
+        return out
+    for entry in obj["metadata"].get("managedFields") or []:
+        key = (entry.get("manager", ""), entry.get("operation", "Update"),
+               entry.get("subresource", ""))
+        out[key] = decode_fields(entry.get("fieldsV1") or {})
+    return out
+
+
+def _encode_managed(
+    managers: dict[tuple[str, str, str], set[FieldPath]],
+    api_version: str,
+    old: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    times: dict[tuple[str, str, str], str] = {}
+    if old is not None:
+        for entry in old["metadata"].get("managedFields") or []:
+            times[(entry.get("manager", ""), entry.get("operation", "Update"),
+                   entry.get("subresource", ""))] = entry.get("time", "")
+    out = []
+    for key, fields in managers.items():
+        if not fields:
+            continue
+        entry: dict[str, Any] = {
+            "manager": key[0],
+            "operation": key[1],
+            "apiVersion": api_version,
+            "time": now(),
+            "fieldsType": "FieldsV1",
+            "fieldsV1": encode_fields(fields),
+        }
+        if key[2]:
+            entry["subresource"] = key[2]
+        out.append(entry)
+    return out

@@ -1,0 +1,389 @@
+"""JSON merge patch (RFC 7386), JSON patch (RFC 6902), strategic merge patch and the
+field-ownership part of server-side apply. Pure functions over plain dicts."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from .builtin_schemas import SchemaNode
+from .errors import ApiError
+
+_DELETE = object()
+
+
+# ---------------------------------------------------------------- JSON merge patch
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+# ---------------------------------------------------------------- JSON patch
+
+
+def _pointer(path: str) -> list[str]:
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise _patch_error(f"JSON pointer must start with '/': {path!r}")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _patch_error(message: str) -> ApiError:
+    return ApiError(422, message, reason="Invalid")
+
+
+def _parent(doc: Any, parts: list[str], op: str) -> tuple[Any, str]:
+    cur = doc
+    for p in parts[:-1]:
+        if isinstance(cur, dict) and p in cur:
+            cur = cur[p]
+        elif isinstance(cur, list) and p.isdigit() and int(p) < len(cur):
+            cur = cur[int(p)]
+        else:
+            raise _patch_error(
+                f"the server rejected our request due to an error in our request: "
+                f"{op} operation does not apply: doc is missing path: /{'/'.join(parts)}"
+            )
+    return cur, parts[-1]
+
+
+def _get(doc: Any, parts: list[str], op: str) -> Any:
+    if not parts:
+        return doc
+    parent, last = _parent(doc, parts, op)
+    if isinstance(parent, dict) and last in parent:
+        return parent[last]
+    if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
+        return parent[int(last)]
+    raise _patch_error(
+        f"the server rejected our request due to an error in our request: {op} operation "
+        f"does not apply: doc is missing path: /{'/'.join(parts)}"
+    )
+
+
+def json_patch(doc: Any, ops: Any) -> Any:
+    if not isinstance(ops, list):
+        raise ApiError(400, "json patch must be a list of operations", reason="BadRequest")
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        kind = op.get("op")
+        parts = _pointer(op.get("path", ""))
+        if kind == "test":
+            if _get(doc, parts, "test") != op.get("value"):
+                raise _patch_error(
+                    "the server rejected our request due to an error in our request: "
+                    f"testing value /{'/'.join(parts)} failed: test failed"
+                )
+            continue
+        if kind in ("move", "copy"):
+            source = _pointer(op.get("from", ""))
+            value = copy.deepcopy(_get(doc, source, kind))
+            if kind == "move":
+                doc = _remove(doc, source)
+            doc = _add(doc, parts, value)
+        elif kind == "add":
+            doc = _add(doc, parts, copy.deepcopy(op.get("value")))
+        elif kind == "remove":
+            doc = _remove(doc, parts)
+        elif kind == "replace":
+            _get(doc, parts, "replace")
+            doc = _remove(doc, parts)
+            doc = _add(doc, parts, copy.deepcopy(op.get("value")))
+        else:
+            raise ApiError(400, f"unexpected json patch operation {kind!r}", reason="BadRequest")
+    return doc
+
+
+def _add(doc: Any, parts: list[str], value: Any) -> Any:
+    if not parts:
+        return value
+    parent, last = _parent(doc, parts, "add")
+    if isinstance(parent, dict):
+        parent[last] = value
+    elif isinstance(parent, list):
+        if last == "-":
+            parent.append(value)
+        elif last.isdigit() and int(last) <= len(parent):
+            parent.insert(int(last), value)
+        else:
+            raise _patch_error(f"add operation: index out of range: /{'/'.join(parts)}")
+    else:
+        raise _patch_error(f"add operation does not apply: /{'/'.join(parts)}")
+    return doc
+
+
+def _remove(doc: Any, parts: list[str]) -> Any:
+    _get(doc, parts, "remove")
+    parent, last = _parent(doc, parts, "remove")
+    if isinstance(parent, dict):
+        del parent[last]
+    else:
+        del parent[int(last)]
+    return doc
+
+
+# ---------------------------------------------------------------- strategic merge patch
+
+
+def strategic_merge(original: Any, patch: Any, node: SchemaNode) -> Any:
+    result = _smp(original, patch, node)
+    return {} if result is _DELETE else result
+
+
+def _smp(original: Any, patch: Any, node: SchemaNode) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    directive = patch.get("$patch")
+    if directive == "delete":
+        return _DELETE
+    if directive == "replace":
+        return {k: copy.deepcopy(v) for k, v in patch.items() if not k.startswith("$")}
+    result = dict(original) if isinstance(original, dict) else {}
+    orders: dict[str, list[Any]] = {}
+    for key, value in patch.items():
+        if key.startswith("$setElementOrder/"):
+            orders[key.split("/", 1)[1]] = value
+            continue
+        if key.startswith("$deleteFromPrimitiveList/"):
+            field = key.split("/", 1)[1]
+            result[field] = [x for x in result.get(field) or [] if x not in value]
+            continue
+        if key.startswith("$"):
+            continue
+        if value is None:
+            result.pop(key, None)
+            continue
+        sub = node.child(key)
+        if isinstance(value, dict):
+            merged = _smp(result.get(key), value, sub)
+            if merged is _DELETE:
+                result.pop(key, None)
+            else:
+                result[key] = merged
+        elif isinstance(value, list):
+            result[key] = _smp_list(result.get(key), value, sub)
+        else:
+            result[key] = value
+    retain = patch.get("$retainKeys")
+    if isinstance(retain, list):
+        result = {k: v for k, v in result.items() if k in retain}
+    for field, order in orders.items():
+        if isinstance(result.get(field), list):
+            result[field] = _reorder(result[field], order, node.child(field))
+    return result
+
+
+def _smp_list(original: Any, patch: list[Any], node: SchemaNode) -> list[Any]:
+    info = node.list_info()
+    original = list(original) if isinstance(original, list) else []
+    if "merge" not in info.strategy or info.kind == "atomic":
+        return [_strip_directives(x) for x in patch]
+    if info.kind == "set" or not info.merge_key:
+        return original + [x for x in patch if x not in original]
+    key = info.merge_key
+    if any(isinstance(x, dict) and x.get("$patch") == "replace" for x in patch):
+        return [_strip_directives(x) for x in patch if not (isinstance(x, dict) and "$patch" in x)]
+    result = list(original)
+    for item in patch:
+        if not isinstance(item, dict):
+            continue
+        idx = next((i for i, o in enumerate(result)
+                    if isinstance(o, dict) and o.get(key) == item.get(key)), None)
+        if item.get("$patch") == "delete":
+            if idx is not None:
+                result.pop(idx)
+            continue
+        if idx is None:
+            result.append(_strip_directives(item))
+        else:
+            merged = _smp(result[idx], item, node.items())
+            if merged is not _DELETE:
+                result[idx] = merged
+    return result
+
+
+def _reorder(items: list[Any], order: list[Any], node: SchemaNode) -> list[Any]:
+    key = node.list_info().merge_key
+
+    def ident(x: Any) -> Any:
+        return json.dumps(x.get(key) if key and isinstance(x, dict) else x, sort_keys=True)
+
+    ordered = [ident(o) for o in order]
+    positions = {k: i for i, k in enumerate(ordered)}
+    return sorted(items, key=lambda x: positions.get(ident(x), len(positions)))
+
+
+def _strip_directives(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_directives(v) for k, v in value.items() if not k.startswith("$")}
+    if isinstance(value, list):
+        return [_strip_directives(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- field sets (SSA)
+
+PathElem = str | tuple[str, str]
+FieldPath = tuple[PathElem, ...]
+
+_UNTRACKED_META = {"name", "namespace", "uid", "resourceVersion", "generation",
+                   "creationTimestamp", "managedFields", "deletionTimestamp",
+                   "deletionGracePeriodSeconds", "selfLink", "generateName"}
+
+
+def field_set(
+    obj: Any, node: SchemaNode, prefix: FieldPath = (), *, with_status: bool = False
+) -> set[FieldPath]:
+    """The leaf field paths an object sets (lists keyed by their map keys)."""
+    out: set[FieldPath] = set()
+    if isinstance(obj, dict):
+        if not obj and prefix:
+            out.add(prefix)
+        for key, value in obj.items():
+            if not prefix and (key in ("apiVersion", "kind") or (
+                    key == "status" and not with_status)):
+                continue
+            if prefix == ("metadata",) and key in _UNTRACKED_META:
+                continue
+            out |= field_set(value, node.child(key), prefix + (key,))
+        return out
+    if isinstance(obj, list):
+        info = node.list_info()
+        if info.kind == "map" and info.keys:
+            for item in obj:
+                if isinstance(item, dict):
+                    ident = ("k", _item_key(item, info.keys))
+                    out.add(prefix + (ident,))
+                    out |= field_set(item, node.items(), prefix + (ident,))
+            return out
+        if info.kind == "set":
+            for item in obj:
+                out.add(prefix + (("v", json.dumps(item, sort_keys=True)),))
+            return out
+    out.add(prefix)
+    return out
+
+
+def _item_key(item: dict[str, Any], keys: tuple[str, ...]) -> str:
+    return json.dumps({k: item.get(k) for k in keys if k in item}, sort_keys=True,
+                      separators=(",", ":"))
+
+
+def value_at(obj: Any, path: FieldPath) -> Any:
+    cur = obj
+    for elem in path:
+        if isinstance(elem, tuple):
+            kind, ident = elem
+            if not isinstance(cur, list):
+                return _DELETE
+            if kind == "v":
+                wanted = json.loads(ident)
+                return wanted if wanted in cur else _DELETE
+            keys = json.loads(ident)
+            cur = next((x for x in cur if isinstance(x, dict)
+                        and all(x.get(k) == v for k, v in keys.items())), _DELETE)
+        elif isinstance(cur, dict):
+            cur = cur.get(elem, _DELETE)
+        else:
+            return _DELETE
+        if cur is _DELETE:
+            return _DELETE
+    return cur
+
+
+def remove_path(obj: Any, path: FieldPath) -> None:
+    if not path:
+        return
+    parent = value_at(obj, path[:-1])
+    last = path[-1]
+    if isinstance(last, tuple) and isinstance(parent, list):
+        kind, ident = last
+        if kind == "v":
+            wanted = json.loads(ident)
+            parent[:] = [x for x in parent if x != wanted]
+        else:
+            keys = json.loads(ident)
+            parent[:] = [x for x in parent if not (isinstance(x, dict) and all(
+                x.get(k) == v for k, v in keys.items()))]
+    elif isinstance(parent, dict) and isinstance(last, str):
+        parent.pop(last, None)
+
+
+def apply_merge(live: Any, applied: Any, node: SchemaNode) -> Any:
+    """Merge an applied configuration into the live object (keyed lists merge by key)."""
+    if isinstance(applied, dict):
+        result = dict(live) if isinstance(live, dict) else {}
+        for key, value in applied.items():
+            result[key] = apply_merge(result.get(key), value, node.child(key))
+        return result
+    if isinstance(applied, list):
+        info = node.list_info()
+        if info.kind == "map" and info.keys and isinstance(live, list):
+            result_list = list(live)
+            for item in applied:
+                if not isinstance(item, dict):
+                    continue
+                ident = _item_key(item, info.keys)
+                idx = next((i for i, x in enumerate(result_list) if isinstance(x, dict)
+                            and _item_key(x, info.keys) == ident), None)
+                if idx is None:
+                    result_list.append(copy.deepcopy(item))
+                else:
+                    result_list[idx] = apply_merge(result_list[idx], item, node.items())
+            return result_list
+        if info.kind == "set" and isinstance(live, list):
+            return list(live) + [x for x in applied if x not in live]
+        return copy.deepcopy(applied)
+    return copy.deepcopy(applied)
+
+
+def encode_fields(paths: set[FieldPath]) -> dict[str, Any]:
+    """Field paths -> the FieldsV1 JSON shape kube-apiserver stores in managedFields."""
+    root: dict[str, Any] = {}
+    for path in sorted(paths, key=lambda p: json.dumps(p)):
+        cur = root
+        for elem in path:
+            if isinstance(elem, tuple):
+                name = f"{elem[0]}:{elem[1]}"
+                cur = cur.setdefault(name, {})
+                cur.setdefault(".", {})
+            else:
+                cur = cur.setdefault(f"f:{elem}", {})
+    return root
+
+
+def decode_fields(fields: dict[str, Any], prefix: FieldPath = ()) -> set[FieldPath]:
+    out: set[FieldPath] = set()
+    for name, sub in (fields or {}).items():
+        if name == ".":
+            if prefix:
+                out.add(prefix)
+            continue
+        kind, _, rest = name.partition(":")
+        elem: PathElem = rest if kind == "f" else (kind, rest)
+        if not sub:
+            out.add(prefix + (elem,))
+        else:
+            out |= decode_fields(sub, prefix + (elem,))
+    return out
+
+
+def render_path(path: FieldPath) -> str:
+    text = ""
+    for elem in path:
+        if isinstance(elem, tuple):
+            text += f"[{'=' if elem[0] == 'v' else ''}{elem[1]}]"
+        else:
+            text += f".{elem}"
+    return text

@@ -1,0 +1,440 @@
+"""Structural-schema handling for custom resources, as kube-apiserver does it:
+pruning of unknown fields, defaulting, OpenAPI v3 validation and CEL rules
+(`x-kubernetes-validations`), with error messages worded like kube-apiserver's."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import functools
+import json
+import re
+from typing import Any
+
+import celpy
+import structlog
+
+from .errors import cause
+
+log = structlog.get_logger("kubesandbox.schema")
+
+Cause = dict[str, str]
+_MISSING = object()
+
+
+def go_value(value: Any) -> str:
+    """Render a value the way Go's field errors do (`"text"`, `500`, `true`)."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if value is None:
+        return "null"
+    return f'"{json_type(value)}"'
+
+
+def json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+# ---------------------------------------------------------------- pruning & defaults
+
+
+def _properties_schema(schema: dict[str, Any], key: str) -> dict[str, Any] | None:
+    props = schema.get("properties")
+    if props and key in props:
+        return props[key]  # type: ignore[no-any-return]
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        return extra
+    if extra is True:
+        return {"x-kubernetes-preserve-unknown-fields": True}
+    return None
+
+
+def prune(value: Any, schema: dict[str, Any], *, root: bool = False) -> Any:
+    """Drop fields the schema does not specify (unless x-kubernetes-preserve-unknown-fields)."""
+    if isinstance(value, dict):
+        preserve = schema.get("x-kubernetes-preserve-unknown-fields", False)
+        embedded = schema.get("x-kubernetes-embedded-resource", False)
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if (root or embedded) and key in ("apiVersion", "kind", "metadata"):
+                out[key] = item
+                continue
+            sub = _properties_schema(schema, key)
+            if sub is None:
+                if preserve:
+                    out[key] = item
+                continue
+            out[key] = prune(item, sub)
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [prune(v, schema["items"]) for v in value]
+    return value
+
+
+def apply_defaults(value: Any, schema: dict[str, Any]) -> Any:
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        for key, sub in props.items():
+            if "default" in sub and (key not in value or (
+                value[key] is None and not sub.get("nullable", False)
+            )):
+                value[key] = prune(copy.deepcopy(sub["default"]), sub)
+        for key, item in list(value.items()):
+            sub = _properties_schema(schema, key)
+            if sub is not None:
+                value[key] = apply_defaults(item, sub)
+        return value
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [apply_defaults(v, schema["items"]) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- validation
+
+_FORMATS: dict[str, Any] = {
+    "date-time": lambda s: _parse_datetime(s),
+    "date": lambda s: datetime.date.fromisoformat(s),
+    "email": lambda s: re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", s) or _fail(),
+    "uuid": lambda s: re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", s)
+    or _fail(),
+    "hostname": lambda s: re.fullmatch(
+        r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*", s
+    )
+    or _fail(),
+    "ipv4": lambda s: re.fullmatch(r"(\d{1,3}\.){3}\d{1,3}", s) or _fail(),
+    "uri": lambda s: re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", s) or _fail(),
+    "duration": lambda s: re.fullmatch(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", s) or _fail(),
+    "byte": lambda s: re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", s) or _fail(),
+}
+
+
+def _fail() -> None:
+    raise ValueError("bad format")
+
+
+def _parse_datetime(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _type_ok(value: Any, typ: str) -> bool:
+    if typ == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer()
+        )
+    if typ == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if typ == "string":
+        return isinstance(value, str)
+    if typ == "boolean":
+        return isinstance(value, bool)
+    if typ == "array":
+        return isinstance(value, list)
+    if typ == "object":
+        return isinstance(value, dict)
+    return True
+
+
+def validate(
+    value: Any, schema: dict[str, Any], path: str, old: Any = _MISSING, *, root: bool = False
+) -> list[Cause]:
+    """Validate `value` against an OpenAPI v3 structural schema; return kube-style causes."""
+    causes: list[Cause] = []
+    if value is None:
+        if schema.get("nullable"):
+            return causes
+        if "type" in schema:
+            causes.append(
+                cause(
+                    "FieldValueTypeInvalid",
+                    path,
+                    f'Invalid value: "null": {path} in body must be of type '
+                    f'{schema["type"]}: "null"',
+                )
+            )
+        return causes
+    int_or_string = schema.get("x-kubernetes-int-or-string")
+    typ = schema.get("type")
+    if int_or_string:
+        if not (_type_ok(value, "integer") or isinstance(value, str)):
+            causes.append(
+                cause(
+                    "FieldValueTypeInvalid",
+                    path,
+                    f'Invalid value: "{json_type(value)}": {path} in body must be of type '
+                    f'integer,string: "{json_type(value)}"',
+                )
+            )
+            return causes
+    elif typ and not _type_ok(value, typ):
+        causes.append(
+            cause(
+                "FieldValueTypeInvalid",
+                path,
+                f'Invalid value: "{json_type(value)}": {path} in body must be of type {typ}: '
+                f'"{json_type(value)}"',
+            )
+        )
+        return causes
+    if "enum" in schema and value not in schema["enum"]:
+        supported = ", ".join(go_value(v) for v in schema["enum"])
+        causes.append(
+            cause(
+                "FieldValueNotSupported",
+                path,
+                f"Unsupported value: {go_value(value)}: supported values: {supported}",
+            )
+        )
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        causes.extend(_validate_number(value, schema, path))
+    if isinstance(value, str):
+        causes.extend(_validate_string(value, schema, path))
+    if isinstance(value, list):
+        causes.extend(_validate_array(value, schema, path, old))
+    if isinstance(value, dict):
+        causes.extend(_validate_object(value, schema, path, old, root=root))
+    for combinator in ("allOf", "anyOf", "oneOf"):
+        subs = schema.get(combinator)
+        if not subs:
+            continue
+        results = [validate(value, s, path) for s in subs]
+        passing = sum(1 for r in results if not r)
+        if combinator == "allOf":
+            for r in results:
+                causes.extend(r)
+        elif combinator == "anyOf" and passing == 0:
+            causes.append(
+                cause("FieldValueInvalid", path, f"Invalid value: {go_value(value)}: "
+                      f"{path} in body must validate at least one schema (anyOf)")
+            )
+        elif combinator == "oneOf" and passing != 1:
+            causes.append(
+                cause("FieldValueInvalid", path, f"Invalid value: {go_value(value)}: "
+                      f"{path} in body must validate one and only one schema (oneOf)")
+            )
+    if "not" in schema and not validate(value, schema["not"], path):
+        causes.append(
+            cause("FieldValueInvalid", path,
+                  f"Invalid value: {go_value(value)}: {path} in body should not validate "
+                  "the given schema")
+        )
+    if schema.get("x-kubernetes-validations") and not causes:
+        causes.extend(run_cel_rules(value, schema, path, old))
+    return causes
+
+
+def _validate_number(value: float, schema: dict[str, Any], path: str) -> list[Cause]:
+    out: list[Cause] = []
+    shown = go_value(value)
+    if "maximum" in schema:
+        mx = schema["maximum"]
+        if schema.get("exclusiveMaximum") and value >= mx:
+            out.append(cause("FieldValueInvalid", path,
+                             f"Invalid value: {shown}: {path} in body should be less than {mx}"))
+        elif value > mx:
+            out.append(cause("FieldValueInvalid", path, f"Invalid value: {shown}: {path} in body "
+                             f"should be less than or equal to {mx}"))
+    if "minimum" in schema:
+        mn = schema["minimum"]
+        if schema.get("exclusiveMinimum") and value <= mn:
+            out.append(cause("FieldValueInvalid", path,
+                             f"Invalid value: {shown}: {path} in body should be greater than {mn}"))
+        elif value < mn:
+            out.append(cause("FieldValueInvalid", path, f"Invalid value: {shown}: {path} in body "
+                             f"should be greater than or equal to {mn}"))
+    if "multipleOf" in schema and schema["multipleOf"] and value % schema["multipleOf"] != 0:
+        out.append(cause("FieldValueInvalid", path, f"Invalid value: {shown}: {path} in body "
+                         f"should be a multiple of {schema['multipleOf']}"))
+    return out
+
+
+def _validate_string(value: str, schema: dict[str, Any], path: str) -> list[Cause]:
+    out: list[Cause] = []
+    shown = go_value(value)
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        n = schema["maxLength"]
+        unit = "byte" if n == 1 else "bytes"
+        out.append(cause("FieldValueTooLong", path, f"Too long: may not be more than {n} {unit}"))
+    if "minLength" in schema and len(value) < schema["minLength"]:
+        out.append(cause("FieldValueInvalid", path, f"Invalid value: {shown}: {path} in body "
+                         f"should be at least {schema['minLength']} chars long"))
+    if "pattern" in schema and not _compiled(schema["pattern"]).search(value):
+        out.append(cause("FieldValueInvalid", path, f"Invalid value: {shown}: {path} in body "
+                         f"should match '{schema['pattern']}'"))
+    fmt = schema.get("format")
+    if fmt in _FORMATS:
+        try:
+            _FORMATS[fmt](value)
+        except ValueError:
+            out.append(cause("FieldValueInvalid", path, f"Invalid value: {shown}: {path} in body "
+                             f"must be of type {fmt}: {shown}"))
+    return out
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _validate_array(value: list[Any], schema: dict[str, Any], path: str, old: Any) -> list[Cause]:
+    out: list[Cause] = []
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        out.append(cause("FieldValueTooMany", path,
+                         f"Too many: {len(value)}: must have at most {schema['maxItems']} items"))
+    if "minItems" in schema and len(value) < schema["minItems"]:
+        out.append(cause("FieldValueInvalid", path, f"Invalid value: {len(value)}: {path} in body "
+                         f"should have at least {schema['minItems']} items"))
+    list_type = schema.get("x-kubernetes-list-type")
+    if schema.get("uniqueItems") or list_type == "set":
+        seen: list[Any] = []
+        for i, item in enumerate(value):
+            if item in seen:
+                out.append(cause("FieldValueDuplicate", f"{path}[{i}]",
+                                 f"Duplicate value: {go_value(item)}"))
+            seen.append(item)
+    if list_type == "map":
+        keys = schema.get("x-kubernetes-list-map-keys") or []
+        seen_keys: list[tuple[Any, ...]] = []
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                k = tuple(item.get(x) for x in keys)
+                if k in seen_keys:
+                    shown = ", ".join(f'"{x}":{go_value(item.get(x))}' for x in keys)
+                    out.append(cause("FieldValueDuplicate", f"{path}[{i}]",
+                                     f"Duplicate value: map[string]interface {{}}{{{shown}}}"))
+                seen_keys.append(k)
+    items = schema.get("items")
+    if isinstance(items, dict):
+        for i, item in enumerate(value):
+            out.extend(validate(item, items, f"{path}[{i}]"))
+    return out
+
+
+def _validate_object(
+    value: dict[str, Any], schema: dict[str, Any], path: str, old: Any, *, root: bool
+) -> list[Cause]:
+    out: list[Cause] = []
+    for req in schema.get("required") or []:
+        if req not in value:
+            out.append(cause("FieldValueRequired", _join(path, req), "Required value"))
+    if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+        out.append(cause("FieldValueTooMany", path, f"Too many: {len(value)}: must have at most "
+                         f"{schema['maxProperties']} items"))
+    if "minProperties" in schema and len(value) < schema["minProperties"]:
+        out.append(cause("FieldValueInvalid", path, f"Invalid value: {len(value)}: {path} in body "
+                         f"should have at least {schema['minProperties']} properties"))
+    olds = old if isinstance(old, dict) else {}
+    for key, item in value.items():
+        if root and key in ("apiVersion", "kind", "metadata"):
+            continue
+        sub = _properties_schema(schema, key)
+        if sub is not None:
+            out.extend(validate(item, sub, _join(path, key), olds.get(key, _MISSING)))
+    return out
+
+
+# ---------------------------------------------------------------- CEL
+
+
+@functools.lru_cache(maxsize=1024)
+def _cel_program(expression: str) -> Any:
+    env = celpy.Environment()
+    return env.program(env.compile(expression))
+
+
+def _cel_eval(expression: str, activation: dict[str, Any]) -> Any:
+    program = _cel_program(expression)
+    return program.evaluate(activation)
+
+
+def run_cel_rules(value: Any, schema: dict[str, Any], path: str, old: Any) -> list[Cause]:
+    out: list[Cause] = []
+    activation: dict[str, Any] = {"self": celpy.json_to_cel(value)}
+    has_old = old is not _MISSING
+    if has_old:
+        activation["oldSelf"] = celpy.json_to_cel(old)
+    for rule in schema.get("x-kubernetes-validations") or []:
+        expression = rule.get("rule", "")
+        if "oldSelf" in expression and not has_old and not rule.get("optionalOldSelf"):
+            continue  # transition rules only run on updates
+        field = path
+        if rule.get("fieldPath"):
+            field = path + rule["fieldPath"] if path else rule["fieldPath"].lstrip(".")
+        try:
+            result = _cel_eval(expression, activation)
+        except Exception as exc:  # noqa: BLE001 - any CEL failure is reported, not raised
+            out.append(cause("FieldValueInvalid", field, f'Invalid value: "{json_type(value)}": '
+                             f"rule evaluation error: {exc}"))
+            continue
+        if isinstance(result, celpy.CELEvalError):
+            out.append(cause("FieldValueInvalid", field, f'Invalid value: "{json_type(value)}": '
+                             f"rule evaluation error: {result}"))
+            continue
+        if bool(result):
+            continue
+        message = rule.get("message") or f"failed rule: {expression}"
+        if rule.get("messageExpression"):
+            try:
+                message = str(_cel_eval(rule["messageExpression"], activation))
+            except Exception as exc:  # noqa: BLE001
+                log.warning("cel.message_expression_failed", error=str(exc))
+        reason = rule.get("reason", "FieldValueInvalid")
+        prefix = {
+            "FieldValueForbidden": "Forbidden",
+            "FieldValueRequired": "Required value",
+            "FieldValueDuplicate": "Duplicate value",
+        }.get(reason)
+        text = f"{prefix}: {message}" if prefix else (
+            f'Invalid value: "{json_type(value)}": {message}'
+        )
+        out.append(cause(reason, field, text))
+    return out
+
+
+def check_cel_compiles(schema: dict[str, Any], path: str = "") -> list[str]:
+    """Compile every CEL rule of a CRD schema; return error strings for the bad ones."""
+    errors: list[str] = []
+    for rule in schema.get("x-kubernetes-validations") or []:
+        try:
+            _cel_program(rule.get("rule", ""))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"{path or '<root>'}: compilation failed: {exc}")
+    for key, sub in (schema.get("properties") or {}).items():
+        errors.extend(check_cel_compiles(sub, _join(path, key)))
+    if isinstance(schema.get("items"), dict):
+        errors.extend(check_cel_compiles(schema["items"], path + "[*]"))
+    if isinstance(schema.get("additionalProperties"), dict):
+        errors.extend(check_cel_compiles(schema["additionalProperties"], path + "[*]"))
+    return errors
+
+
+def process_custom_object(
+    obj: dict[str, Any], schema: dict[str, Any], old: dict[str, Any] | None
+) -> tuple[dict[str, Any], list[Cause]]:
+    """Prune, default and validate a custom object; return the stored form and the causes."""
+    if not schema:
+        return obj, []
+    pruned = prune(obj, schema, root=True)
+    defaulted = apply_defaults(pruned, schema)
+    causes = validate(defaulted, schema, "", old if old is not None else _MISSING, root=True)
+    return defaulted, causes
