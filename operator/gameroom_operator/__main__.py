@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -20,6 +21,9 @@ def run(settings: Settings) -> None:
         quiet=settings.log_level in ("WARNING", "ERROR"),
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN,
     )
+    if settings.log_level != "DEBUG":
+        # Kopf logs every handled event of every room at INFO; our own logs say what changed.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     handlers.configure(settings)
     kopf.run(
         standalone=settings.standalone,

@@ -231,6 +231,16 @@ class Controller:
         return result
 
     async def _announce(self, state: RoomState, result: ApplyResult) -> None:
+        if result.writes:
+            log.info(
+                "room_applied",
+                room=state.name,
+                ns=state.namespace,
+                generation=state.generation,
+                created=result.created,
+                patched=result.patched,
+                deleted=result.deleted,
+            )
         if any(label.startswith("Deployment/") for label in result.created):
             await self.event(
                 state,

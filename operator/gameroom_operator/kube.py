@@ -14,7 +14,9 @@ from typing import Any
 
 import aiohttp
 
-from . import metrics
+from . import __version__, metrics
+
+USER_AGENT = f"gameroom-operator/{__version__}"
 
 
 class ApiError(Exception):
@@ -126,7 +128,7 @@ class Kube:
                         ssl_context.verify_mode = ssl.CERT_NONE
                     if creds.cert_file and creds.key_file:
                         ssl_context.load_cert_chain(creds.cert_file, creds.key_file)
-                headers = {"Accept": "application/json"}
+                headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
                 if creds.token:
                     headers["Authorization"] = f"Bearer {creds.token}"
                 self._session = aiohttp.ClientSession(
