@@ -257,8 +257,8 @@ def _points(fields: _Fields) -> list[list[float]]:
             and _is_number(pair[1])
         ):
             raise fields.fail(f"points[{i}]", "must be an [x, y] pair of finite numbers")
-        x = round(_clamp(pair[0], 0, CANVAS_WIDTH), 1)
-        y = round(_clamp(pair[1], 0, CANVAS_HEIGHT), 1)
+        x = round(float(_clamp(pair[0], 0, CANVAS_WIDTH)), 1)
+        y = round(float(_clamp(pair[1], 0, CANVAS_HEIGHT)), 1)
         out.append([int(x) if x.is_integer() else x, int(y) if y.is_integer() else y])
     return out
 
@@ -327,8 +327,8 @@ def _draw(f: _Fields) -> Command:
 def _fill(f: _Fields) -> Command:
     stroke = f.int_in("stroke", 0, MAX_STROKE_ID)
     color = f.int_in("color", 0, len(PALETTE) - 1)
-    x = round(_clamp(f.number("x"), 0, CANVAS_WIDTH), 1)
-    y = round(_clamp(f.number("y"), 0, CANVAS_HEIGHT), 1)
+    x = round(_clamp(f.number("x"), 0.0, float(CANVAS_WIDTH)), 1)
+    y = round(_clamp(f.number("y"), 0.0, float(CANVAS_HEIGHT)), 1)
     return Fill(stroke=stroke, color=color, x=x, y=y)
 
 

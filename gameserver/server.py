@@ -88,6 +88,8 @@ class Connection:
         "other_abuse",
         "peer",
         "closing",
+        "close_code",
+        "close_reason",
     )
 
     def __init__(
@@ -103,6 +105,8 @@ class Connection:
         )
         self.peer = peer
         self.closing = False
+        self.close_code = 1000
+        self.close_reason = ""
 
 
 class GameServer:
@@ -295,8 +299,12 @@ class GameServer:
         return len(self.conns)
 
     def _close(self, conn: Connection, code: int, reason: str) -> None:
+        if conn.closing:
+            return
         self.metrics.closes.labels(str(code)).inc()
         conn.closing = True
+        conn.close_code = code
+        conn.close_reason = reason[:120]
         self._spawn(conn.ws.close(code=code, message=reason.encode()[:120]))
 
     # ---------------------------------------------------------- websockets
@@ -324,11 +332,20 @@ class GameServer:
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    self.on_text(conn, msg.data)
+                    try:
+                        self.on_text(conn, msg.data)
+                    except Exception:
+                        # A bug must not take the connection (or the room) down.
+                        log.exception("message_failed", member=conn.member_id)
+                        self.send_to(
+                            conn,
+                            p.error_frame("bad_message", "the server could not apply this"),
+                        )
                 elif msg.type == WSMsgType.BINARY:
                     self._close(conn, 1003, "binary frames are not supported; send JSON text")
-                    break
                 if conn.closing:
+                    # Close here too, so the code is sent before the handler returns.
+                    await ws.close(code=conn.close_code, message=conn.close_reason.encode())
                     break
         finally:
             self.sockets.discard(conn)

@@ -131,8 +131,14 @@ async def room_factory(
 ) -> AsyncIterator[Callable[..., Awaitable[RunningRoom]]]:
     rooms: list[RunningRoom] = []
 
-    async def factory(db: Path | None = None, **config: Any) -> RunningRoom:
-        room = await start_room(room_settings(db or tmp_path / "room.db", **config))
+    async def factory(
+        db: Path | None = None, static_dir: Path | None = None, **config: Any
+    ) -> RunningRoom:
+        settings = room_settings(db or tmp_path / "room.db", **config)
+        if static_dir is not None:
+            room = await start_room(settings, static_dir=static_dir)
+        else:
+            room = await start_room(settings)
         rooms.append(room)
         return room
 
