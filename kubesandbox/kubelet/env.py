@@ -176,12 +176,12 @@ def build_env(
             if found is None or ref.get("key") not in found:
                 if ref.get("optional"):
                     continue
-                what = "configmap" if values is None else "key"
+                if found is None:
+                    raise ContainerConfigError(f'configmap "{ref.get("name")}" not found')
                 raise ContainerConfigError(
-                    f"couldn't find {what} {ref.get('key') if values is not None else ''}"
-                    f" in ConfigMap {namespace}/{ref.get('name')}".replace("  ", " ")
+                    f"couldn't find key {ref.get('key')} in ConfigMap {namespace}/{ref.get('name')}"
                 )
-            env[name] = values[ref["key"]]
+            env[name] = found[ref["key"]]
         elif "secretKeyRef" in source:
             ref = source["secretKeyRef"]
             secret = get_secret(namespace, ref.get("name", ""))
