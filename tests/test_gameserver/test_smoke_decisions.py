@@ -40,7 +40,7 @@ def health(status: str = "healthy", **overrides: Any) -> dict[str, Any]:
 def test_healthy_body_passes_with_a_summary() -> None:
     ok, detail = judge_health(200, health())
     assert ok
-    assert detail == "healthy, version 1.4.0 (database, storage, websocket healthy)"
+    assert detail == "healthy, version 1.4.0 (database, storage, websocket ok)"
 
 
 def test_degraded_passes_and_names_the_degraded_check() -> None:
