@@ -25,9 +25,11 @@ def _convert(node: Any) -> Any:
         return node
     out: dict[str, Any] = {}
     one_of = node.get("oneOf")
-    if isinstance(one_of, list) and all(isinstance(x, dict) for x in one_of) and {json.dumps(x.get("type")) for x in one_of} >= {
-        json.dumps(["string", "null"]), json.dumps(["integer", "null"])
-    }:
+    one_of_types = (
+        {json.dumps(x.get("type")) for x in one_of if isinstance(x, dict)}
+        if isinstance(one_of, list) else set()
+    )
+    if one_of_types >= {json.dumps(["string", "null"]), json.dumps(["integer", "null"])}:
         rest = {k: v for k, v in node.items() if k != "oneOf"}
         return {**_convert(rest), "type": "string", "format": "int-or-string"}
     for key, value in node.items():

@@ -367,9 +367,9 @@ class ApiServer:
             if method == "GET":
                 if _truthy(request.query.get("watch")):
                     info.verb = "watch"
-                    return await self._watch(request, rt, version, ns if rt.namespaced else None)
+                    return await self._watch(request, rt, version, ns or None)
                 info.verb = "list"
-                return self._list(request, rt, version, ns if rt.namespaced else None)
+                return self._list(request, rt, version, ns or None)
             if method == "POST":
                 info.verb = "create"
                 return await self._create(request, rt, version, ns)
@@ -859,6 +859,9 @@ class ApiServer:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
         previous = _truthy(q.get("previous"))
         path = self._log_path(ns, name, container, previous)
+        if (path is None or not path.exists()) and not previous and _container_started(
+                pod, container):
+            return web.Response(body=b"", content_type="text/plain")
         if path is None or not path.exists():
             if previous:
                 raise errors.bad_request(
@@ -910,6 +913,16 @@ def _container_finished(pod: dict[str, Any], container: str) -> bool:
     for cs in (status.get("containerStatuses") or []) + (status.get(
             "initContainerStatuses") or []):
         if cs.get("name") == container and "terminated" in (cs.get("state") or {}):
+            return True
+    return False
+
+
+def _container_started(pod: dict[str, Any], container: str) -> bool:
+    status = pod.get("status") or {}
+    for cs in (status.get("containerStatuses") or []) + (status.get(
+            "initContainerStatuses") or []):
+        state = cs.get("state") or {}
+        if cs.get("name") == container and ("running" in state or "terminated" in state):
             return True
     return False
 
