@@ -46,15 +46,13 @@ def free_port() -> int:
 
 
 def default_config(**game: Any) -> dict[str, Any]:
-    """A fast room: two short turns, custom words that never appear in the UI's own text."""
+    """A fast room: one round, short pauses between turns, five words to choose from."""
     settings = {
         "maxPlayers": 8,
         "rounds": 1,
         "drawTimeSeconds": 60,
-        "wordChoices": 3,
+        "wordChoices": 5,
         "hints": 0,
-        "customWords": ["giraffe", "volcano", "lighthouse", "pineapple", "submarine"],
-        "customWordsOnly": True,
     }
     settings.update(game)
     return {

@@ -32,6 +32,18 @@ PIXEL_JS = """
 """
 
 
+def mentions(text: str, word: str) -> bool:
+    """Whether `word` occurs in `text` as a whole word (case-insensitive)."""
+    return re.search(rf"(?<![a-z]){re.escape(word.lower())}(?![a-z])", text.lower()) is not None
+
+
+def hint_mask(word: str) -> str:
+    """What a guesser sees before any letter is revealed: `_ _ _   _ _`."""
+    return "   ".join(
+        " ".join("_" if ch.isalnum() else ch for ch in part) for part in word.split()
+    )
+
+
 def wait_for(
     what: str, probe: Callable[[], T | None], timeout: float = 15, interval: float = 0.1
 ) -> T:
@@ -128,13 +140,16 @@ class Player:
 
     # ------------------------------------------------------------ playing
 
-    def choose_first_word(self) -> str:
-        button = self.page.locator("#choose-words button").first
-        expect(button).to_be_visible()
-        button.click()
+    def choose_word(self, avoid: Callable[[str], bool] = lambda word: False) -> str:
+        """Pick the first offered word for which `avoid` is false (else the first one)."""
+        buttons = self.page.locator("#choose-words button")
+        expect(buttons.first).to_be_visible()
+        offered = [w.strip().lower() for w in buttons.all_inner_texts()]
+        index = next((i for i, w in enumerate(offered) if not avoid(w)), 0)
+        buttons.nth(index).click()
         expect(self.page.locator("#toolbar")).to_be_visible()
         word = self.word_label().strip().lower()
-        assert word, "the drawer sees the word to draw"
+        assert word == offered[index], "the drawer sees the word to draw"
         return word
 
     def board_point(self, fx: float, fy: float) -> tuple[float, float]:

@@ -30,11 +30,11 @@ def test_pages_reconnect_after_the_server_is_killed_and_restarted(
         bob.join()
         expect(ada.page.locator("#start-button")).to_be_enabled()
         ada.page.click("#start-button")
-        word = ada.choose_first_word()
+        word = ada.choose_word()
         bob.say(word)
         wait_for("scores after Bob's guess", lambda: scores(ada)["Bob"] > 0 and scores(ada)["Ada"] > 0)
         # Bob's turn: he draws something before the crash.
-        bob.choose_first_word()
+        bob.choose_word()
         bob.drag([(0.2, 0.2), (0.8, 0.8)])
         bob.drag([(0.2, 0.8), (0.8, 0.2)])
         wait_for("Ada to see Bob's cross", lambda: ada.canvas()["digest"] == bob.canvas()["digest"])

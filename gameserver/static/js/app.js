@@ -175,8 +175,12 @@ function handle(msg) {
       chat.system(`The word was “${msg.word}”.`, "reveal");
       break;
     case "game_over": {
-      const winner = (msg.ranking ?? []).find((/** @type {any} */ r) => r.place === 1);
-      chat.system(winner ? `Game over! ${winner.name} wins with ${winner.score} points.` : "Game over!", "turn");
+      const winners = (msg.ranking ?? []).filter((/** @type {any} */ r) => r.place === 1);
+      const names = winners.map((/** @type {any} */ r) => String(r.name));
+      let text = "Game over!";
+      if (names.length === 1) text = `Game over! ${names[0]} wins with ${winners[0].score} points.`;
+      else if (names.length > 1) text = `Game over! A tie between ${names.join(" and ")}.`;
+      chat.system(text, "turn");
       break;
     }
     case "announce":

@@ -29,7 +29,10 @@ export function renderOverlays(state, onChoose) {
   if (key === shownKey) return;
   shownKey = key;
 
-  show(byId("overlay"), which !== null);
+  const overlay = byId("overlay");
+  show(overlay, which !== null);
+  // The podium needs more room than the board: it becomes a full-window dialog.
+  overlay.classList.toggle("overlay--modal", which === "podium");
   for (const name of ["choose", "waiting", "turn-end", "podium"]) {
     show(byId(`overlay-${name}`), name === which);
   }
