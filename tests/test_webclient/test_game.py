@@ -1,9 +1,9 @@
 """A whole game in real browsers against a real game server on loopback.
 
 Two players join, the host starts, the drawer draws with real mouse drags, the other
-player's canvas shows the same pixels, a spectator who joins mid-turn too; the guesser
-never receives the word before the turn ends; both see the scores change; the game ends
-on the podium. The three README screenshots are taken on the way.
+player's canvas shows the same pixels, and so does a third player who joins mid-turn; the
+guessers never receive the word before the turn ends; everyone sees the scores change;
+the game ends on the podium. The three README screenshots are taken on the way.
 """
 
 from __future__ import annotations
@@ -81,21 +81,19 @@ def frames_mentioning(frames: list[str], word: str) -> list[str]:
     return [f for f in frames if mentions(f, word)]
 
 
-def secret_test_is_meaningful(guesser: Player) -> Callable[[str], bool]:
-    """Avoid words the guesser's page or the protocol's own vocabulary already contain
+def secret_test_is_meaningful(*guessers: Player) -> Callable[[str], bool]:
+    """Avoid words the guessers' pages or the protocol's own vocabulary already contain
     (say "brush" or "round"): for the others, finding the word anywhere means it leaked."""
 
     def avoid(word: str) -> bool:
-        return (
-            mentions(guesser.dom_text(), word)
-            or bool(frames_mentioning(guesser.frames, word))
-            or mentions(PROTOCOL_TEXT, word)
+        return mentions(PROTOCOL_TEXT, word) or any(
+            mentions(g.dom_text(), word) or frames_mentioning(g.frames, word) for g in guessers
         )
 
     return avoid
 
 
-def test_two_players_play_a_whole_game(
+def test_friends_play_a_whole_game(
     browser: Browser, game_server: Callable[..., GameServer], screenshots_dir: Path
 ) -> None:
     server = game_server()
@@ -146,61 +144,78 @@ def test_two_players_play_a_whole_game(
         wait_for("undo on Bob's page", lambda: bob.canvas()["digest"] == drawn["digest"])
         assert with_extra["digest"] != drawn["digest"]
 
-        # ---- Carol joins mid-turn as a spectator and sees the same picture
+        # ---- Carol joins mid-turn and sees the same picture
         carol = Player(browser, server.url, "Carol")
-        carol.join(spectator=True)
+        carol.join()
         wait_for(
             "Carol's canvas to match Ada's",
             lambda: carol is not None and carol.canvas()["digest"] == drawn["digest"],
         )
         expect(carol.page.locator("#toolbar")).to_be_hidden()
+        expect(carol.page.locator("#word-label")).to_have_text(hint_mask(word))
 
         # ---- a near miss: "close!" for Bob only
         bob.say(near_miss(word))
         expect(bob.page.locator("#chat-log .chat-line--close")).to_contain_text("is close!")
         expect(ada.page.locator("#chat-log")).to_contain_text(near_miss(word))
         expect(ada.page.locator("#chat-log .chat-line--close")).to_have_count(0)
-        ada.page.screenshot(path=str(screenshots_dir / "game.png"))
+        expect(carol.page.locator("#chat-log .chat-line--close")).to_have_count(0)
+        carol.say("a castle?")
 
-        # ---- the word never reached Bob before the turn ended
-        assert not mentions(bob.dom_text(), word)
-        assert not mentions(carol.dom_text(), word)
-        assert bob.frames, "frames were captured"
-        assert frames_mentioning(bob.frames, word) == []
-        assert frames_mentioning(carol.frames, word) == []
+        # ---- the word never reached the guessers before the turn ended
+        for guesser in (bob, carol):
+            assert not mentions(guesser.dom_text(), word)
+            assert guesser.frames, "frames were captured"
+            assert frames_mentioning(guesser.frames, word) == []
         frames_before_guess = len(bob.frames)
 
-        # ---- Bob guesses: both see his score go up, then Ada's drawer bonus
+        # ---- Bob guesses: everyone sees his score go up; Carol too; Ada gets drawer points
         assert bob.score_of("Bob") == 0
         bob.say(word)
-        wait_for("Bob's score on Ada's page", lambda: ada.score_of("Bob") > 0)
-        wait_for("Bob's score on his page", lambda: bob.score_of("Bob") > 0)
-        wait_for("Ada's drawer points", lambda: bob.score_of("Ada") > 0)
-        assert ada.score_of("Ada") == bob.score_of("Ada")
-        assert ada.score_of("Bob") == bob.score_of("Bob")
+        for player in (ada, bob, carol):
+            wait_for(f"Bob's score on {player.name}'s page", lambda p=player: p.score_of("Bob") > 0)
+        expect(carol.page.locator("#chat-log")).to_contain_text("Bob guessed the word!")
+        assert not mentions(carol.dom_text(), word), "Bob's success does not reveal the word"
+        expect(ada.page.locator("#player-list .player--guessed")).to_have_count(1)
+        ada.page.screenshot(path=str(screenshots_dir / "game.png"))
+        carol.say(word)
+        for player in (ada, bob, carol):
+            wait_for(f"Ada's drawer points on {player.name}'s page", lambda p=player: p.score_of("Ada") > 0)
+        for name in ("Ada", "Bob", "Carol"):
+            assert ada.score_of(name) == bob.score_of(name) == carol.score_of(name)
         # After the turn ends the word is public: the capture above could have seen it.
         revealed = [json.loads(f) for f in bob.frames[frames_before_guess:]]
         assert any(m.get("type") == "turn_end" and m.get("word") == word for m in revealed)
         expect(carol.page.locator("#chat-log")).to_contain_text(f"The word was “{word}”")
 
-        # ---- Bob's turn; Ada guesses; the game ends on the podium
-        word2 = bob.choose_word(avoid=secret_test_is_meaningful(ada))
-        assert word2 != word
-        bob.drag([(0.2, 0.5), (0.8, 0.5)])
-        same_canvas(bob, ada, "Ada's canvas to match Bob's")
-        assert frames_mentioning(ada.frames, word2) == []
-        ada.say(word2)
+        # ---- Bob's turn, then Carol's; the others guess; the game ends on the podium
+        players = {"Ada": ada, "Bob": bob, "Carol": carol}
+        for drawer_name in ("Bob", "Carol"):
+            drawer = players[drawer_name]
+            guessers = [p for n, p in players.items() if n != drawer_name]
+            secret = drawer.choose_word(avoid=secret_test_is_meaningful(*guessers))
+            drawer.drag([(0.2, 0.5), (0.5, 0.2), (0.8, 0.5), (0.5, 0.8), (0.2, 0.5)])
+            for guesser in guessers:
+                same_canvas(drawer, guesser, f"{guesser.name}'s canvas to match {drawer_name}'s")
+                assert frames_mentioning(guesser.frames, secret) == []
+            for guesser in guessers:
+                guesser.say(secret)
+                expect(guesser.page.locator("#chat-log")).to_contain_text("You guessed the word!")
+
         for player in (ada, bob, carol):
             expect(player.page.locator("#overlay-podium")).to_be_visible()
         ranking = server.get("/api/leaderboard")["leaderboard"]
-        assert {r["name"] for r in ranking} == {"Ada", "Bob"}
-        winner = max(ranking, key=lambda r: r["points"])
+        assert {r["name"] for r in ranking} == {"Ada", "Bob", "Carol"}
+        for row in ranking:
+            assert ada.score_of(row["name"]) == row["points"]
+        best = max(r["points"] for r in ranking)
         podium = ada.page.locator("#podium")
-        expect(podium.locator(".podium__step--1 .podium__name")).to_contain_text(winner["name"])
-        expect(podium.locator(".podium__step--1 .podium__score")).to_have_text(
-            f"{winner['points']} points"
-        )
-        expect(ada.page.locator("#podium-leaderboard li")).to_have_count(2)
+        first = podium.locator(".podium__step--1")
+        for row in ranking:
+            if row["points"] == best:
+                expect(first.locator(".podium__name")).to_contain_text(row["name"])
+        expect(first.locator(".podium__score")).to_have_text(f"{best} points")
+        expect(ada.page.locator("#podium-leaderboard li")).to_have_count(3)
         ada.page.screenshot(path=str(screenshots_dir / "podium.png"))
 
         assert ada.page_errors == bob.page_errors == carol.page_errors == []

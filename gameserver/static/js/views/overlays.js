@@ -127,8 +127,13 @@ export function renderLeaderboard(host, rows) {
         h("span", { className: "leaderboard__rank" }, `${i + 1}`),
         h("span", { className: "leaderboard__name" }, String(row.name ?? "")),
         h("span", { className: "leaderboard__points" }, `${row.points ?? 0} pts`),
-        h("span", { className: "leaderboard__wins muted" }, `${row.wins ?? 0} wins · ${row.games ?? 0} games`),
+        h("span", { className: "leaderboard__wins muted" }, `${plural(row.wins ?? 0, "win")} · ${plural(row.games ?? 0, "game")}`),
       ),
     );
   });
+}
+
+/** @param {number} n @param {string} noun */
+function plural(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
