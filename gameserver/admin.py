@@ -152,6 +152,7 @@ async def stop_drain(request: web.Request) -> web.Response:
 
 async def export_backup(request: web.Request) -> web.StreamResponse:
     server = _server(request)
+    server.persist_now()
     await asyncio.to_thread(server.store.flush)
     work = Path(tempfile.mkdtemp(prefix="gameroom-backup-", dir=server.settings.db_path.parent))
     try:

@@ -93,15 +93,21 @@ class Connection:
     )
 
     def __init__(
-        self, ws: web.WebSocketResponse, transport: Any, limits: ConnectionLimits, peer: str
+        self,
+        ws: web.WebSocketResponse,
+        transport: Any,
+        limits: ConnectionLimits,
+        peer: str,
+        other_rate: float = OTHER_RATE,
+        other_burst: int = OTHER_BURST,
     ) -> None:
         self.ws = ws
         self.transport = transport
         self.member_id: str | None = None
         self.limits = limits
-        self.other = TokenBucket(OTHER_RATE, OTHER_BURST)
+        self.other = TokenBucket(other_rate, other_burst)
         self.other_abuse = AbuseDetector(
-            OTHER_RATE, limits.chat_abuse.factor, limits.chat_abuse.seconds
+            other_rate, limits.chat_abuse.factor, limits.chat_abuse.seconds
         )
         self.peer = peer
         self.closing = False
@@ -232,6 +238,10 @@ class GameServer:
             self.loop_lag = max(0.0, loop.time() - before - interval)
             self.metrics.loop_lag.set(self.loop_lag)
 
+    def persist_now(self) -> None:
+        """Queue the room's current state and pending events for the writer."""
+        self._persist(force_state=True)
+
     def _persist(self, force_state: bool = False) -> None:
         room = self.room
         if room.events:
@@ -326,7 +336,14 @@ class GameServer:
             rl.abuse_factor,
             rl.abuse_seconds,
         )
-        conn = Connection(ws, request.transport, limits, request.remote or "?")
+        conn = Connection(
+            ws,
+            request.transport,
+            limits,
+            request.remote or "?",
+            rl.control_per_second,
+            rl.control_burst,
+        )
         self.sockets.add(conn)
         self.metrics.connections.set(len(self.sockets))
         try:

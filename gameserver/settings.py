@@ -73,6 +73,9 @@ class RateLimits(_Camel):
     chat_burst: int = Field(default=5, ge=1, le=10000)
     draw_per_second: float = Field(default=60, gt=0, le=10000)
     draw_burst: int = Field(default=120, ge=1, le=100000)
+    # Everything that is neither chat nor drawing (join, ping, settings, votes, garbage).
+    control_per_second: float = Field(default=10, gt=0, le=10000)
+    control_burst: int = Field(default=20, ge=1, le=100000)
     max_message_bytes: int = Field(default=16384, ge=1024, le=1 << 20)
     # Sustained abuse: more than abuseFactor x the allowed rate for abuseSeconds -> close 1008.
     abuse_factor: float = Field(default=3.0, ge=1.0, le=100)

@@ -1,0 +1,177 @@
+"""A real `python -m gameserver serve` process stopped with SIGTERM mid-game and started
+again on the same database: players resume with their scores and the canvas."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from .conftest import Client
+
+URL_LINE = re.compile(r'Room "(?P<name>[^"]+)" is open at (?P<url>http://\S+)')
+
+
+class ServerProcess:
+    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
+        self.proc = proc
+        self.url = url
+
+
+async def start_process(tmp: Path, db: Path) -> ServerProcess:
+    config = tmp / "room.yaml"
+    config.write_text(
+        "roomName: restart-room\n"
+        "game: {rounds: 2, drawTimeSeconds: 120}\n"
+        "timing: {turnEndSeconds: 0.05, gameOverSeconds: 0.05}\n"
+    )
+    env = {**os.environ, "GAMESERVER_ADMIN_TOKEN": "t0ken-for-tests", "GAMESERVER_PORT": "1"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gameserver",
+        "serve",
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--admin-port",
+        "0",
+        "--db",
+        str(db),
+        "--log-format",
+        "json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 20)
+    match = URL_LINE.search(line.decode())
+    assert match, f"no URL line, got {line!r}"
+    assert match["name"] == "restart-room"
+    return ServerProcess(proc, match["url"])
+
+
+async def stop_process(server: ServerProcess) -> tuple[int, str]:
+    server.proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(server.proc.communicate(), 20)
+    return server.proc.returncode or 0, err.decode()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def join(
+    session: aiohttp.ClientSession, url: str, name: str, token: str | None = None
+) -> Client:
+    client = Client(await session.ws_connect(url + "ws"))
+    msg = {"type": "join", "name": name} | ({"token": token} if token else {})
+    await client.send(msg)
+    client.welcome = await client.expect("welcome")
+    client.you = client.welcome["you"]
+    return client
+
+
+async def test_sigterm_mid_game_then_restart_resumes_scores_and_canvas(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    db = tmp_path / "data" / "room.db"
+    first = await start_process(tmp_path, db)
+    try:
+        ann = await join(session, first.url, "Ann")
+        bob = await join(session, first.url, "Bob")
+        cyd = await join(session, first.url, "Cyd")
+        await ann.send({"type": "start"})
+        await ann.expect("choose_word")
+        await ann.send({"type": "choose_word", "index": 0})
+        word = (await ann.expect("turn", lambda m: m["phase"] == "drawing"))["word"]
+        for stroke in range(1, 4):
+            await ann.send(
+                {
+                    "type": "draw",
+                    "stroke": stroke,
+                    "tool": "brush",
+                    "color": stroke,
+                    "width": 6,
+                    "points": [[stroke * 10, stroke * 10], [stroke * 20, 5]],
+                }
+            )
+        await ann.send(
+            {
+                "type": "draw",
+                "stroke": 1,
+                "tool": "brush",
+                "color": 1,
+                "width": 6,
+                "points": [[99, 99]],
+            }
+        )
+        await bob.send({"type": "chat", "text": word})
+        await cyd.expect("draw", lambda m: m["stroke"] == 1 and m["points"] == [[99, 99]])
+        guessed = await cyd.expect("guessed")
+        bob_points = guessed["points"]
+        assert bob_points > 0
+    except BaseException:
+        first.proc.kill()
+        raise
+
+    code, stderr = await stop_process(first)
+    assert code == 0, stderr
+    for client in (ann, bob, cyd):
+        notice = await client.expect("reconnect")
+        assert notice["reason"] == "restart" and notice["retryAfterMs"] > 0
+        assert await client.wait_closed() == 1012
+    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any(entry.get("event") == "room_stopped" for entry in logged)
+    for client in (ann, bob, cyd):
+        assert client.you["token"] not in stderr  # tokens are never logged
+
+    second = await start_process(tmp_path, db)
+    try:
+        bob2 = await join(session, second.url, "Bob", bob.you["token"])
+        ann2 = await join(session, second.url, "Ann", ann.you["token"])
+        assert (bob2.id, ann2.id) == (bob.id, ann.id)
+        state = bob2.welcome["state"]
+        assert state["phase"] == "drawing" and state["drawerId"] == ann.id
+        scores = {p["id"]: p["score"] for p in state["players"]}
+        assert scores[bob.id] == bob_points
+        assert [op["stroke"] for op in state["canvas"]] == [1, 2, 3]
+        assert state["canvas"][0]["points"] == [[10, 10], [20, 5], [99, 99]]
+        assert "word" not in state
+        assert ann2.welcome["state"]["word"] == word
+        # the turn goes on: the drawer keeps drawing and the last guesser can still guess
+        cyd2 = await join(session, second.url, "Cyd", cyd.you["token"])
+        await ann2.send(
+            {
+                "type": "draw",
+                "stroke": 4,
+                "tool": "brush",
+                "color": 2,
+                "width": 4,
+                "points": [[1, 1]],
+            }
+        )
+        assert (await cyd2.expect("draw"))["stroke"] == 4
+        await cyd2.send({"type": "chat", "text": word})
+        end = await bob2.expect("turn_end")
+        assert end["reason"] == "all_guessed"
+        total = {s["id"]: s["total"] for s in end["scores"]}
+        assert total[bob.id] == bob_points
+        assert total[ann.id] > 0 and total[cyd.id] > 0
+    finally:
+        code, stderr = await stop_process(second)
+    assert code == 0, stderr
