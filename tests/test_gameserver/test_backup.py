@@ -131,7 +131,7 @@ async def take_backup(room: RunningRoom, dest: Path) -> Path:
         )
         == 0
     )
-    return next(dest.glob("backup-*.sql"))
+    return await asyncio.to_thread(lambda: next(dest.glob("backup-*.sql")))
 
 
 async def test_damaged_dumps_are_refused_and_room_keeps_its_data(
