@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -145,3 +146,20 @@ async def local_api(tmp_path: Path) -> AsyncIterator[ApiServer]:
     await server.start()
     yield server
     await server.stop()
+
+
+def http(sandbox: Sandbox, method: str, path: str, body: Any = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """A raw HTTP call to the API server (for what the typed client cannot express)."""
+    import urllib.error
+    import urllib.request
+
+    data = body if isinstance(body, bytes) else (
+        None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(sandbox.url + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
