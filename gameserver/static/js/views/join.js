@@ -14,8 +14,9 @@ const JOIN_ERRORS = {
 
 /** @param {string} code @param {string} message */
 export function joinErrorText(code, message) {
-  if (code === "maintenance" && message && !/^room is in maintenance$/i.test(message)) {
-    return `${JOIN_ERRORS.maintenance} (${message})`;
+  if (code === "maintenance" && message.trim()) {
+    const detail = message.trim().replace(/[.;\s]+$/, "");
+    return `This room is in maintenance: ${detail}. Please try again in a few minutes.`;
   }
   return JOIN_ERRORS[/** @type {keyof JOIN_ERRORS} */ (code)] ?? message ?? "Could not join the room.";
 }

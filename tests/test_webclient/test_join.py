@@ -1,0 +1,102 @@
+"""Joining: clear messages for taken names, a full room and maintenance; remembered
+nicknames; a reload keeps the seat; admin announcements and maintenance reach players."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from .conftest import GameServer
+from .players import Player
+
+pytestmark = pytest.mark.browser
+
+
+def test_join_errors_are_clear_and_joining_can_be_retried(
+    browser: Browser, game_server: Callable[..., GameServer]
+) -> None:
+    server = game_server(maxPlayers=2)
+    ada = Player(browser, server.url, "Ada")
+    bob = Player(browser, server.url, "Ada")
+    carol = Player(browser, server.url, "Carol")
+    try:
+        ada.join()
+        # Same nickname: told so, and the same page can join with another one.
+        bob.open()
+        bob.page.fill("#join-name", "Ada")
+        bob.page.click("#join-play")
+        expect(bob.page.locator("#join-error")).to_have_text(
+            "Someone here already uses that nickname. Please pick another one."
+        )
+        bob.page.fill("#join-name", "Bob")
+        bob.page.click("#join-play")
+        expect(bob.page.locator("#screen-room")).to_be_visible()
+
+        # Full room: the join screen already says so; spectating still works.
+        carol.open()
+        expect(carol.page.locator("#join-room-count")).to_have_text("2/2 players")
+        expect(carol.page.locator("#join-error")).to_contain_text("This room is full")
+        carol.page.fill("#join-name", "Carol")
+        carol.page.click("#join-play")
+        expect(carol.page.locator("#join-error")).to_contain_text("This room is full")
+        expect(carol.page.locator("#screen-join")).to_be_visible()
+        carol.page.click("#join-spectate")
+        expect(carol.page.locator("#screen-room")).to_be_visible()
+        expect(carol.page.locator("#player-list li")).to_have_count(2)
+        expect(carol.page.locator("#player-list .player__kick")).to_have_count(0)
+
+        # Maintenance from the admin API: a banner for those inside, a message at the door.
+        server.admin("PUT", "/admin/maintenance", {"enabled": True, "message": "Upgrading to 1.5"})
+        for player in (ada, bob, carol):
+            expect(player.page.locator("#banner-maintenance")).to_be_visible()
+            expect(player.page.locator("#banner-maintenance")).to_contain_text("Upgrading to 1.5")
+        dave = Player(browser, server.url, "Dave")
+        try:
+            dave.open()
+            expect(dave.page.locator("#join-error")).to_have_text(
+                "This room is in maintenance: Upgrading to 1.5. Please try again in a few minutes."
+            )
+        finally:
+            dave.close()
+        server.admin("PUT", "/admin/maintenance", {"enabled": False})
+        expect(ada.page.locator("#banner-maintenance")).to_be_hidden()
+
+        # An announcement is a toast for everyone.
+        delivered = server.admin("POST", "/admin/announce", {"text": "Pizza break in 5 minutes!"})
+        assert delivered["delivered"] >= 3
+        for player in (ada, bob, carol):
+            expect(player.page.locator("#toasts .toast--info")).to_contain_text("Pizza break in 5 minutes!")
+        assert ada.page_errors == bob.page_errors == carol.page_errors == []
+    finally:
+        for player in (ada, bob, carol):
+            player.close()
+
+
+def test_nickname_is_remembered_and_a_reload_keeps_the_seat(
+    browser: Browser, game_server: Callable[..., GameServer]
+) -> None:
+    server = game_server()
+    ada = Player(browser, server.url, "Ada")
+    bob = Player(browser, server.url, "Bob")
+    try:
+        ada.join()
+        bob.join()
+        seat = ada.state("you.id")
+        ada.page.reload()
+        # Straight back into the room, same seat, no second "Ada".
+        expect(ada.page.locator("#screen-room")).to_be_visible()
+        assert ada.state("you.id") == seat
+        expect(bob.page.locator("#player-list li")).to_have_count(2)
+        # Leaving frees the seat; the nickname stays filled in for next time.
+        ada.page.click("#leave-button")
+        expect(ada.page.locator("#screen-join")).to_be_visible()
+        expect(ada.page.locator("#join-name")).to_have_value("Ada")
+        expect(bob.page.locator("#player-list li")).to_have_count(1)
+        ada.page.reload()
+        expect(ada.page.locator("#screen-join")).to_be_visible()
+        expect(ada.page.locator("#join-name")).to_have_value("Ada")
+    finally:
+        ada.close()
+        bob.close()
