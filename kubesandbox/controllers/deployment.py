@@ -257,6 +257,17 @@ class DeploymentController:
         current = revision_of(new_rs)
         highest = max((v.revision for v in old_views), default=0)
         if current > highest:
+            # Annotations (e.g. kubernetes.io/change-cause) follow the Deployment to its new RS.
+            wanted = copyable_annotations(deployment)
+            have = new_rs["metadata"].get("annotations") or {}
+            if any(have.get(k) != v for k, v in wanted.items()):
+                updated = await self.client.patch(
+                    REPLICASETS.item(
+                        new_rs["metadata"].get("namespace"), new_rs["metadata"]["name"]
+                    ),
+                    {"metadata": {"annotations": wanted}},
+                )
+                new_rs["metadata"] = updated["metadata"]
             return
         annotations = dict(new_rs["metadata"].get("annotations") or {})
         history = [h for h in annotations.get(REVISION_HISTORY, "").split(",") if h]

@@ -142,8 +142,8 @@ def test_status_counts_and_complete_rollout_conditions() -> None:
     assert cond(status, "Available")["status"] == "True"
     assert cond(status, "Progressing")["reason"] == "NewReplicaSetAvailable"
     assert (
-        'ReplicaSet "web-abc" has successfully progressed.'
-        == cond(status, "Progressing")["message"]
+        cond(status, "Progressing")["message"]
+        == 'ReplicaSet "web-abc" has successfully progressed.'
     )
 
 

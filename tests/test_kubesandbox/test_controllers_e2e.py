@@ -1,0 +1,496 @@
+"""Controllers end to end: the real API server, controllers and kubelet, real processes,
+the real kubectl. Deployments, Services, Jobs, CronJobs and PVCs as a user sees them."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from kubesandbox.apiserver import ApiServer
+from kubesandbox.config import DEFAULT_IMAGE_RULES, ImageRule, SandboxConfig
+from kubesandbox.controllers import ControllerManager
+from kubesandbox.controllers.client import ApiClient
+from kubesandbox.network import install_resolver
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.integration]
+
+KUBECTL = str(pathlib.Path(sys.executable).with_name("kubectl"))
+IMAGE = "test.local/python:3.11"
+NS = "e2e"
+
+HELLO = textwrap.dedent(
+    """
+    import http.server, os, signal, sys
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = (os.environ["HOSTNAME"] + " " + os.environ.get("COLOR", "none")).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        def log_message(self, *args):
+            print("request", self.path, flush=True)
+    http.server.HTTPServer(("0.0.0.0", 8080), H).serve_forever()
+    """
+)
+
+
+@dataclass
+class Sandbox:
+    url: str
+    client: ApiClient
+    config: SandboxConfig
+    kubeconfig: pathlib.Path
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
+    state = tmp_path_factory.mktemp("sandbox")
+    api = ApiServer(state_dir=state)
+    url = await api.start()
+    config = SandboxConfig(
+        state_dir=state,
+        image_rules=[ImageRule("test.local/python:*", default_command=("python",))]
+        + list(DEFAULT_IMAGE_RULES),
+        backoff_base_seconds=0.2,
+        backoff_max_seconds=1.0,
+    )
+    manager = ControllerManager(url, config)
+    await manager.start()
+    client = ApiClient(url)
+    kubeconfig = state / "kubeconfig"
+    kubeconfig.write_text(
+        f"apiVersion: v1\nkind: Config\nclusters:\n- name: s\n  cluster: {{server: '{url}'}}\n"
+        f"contexts:\n- name: s\n  context: {{cluster: s, user: u, namespace: {NS}}}\n"
+        "current-context: s\nusers:\n- name: u\n  user: {}\n"
+    )
+    await client.create("/api/v1/namespaces", {"metadata": {"name": NS}})
+    try:
+        yield Sandbox(url, client, config, kubeconfig)
+    finally:
+        await manager.stop()
+        await client.close()
+        await api.stop()
+
+
+async def kubectl(sb: Sandbox, *args: str, check: bool = True) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL,
+        "--kubeconfig",
+        str(sb.kubeconfig),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    text = out.decode()
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {text}")
+    return proc.returncode or 0, text
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], limit: float = 40.0, what: str = "condition"
+) -> Any:
+    """Wait until check() returns something truthy (polling the API, with a deadline)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    last: Any = None
+    while loop.time() < end:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+def deployment(name: str, replicas: int = 2, **spec: Any) -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 2,
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": IMAGE,
+                            "args": ["-c", HELLO],
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                            "readinessProbe": {
+                                "httpGet": {"path": "/ready", "port": "http"},
+                                "periodSeconds": 1,
+                            },
+                        }
+                    ],
+                },
+            },
+            **spec,
+        },
+    }
+
+
+async def get(sb: Sandbox, path: str) -> dict:
+    obj = await sb.client.get(path)
+    assert obj is not None, f"{path} not found"
+    return obj
+
+
+async def rollout_done(sb: Sandbox, name: str) -> dict | None:
+    d = await get(sb, f"/apis/apps/v1/namespaces/{NS}/deployments/{name}")
+    st = d.get("status") or {}
+    want = d["spec"]["replicas"]
+    done = (
+        st.get("observedGeneration") == d["metadata"]["generation"]
+        and st.get("updatedReplicas") == want
+        and st.get("replicas") == want
+        and st.get("availableReplicas") == want
+    )
+    return d if done else None
+
+
+async def test_deployment_pods_run_and_the_service_answers_by_ip_and_name(sb: Sandbox) -> None:
+    await sb.client.create(f"/apis/apps/v1/namespaces/{NS}/deployments", deployment("hello"))
+    await sb.client.create(
+        f"/api/v1/namespaces/{NS}/services",
+        {
+            "metadata": {"name": "hello"},
+            "spec": {"selector": {"app": "hello"}, "ports": [{"port": 80, "targetPort": "http"}]},
+        },
+    )
+    d = await eventually(lambda: rollout_done(sb, "hello"), what="hello available")
+    conds = {c["type"]: c for c in d["status"]["conditions"]}
+    assert conds["Available"]["status"] == "True"
+    assert conds["Progressing"]["reason"] == "NewReplicaSetAvailable"
+    pods = (await sb.client.list(f"/api/v1/namespaces/{NS}/pods", {"labelSelector": "app=hello"}))[
+        "items"
+    ]
+    assert len(pods) == 2
+    ips = {p["status"]["podIP"] for p in pods}
+    assert all(ip.startswith("127.0.0.") for ip in ips) and len(ips) == 2
+    assert all(p["spec"]["nodeName"] == "sandbox-node" for p in pods)
+    assert all(p["metadata"]["labels"].get("pod-template-hash") for p in pods)
+
+    async def endpoints_ready() -> list[str]:
+        ep = await sb.client.get(f"/api/v1/namespaces/{NS}/endpoints/hello") or {}
+        return sorted(a["ip"] for s in ep.get("subsets") or [] for a in s.get("addresses") or [])
+
+    assert await eventually(endpoints_ready, what="endpoints") == sorted(ips)
+    slices = await sb.client.list(
+        f"/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices",
+        {"labelSelector": "kubernetes.io/service-name=hello"},
+    )
+    assert sorted(e["addresses"][0] for e in slices["items"][0]["endpoints"]) == sorted(ips)
+
+    svc = await get(sb, f"/api/v1/namespaces/{NS}/services/hello")
+    cluster_ip = svc["spec"]["clusterIP"]
+    assert cluster_ip.startswith("127.2.")
+    names = {p["metadata"]["name"] for p in pods}
+    seen = set()
+    undo = install_resolver(sb.url)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for url in (f"http://{cluster_ip}/", f"http://hello.{NS}.svc.cluster.local/") * 3:
+                async with http.get(url) as resp:
+                    seen.add((await resp.text()).split()[0])
+    finally:
+        undo()
+    assert seen == names  # round robin over both ready pods, by ClusterIP and DNS name
+
+
+async def test_rolling_update_history_and_undo_with_kubectl(sb: Sandbox) -> None:
+    body = deployment(
+        "roll",
+        replicas=2,
+        strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+    )
+    body["metadata"]["annotations"] = {"kubernetes.io/change-cause": "first"}
+    await sb.client.create(f"/apis/apps/v1/namespaces/{NS}/deployments", body)
+    await kubectl(sb, "rollout", "status", "deployment/roll", "--timeout=60s")
+    await kubectl(sb, "set", "env", "deployment/roll", "COLOR=blue")
+    await kubectl(
+        sb, "annotate", "deployment/roll", "kubernetes.io/change-cause=blue", "--overwrite"
+    )
+    _, out = await kubectl(sb, "rollout", "status", "deployment/roll", "--timeout=60s")
+    assert "successfully rolled out" in out
+    d = await get(sb, f"/apis/apps/v1/namespaces/{NS}/deployments/roll")
+    assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+    rss = (await sb.client.list(f"/apis/apps/v1/namespaces/{NS}/replicasets"))["items"]
+    mine = {
+        r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: r
+        for r in rss
+        if r["metadata"]["name"].startswith("roll-")
+    }
+    assert set(mine) == {"1", "2"}
+    assert mine["1"]["spec"]["replicas"] == 0 and mine["2"]["spec"]["replicas"] == 2
+    _, history = await kubectl(sb, "rollout", "history", "deployment/roll")
+    assert "1         first" in history.replace("\t", " ") or "first" in history
+    assert "blue" in history
+
+    pods = await sb.client.list(f"/api/v1/namespaces/{NS}/pods", {"labelSelector": "app=roll"})
+    colors = {
+        e.get("value")
+        for p in pods["items"]
+        if not p["metadata"].get("deletionTimestamp")
+        for e in p["spec"]["containers"][0].get("env") or []
+    }
+    assert colors == {"blue"}
+
+    await kubectl(sb, "rollout", "undo", "deployment/roll")
+    await kubectl(sb, "rollout", "status", "deployment/roll", "--timeout=60s")
+    d = await get(sb, f"/apis/apps/v1/namespaces/{NS}/deployments/roll")
+    assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert not d["spec"]["template"]["spec"]["containers"][0].get("env")
+    rs_first = await get(
+        sb, f"/apis/apps/v1/namespaces/{NS}/replicasets/{mine['1']['metadata']['name']}"
+    )
+    assert rs_first["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert rs_first["spec"]["replicas"] == 2
+
+
+async def test_progress_deadline_exceeded_fails_rollout_status(sb: Sandbox) -> None:
+    body = deployment("stuck", replicas=1, progressDeadlineSeconds=2)
+    body["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {
+        "exec": {"command": [sys.executable, "-c", "raise SystemExit(1)"]},
+        "periodSeconds": 1,
+    }
+    await sb.client.create(f"/apis/apps/v1/namespaces/{NS}/deployments", body)
+
+    async def deadline_exceeded() -> bool:
+        d = await get(sb, f"/apis/apps/v1/namespaces/{NS}/deployments/stuck")
+        return any(
+            c["type"] == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded"
+            for c in (d.get("status") or {}).get("conditions") or []
+        )
+
+    await eventually(deadline_exceeded, what="ProgressDeadlineExceeded")
+    code, out = await kubectl(
+        sb, "rollout", "status", "deployment/stuck", "--timeout=20s", check=False
+    )
+    assert code != 0 and "exceeded its progress deadline" in out
+
+
+async def test_recreate_stops_old_pods_before_starting_new_ones(sb: Sandbox) -> None:
+    body = deployment("recreate", replicas=2, strategy={"type": "Recreate"})
+    await sb.client.create(f"/apis/apps/v1/namespaces/{NS}/deployments", body)
+    await eventually(lambda: rollout_done(sb, "recreate"), what="recreate available")
+    old_pods = await sb.client.list(
+        f"/api/v1/namespaces/{NS}/pods", {"labelSelector": "app=recreate"}
+    )
+    old_names = {p["metadata"]["name"] for p in old_pods["items"]}
+    timeline: list[tuple[str, str]] = []
+
+    async def watch() -> None:
+        rv = old_pods["metadata"]["resourceVersion"]
+        async for ev in sb.client.watch(
+            f"/api/v1/namespaces/{NS}/pods", rv, 60, {"labelSelector": "app=recreate"}
+        ):
+            timeline.append((ev["type"], ev["object"]["metadata"]["name"]))
+
+    watcher = asyncio.create_task(watch())
+    await kubectl(sb, "set", "env", "deployment/recreate", "COLOR=green")
+    await kubectl(sb, "rollout", "status", "deployment/recreate", "--timeout=60s")
+    watcher.cancel()
+    first_new = next(i for i, (t, n) in enumerate(timeline) if t == "ADDED" and n not in old_names)
+    deleted_before = {n for t, n in timeline[:first_new] if t == "DELETED"}
+    assert deleted_before == old_names
+
+
+async def test_kubectl_scale_changes_the_pod_count(sb: Sandbox) -> None:
+    await sb.client.create(f"/apis/apps/v1/namespaces/{NS}/deployments", deployment("scale", 1))
+    await eventually(lambda: rollout_done(sb, "scale"), what="scale available")
+    await kubectl(sb, "scale", "deployment/scale", "--replicas=3")
+    d = await eventually(lambda: rollout_done(sb, "scale"), what="3 replicas")
+    assert d["status"]["readyReplicas"] == 3
+    await kubectl(sb, "scale", "deployment/scale", "--replicas=0")
+    d = await eventually(lambda: rollout_done(sb, "scale"), what="0 replicas")
+
+    async def no_pods() -> bool:
+        pods = await sb.client.list(f"/api/v1/namespaces/{NS}/pods", {"labelSelector": "app=scale"})
+        return not pods["items"]
+
+    await eventually(no_pods, what="pods gone")
+
+
+def job(name: str, script: str, **spec: Any) -> dict:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "task", "image": IMAGE, "args": ["-c", script]}],
+                }
+            },
+            **spec,
+        },
+    }
+
+
+async def test_job_completes_and_kubectl_wait_sees_it(sb: Sandbox) -> None:
+    await sb.client.create(
+        f"/apis/batch/v1/namespaces/{NS}/jobs",
+        job("ok", "print('done')", completions=3, parallelism=2),
+    )
+    await kubectl(sb, "wait", "--for=condition=complete", "job/ok", "--timeout=60s")
+    j = await get(sb, f"/apis/batch/v1/namespaces/{NS}/jobs/ok")
+    assert j["status"]["succeeded"] == 3
+    assert j["status"].get("completionTime")
+    _, logs = await kubectl(sb, "logs", "job/ok")
+    assert "done" in logs
+
+
+async def test_job_fails_after_its_backoff_limit(sb: Sandbox) -> None:
+    await sb.client.create(
+        f"/apis/batch/v1/namespaces/{NS}/jobs",
+        job("bad", "raise SystemExit(3)", backoffLimit=1),
+    )
+    await kubectl(sb, "wait", "--for=condition=failed", "job/bad", "--timeout=60s")
+    j = await get(sb, f"/apis/batch/v1/namespaces/{NS}/jobs/bad")
+    assert j["status"]["failed"] == 2
+    failed = next(c for c in j["status"]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded"
+    pods = await sb.client.list(f"/api/v1/namespaces/{NS}/pods", {"labelSelector": "job-name=bad"})
+    codes = {
+        p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"]
+        for p in pods["items"]
+    }
+    assert codes == {3}
+
+
+async def test_cronjob_triggered_by_kubectl_and_by_annotation(sb: Sandbox) -> None:
+    await sb.client.create(
+        f"/apis/batch/v1/namespaces/{NS}/cronjobs",
+        {
+            "metadata": {"name": "nightly"},
+            "spec": {
+                "schedule": "0 3 1 1 *",
+                "successfulJobsHistoryLimit": 1,
+                "jobTemplate": {
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "restartPolicy": "OnFailure",
+                                "containers": [
+                                    {"name": "b", "image": IMAGE, "args": ["-c", "print('backup')"]}
+                                ],
+                            }
+                        }
+                    }
+                },
+            },
+        },
+    )
+    # What `kubectl create job --from=cronjob/nightly nightly-manual` sends.
+    cj = await get(sb, f"/apis/batch/v1/namespaces/{NS}/cronjobs/nightly")
+    await sb.client.create(
+        f"/apis/batch/v1/namespaces/{NS}/jobs",
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": "nightly-manual",
+                "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
+                "ownerReferences": [
+                    {
+                        "apiVersion": "batch/v1",
+                        "kind": "CronJob",
+                        "name": "nightly",
+                        "uid": cj["metadata"]["uid"],
+                        "controller": True,
+                    }
+                ],
+            },
+            "spec": cj["spec"]["jobTemplate"]["spec"],
+        },
+    )
+    await kubectl(sb, "wait", "--for=condition=complete", "job/nightly-manual", "--timeout=60s")
+    _, logs = await kubectl(sb, "logs", "job/nightly-manual")
+    assert "backup" in logs
+    await kubectl(sb, "annotate", "cronjob/nightly", "kubesandbox.dev/run-now=true")
+
+    async def triggered() -> list[dict]:
+        jobs = await sb.client.list(f"/apis/batch/v1/namespaces/{NS}/jobs")
+        return [
+            j
+            for j in jobs["items"]
+            if j["metadata"]["name"].startswith("nightly-manual-")
+            and any(c["type"] == "Complete" for c in j["status"].get("conditions") or [])
+        ]
+
+    done = await eventually(triggered, what="annotation-triggered job")
+    cj = await get(sb, f"/apis/batch/v1/namespaces/{NS}/cronjobs/nightly")
+    assert "kubesandbox.dev/run-now" not in (cj["metadata"].get("annotations") or {})
+
+    async def history_trimmed() -> bool:
+        c = await get(sb, f"/apis/batch/v1/namespaces/{NS}/cronjobs/nightly")
+        return bool((c.get("status") or {}).get("lastSuccessfulTime")) and not (
+            await sb.client.get(f"/apis/batch/v1/namespaces/{NS}/jobs/nightly-manual")
+        )
+
+    # Both jobs are owned by the CronJob: with a history limit of 1 the older one goes.
+    await eventually(history_trimmed, what="history limit")
+    assert done[0]["metadata"]["ownerReferences"][0]["name"] == "nightly"
+
+
+async def test_claims_bind_to_directories_that_outlive_pods(sb: Sandbox) -> None:
+    await sb.client.create(
+        f"/api/v1/namespaces/{NS}/persistentvolumeclaims",
+        {
+            "metadata": {"name": "data"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+
+    async def bound() -> dict | None:
+        pvc = await get(sb, f"/api/v1/namespaces/{NS}/persistentvolumeclaims/data")
+        return pvc if (pvc.get("status") or {}).get("phase") == "Bound" else None
+
+    pvc = await eventually(bound, what="pvc bound")
+    assert pvc["status"]["capacity"] == {"storage": "1Gi"}
+    writer = job(
+        "write",
+        "import sys; open(sys.argv[1], 'w').write('kept')",
+    )
+    spec = writer["spec"]["template"]["spec"]
+    spec["containers"][0]["args"].append("/data/note.txt")
+    spec["containers"][0]["volumeMounts"] = [{"name": "d", "mountPath": "/data"}]
+    spec["volumes"] = [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]
+    await sb.client.create(f"/apis/batch/v1/namespaces/{NS}/jobs", writer)
+    await kubectl(sb, "wait", "--for=condition=complete", "job/write", "--timeout=60s")
+    reader = job("read", "import os; print(open(os.environ['NOTE']).read())")
+    rspec = reader["spec"]["template"]["spec"]
+    rspec["containers"][0]["env"] = [{"name": "NOTE", "value": "/data/note.txt"}]
+    rspec["containers"][0]["volumeMounts"] = [{"name": "d", "mountPath": "/data"}]
+    rspec["volumes"] = spec["volumes"]
+    await sb.client.create(f"/apis/batch/v1/namespaces/{NS}/jobs", reader)
+    await kubectl(sb, "wait", "--for=condition=complete", "job/read", "--timeout=60s")
+    _, logs = await kubectl(sb, "logs", "job/read")
+    assert logs.strip() == "kept"
+    files = list(sb.config.pvc_dir.rglob("note.txt"))
+    assert len(files) == 1 and files[0].read_text() == "kept"
+
+
+@pytest.fixture
+def sb(sandbox: Sandbox) -> Sandbox:
+    return sandbox
