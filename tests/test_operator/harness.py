@@ -73,6 +73,9 @@ class Kubectl:
         text = manifest if isinstance(manifest, str) else json.dumps(manifest)
         return self.run("apply", "-f", "-", stdin=text)
 
+    def create_namespace(self, name: str) -> None:
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
     def patch_room(self, name: str, spec: dict[str, Any]) -> None:
         self.run("patch", "gameroom", name, "--type=merge", "-p", json.dumps({"spec": spec}))
 

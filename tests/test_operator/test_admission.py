@@ -52,7 +52,7 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "custom word too long",
         room({"game": {"customWords": ["x" * 33]}}),
-        ["spec.game.customWords[0]", "at most 32"],
+        ["spec.game.customWords[0]", "may not be more than 32"],
     ),
     (
         "empty custom word",
@@ -127,7 +127,7 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "maintenance message too long",
         room({"maintenance": {"enabled": True, "message": "m" * 281}}),
-        ["spec.maintenance.message", "at most 280"],
+        ["spec.maintenance.message", "may not be more than 280"],
     ),
     (
         "name too long for its children",
@@ -143,7 +143,7 @@ def kubectl(sandbox_kubeconfig: str) -> Iterator[Kubectl]:
     admin.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
     admin.run("wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s")
     namespace = f"adm-{uuid.uuid4().hex[:8]}"
-    admin.run("create", "namespace", namespace)
+    admin.create_namespace(namespace)
     yield Kubectl(sandbox_kubeconfig, namespace)
     admin.run("delete", "namespace", namespace, "--wait=false", check=False)
 

@@ -43,6 +43,13 @@ def test_every_field_has_a_description() -> None:
         if path not in ("", ".metadata") and not path.endswith("[]") and not sub.get("description")
     ]
     assert missing == []
+    # A YAML flow mapping like {description: True, False or Unknown.} parses as a boolean.
+    not_text = [
+        path
+        for path, sub in walk(SCHEMA, "")
+        if "description" in sub and not isinstance(sub["description"], str)
+    ]
+    assert not_text == []
 
 
 def test_renderer_defaults_equal_the_crd_defaults() -> None:

@@ -51,7 +51,7 @@ def crd(kubeconfig: str) -> None:
 def _namespace(kubeconfig: str) -> Iterator[Kubectl]:
     name = f"op-{uuid.uuid4().hex[:8]}"
     kubectl = Kubectl(kubeconfig, name)
-    kubectl.run("create", "namespace", name)
+    kubectl.create_namespace(name)
     yield kubectl
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
 
