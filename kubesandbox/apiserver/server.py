@@ -79,6 +79,10 @@ class RequestInfo:
         self.version = ""
 
 
+INFO = web.RequestKey("info", RequestInfo)
+WARNINGS = web.RequestKey("warnings", list)
+
+
 class ApiServer:
     """kube-apiserver's API over HTTP on loopback, backed by an in-memory store."""
 
@@ -179,7 +183,7 @@ class ApiServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         info = RequestInfo()
-        request["info"] = info
+        request[INFO] = info
         try:
             response: web.StreamResponse = await handler(request)
         except ApiError as exc:
@@ -214,7 +218,7 @@ class ApiServer:
 
     def _routes(self) -> None:
         r = self.app.router
-        r.add_get("/version", lambda req: self._static(req, VERSION_INFO))
+        r.add_get("/version", self._version)
         for path in ("/healthz", "/livez", "/readyz"):
             r.add_get(path, self._health)
         r.add_get("/api", self._api_versions)
@@ -227,8 +231,8 @@ class ApiServer:
         r.add_route("*", "/api/{rest:.*}", self._dispatch_core)
         r.add_route("*", "/apis/{rest:.*}", self._dispatch_groups)
 
-    async def _static(self, request: web.Request, body: Any) -> web.Response:
-        return _json(body)
+    async def _version(self, request: web.Request) -> web.Response:
+        return _json(VERSION_INFO)
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -263,7 +267,7 @@ class ApiServer:
         return None
 
     async def _api_versions(self, request: web.Request) -> web.Response:
-        request["info"].verb = "get"
+        request[INFO].verb = "get"
         ct = self._wants_aggregated(request)
         if ct:
             body = discovery.aggregated(self.core.groups(), self.core.by_gv, core=True,
@@ -275,7 +279,7 @@ class ApiServer:
                       ]})
 
     async def _apis(self, request: web.Request) -> web.Response:
-        request["info"].verb = "get"
+        request[INFO].verb = "get"
         ct = self._wants_aggregated(request)
         if ct:
             body = discovery.aggregated(self.core.groups(), self.core.by_gv, core=False,
@@ -327,7 +331,7 @@ class ApiServer:
             return await self._apis(request)
         group = parts[0]
         if len(parts) == 1:
-            request["info"].verb = "get"
+            request[INFO].verb = "get"
             versions = self.core.groups().get(group)
             if not versions or not group:
                 raise ApiError(404, "the server could not find the requested resource",
@@ -339,7 +343,7 @@ class ApiServer:
     async def _dispatch(
         self, request: web.Request, group: str, version: str, rest: list[str]
     ) -> web.StreamResponse:
-        info: RequestInfo = request["info"]
+        info: RequestInfo = request[INFO]
         info.group, info.version = group, version
         if not rest:
             info.verb = "get"
@@ -456,11 +460,11 @@ class ApiServer:
         if not rt.is_crd:
             remove_fields(body, unknown)
         if mode == "Warn":
-            request["warnings"] = [f'unknown field "{p}"' for p in unknown]
+            request[WARNINGS] = [f'unknown field "{p}"' for p in unknown]
         return unknown
 
     def _with_warnings(self, request: web.Request, response: web.Response) -> web.Response:
-        for w in request.get("warnings") or []:
+        for w in request.get(WARNINGS) or []:
             response.headers.add("Warning", f'299 - "{w}"'.replace('""', '"'))
         return response
 
@@ -762,7 +766,7 @@ class ApiServer:
     async def _scale(
         self, request: web.Request, rt: ResourceType, version: str, ns: str, name: str
     ) -> web.Response:
-        info: RequestInfo = request["info"]
+        info: RequestInfo = request[INFO]
         obj = self.core.get(rt, ns, name)
         current = self._scale_object(rt, obj)
         if request.method == "GET":
