@@ -50,6 +50,8 @@ BATCHES_PER_SECOND = 60
 POINTS_PER_BATCH = 16
 CLOCK_MODULUS = 2**39  # microseconds, about 6.4 days; both ends reduce modulo this
 CHUNK_BITS = 13
+SLICE_SETTLE_SECONDS = 0.3  # drawing before each measured slice, so it starts steady
+BUSY_MACHINE_PERCENT = 85.0
 GOAL_P99_MS_AT_100 = 20.0
 GOAL_THROUGHPUT_RATIO = 0.8
 GOAL_IDLE_RSS_MB = 60.0
@@ -400,81 +402,155 @@ class Measurement:
     server_rss_mb: float
     idle_rss_mb: float
     loadgen_cpu_percent: float
+    machine_busy_percent: float
     batches_sent: int
     drawer_errors: dict[str, int] = field(default_factory=dict)
     undecodable: int = 0
     receivers_closed: int = 0
 
 
+def machine_busy(before: Any, after: Any) -> tuple[float, float]:
+    """CPU seconds the whole machine was busy, and available, between two cpu_times()."""
+    total = sum(after) - sum(before)
+    idle = (after.idle - before.idle) + (
+        getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0)
+    )
+    return total - idle, total
+
+
 def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
-async def measure(
-    kind: str, receivers: int, args: argparse.Namespace, workdir: Path
-) -> Measurement:
-    server = await (start_ours(workdir) if kind == "ours" else start_peer(workdir))
-    group: ReceiverGroup | None = None
-    players: list[Player] = []
-    stop = asyncio.Event()
-    try:
-        await asyncio.sleep(1.0)  # let the fresh room settle before reading its idle RSS
-        idle_rss = rss_mb(server.pid)
-        nprocs = args.receiver_procs or (1 if receivers <= 100 else 2)
-        group = await ReceiverGroup.start(
-            server.ws_url, receivers, nprocs, args.deflate, workdir / f"receivers-{kind}.log"
-        )
-        async with aiohttp.ClientSession() as session:
-            players = [
-                await join_player(session, server.ws_url, "drawer-a"),
-                await join_player(session, server.ws_url, "drawer-b"),
-            ]
-            drawer = await setup_turn(*players) if kind == "ours" else players[0]
-            drawing = asyncio.create_task(draw_loop(drawer, stop))
-            await asyncio.sleep(args.warmup)
-            proc = psutil.Process(server.pid)
-            cpu0, load0 = sum(proc.cpu_times()[:2]), group.cpu_seconds()
+@dataclass
+class Contender:
+    """One server under load, with its receivers, players and running totals."""
+
+    kind: str
+    server: Server
+    group: ReceiverGroup
+    players: list[Player]
+    drawer: Player
+    idle_rss_mb: float
+    cpu_seconds: float = 0.0
+    loadgen_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    batches: int = 0
+    slices: int = 0
+    machine_busy_seconds: float = 0.0
+    machine_total_seconds: float = 0.0
+
+    async def run_slice(self, settle: float, seconds: float) -> None:
+        """Draw on this server for `settle` + `seconds`, measuring the last `seconds`."""
+        stop = asyncio.Event()
+        drawing = asyncio.create_task(draw_loop(self.drawer, stop))
+        try:
+            await asyncio.sleep(settle)
+            proc = psutil.Process(self.server.pid)
+            cpu0, load0 = sum(proc.cpu_times()[:2]), self.group.cpu_seconds()
+            machine0 = psutil.cpu_times()
             started = time.monotonic()
-            await group.command("measure")
-            peak_rss = rss_mb(server.pid)
-            while time.monotonic() - started < args.duration:
-                await asyncio.sleep(min(0.5, args.duration - (time.monotonic() - started)))
-                peak_rss = max(peak_rss, rss_mb(server.pid))
-            cpu1, load1 = sum(proc.cpu_times()[:2]), group.cpu_seconds()
-            wall = time.monotonic() - started
-            results = await group.stop()
+            await self.group.command("measure")
+            self.peak_rss_mb = max(self.peak_rss_mb, rss_mb(self.server.pid))
+            while (left := seconds - (time.monotonic() - started)) > 0:
+                await asyncio.sleep(min(0.5, left))
+                self.peak_rss_mb = max(self.peak_rss_mb, rss_mb(self.server.pid))
+            await self.group.command("pause")
+            self.cpu_seconds += sum(proc.cpu_times()[:2]) - cpu0
+            self.loadgen_seconds += self.group.cpu_seconds() - load0
+            busy, total = machine_busy(machine0, psutil.cpu_times())
+            self.machine_busy_seconds += busy
+            self.machine_total_seconds += total
+            self.wall_seconds += time.monotonic() - started
+            self.slices += 1
+        finally:
             stop.set()
-            batches = await drawing
-            drawer_errors = dict(drawer.errors)
-            for player in players:
-                await player.close()
-    finally:
-        stop.set()
-        if group is not None:
-            await group.kill()
-        await server.stop()
-    latencies = sorted(v / 1000 for r in results for v in r["latenciesMicros"])
-    delivered = sum(r["received"] for r in results)
-    seconds = max(r["seconds"] for r in results)
-    return Measurement(
-        server=kind,
-        receivers=receivers,
-        seconds=round(seconds, 2),
-        delivered=delivered,
-        delivered_per_second=round(delivered / seconds, 1),
-        expected_per_second=float(receivers * BATCHES_PER_SECOND),
-        p50_ms=round(percentile(latencies, 50), 2),
-        p99_ms=round(percentile(latencies, 99), 2),
-        max_ms=round(latencies[-1], 2) if latencies else math.nan,
-        server_cpu_percent=round((cpu1 - cpu0) / wall * 100, 1),
-        server_rss_mb=round(peak_rss, 1),
-        idle_rss_mb=round(idle_rss, 1),
-        loadgen_cpu_percent=round((load1 - load0) / wall * 100, 1),
-        batches_sent=batches,
-        drawer_errors=drawer_errors,
-        undecodable=sum(r["undecodable"] for r in results),
-        receivers_closed=sum(r["closedEarly"] for r in results),
-    )
+            self.batches += await drawing
+
+    def result(self, receivers: int, outputs: list[dict[str, Any]]) -> Measurement:
+        latencies = sorted(v / 1000 for r in outputs for v in r["latenciesMicros"])
+        delivered = sum(r["received"] for r in outputs)
+        seconds = max(r["seconds"] for r in outputs)
+        return Measurement(
+            server=self.kind,
+            receivers=receivers,
+            seconds=round(seconds, 2),
+            delivered=delivered,
+            delivered_per_second=round(delivered / seconds, 1),
+            expected_per_second=float(receivers * BATCHES_PER_SECOND),
+            p50_ms=round(percentile(latencies, 50), 2),
+            p99_ms=round(percentile(latencies, 99), 2),
+            max_ms=round(latencies[-1], 2) if latencies else math.nan,
+            server_cpu_percent=round(self.cpu_seconds / self.wall_seconds * 100, 1),
+            server_rss_mb=round(self.peak_rss_mb, 1),
+            idle_rss_mb=round(self.idle_rss_mb, 1),
+            loadgen_cpu_percent=round(self.loadgen_seconds / self.wall_seconds * 100, 1),
+            machine_busy_percent=round(
+                self.machine_busy_seconds / max(self.machine_total_seconds, 1e-9) * 100, 1
+            ),
+            batches_sent=self.batches,
+            drawer_errors=dict(self.drawer.errors),
+            undecodable=sum(r["undecodable"] for r in outputs),
+            receivers_closed=sum(r["closedEarly"] for r in outputs),
+        )
+
+
+async def prepare(
+    kind: str,
+    receivers: int,
+    args: argparse.Namespace,
+    workdir: Path,
+    session: aiohttp.ClientSession,
+    started: list[Server | ReceiverGroup],
+) -> Contender:
+    """A fresh server of `kind` with N joined receivers and a drawer in a drawing turn."""
+    server = await (start_ours(workdir) if kind == "ours" else start_peer(workdir))
+    started.append(server)
+    await asyncio.sleep(1.0)  # let the fresh room settle before reading its idle RSS
+    idle_rss = rss_mb(server.pid)
+    nprocs = args.receiver_procs or (1 if receivers <= 100 else 2)
+    log = workdir / f"receivers-{kind}.log"
+    group = await ReceiverGroup.start(server.ws_url, receivers, nprocs, args.deflate, log)
+    started.append(group)
+    players = [
+        await join_player(session, server.ws_url, "drawer-a"),
+        await join_player(session, server.ws_url, "drawer-b"),
+    ]
+    drawer = await setup_turn(*players) if kind == "ours" else players[0]
+    return Contender(kind, server, group, players, drawer, idle_rss)
+
+
+async def measure(
+    kinds: list[str], receivers: int, args: argparse.Namespace, workdir: Path
+) -> list[Measurement]:
+    """Measure every server in `kinds` at N receivers, interleaved in short slices.
+
+    All servers are up at once, each with its own receivers; only one is drawn on at a
+    time, alternating every `--slice` seconds, so a burst of load from elsewhere on a
+    shared machine hits both servers alike instead of spoiling one server's whole run.
+    """
+    started: list[Server | ReceiverGroup] = []
+    async with aiohttp.ClientSession() as session:
+        try:
+            contenders = [
+                await prepare(kind, receivers, args, workdir / kind, session, started)
+                for kind in kinds
+            ]
+            slices = max(1, math.ceil(args.duration / args.slice))
+            for i in range(slices):
+                for contender in contenders if i % 2 == 0 else contenders[::-1]:
+                    settle = args.warmup if i == 0 else SLICE_SETTLE_SECONDS
+                    await contender.run_slice(settle, args.duration / slices)
+            rows = []
+            for contender in contenders:
+                rows.append(contender.result(receivers, await contender.group.stop()))
+                for player in contender.players:
+                    await player.close()
+            return rows
+        finally:
+            for item in reversed(started):
+                await (item.kill() if isinstance(item, ReceiverGroup) else item.stop())
 
 
 # ---------------------------------------------------------------------------
@@ -485,7 +561,8 @@ async def measure(
 def format_table(rows: list[Measurement]) -> str:
     header = (
         f"{'N':>4}  {'server':<6} {'msgs/s':>9} {'of':>7} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'max ms':>7} {'CPU %':>6} {'RSS MB':>7} {'idle MB':>7} {'loadgen %':>9}"
+        f"{'max ms':>7} {'CPU %':>6} {'RSS MB':>7} {'idle MB':>7} {'loadgen %':>9} "
+        f"{'machine %':>9}"
     )
     lines = [header, "-" * len(header)]
     by_n: dict[int, dict[str, Measurement]] = {}
@@ -495,13 +572,20 @@ def format_table(rows: list[Measurement]) -> str:
             f"{m.receivers:>4}  {m.server:<6} {m.delivered_per_second:>9.0f} "
             f"{m.expected_per_second:>7.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} {m.max_ms:>7.1f} "
             f"{m.server_cpu_percent:>6.0f} {m.server_rss_mb:>7.1f} {m.idle_rss_mb:>7.1f} "
-            f"{m.loadgen_cpu_percent:>9.0f}"
+            f"{m.loadgen_cpu_percent:>9.0f} {m.machine_busy_percent:>9.0f}"
         )
         if m.drawer_errors or m.undecodable or m.receivers_closed:
             lines.append(
                 f"      ! drawer errors {m.drawer_errors}, undecodable {m.undecodable}, "
                 f"receivers closed {m.receivers_closed}"
             )
+    lines.append("CPU % and loadgen %: 100 = one core; machine %: all cores busy, anyone's work.")
+    busy = [m for m in rows if m.machine_busy_percent > BUSY_MACHINE_PERCENT]
+    if busy:
+        lines.append(
+            f"! the machine was over {BUSY_MACHINE_PERCENT:.0f} % busy in "
+            f"{len(busy)} of {len(rows)} runs: other work competed, latencies are inflated"
+        )
     lines.append("")
     lines.append("ratios ours/peer (throughput: higher is better; latency, CPU, RSS: lower)")
     for n, pair in sorted(by_n.items()):
@@ -578,19 +662,19 @@ async def main_async(args: argparse.Namespace) -> int:
     rows: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
         for n in args.receivers:
+            workdir = Path(tmp) / f"n{n}"
             for kind in servers:
-                workdir = Path(tmp) / f"{kind}-{n}"
-                workdir.mkdir()
-                print(f"fanout: {kind} with {n} receivers ...", flush=True)
-                try:
-                    rows.append(await measure(kind, n, args, workdir))
-                except (RuntimeError, OSError, TimeoutError) as exc:
-                    logs = "\n".join(
-                        f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
-                        for p in workdir.glob("*.log")
-                    )
-                    print(f"fanout: {kind} with {n} receivers failed: {exc}\n{logs}")
-                    return 1
+                (workdir / kind).mkdir(parents=True)
+            print(f"fanout: {' and '.join(servers)} with {n} receivers ...", flush=True)
+            try:
+                rows += await measure(servers, n, args, workdir)
+            except (RuntimeError, OSError, TimeoutError) as exc:
+                logs = "\n".join(
+                    f"--- {p.relative_to(workdir)}\n{p.read_text(errors='replace')[-2000:]}"
+                    for p in workdir.glob("*/*.log")
+                )
+                print(f"fanout: the run with {n} receivers failed: {exc}\n{logs}")
+                return 1
     print()
     print(format_table(rows))
     print()
@@ -607,6 +691,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     "receivers": args.receivers,
                     "duration_s": args.duration,
                     "warmup_s": args.warmup,
+                    "slice_s": args.slice,
                     "batches_per_second": BATCHES_PER_SECOND,
                     "points_per_batch": POINTS_PER_BATCH,
                     "deflate": args.deflate,
@@ -640,6 +725,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="seconds of drawing before measuring (default 2, --quick 1)",
     )
+    parser.add_argument(
+        "--slice",
+        type=float,
+        default=None,
+        help="seconds per measured slice; servers alternate (default 2, --quick 1)",
+    )
     parser.add_argument("--quick", action="store_true", help="short runs")
     parser.add_argument("--only", choices=["ours", "peer"], help="measure one server")
     parser.add_argument(
@@ -655,6 +746,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.receivers = [int(n) for n in str(args.receivers).split(",") if n.strip()]
     if args.duration is None:
         args.duration = 3.0 if args.quick else 10.0
+    if args.slice is None:
+        args.slice = 1.0 if args.quick else 2.0
     if args.warmup is None:
         args.warmup = 1.0 if args.quick else 2.0
     return args

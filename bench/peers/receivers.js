@@ -10,7 +10,8 @@
 //
 // Usage: node receivers.js WS_URL COUNT NAME_PREFIX
 // stdout: "ready COUNT" once every client got its welcome. stdin commands:
-//   "measure" starts recording; "stop" prints one JSON line of results and exits.
+//   "measure" starts (or resumes) recording, "pause" pauses it, "stop" prints one JSON
+//   line of results (over all measured intervals) and exits.
 "use strict";
 const { WebSocket } = require("ws");
 const readline = require("node:readline");
@@ -23,6 +24,7 @@ const CHUNK = 2 ** 13;
 let welcomed = 0;
 let measuring = false;
 let measureStart = 0n;
+let measuredNanos = 0n;
 let received = 0;
 let undecodable = 0;
 let otherMessages = 0;
@@ -89,12 +91,16 @@ for (let i = 0; i < count; i++) {
 const input = readline.createInterface({ input: process.stdin });
 input.on("line", (line) => {
   const command = line.trim();
-  if (command === "measure") {
+  if (command === "measure" && !measuring) {
     measureStart = process.hrtime.bigint();
     measuring = true;
-  } else if (command === "stop") {
-    const seconds = Number(process.hrtime.bigint() - measureStart) / 1e9;
+  } else if (command === "pause" && measuring) {
+    measuredNanos += process.hrtime.bigint() - measureStart;
     measuring = false;
+  } else if (command === "stop") {
+    if (measuring) measuredNanos += process.hrtime.bigint() - measureStart;
+    measuring = false;
+    const seconds = Number(measuredNanos) / 1e9;
     const result = {
       receivers: count,
       seconds,
