@@ -610,7 +610,7 @@ class ApiCore:
         for key, owned in managers.items():
             if key != mine_key:
                 others |= owned
-        for path in sorted(previous - new_fields, key=len, reverse=True):
+        for path in sorted(previous - new_fields, key=len):
             if path not in others:
                 remove_path(live, path)
         merged = apply_merge(live, applied if subresource != "status" else {
