@@ -31,6 +31,8 @@ HEALTH_STATUSES = ("healthy", "degraded", "unhealthy")
 GOOD_CHECK_STATUSES = ("ok", "healthy", "pass")
 PHASES = ("lobby", "choosing", "drawing", "turn_end", "game_over")
 CANVAS_OP_TYPES = ("draw", "fill", "clear")
+# Phases in which the word is secret (in `turn_end` it has been revealed to everyone).
+SECRET_WORD_PHASES = ("choosing", "drawing")
 PALETTE_SIZE = 20
 # Waiting for a game that the bots abandoned to fall back to the lobby: `game_over`
 # shows its podium for 10 s before the room returns to `lobby`.
@@ -163,6 +165,7 @@ class RoomView:
     maintenance: bool
     maintenance_message: str
     version: str
+    draining: bool = False
 
     @property
     def idle(self) -> bool:
@@ -174,7 +177,8 @@ class RoomView:
             f"room {self.name!r} in {self.phase}, {self.players}/{self.max_players} players, "
             f"{self.spectators} spectators, version {self.version}"
         )
-        return text + (", maintenance on" if self.maintenance else "")
+        text += ", maintenance on" if self.maintenance else ""
+        return text + (", draining (takes no new players)" if self.draining else "")
 
 
 def parse_room(body: Any) -> RoomView:
@@ -216,6 +220,7 @@ def parse_room(body: Any) -> RoomView:
         maintenance=maintenance["enabled"],
         maintenance_message=str(maintenance.get("message") or ""),
         version=str(body["version"]),
+        draining=body.get("draining") is True,
     )
 
 
@@ -255,7 +260,7 @@ def welcome_problems(welcome: JSON, *, spectator: bool) -> list[str]:
         ]
         if odd:
             problems.append(f"'state.canvas' holds {len(odd)} entries that are not draw/fill/clear")
-    if "word" in state:
+    if "word" in state and state.get("phase") in SECRET_WORD_PHASES:
         problems.append("'state.word' reveals the secret word to a non-drawer")
     return problems
 

@@ -121,6 +121,8 @@ def test_welcome_for_a_spectator_must_not_carry_the_word() -> None:
     assert welcome_problems(welcome, spectator=True) == [
         "'state.word' reveals the secret word to a non-drawer"
     ]
+    welcome["state"]["phase"] = "turn_end"  # the word has been revealed to everyone
+    assert welcome_problems(welcome, spectator=True) == []
     assert "'you.spectator' is True, expected False" in welcome_problems(welcome, spectator=False)
 
 
