@@ -58,7 +58,7 @@ def default_config(**game: Any) -> dict[str, Any]:
     return {
         "roomName": "friday-sketch",
         "game": settings,
-        "timing": {"chooseSeconds": 30, "turnEndSeconds": 1, "gameOverSeconds": 30},
+        "timing": {"chooseSeconds": 30, "turnEndSeconds": 1, "gameOverSeconds": 8},
         "reconnectGraceSeconds": 120,
     }
 

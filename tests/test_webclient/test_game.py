@@ -190,10 +190,12 @@ def test_friends_play_a_whole_game(
 
         # ---- Bob's turn, then Carol's; the others guess; the game ends on the podium
         players = {"Ada": ada, "Bob": bob, "Carol": carol}
+        drawn_words = {"Ada": word}
         for drawer_name in ("Bob", "Carol"):
             drawer = players[drawer_name]
             guessers = [p for n, p in players.items() if n != drawer_name]
             secret = drawer.choose_word(avoid=secret_test_is_meaningful(*guessers))
+            drawn_words[drawer_name] = secret
             drawer.drag([(0.2, 0.5), (0.5, 0.2), (0.8, 0.5), (0.5, 0.8), (0.2, 0.5)])
             for guesser in guessers:
                 same_canvas(drawer, guesser, f"{guesser.name}'s canvas to match {drawer_name}'s")
@@ -217,6 +219,17 @@ def test_friends_play_a_whole_game(
         expect(first.locator(".podium__score")).to_have_text(f"{best} points")
         expect(ada.page.locator("#podium-leaderboard li")).to_have_count(3)
         ada.page.screenshot(path=str(screenshots_dir / "podium.png"))
+
+        # ---- back in the lobby: the room's gallery and all-time leaderboard
+        for player in (ada, bob, carol):
+            expect(player.page.locator("#lobby")).to_be_visible(timeout=20_000)
+        gallery = carol.page.locator("#gallery .gallery__item")
+        expect(gallery).to_have_count(3)
+        for drawer_name, secret in drawn_words.items():
+            item = gallery.filter(has_text=f"by {drawer_name}")
+            expect(item.locator(".gallery__word")).to_have_text(secret)
+            expect(item.locator("canvas")).to_be_visible()
+        expect(carol.page.locator("#lobby-leaderboard li")).to_have_count(3)
 
         assert ada.page_errors == bob.page_errors == carol.page_errors == []
     finally:

@@ -42,6 +42,7 @@ export class Connection extends EventTarget {
   markHealthy() {
     this.attempt = 0;
     this.retryAfterMs = 0;
+    this.reason = "";
   }
 
   /** @param {number} ms @param {string} reason */
@@ -128,7 +129,6 @@ export class Connection extends EventTarget {
     this.#status("reconnecting", delay, reason);
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.reason = "";
       this.#open();
     }, delay);
   }
