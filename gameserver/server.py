@@ -411,6 +411,8 @@ class GameServer:
                 return
             if self.restoring or self.stopping:
                 return
+            if self.draining and isinstance(cmd, p.Start):
+                raise ProtocolError("draining", "this room is closing: no new games can start")
             out = self.room.handle(conn.member_id, cmd, now)
             if isinstance(cmd, p.Leave):
                 member_id = conn.member_id

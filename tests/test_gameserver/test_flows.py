@@ -248,13 +248,16 @@ async def test_announce_drain_and_stats(
         stats = await resp.json()
     assert stats["room"] == "test-room" and stats["players"] == 1 and stats["game"] is None
     assert stats["connections"] == 1 and stats["version"] == "9.9.9-test"
+    await connect(room, "Bob")
     async with http.post(room.admin_url + "/admin/drain", headers=auth, json={}) as resp:
-        assert await resp.json() == {"draining": True, "phase": "lobby", "players": 1}
+        assert await resp.json() == {"draining": True, "phase": "lobby", "players": 2}
     async with http.get(room.url + "readyz") as resp:
         assert resp.status == 503
     late = await connect(room)
     await late.send({"type": "join", "name": "Late"})
     assert (await late.expect("error"))["code"] == "draining"
+    await ann.send({"type": "start"})
+    assert (await ann.expect("error"))["code"] == "draining"
     async with http.delete(room.admin_url + "/admin/drain", headers=auth) as resp:
         assert (await resp.json())["draining"] is False
     async with http.get(room.url + "readyz") as resp:
