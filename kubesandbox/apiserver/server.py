@@ -219,6 +219,7 @@ class ApiServer:
     def _routes(self) -> None:
         r = self.app.router
         r.add_get("/version", self._version)
+        r.add_get("/version/", self._version)
         for path in ("/healthz", "/livez", "/readyz"):
             r.add_get(path, self._health)
         r.add_get("/api", self._api_versions)
