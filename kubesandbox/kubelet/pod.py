@@ -263,9 +263,17 @@ class PodWorker:
             base.update(dict(rule.env))
             if rule.version_env:
                 base[rule.version_env] = rule.image_tag(container.get("image", ""))
-        env = build_env(
-            self.pod, container, self.kubelet.get_configmap, self.kubelet.get_secret, base
-        )
+        # status.podIP and friends are known to the kubelet before they reach the API.
+        status = {
+            **(self.pod.get("status") or {}),
+            "podIP": self.pod_ip,
+            "podIPs": [{"ip": self.pod_ip}],
+            "hostIP": "127.0.0.1",
+            "hostIPs": [{"ip": "127.0.0.1"}],
+        }
+        spec = {"nodeName": self.kubelet.config.node_name, **(self.pod.get("spec") or {})}
+        view = {**self.pod, "spec": spec, "status": status}
+        env = build_env(view, container, self.kubelet.get_configmap, self.kubelet.get_secret, base)
         default_command = rule.default_command if rule else ()
         argv = command_line(container, env, default_command)
         mounts = mount_map(container, self.volumes)
