@@ -39,9 +39,7 @@ def mentions(text: str, word: str) -> bool:
 
 def hint_mask(word: str) -> str:
     """What a guesser sees before any letter is revealed: `_ _ _   _ _`."""
-    return "   ".join(
-        " ".join("_" if ch.isalnum() else ch for ch in part) for part in word.split()
-    )
+    return "   ".join(" ".join("_" if ch.isalnum() else ch for ch in part) for part in word.split())
 
 
 def wait_for(
@@ -133,8 +131,8 @@ class Player:
         """Everything a page holds: markup, attribute values and form field values."""
         return str(
             self.page.evaluate(
-                """() => document.documentElement.outerHTML + "\\n" +
-                Array.from(document.querySelectorAll("input, textarea"), (e) => e.value).join("\\n")"""
+                """() => document.documentElement.outerHTML + "\\n" + Array.from(
+                  document.querySelectorAll("input, textarea"), (e) => e.value).join("\\n")"""
             )
         )
 

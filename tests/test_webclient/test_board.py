@@ -42,7 +42,8 @@ def touch_drag(player: Player, points: list[tuple[float, float]]) -> None:
         for i in range(1, 9):
             px, py = x0 + (x1 - x0) * i / 8, y0 + (y1 - y0) * i / 8
             cdp.send(
-                "Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": px, "y": py}]}
+                "Input.dispatchTouchEvent",
+                {"type": "touchMove", "touchPoints": [{"x": px, "y": py}]},
             )
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     cdp.detach()
@@ -86,7 +87,10 @@ def test_touch_drawing_on_a_tablet_reaches_a_desktop_player(
         touch_drag(tablet, [(0.1, 0.5), (0.5, 0.1), (0.9, 0.5)])
         picture = tablet.canvas()
         assert int(picture["ink"]) > 2_000, "the finger drew on the tablet"
-        wait_for("the desktop to show the touch drawing", lambda: desktop.canvas()["digest"] == picture["digest"])
+        wait_for(
+            "the desktop to show the touch drawing",
+            lambda: desktop.canvas()["digest"] == picture["digest"],
+        )
         assert desktop.pixel(800, 90) == [0x8E, 0x24, 0xAA, 255], "purple at the top of the arc"
 
         # Both boards keep 16:9 at their own size; the bitmaps stay 1600x900.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-import re
 from pathlib import Path
 
 import pytest
@@ -49,7 +48,10 @@ def draw_a_house(drawer: Player) -> None:
     page.get_by_role("radio", name="Brush", exact=True).click()
     page.get_by_role("radio", name="thick brush").click()
     drawer.pick_colour("yellow")
-    sun = [(0.80 + 0.05 * math.sin(a / 12 * math.tau), 0.21 - 0.09 * math.cos(a / 12 * math.tau)) for a in range(13)]
+    sun = [
+        (0.80 + 0.05 * math.sin(a / 12 * math.tau), 0.21 - 0.09 * math.cos(a / 12 * math.tau))
+        for a in range(13)
+    ]
     drawer.drag(sun, steps=3)
     for a in range(0, 12, 2):
         angle = a / 12 * math.tau + 0.25
@@ -180,7 +182,10 @@ def test_friends_play_a_whole_game(
         ada.page.screenshot(path=str(screenshots_dir / "game.png"))
         carol.say(word)
         for player in (ada, bob, carol):
-            wait_for(f"Ada's drawer points on {player.name}'s page", lambda p=player: p.score_of("Ada") > 0)
+            wait_for(
+                f"Ada's drawer points on {player.name}'s page",
+                lambda p=player: p.score_of("Ada") > 0,
+            )
         for name in ("Ada", "Bob", "Carol"):
             assert ada.score_of(name) == bob.score_of(name) == carol.score_of(name)
         # After the turn ends the word is public: the capture above could have seen it.

@@ -67,7 +67,9 @@ def test_join_errors_are_clear_and_joining_can_be_retried(
         delivered = server.admin("POST", "/admin/announce", {"text": "Pizza break in 5 minutes!"})
         assert delivered["delivered"] >= 3
         for player in (ada, bob, carol):
-            expect(player.page.locator("#toasts .toast--info")).to_contain_text("Pizza break in 5 minutes!")
+            expect(player.page.locator("#toasts .toast--info")).to_contain_text(
+                "Pizza break in 5 minutes!"
+            )
         assert ada.page_errors == bob.page_errors == carol.page_errors == []
     finally:
         for player in (ada, bob, carol):

@@ -3,43 +3,56 @@ served by the game server: the same files players load."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page
 
-from .conftest import GameServer
+from .conftest import GameServer, default_config
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def page(browser: Browser, game_server: Callable[..., GameServer]) -> Iterator[Page]:
-    server = game_server()
+@pytest.fixture(scope="module")
+def page(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
+    server = GameServer(tmp_path_factory.mktemp("modules"), default_config())
+    server.start()
     context = browser.new_context()
     page = context.new_page()
     page.goto(server.url + "/")
     yield page
     context.close()
+    server.stop()
 
 
 def run(page: Page, module: str, body: str, arg: Any = None) -> Any:
     """Evaluate `body` (a function of the module `m` and `arg`) in the page."""
     return page.evaluate(
-        f"async (arg) => {{ const m = await import('/static/js/{module}'); return ({body})(m, arg); }}",
+        "async (arg) => {"
+        f" const m = await import('/static/js/{module}'); return ({body})(m, arg); }}",
         arg,
     )
 
 
 def test_reconnect_backoff_doubles_from_half_a_second_to_ten_with_jitter(page: Page) -> None:
-    low = run(page, "backoff.js", "(m) => [0,1,2,3,4,5,6,9].map((a) => m.reconnectDelay(a, () => 0))")
-    mid = run(page, "backoff.js", "(m) => [0,1,2,3,4,5,6,9].map((a) => m.reconnectDelay(a, () => 0.5))")
-    high = run(page, "backoff.js", "(m) => [0,1,2,3,4,5,6,9].map((a) => m.reconnectDelay(a, () => 0.999))")
+    low = run(
+        page, "backoff.js", "(m) => [0,1,2,3,4,5,6,9].map((a) => m.reconnectDelay(a, () => 0))"
+    )
+    mid = run(
+        page, "backoff.js", "(m) => [0,1,2,3,4,5,6,9].map((a) => m.reconnectDelay(a, () => 0.5))"
+    )
+    high = run(
+        page, "backoff.js", "(m) => [0,1,2,3,4,5,6,9].map((a) => m.reconnectDelay(a, () => 0.999))"
+    )
     assert mid == [500, 1000, 2000, 4000, 8000, 10000, 10000, 10000]
     assert low == [375, 750, 1500, 3000, 6000, 7500, 7500, 7500]
     assert all(h <= 10000 for h in high) and high[:4] == [625, 1250, 2499, 4998]
-    spread = run(page, "backoff.js", "(m) => new Set(Array.from({length: 50}, () => m.reconnectDelay(2))).size")
+    spread = run(
+        page,
+        "backoff.js",
+        "(m) => new Set(Array.from({length: 50}, () => m.reconnectDelay(2))).size",
+    )
     assert spread > 10, "real randomness spreads a room's reconnects"
 
 
@@ -50,7 +63,8 @@ def test_flood_fill_stays_inside_a_closed_outline(page: Page) -> None:
         """(m) => {
             const w = 10, h = 10, data = new Uint8ClampedArray(w * h * 4).fill(255);
             for (let i = 0; i < 10; i++) {               // a black box from (2,2) to (7,7)
-              for (const [x, y] of [[2 + (i % 6), 2], [2 + (i % 6), 7], [2, 2 + (i % 6)], [7, 2 + (i % 6)]]) {
+              const j = 2 + (i % 6);
+              for (const [x, y] of [[j, 2], [j, 7], [2, j], [7, j]]) {
                 data.set([0, 0, 0, 255], (y * w + x) * 4);
               }
             }
@@ -76,7 +90,8 @@ def test_state_keeps_the_word_for_the_drawer_only(page: Page) -> None:
         """(m) => {
             const welcome = (id) => ({type: "welcome", now: 1000,
               you: {id, name: id, spectator: false, token: "t"}, room: {name: "r"},
-              state: {phase: "lobby", players: [{id: "a", name: "A", score: 0}, {id: "b", name: "B", score: 0}],
+              state: {phase: "lobby",
+                      players: [{id: "a", name: "A", score: 0}, {id: "b", name: "B", score: 0}],
                       hostId: "a", settings: {}, canvas: []}});
             const turn = {type: "turn", phase: "drawing", round: 1, rounds: 2, drawerId: "a",
                           endsAt: 61000, now: 1000, hint: "_ _ _", wordLength: [3]};
@@ -86,7 +101,8 @@ def test_state_keeps_the_word_for_the_drawer_only(page: Page) -> None:
             guesser = m.reduce(guesser, turn, 1000);
             const beforeEnd = guesser.word;
             guesser = m.reduce(guesser, {type: "turn_end", word: "cat", reason: "timeout",
-              scores: [{id: "a", gained: 50, total: 50}, {id: "b", gained: 0, total: 0}], endsAt: 66000, now: 61000}, 61000);
+              scores: [{id: "a", gained: 50, total: 50}, {id: "b", gained: 0, total: 0}],
+              endsAt: 66000, now: 61000}, 61000);
             return {drawer: drawer.word, guesser: beforeEnd, revealed: guesser.word,
                     isDrawer: m.isDrawer(drawer), hint: m.hintText("", [3, 2]),
                     left: m.timeLeft(drawer, 31000), scoreA: guesser.players[0].score,

@@ -32,7 +32,9 @@ def test_pages_reconnect_after_the_server_is_killed_and_restarted(
         ada.page.click("#start-button")
         word = ada.choose_word()
         bob.say(word)
-        wait_for("scores after Bob's guess", lambda: scores(ada)["Bob"] > 0 and scores(ada)["Ada"] > 0)
+        wait_for(
+            "scores after Bob's guess", lambda: scores(ada)["Bob"] > 0 and scores(ada)["Ada"] > 0
+        )
         # Bob's turn: he draws something before the crash.
         bob.choose_word()
         bob.drag([(0.2, 0.2), (0.8, 0.8)])
@@ -55,8 +57,12 @@ def test_pages_reconnect_after_the_server_is_killed_and_restarted(
             assert player.state("you.id") == ids[player.name], "the same seat was resumed"
             wait_for(f"scores on {player.name}'s page", lambda p=player: scores(p) == before)
             expect(player.page.locator("#player-list .badge--muted")).to_have_count(0)
-        wait_for("the canvas repainted for Ada", lambda: ada.canvas()["digest"] == picture["digest"])
-        wait_for("the canvas repainted for Bob", lambda: bob.canvas()["digest"] == picture["digest"])
+        wait_for(
+            "the canvas repainted for Ada", lambda: ada.canvas()["digest"] == picture["digest"]
+        )
+        wait_for(
+            "the canvas repainted for Bob", lambda: bob.canvas()["digest"] == picture["digest"]
+        )
         expect(bob.page.locator("#toolbar")).to_be_visible()
 
         # ---- graceful restart (SIGTERM): the server says "reconnect", pages follow
@@ -68,7 +74,9 @@ def test_pages_reconnect_after_the_server_is_killed_and_restarted(
             wait_for(f"scores on {player.name}'s page", lambda p=player: scores(p) == before)
         # The game goes on: Bob still draws and Ada sees it.
         bob.drag([(0.5, 0.1), (0.5, 0.9)])
-        wait_for("Ada to see the new stroke", lambda: ada.canvas()["digest"] == bob.canvas()["digest"])
+        wait_for(
+            "Ada to see the new stroke", lambda: ada.canvas()["digest"] == bob.canvas()["digest"]
+        )
         assert ada.canvas()["digest"] != picture["digest"]
         assert ada.page_errors == bob.page_errors == []
     finally:

@@ -33,9 +33,9 @@ def test_markup_in_names_and_chat_renders_as_text(
         mallory.say(EVIL_CHAT)
         for player in (alice, mallory):
             page = player.page
-            expect(page.locator("#player-list .player__name").filter(has_text=EVIL_NAME)).to_have_text(
-                EVIL_NAME
-            )
+            expect(
+                page.locator("#player-list .player__name").filter(has_text=EVIL_NAME)
+            ).to_have_text(EVIL_NAME)
             line = page.locator("#chat-log li", has_text=EVIL_CHAT)
             expect(line).to_contain_text(f"{EVIL_NAME}: {EVIL_CHAT}")
             # Nothing became an element and nothing ran.
