@@ -108,6 +108,8 @@ class Demo:
             "-m",
             "kubesandbox",
             "up",
+            "--port",
+            "0",
             "--state-dir",
             str(self.state_dir / "sandbox"),
             "--kubeconfig",
@@ -186,14 +188,19 @@ class Demo:
         for pod in pods:
             if (pod.get("status") or {}).get("podIP"):
                 candidates.append(f"http://{pod['status']['podIP']}:8080/")
-        for url in candidates:
-            try:
-                with urllib.request.urlopen(url + "api/room", timeout=3) as response:  # noqa: S310
-                    if response.status == 200:
-                        return url
-            except OSError:
-                continue
-        raise RuntimeError(f"the room answers on none of {candidates}")
+        errors: dict[str, str] = {}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            for url in candidates:
+                try:
+                    with urllib.request.urlopen(url + "api/room", timeout=3) as response:  # noqa: S310
+                        if response.status == 200:
+                            return url
+                        errors[url] = f"HTTP {response.status}"
+                except OSError as error:
+                    errors[url] = str(error)
+            time.sleep(0.5)
+        raise RuntimeError(f"the room does not answer: {errors}")
 
     def run(self) -> int:
         self.state_dir.mkdir(parents=True, exist_ok=True)
