@@ -153,6 +153,7 @@ class Server:
     proc: asyncio.subprocess.Process
     ws_url: str
     log_path: Path
+    http_url: str = ""
 
     @property
     def pid(self) -> int:
@@ -206,7 +207,8 @@ async def start_ours(workdir: Path) -> Server:
             stderr=log_file,
             env=env,
         )
-    server = Server("ours", proc, f"ws://127.0.0.1:{port}/ws", log_path)
+    base = f"http://127.0.0.1:{port}"
+    server = Server("ours", proc, f"ws://127.0.0.1:{port}/ws", log_path, base)
     try:
         await wait_http_ok(f"http://127.0.0.1:{port}/readyz", proc, 30)
     except RuntimeError as exc:
@@ -405,6 +407,9 @@ class Measurement:
     machine_busy_percent: float
     batches_sent: int
     drawer_errors: dict[str, int] = field(default_factory=dict)
+    # ours only: the server's own view from /api/health `performance` (time spent in one
+    # broadcast loop, event-loop lag), which separates its work from scheduling delays
+    server_performance: dict[str, Any] = field(default_factory=dict)
     undecodable: int = 0
     receivers_closed: int = 0
 
@@ -468,7 +473,20 @@ class Contender:
             stop.set()
             self.batches += await drawing
 
-    def result(self, receivers: int, outputs: list[dict[str, Any]]) -> Measurement:
+    async def server_performance(self, session: aiohttp.ClientSession) -> dict[str, Any]:
+        if not self.server.http_url:
+            return {}
+        with contextlib.suppress(aiohttp.ClientError, OSError, ValueError, TimeoutError):
+            url = self.server.http_url + "/api/health"
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
+                body = await response.json()
+                performance = body.get("performance", {})
+                return performance if isinstance(performance, dict) else {}
+        return {}
+
+    def result(
+        self, receivers: int, outputs: list[dict[str, Any]], performance: dict[str, Any]
+    ) -> Measurement:
         latencies = sorted(v / 1000 for r in outputs for v in r["latenciesMicros"])
         delivered = sum(r["received"] for r in outputs)
         seconds = max(r["seconds"] for r in outputs)
@@ -493,6 +511,7 @@ class Contender:
             drawer_errors=dict(self.drawer.errors),
             undecodable=sum(r["undecodable"] for r in outputs),
             receivers_closed=sum(r["closedEarly"] for r in outputs),
+            server_performance=performance,
         )
 
 
@@ -544,7 +563,9 @@ async def measure(
                     await contender.run_slice(settle, args.duration / slices)
             rows = []
             for contender in contenders:
-                rows.append(contender.result(receivers, await contender.group.stop()))
+                performance = await contender.server_performance(session)
+                outputs = await contender.group.stop()
+                rows.append(contender.result(receivers, outputs, performance))
                 for player in contender.players:
                     await player.close()
             return rows
@@ -574,6 +595,13 @@ def format_table(rows: list[Measurement]) -> str:
             f"{m.server_cpu_percent:>6.0f} {m.server_rss_mb:>7.1f} {m.idle_rss_mb:>7.1f} "
             f"{m.loadgen_cpu_percent:>9.0f} {m.machine_busy_percent:>9.0f}"
         )
+        perf = m.server_performance
+        if perf:
+            lines.append(
+                f"      (server's own view: one broadcast loop p50 "
+                f"{perf.get('broadcastP50Ms', '?')} ms, p95 {perf.get('broadcastP95Ms', '?')} ms;"
+                f" event-loop lag {perf.get('eventLoopLagMs', '?')} ms)"
+            )
         if m.drawer_errors or m.undecodable or m.receivers_closed:
             lines.append(
                 f"      ! drawer errors {m.drawer_errors}, undecodable {m.undecodable}, "
