@@ -128,7 +128,13 @@ def test_friends_play_a_whole_game(
         word = ada.choose_word(avoid=secret_test_is_meaningful(bob))
         expect(bob.page.locator("#word-label")).to_have_text(hint_mask(word))
         expect(bob.page.locator("#toolbar")).to_be_hidden()
+        countdown = int(bob.page.locator("#timer-value").inner_text())
+        assert 50 <= countdown <= 60, "a 60 s turn just started"
         draw_a_house(ada)
+        wait_for(
+            "the countdown to run",
+            lambda: int(bob.page.locator("#timer-value").inner_text()) < countdown,
+        )
 
         # ---- Bob's canvas shows Ada's pixels
         drawn = same_canvas(ada, bob, "Bob's canvas to match Ada's")

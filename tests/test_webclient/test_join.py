@@ -76,15 +76,27 @@ def test_join_errors_are_clear_and_joining_can_be_retried(
             player.close()
 
 
-def test_nickname_is_remembered_and_a_reload_keeps_the_seat(
+def test_lobby_settings_share_link_remembered_nickname_and_reload(
     browser: Browser, game_server: Callable[..., GameServer]
 ) -> None:
     server = game_server()
     ada = Player(browser, server.url, "Ada")
     bob = Player(browser, server.url, "Bob")
+    ada.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     try:
         ada.join()
         bob.join()
+
+        # The host's settings reach everyone; the share button copies the room's link.
+        ada.page.select_option("#set-rounds", "3")
+        ada.page.select_option("#set-drawTimeSeconds", "90")
+        expect(bob.page.locator("#set-rounds")).to_have_value("3")
+        expect(bob.page.locator("#set-drawTimeSeconds")).to_have_value("90")
+        assert server.get("/api/room")["settings"]["rounds"] == 3
+        ada.page.click("#share-button")
+        expect(ada.page.locator("#toasts")).to_contain_text(f"Room link copied: {server.url}/")
+        assert ada.page.evaluate("() => navigator.clipboard.readText()") == f"{server.url}/"
+
         seat = ada.state("you.id")
         ada.page.reload()
         # Straight back into the room, same seat, no second "Ada".
