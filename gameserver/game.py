@@ -13,13 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from gameserver import protocol as p
 from gameserver import rules
 from gameserver.matching import is_close, is_match
 from gameserver.protocol import ProtocolError
-from gameserver.settings import GameSettings, Timing, describe_validation_error
+from gameserver.settings import GameSettings, SettingsError, Timing
 from gameserver.words import pick_choices, word_pool
 
 LOBBY = "lobby"
@@ -365,13 +363,10 @@ class Room:
 
     def _change_settings(self, member: Member, cmd: p.ChangeSettings) -> list[Outbound]:
         self._require_host_in_lobby(member)
-        merged = {**self.settings.public(), **cmd.changes}
         try:
-            new = GameSettings.model_validate(merged)
-        except ValidationError as exc:
-            raise ProtocolError(
-                "bad_message", f"settings: {describe_validation_error(exc)}"
-            ) from None
+            new = self.settings.updated(cmd.changes)
+        except SettingsError as exc:
+            raise ProtocolError("bad_message", f"settings: {exc}") from None
         self.settings = new
         self.rounds = new.rounds
         self.dirty = True

@@ -9,103 +9,201 @@ from __future__ import annotations
 import json
 import os
 import sys
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
 
 from gameserver import __version__
+
+# Plain dataclasses and a small validator rather than a validation library: the room
+# process should stay small (an idle room is expected to need well under 60 MB).
+
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
     """A setting is missing, malformed or out of range."""
 
 
-class _Camel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+def _range(low: float | None = None, high: float | None = None, **extra: Any) -> dict[str, Any]:
+    return {"low": low, "high": high, **extra}
 
 
-class GameSettings(_Camel):
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _clean_words(value: Any, where: str, errors: list[str]) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        errors.append(f"{where}: must be a list of words")
+        return ()
+    if len(value) > 1000:
+        errors.append(f"{where}: at most 1000 custom words, got {len(value)}")
+        return ()
+    cleaned: list[str] = []
+    seen: set[str] = set()
+    for item in value:
+        if not isinstance(item, str):
+            errors.append(f"{where}: every custom word must be a string")
+            return ()
+        word = " ".join(item.split())
+        if not 1 <= len(word) <= 32:
+            errors.append(f"{where}: custom word {item!r} must be 1-32 characters")
+            return ()
+        if word.casefold() not in seen:
+            seen.add(word.casefold())
+            cleaned.append(word)
+    return tuple(cleaned)
+
+
+def _check_value(
+    kind: Any, value: Any, meta: Mapping[str, Any], where: str, errors: list[str]
+) -> Any:
+    low, high = meta.get("low"), meta.get("high")
+    if kind is bool:
+        if not isinstance(value, bool):
+            errors.append(f"{where}: must be true or false")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append(f"{where}: must be an integer")
+            return value
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            errors.append(f"{where}: must be a number")
+            return value
+        value = float(value)
+        if meta.get("positive") and value <= 0:
+            errors.append(f"{where}: must be greater than 0")
+            return value
+    elif kind is str or kind == (str | None):
+        if value is None and kind is not str:
+            return None
+        if not isinstance(value, str):
+            errors.append(f"{where}: must be a string")
+            return value
+        length = len(value)
+        if low is not None and high is not None and not low <= length <= high:
+            errors.append(f"{where}: must be {low}-{high} characters")
+        return value
+    elif meta.get("words"):
+        return _clean_words(value, where, errors)
+    if low is not None and value < low or high is not None and value > high:
+        errors.append(f"{where}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def from_mapping(cls: type[T], data: Mapping[str, Any], path: str = "") -> tuple[T, list[str]]:
+    """Build dataclass `cls` from camelCase `data`; returns (value, problems)."""
+    errors: list[str] = []
+    hints = typing.get_type_hints(cls)
+    known = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        known[_camel(f.name)] = f
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{path}{key}"
+        spec = known.get(key) if isinstance(key, str) else None
+        if spec is None:
+            errors.append(f"{where}: unknown setting (known: {', '.join(sorted(known))})")
+            continue
+        kind = hints[spec.name]
+        if isinstance(kind, type) and hasattr(kind, "__dataclass_fields__"):
+            if not isinstance(value, Mapping):
+                errors.append(f"{where}: must be a mapping")
+                continue
+            sub: Any
+            sub, problems = from_mapping(kind, value, f"{where}.")
+            errors += problems
+            values[spec.name] = sub
+            continue
+        values[spec.name] = _check_value(kind, value, spec.metadata, where, errors)
+    if errors:
+        return cls(), errors
+    return cls(**values), errors
+
+
+@dataclass(frozen=True)
+class GameSettings:
     """What the host may change in the lobby (and the config file sets at start)."""
 
-    max_players: int = Field(default=12, ge=2, le=24)
-    rounds: int = Field(default=3, ge=1, le=10)
-    draw_time_seconds: int = Field(default=80, ge=30, le=240)
-    word_choices: int = Field(default=3, ge=1, le=5)
-    hints: int = Field(default=3, ge=0, le=10)
-    language: str = "en"
-    custom_words: tuple[str, ...] = Field(default=(), max_length=1000)
+    max_players: int = field(default=12, metadata=_range(2, 24))
+    rounds: int = field(default=3, metadata=_range(1, 10))
+    draw_time_seconds: int = field(default=80, metadata=_range(30, 240))
+    word_choices: int = field(default=3, metadata=_range(1, 5))
+    hints: int = field(default=3, metadata=_range(0, 10))
+    language: str = field(default="en", metadata=_range(1, 16))
+    custom_words: tuple[str, ...] = field(default=(), metadata=_range(words=True))
     custom_words_only: bool = False
-
-    @field_validator("custom_words", mode="before")
-    @classmethod
-    def _clean_words(cls, value: Any) -> Any:
-        if not isinstance(value, list | tuple):
-            return value
-        cleaned: list[str] = []
-        seen: set[str] = set()
-        for item in value:
-            if not isinstance(item, str):
-                raise ValueError("every custom word must be a string")
-            word = " ".join(item.split())
-            if not 1 <= len(word) <= 32:
-                raise ValueError(f"custom word {item!r} must be 1-32 characters")
-            if word.casefold() not in seen:
-                seen.add(word.casefold())
-                cleaned.append(word)
-        return tuple(cleaned)
 
     def public(self) -> dict[str, Any]:
         """The settings as the protocol shows them (camelCase)."""
-        data = self.model_dump(by_alias=True)
-        data["customWords"] = list(self.custom_words)
-        return data
+        return {
+            "maxPlayers": self.max_players,
+            "rounds": self.rounds,
+            "drawTimeSeconds": self.draw_time_seconds,
+            "wordChoices": self.word_choices,
+            "hints": self.hints,
+            "language": self.language,
+            "customWords": list(self.custom_words),
+            "customWordsOnly": self.custom_words_only,
+        }
+
+    def updated(self, changes: Mapping[str, Any]) -> GameSettings:
+        """These settings with camelCase `changes` applied; `SettingsError` if invalid."""
+        merged, errors = from_mapping(GameSettings, {**self.public(), **changes})
+        if errors:
+            raise SettingsError("; ".join(errors))
+        return merged
 
 
-class RateLimits(_Camel):
-    chat_per_second: float = Field(default=5 / 3, gt=0, le=1000)
-    chat_burst: int = Field(default=5, ge=1, le=10000)
-    draw_per_second: float = Field(default=60, gt=0, le=10000)
-    draw_burst: int = Field(default=120, ge=1, le=100000)
+@dataclass(frozen=True)
+class RateLimits:
+    chat_per_second: float = field(default=5 / 3, metadata=_range(0, 1000, positive=True))
+    chat_burst: int = field(default=5, metadata=_range(1, 10000))
+    draw_per_second: float = field(default=60, metadata=_range(0, 10000, positive=True))
+    draw_burst: int = field(default=120, metadata=_range(1, 100000))
     # Everything that is neither chat nor drawing (join, ping, settings, votes, garbage).
-    control_per_second: float = Field(default=10, gt=0, le=10000)
-    control_burst: int = Field(default=20, ge=1, le=100000)
-    max_message_bytes: int = Field(default=16384, ge=1024, le=1 << 20)
+    control_per_second: float = field(default=10, metadata=_range(0, 10000, positive=True))
+    control_burst: int = field(default=20, metadata=_range(1, 100000))
+    max_message_bytes: int = field(default=16384, metadata=_range(1024, 1 << 20))
     # Sustained abuse: more than abuseFactor x the allowed rate for abuseSeconds -> close 1008.
-    abuse_factor: float = Field(default=3.0, ge=1.0, le=100)
-    abuse_seconds: int = Field(default=5, ge=1, le=60)
+    abuse_factor: float = field(default=3.0, metadata=_range(1.0, 100))
+    abuse_seconds: int = field(default=5, metadata=_range(1, 60))
 
 
-class Maintenance(_Camel):
+@dataclass(frozen=True)
+class Maintenance:
     enabled: bool = False
-    message: str = Field(default="", max_length=500)
+    message: str = field(default="", metadata=_range(0, 500))
 
 
-class Timing(_Camel):
+@dataclass(frozen=True)
+class Timing:
     """Phase lengths outside the draw time. Defaults match the protocol; tests shorten them."""
 
-    choose_seconds: float = Field(default=15, gt=0, le=120)
-    turn_end_seconds: float = Field(default=5, ge=0, le=60)
-    game_over_seconds: float = Field(default=10, ge=0, le=120)
+    choose_seconds: float = field(default=15, metadata=_range(0, 120, positive=True))
+    turn_end_seconds: float = field(default=5, metadata=_range(0, 60))
+    game_over_seconds: float = field(default=10, metadata=_range(0, 120))
 
 
-class RoomConfig(_Camel):
+@dataclass(frozen=True)
+class RoomConfig:
     """The config file's content (all optional)."""
 
-    room_name: str | None = Field(default=None, min_length=1, max_length=63)
-    game: GameSettings = GameSettings()
-    rate_limits: RateLimits = RateLimits()
-    maintenance: Maintenance = Maintenance()
-    reconnect_grace_seconds: float = Field(default=60, ge=1, le=3600)
-    heartbeat_seconds: float = Field(default=20, ge=0.2, le=120)
-    max_spectators: int = Field(default=1000, ge=0, le=10000)
-    timing: Timing = Timing()
+    room_name: str | None = field(default=None, metadata=_range(1, 63))
+    game: GameSettings = field(default_factory=GameSettings)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    maintenance: Maintenance = field(default_factory=Maintenance)
+    reconnect_grace_seconds: float = field(default=60, metadata=_range(1, 3600))
+    heartbeat_seconds: float = field(default=20, metadata=_range(0.2, 120))
+    max_spectators: int = field(default=1000, metadata=_range(0, 10000))
+    timing: Timing = field(default_factory=Timing)
 
 
 @dataclass(frozen=True)
@@ -120,7 +218,7 @@ class ServerSettings:
     log_format: str = "json"
     admin_token: str | None = field(default=None, repr=False)
     version: str = __version__
-    config: RoomConfig = RoomConfig()
+    config: RoomConfig = field(default_factory=RoomConfig)
 
 
 # flag name -> (env var, converter)
@@ -154,18 +252,10 @@ def load_config_file(path: Path) -> RoomConfig:
 
 
 def parse_room_config(data: Mapping[str, Any], source: str = "config") -> RoomConfig:
-    try:
-        return RoomConfig.model_validate(dict(data))
-    except ValidationError as exc:
-        raise SettingsError(f"{source}: {describe_validation_error(exc)}") from exc
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
+    config, errors = from_mapping(RoomConfig, data)
+    if errors:
+        raise SettingsError(f"{source}: " + "; ".join(errors))
+    return config
 
 
 def _int_setting(name: str, raw: str | int) -> int:
