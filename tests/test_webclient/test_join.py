@@ -93,6 +93,11 @@ def test_lobby_settings_share_link_remembered_nickname_and_reload(
         expect(bob.page.locator("#set-rounds")).to_have_value("3")
         expect(bob.page.locator("#set-drawTimeSeconds")).to_have_value("90")
         assert server.get("/api/room")["settings"]["rounds"] == 3
+        ada.page.fill("#set-customWords", "pizza, rocket ship")
+        ada.page.locator("#set-customWords").blur()
+        expect(bob.page.locator("#custom-words-count")).to_have_text("2 words")
+        expect(bob.page.locator("#set-customWords")).to_be_hidden()
+        assert "rocket ship" not in bob.page.locator("#lobby").inner_text()
         ada.page.click("#share-button")
         expect(ada.page.locator("#toasts")).to_contain_text(f"Room link copied: {server.url}/")
         assert ada.page.evaluate("() => navigator.clipboard.readText()") == f"{server.url}/"

@@ -1,5 +1,5 @@
 // The lobby: settings (editable by the host), start and the room's history.
-import { byId, clear, h } from "../dom.js";
+import { byId, clear, h, show } from "../dom.js";
 import { isHost } from "../state.js";
 import { Board } from "../board.js";
 import { renderLeaderboard } from "./overlays.js";
@@ -56,11 +56,15 @@ export class Lobby {
       select.disabled = !host;
       if (typeof s[name] === "number" && document.activeElement !== select) select.value = String(s[name]);
     }
+    // Only the host sees the list itself: for the others it would spoil the game.
     const words = /** @type {HTMLTextAreaElement} */ (byId("set-customWords"));
-    words.disabled = !host;
-    if (document.activeElement !== words && Array.isArray(s.customWords)) {
-      words.value = s.customWords.join(", ");
-    }
+    const list = Array.isArray(s.customWords) ? s.customWords : [];
+    show(byId("custom-words-field"), host);
+    show(byId("custom-words-note"), !host);
+    if (host && document.activeElement !== words) words.value = list.join(", ");
+    if (!host) words.value = "";
+    byId("custom-words-count").textContent =
+      list.length === 0 ? "none" : `${list.length} word${list.length === 1 ? "" : "s"}`;
     const only = /** @type {HTMLInputElement} */ (byId("set-customWordsOnly"));
     only.disabled = !host;
     only.checked = Boolean(s.customWordsOnly);
