@@ -55,8 +55,11 @@ def kubeconfig_text(url: str, namespace: str = "default") -> str:
 
 def configure_logging(level: str, fmt: str) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
-    renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
-                     else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -64,8 +67,7 @@ def configure_logging(level: str, fmt: str) -> None:
             structlog.processors.TimeStamper(fmt="iso"),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelName(level.upper())),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
 
@@ -77,12 +79,20 @@ async def run_up(args: argparse.Namespace) -> int:
     if info_path.exists():
         other = _read_json(info_path)
         if other and _alive(int(other.get("pid", 0))):
-            print(f"error: a sandbox (pid {other['pid']}) already runs with state dir "
-                  f"{state_dir}; stop it with `python -m kubesandbox down --state-dir "
-                  f"{state_dir}`", file=sys.stderr)
+            print(
+                f"error: a sandbox (pid {other['pid']}) already runs with state dir "
+                f"{state_dir}; stop it with `python -m kubesandbox down --state-dir "
+                f"{state_dir}`",
+                file=sys.stderr,
+            )
             return 1
-    server = ApiServer(state_dir=state_dir, persist=not temporary, host=args.host,
-                       port=args.port, watch_history=args.watch_history)
+    server = ApiServer(
+        state_dir=state_dir,
+        persist=not temporary,
+        host=args.host,
+        port=args.port,
+        watch_history=args.watch_history,
+    )
     await server.start()
     kubeconfig = _write_kubeconfig(args.kubeconfig or state_dir / "kubeconfig", server.url)
     manager = None
@@ -91,22 +101,37 @@ async def run_up(args: argparse.Namespace) -> int:
             from .config import SandboxConfig
             from .controllers import ControllerManager
         except ImportError as exc:  # the controllers part is optional at import time
-            log.warning("controllers.unavailable", error=str(exc),
-                        hint="only the API server runs; Deployments and Pods will not progress")
+            log.warning(
+                "controllers.unavailable",
+                error=str(exc),
+                hint="only the API server runs; Deployments and Pods will not progress",
+            )
         else:
-            config = SandboxConfig.load(Path(args.config) if args.config else None,
-                                        state_dir=state_dir, virtual_pods=args.virtual_pods)
+            config = SandboxConfig.load(
+                Path(args.config) if args.config else None,
+                state_dir=state_dir,
+                virtual_pods=args.virtual_pods,
+            )
             manager = ControllerManager(server.url, config)
             await manager.start()
-    record = {"pid": os.getpid(), "url": server.url, "kubeconfig": str(kubeconfig),
-              "stateDir": str(state_dir), "temporary": temporary, "started": time.time()}
+    record = {
+        "pid": os.getpid(),
+        "url": server.url,
+        "kubeconfig": str(kubeconfig),
+        "stateDir": str(state_dir),
+        "temporary": temporary,
+        "started": time.time(),
+    }
     info_path.write_text(json.dumps(record))
     pointer = runtime_pointer()
     pointer.parent.mkdir(parents=True, exist_ok=True)
     pointer.write_text(json.dumps(record))
     print(f"export KUBECONFIG={kubeconfig}")
-    print(f"kubesandbox ready: API server {server.url}, state {state_dir}"
-          f"{' (temporary)' if temporary else ''}; Ctrl-C to stop", flush=True)
+    print(
+        f"kubesandbox ready: API server {server.url}, state {state_dir}"
+        f"{' (temporary)' if temporary else ''}; Ctrl-C to stop",
+        flush=True,
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -188,8 +213,11 @@ def run_down(args: argparse.Namespace) -> int:
             print(f"kubesandbox (pid {pid}) stopped")
             return 0
         time.sleep(0.1)
-    print(f"kubesandbox (pid {pid}) did not stop within {args.timeout:.0f}s; it is still "
-          f"shutting down its pods, or send SIGKILL with `kill -9 {pid}`", file=sys.stderr)
+    print(
+        f"kubesandbox (pid {pid}) did not stop within {args.timeout:.0f}s; it is still "
+        f"shutting down its pods, or send SIGKILL with `kill -9 {pid}`",
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -206,15 +234,19 @@ def run_status(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(url + "/sandbox/v1/info", timeout=5) as resp:  # noqa: S310
             info = json.loads(resp.read())
     except OSError as exc:
-        print(f"kubesandbox: process {pid} is alive but its API server at {record['url']} "
-              f"does not answer ({exc})")
+        print(
+            f"kubesandbox: process {pid} is alive but its API server at {record['url']} "
+            f"does not answer ({exc})"
+        )
         return 1
     print(f"kubesandbox: running (pid {pid})")
     print(f"  API server:  {record['url']}")
     print(f"  kubeconfig:  {record['kubeconfig']}  (export KUBECONFIG={record['kubeconfig']})")
     print(f"  state dir:   {record['stateDir']}{' (temporary)' if record.get('temporary') else ''}")
-    print(f"  objects:     {info['objects']} at resourceVersion {info['resourceVersion']}, "
-          f"{info['watchers']} open watches")
+    print(
+        f"  objects:     {info['objects']} at resourceVersion {info['resourceVersion']}, "
+        f"{info['watchers']} open watches"
+    )
     return 0
 
 
@@ -224,23 +256,39 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-format", choices=("console", "json"), default="console")
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the sandbox and stay in the foreground")
-    up.add_argument("--state-dir", help="keep objects, logs and volumes here (persistent); "
-                    "default: a temporary directory removed at shutdown")
+    up.add_argument(
+        "--state-dir",
+        help="keep objects, logs and volumes here (persistent); "
+        "default: a temporary directory removed at shutdown",
+    )
     up.add_argument("--port", type=int, default=6443, help="API server port (0: any free one)")
     up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--kubeconfig", help="where to write the kubeconfig "
-                    "(default: STATE_DIR/kubeconfig)")
+    up.add_argument(
+        "--kubeconfig", help="where to write the kubeconfig (default: STATE_DIR/kubeconfig)"
+    )
     up.add_argument("--config", help="sandbox YAML config (image rules etc.)")
-    up.add_argument("--virtual-pods", action="store_true",
-                    help="mark every Pod Running/Ready without starting processes")
-    up.add_argument("--no-controllers", action="store_true",
-                    help="run only the API server (no controllers, kubelet or proxy)")
-    up.add_argument("--watch-history", type=int, default=50_000,
-                    help="watch events kept for resuming watches (older: 410 Gone)")
+    up.add_argument(
+        "--virtual-pods",
+        action="store_true",
+        help="mark every Pod Running/Ready without starting processes",
+    )
+    up.add_argument(
+        "--no-controllers",
+        action="store_true",
+        help="run only the API server (no controllers, kubelet or proxy)",
+    )
+    up.add_argument(
+        "--watch-history",
+        type=int,
+        default=50_000,
+        help="watch events kept for resuming watches (older: 410 Gone)",
+    )
     for name in ("down", "status"):
         s = sub.add_parser(name, help=f"{name} a sandbox started in the background")
-        s.add_argument("--state-dir", help="the sandbox's state dir (default: the last one "
-                       "started by this user)")
+        s.add_argument(
+            "--state-dir",
+            help="the sandbox's state dir (default: the last one started by this user)",
+        )
         if name == "down":
             s.add_argument("--timeout", type=float, default=60.0)
     return p
@@ -253,8 +301,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return asyncio.run(run_up(args))
         except OSError as exc:
-            print(f"error: cannot start the API server on {args.host}:{args.port}: {exc}; "
-                  "pick another --port (0 picks a free one)", file=sys.stderr)
+            print(
+                f"error: cannot start the API server on {args.host}:{args.port}: {exc}; "
+                "pick another --port (0 picks a free one)",
+                file=sys.stderr,
+            )
             return 1
     if args.command == "down":
         return run_down(args)

@@ -109,8 +109,11 @@ class Sandbox:
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "KUBECONFIG": str(self.kubeconfig),
-                "KUBECACHEDIR": str(self.cache_dir)}
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "KUBECACHEDIR": str(self.cache_dir),
+        }
 
     def kubectl(
         self,
@@ -121,20 +124,29 @@ class Sandbox:
     ) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl against this cluster; raise with its stderr on failure."""
         proc = subprocess.run(
-            [kubectl_path(), *args], input=input, capture_output=True, text=True,
-            env=self.env(), timeout=timeout, check=False)
+            [kubectl_path(), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=timeout,
+            check=False,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(
-                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
+            )
         return proc
 
     def _sandbox_call(self, method: str) -> Any:
         if self.real_cluster:
             raise RequestLogUnavailable(
                 "the request log exists only in kubesandbox; this test runs against a real "
-                "cluster (--cluster=kubeconfig): mark it @pytest.mark.kubesandbox_only")
+                "cluster (--cluster=kubeconfig): mark it @pytest.mark.kubesandbox_only"
+            )
         req = urllib.request.Request(  # noqa: S310 - the sandbox's own loopback URL
-            self.url + "/sandbox/v1/requests", method=method)
+            self.url + "/sandbox/v1/requests", method=method
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback URL
             return json.loads(resp.read())
 
@@ -161,8 +173,17 @@ class SandboxProcess:
         return self.log_dir / "kubesandbox.log"
 
     def start(self) -> Sandbox:
-        cmd = [sys.executable, "-m", "kubesandbox", "--log-format", "json", "up", "--port",
-               "0", *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "kubesandbox",
+            "--log-format",
+            "json",
+            "up",
+            "--port",
+            "0",
+            *self.args,
+        ]
         log_file = self.log_path.open("w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True)
         log_file.close()
@@ -185,7 +206,8 @@ class SandboxProcess:
             self.stop()
             raise RuntimeError(
                 f"kubesandbox did not start within {STARTUP_TIMEOUT:.0f}s; its log:\n"
-                + self.log_path.read_text()[-4000:])
+                + self.log_path.read_text()[-4000:]
+            )
         url = ""
         for line in Path(kubeconfig).read_text().splitlines():
             if line.strip().startswith("server:"):
@@ -230,7 +252,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(
         reason="needs the kubesandbox request log, which a real cluster (--cluster=kubeconfig) "
-        "does not have")
+        "does not have"
+    )
     for item in items:
         if item.get_closest_marker("kubesandbox_only"):
             item.add_marker(skip)

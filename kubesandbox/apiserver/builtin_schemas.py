@@ -24,10 +24,14 @@ def definitions() -> dict[str, dict[str, Any]]:
         path = root / KUBERNETES_SCHEMA_VERSION / "_definitions.json"
         data = json.loads(path.read_text())
     except (ModuleNotFoundError, FileNotFoundError) as exc:
-        log.warning("schemas.unavailable", error=str(exc),
-                    hint="install kubernetes-validate for strategic merge patch and explain")
+        log.warning(
+            "schemas.unavailable",
+            error=str(exc),
+            hint="install kubernetes-validate for strategic merge patch and explain",
+        )
         return {}
-    return data.get("$defs", {})  # type: ignore[no-any-return]
+    defs: dict[str, dict[str, Any]] = data.get("$defs", {})
+    return defs
 
 
 @dataclass(frozen=True)

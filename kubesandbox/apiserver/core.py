@@ -91,8 +91,13 @@ class ApiCore:
                 self.cluster_ips.reserve(ip)
         for ns in DEFAULT_NAMESPACES:
             if self.store.get(NS_KEY, "", ns) is None:
-                self.create(self.types[NS_KEY], None, "", {"metadata": {"name": ns}},
-                            manager="kube-apiserver")
+                self.create(
+                    self.types[NS_KEY],
+                    None,
+                    "",
+                    {"metadata": {"name": ns}},
+                    manager="kube-apiserver",
+                )
 
     # ------------------------------------------------------------ registry
     def _register(self, rt: ResourceType) -> None:
@@ -117,8 +122,7 @@ class ApiCore:
     def lookup(self, group: str, version: str, plural: str) -> ResourceType:
         rt = self.by_gv.get((group, version), {}).get(plural)
         if rt is None:
-            raise ApiError(404, "the server could not find the requested resource",
-                           details={})
+            raise ApiError(404, "the server could not find the requested resource", details={})
         return rt
 
     def groups(self) -> dict[str, list[str]]:
@@ -164,10 +168,18 @@ class ApiCore:
                 f'{rt.plural}{"." + rt.group if rt.group else ""} "" is forbidden: unable to '
                 f"create new content in namespace {ns} because it is being terminated",
                 reason="Forbidden",
-                details={"name": "", "group": rt.group, "kind": rt.plural, "causes": [
-                    {"reason": "NamespaceTerminating",
-                     "message": f"namespace {ns} is being terminated",
-                     "field": "metadata.namespace"}]},
+                details={
+                    "name": "",
+                    "group": rt.group,
+                    "kind": rt.plural,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": f"namespace {ns} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
             )
 
     def _invalid(self, rt: ResourceType, name: str, causes: list[dict[str, str]]) -> ApiError:
@@ -206,14 +218,23 @@ class ApiCore:
             if meta.get("generateName"):
                 for _ in range(20):
                     candidate = meta["generateName"] + "".join(
-                        secrets.choice(_GENERATE_CHARS) for _ in range(5))
+                        secrets.choice(_GENERATE_CHARS) for _ in range(5)
+                    )
                     if self.store.get(rt.key, meta.get("namespace", ""), candidate) is None:
                         meta["name"] = candidate
                         break
             else:
-                raise self._invalid(rt, "", [cause(
-                    "FieldValueRequired", "metadata.name",
-                    "Required value: name or generateName is required")])
+                raise self._invalid(
+                    rt,
+                    "",
+                    [
+                        cause(
+                            "FieldValueRequired",
+                            "metadata.name",
+                            "Required value: name or generateName is required",
+                        )
+                    ],
+                )
         name = meta["name"]
         name_causes = validate_name(rt.plural, name)
         if name_causes:
@@ -225,8 +246,13 @@ class ApiCore:
         obj["kind"] = rt.kind
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now()
-        for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion",
-                    "selfLink", "managedFields"):
+        for key in (
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "resourceVersion",
+            "selfLink",
+            "managedFields",
+        ):
             meta.pop(key, None)
         if rt.has_generation:
             meta["generation"] = 1
@@ -263,8 +289,11 @@ class ApiCore:
         """Defaulting, pruning and validation (CRD schemas and CEL, built-in basics)."""
         name = obj["metadata"].get("name", "")
         if rt.is_crd:
-            schema = rt.schemas.get(version or rt.storage_version) or rt.schemas.get(
-                rt.storage_version) or {}
+            schema = (
+                rt.schemas.get(version or rt.storage_version)
+                or rt.schemas.get(rt.storage_version)
+                or {}
+            )
             obj, causes = process_custom_object(obj, schema, old)
             obj["apiVersion"] = rt.api_version()
             obj["kind"] = rt.kind
@@ -286,26 +315,45 @@ class ApiCore:
         out: list[dict[str, str]] = []
         expected = f"{names.get('plural', '')}.{spec.get('group', '')}"
         if crd["metadata"]["name"] != expected:
-            out.append(cause("FieldValueInvalid", "metadata.name",
-                             f'Invalid value: "{crd["metadata"]["name"]}": must be '
-                             f"spec.names.plural+\".\"+spec.group"))
+            out.append(
+                cause(
+                    "FieldValueInvalid",
+                    "metadata.name",
+                    f'Invalid value: "{crd["metadata"]["name"]}": must be '
+                    f'spec.names.plural+"."+spec.group',
+                )
+            )
         if not names.get("kind"):
             out.append(cause("FieldValueRequired", "spec.names.kind", "Required value"))
         versions = spec.get("versions") or []
         if not versions:
-            out.append(cause("FieldValueInvalid", "spec.versions",
-                             "Invalid value: \"null\": must have exactly one version marked "
-                             "as storage version"))
+            out.append(
+                cause(
+                    "FieldValueInvalid",
+                    "spec.versions",
+                    'Invalid value: "null": must have exactly one version marked '
+                    "as storage version",
+                )
+            )
         elif sum(1 for v in versions if v.get("storage")) != 1:
-            out.append(cause("FieldValueInvalid", "spec.versions",
-                             "Invalid value: []apiextensions.CustomResourceDefinitionVersion"
-                             "{...}: must have exactly one version marked as storage version"))
+            out.append(
+                cause(
+                    "FieldValueInvalid",
+                    "spec.versions",
+                    "Invalid value: []apiextensions.CustomResourceDefinitionVersion"
+                    "{...}: must have exactly one version marked as storage version",
+                )
+            )
         for i, v in enumerate(versions):
             schema = (v.get("schema") or {}).get("openAPIV3Schema") or {}
             for err in check_cel_compiles(schema):
-                out.append(cause("FieldValueInvalid",
-                                 f"spec.validation.openAPIV3Schema[{i}].x-kubernetes-validations",
-                                 f'Invalid value: "object": {err}'))
+                out.append(
+                    cause(
+                        "FieldValueInvalid",
+                        f"spec.validation.openAPIV3Schema[{i}].x-kubernetes-validations",
+                        f'Invalid value: "object": {err}',
+                    )
+                )
         return out
 
     def _crd_established(self, crd: dict[str, Any]) -> None:
@@ -325,10 +373,20 @@ class ApiCore:
             "acceptedNames": names,
             "storedVersions": stored,
             "conditions": [
-                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                 "message": "no conflicts found", "lastTransitionTime": stamp},
-                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                 "message": "the initial names have been accepted", "lastTransitionTime": stamp},
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": stamp,
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": stamp,
+                },
             ],
         }
 
@@ -351,8 +409,11 @@ class ApiCore:
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
         if spec.get("type") in ("NodePort", "LoadBalancer"):
-            used = {p.get("nodePort") for s in self.store.iter(("", "services"), None)
-                    for p in (s.get("spec") or {}).get("ports") or []}
+            used = {
+                p.get("nodePort")
+                for s in self.store.iter(("", "services"), None)
+                for p in (s.get("spec") or {}).get("ports") or []
+            }
             candidate = 30000
             for port in spec.get("ports") or []:
                 if not port.get("nodePort"):
@@ -362,15 +423,29 @@ class ApiCore:
                     used.add(candidate)
 
     def _invalid_svc(self, svc: dict[str, Any], ip: str) -> ApiError:
-        return errors.invalid("Service", "", svc["metadata"]["name"], [cause(
-            "FieldValueInvalid", "spec.clusterIPs",
-            f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: provided IP is '
-            "already allocated")])
+        return errors.invalid(
+            "Service",
+            "",
+            svc["metadata"]["name"],
+            [
+                cause(
+                    "FieldValueInvalid",
+                    "spec.clusterIPs",
+                    f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: '
+                    "provided IP is already allocated",
+                )
+            ],
+        )
 
     def _namespace_created(self, name: str) -> None:
         if self.store.get(("", "serviceaccounts"), name, "default") is None:
-            self.create(self.types[("", "serviceaccounts")], None, name,
-                        {"metadata": {"name": "default"}}, manager="kube-controller-manager")
+            self.create(
+                self.types[("", "serviceaccounts")],
+                None,
+                name,
+                {"metadata": {"name": "default"}},
+                manager="kube-controller-manager",
+            )
 
     # ------------------------------------------------------------ update / patch
     def update(
@@ -391,17 +466,26 @@ class ApiCore:
         if meta.get("name") and meta["name"] != name:
             raise errors.bad_request(
                 f"the name of the object ({meta['name']}) does not match the name on the URL "
-                f"({name})")
+                f"({name})"
+            )
         if rt.namespaced and meta.get("namespace") and meta["namespace"] != ns:
             raise errors.bad_request(
                 "the namespace of the provided object does not match the namespace sent on "
-                "the request")
+                "the request"
+            )
         old = self.get(rt, ns, name)
         rv = meta.get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rt.plural, rt.group, name)
-        return self._commit(rt, version, old, copy.deepcopy(body), subresource=subresource,
-                            manager=manager, dry_run=dry_run)
+        return self._commit(
+            rt,
+            version,
+            old,
+            copy.deepcopy(body),
+            subresource=subresource,
+            manager=manager,
+            dry_run=dry_run,
+        )
 
     def patch(
         self,
@@ -419,8 +503,17 @@ class ApiCore:
     ) -> tuple[dict[str, Any], bool]:
         """Apply a patch; returns (object, created)."""
         if content_type in (PATCH_APPLY, PATCH_APPLY_CBOR):
-            return self.apply(rt, version, ns, name, raw, subresource=subresource,
-                              manager=manager, force=force, dry_run=dry_run)
+            return self.apply(
+                rt,
+                version,
+                ns,
+                name,
+                raw,
+                subresource=subresource,
+                manager=manager,
+                force=force,
+                dry_run=dry_run,
+            )
         try:
             patch = json.loads(raw or b"null")
         except ValueError as exc:
@@ -440,7 +533,8 @@ class ApiCore:
                     "the body of the request was in an unknown format - accepted media types "
                     "include: application/json-patch+json, application/merge-patch+json, "
                     "application/apply-patch+yaml",
-                    reason="UnsupportedMediaType")
+                    reason="UnsupportedMediaType",
+                )
             if not isinstance(patch, dict):
                 raise errors.bad_request("strategic merge patch must be a JSON object")
             patched = strategic_merge(current, patch, self.schema_node(rt, version))
@@ -449,7 +543,8 @@ class ApiCore:
                 415,
                 f"the body of the request was in an unknown format - accepted media types "
                 f"include: {PATCH_JSON}, {PATCH_MERGE}, {PATCH_APPLY}, {PATCH_STRATEGIC}",
-                reason="UnsupportedMediaType")
+                reason="UnsupportedMediaType",
+            )
         if not isinstance(patched, dict):
             raise errors.bad_request("the patched object is not a JSON object")
         patched_meta = patched.get("metadata") or {}
@@ -458,8 +553,15 @@ class ApiCore:
             raise errors.conflict(rt.plural, rt.group, name)
         if patched_meta.get("name", name) != name:
             raise errors.bad_request("metadata.name cannot be changed by a patch")
-        return self._commit(rt, version, old, patched, subresource=subresource,
-                            manager=manager or "unknown", dry_run=dry_run), False
+        return self._commit(
+            rt,
+            version,
+            old,
+            patched,
+            subresource=subresource,
+            manager=manager or "unknown",
+            dry_run=dry_run,
+        ), False
 
     def _commit(
         self,
@@ -491,8 +593,15 @@ class ApiCore:
                     new["status"] = copy.deepcopy(old["status"])
                 else:
                     new.pop("status", None)
-            for key in ("uid", "creationTimestamp", "deletionTimestamp",
-                        "deletionGracePeriodSeconds", "namespace", "name", "generateName"):
+            for key in (
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "namespace",
+                "name",
+                "generateName",
+            ):
                 if key in old_meta:
                     meta[key] = old_meta[key]
                 else:
@@ -502,10 +611,18 @@ class ApiCore:
             if old_meta.get("deletionTimestamp"):
                 added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
                 if added:
-                    raise self._invalid(rt, old_meta["name"], [cause(
-                        "FieldValueForbidden", "metadata.finalizers",
-                        "Forbidden: no new finalizers can be added if the object is being "
-                        "deleted, found new finalizers " + json.dumps(sorted(added)))])
+                    raise self._invalid(
+                        rt,
+                        old_meta["name"],
+                        [
+                            cause(
+                                "FieldValueForbidden",
+                                "metadata.finalizers",
+                                "Forbidden: no new finalizers can be added if the object is being "
+                                "deleted, found new finalizers " + json.dumps(sorted(added)),
+                            )
+                        ],
+                    )
         new["apiVersion"] = rt.api_version()
         new["kind"] = rt.kind
         new_meta = new["metadata"]
@@ -554,7 +671,8 @@ class ApiCore:
         if not manager:
             raise errors.bad_request(
                 "PATCH requests with apply content type require a fieldManager: set the "
-                "fieldManager query parameter (kubectl: --field-manager)")
+                "fieldManager query parameter (kubectl: --field-manager)"
+            )
         try:
             applied = yaml.safe_load(raw.decode() if raw else "")
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -562,21 +680,22 @@ class ApiCore:
         if not isinstance(applied, dict):
             raise errors.bad_request("the apply configuration is not an object")
         if not applied.get("apiVersion") or not applied.get("kind"):
-            raise errors.bad_request(
-                "apiVersion and kind must be set in an apply configuration")
+            raise errors.bad_request("apiVersion and kind must be set in an apply configuration")
         ameta = applied.setdefault("metadata", {})
         if ameta.get("name") and ameta["name"] != name:
             raise errors.bad_request(
                 f"the name of the object ({ameta['name']}) does not match the name on the URL "
-                f"({name})")
+                f"({name})"
+            )
         ameta["name"] = name
         old = self.store.get(rt.key, ns if rt.namespaced else "", name)
         node = self.schema_node(rt, version)
         if old is None:
             if subresource:
                 raise errors.not_found(rt.plural, rt.group, name)
-            created = self.create(rt, version, ns, applied, manager=manager, dry_run=dry_run,
-                                  operation="Apply")
+            created = self.create(
+                rt, version, ns, applied, manager=manager, dry_run=dry_run, operation="Apply"
+            )
             return created, True
         applied_view = applied if subresource != "status" else {"status": applied.get("status")}
         new_fields = field_set(applied_view, node, with_status=subresource == "status")
@@ -593,16 +712,23 @@ class ApiCore:
                 if value_at(live, path) != value_at(applied, path):
                     conflicts.append((key[0], path))
         if conflicts and not force:
-            causes = [{"reason": "FieldManagerConflict",
-                       "message": f'conflict with "{m}": {render_path(p)}',
-                       "field": render_path(p)} for m, p in sorted(conflicts, key=str)]
+            causes = [
+                {
+                    "reason": "FieldManagerConflict",
+                    "message": f'conflict with "{m}": {render_path(p)}',
+                    "field": render_path(p),
+                }
+                for m, p in sorted(conflicts, key=str)
+            ]
             if len(causes) == 1:
                 summary = f"1 conflict: {causes[0]['message']}"
             else:
                 summary = f"{len(causes)} conflicts:\n" + "\n".join(
-                    "- " + c["message"] for c in causes)
-            raise ApiError(409, f"Apply failed with {summary}", reason="Conflict",
-                           details={"causes": causes})
+                    "- " + c["message"] for c in causes
+                )
+            raise ApiError(
+                409, f"Apply failed with {summary}", reason="Conflict", details={"causes": causes}
+            )
         for key in list(managers):
             if key != mine_key:
                 managers[key] = managers[key] - new_fields if force else managers[key]
@@ -613,13 +739,24 @@ class ApiCore:
         for path in sorted(previous - new_fields, key=len):
             if path not in others:
                 remove_path(live, path)
-        merged = apply_merge(live, applied if subresource != "status" else {
-            "status": applied.get("status")}, node)
+        merged = apply_merge(
+            live, applied if subresource != "status" else {"status": applied.get("status")}, node
+        )
         managers[mine_key] = new_fields
         merged.setdefault("metadata", {})["managedFields"] = _encode_managed(
-            managers, rt.api_version(version), old)
-        obj = self._commit(rt, version, old, merged, subresource=subresource, manager=manager,
-                           dry_run=dry_run, operation="Apply", tracked=True)
+            managers, rt.api_version(version), old
+        )
+        obj = self._commit(
+            rt,
+            version,
+            old,
+            merged,
+            subresource=subresource,
+            manager=manager,
+            dry_run=dry_run,
+            operation="Apply",
+            tracked=True,
+        )
         return obj, False
 
     def _track_fields(
@@ -634,12 +771,14 @@ class ApiCore:
         """Record which fields `manager` set (managedFields), moving ownership to it."""
         node = self.schema_node(rt)
         if subresource == "status":
-            changed = {p for p in _status_paths(new.get("status"), node)
-                       if old is None or value_at(old, p) != value_at(new, p)}
+            changed = {
+                p
+                for p in _status_paths(new.get("status"), node)
+                if old is None or value_at(old, p) != value_at(new, p)
+            }
         else:
             new_paths = field_set(new, node)
-            changed = {p for p in new_paths
-                       if old is None or value_at(old, p) != value_at(new, p)}
+            changed = {p for p in new_paths if old is None or value_at(old, p) != value_at(new, p)}
         managers = _managed(old) if old is not None else {}
         if not changed and old is not None:
             new["metadata"]["managedFields"] = old["metadata"].get("managedFields") or []
@@ -663,19 +802,22 @@ class ApiCore:
             raise ApiError(
                 409,
                 f"Precondition failed: UID in precondition: {options.precondition_uid}, UID in "
-                f"object meta: {meta['uid']}", reason="Conflict",
-                details={"name": name, "group": rt.group, "kind": rt.plural})
+                f"object meta: {meta['uid']}",
+                reason="Conflict",
+                details={"name": name, "group": rt.group, "kind": rt.plural},
+            )
         if options.precondition_rv and options.precondition_rv != meta["resourceVersion"]:
             raise ApiError(
                 409,
                 f"Precondition failed: ResourceVersion in precondition: "
                 f"{options.precondition_rv}, ResourceVersion in object meta: "
-                f"{meta['resourceVersion']}", reason="Conflict",
-                details={"name": name, "group": rt.group, "kind": rt.plural})
+                f"{meta['resourceVersion']}",
+                reason="Conflict",
+                details={"name": name, "group": rt.group, "kind": rt.plural},
+            )
         if options.dry_run:
             return obj
-        policy = options.propagation or ("Orphan" if rt.key == ("batch", "jobs") else
-                                          "Background")
+        policy = options.propagation or ("Orphan" if rt.key == ("batch", "jobs") else "Background")
         if rt.key == NS_KEY:
             return self._delete_namespace(obj)
         if rt.key == ("", "pods") and self._graceful_pod_delete(obj, options):
@@ -684,8 +826,9 @@ class ApiCore:
         if policy == "Foreground" and self.store.dependents(meta["uid"]):
             if "foregroundDeletion" not in finalizers:
                 finalizers.append("foregroundDeletion")
-        elif (policy == "Orphan" and self.store.dependents(meta["uid"])
-              and "orphan" not in finalizers):
+        elif (
+            policy == "Orphan" and self.store.dependents(meta["uid"]) and "orphan" not in finalizers
+        ):
             finalizers.append("orphan")
         if finalizers:
             if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers"):
@@ -748,13 +891,17 @@ class ApiCore:
             if not self.store.dependents(uid):
                 current = self.store.get(rt.key, meta.get("namespace", ""), meta["name"])
                 if current is not None:
-                    fins = [f for f in current["metadata"].get("finalizers") or []
-                            if f != "foregroundDeletion"]
+                    fins = [
+                        f
+                        for f in current["metadata"].get("finalizers") or []
+                        if f != "foregroundDeletion"
+                    ]
                     self._set_finalizers(rt, current, fins)
 
     def _set_finalizers(self, rt: ResourceType, obj: dict[str, Any], fins: list[str]) -> None:
-        current = self.store.get(rt.key, obj["metadata"].get("namespace", ""),
-                                 obj["metadata"]["name"])
+        current = self.store.get(
+            rt.key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+        )
         if current is None:
             return
         new = copy.deepcopy(current)
@@ -772,8 +919,9 @@ class ApiCore:
         if dep is None:
             return
         new = copy.deepcopy(dep)
-        refs = [r for r in new["metadata"].get("ownerReferences") or []
-                if r.get("uid") != owner_uid]
+        refs = [
+            r for r in new["metadata"].get("ownerReferences") or [] if r.get("uid") != owner_uid
+        ]
         if refs:
             new["metadata"]["ownerReferences"] = refs
         else:
@@ -791,8 +939,11 @@ class ApiCore:
                 self.cluster_ips.release(ip)
         if rt.key == CRD_KEY:
             served = self.types.get(
-                ((obj.get("spec") or {}).get("group", ""),
-                 ((obj.get("spec") or {}).get("names") or {}).get("plural", "")))
+                (
+                    (obj.get("spec") or {}).get("group", ""),
+                    ((obj.get("spec") or {}).get("names") or {}).get("plural", ""),
+                )
+            )
             if served is not None and served.is_crd:
                 self._unregister(served)
                 self.store.drop_resource(served.key)
@@ -815,15 +966,24 @@ class ApiCore:
         """Delete a dependent whose owners are all gone (or being deleted in foreground);
         otherwise only drop the reference to the vanished owner."""
         refs = dep["metadata"].get("ownerReferences") or []
-        remaining = [r for r in refs if r.get("uid") != owner_uid and self._owner_exists(
-            r, dep["metadata"].get("namespace", ""))]
+        remaining = [
+            r
+            for r in refs
+            if r.get("uid") != owner_uid
+            and self._owner_exists(r, dep["metadata"].get("namespace", ""))
+        ]
         if remaining and policy == "Background":
-            self._drop_owner_ref(rt.key, dep["metadata"].get("namespace", ""),
-                                 dep["metadata"]["name"], owner_uid)
+            self._drop_owner_ref(
+                rt.key, dep["metadata"].get("namespace", ""), dep["metadata"]["name"], owner_uid
+            )
             return
         try:
-            self.delete(rt, dep["metadata"].get("namespace", ""), dep["metadata"]["name"],
-                        DeleteOptions(propagation=policy))
+            self.delete(
+                rt,
+                dep["metadata"].get("namespace", ""),
+                dep["metadata"]["name"],
+                DeleteOptions(propagation=policy),
+            )
         except ApiError as exc:
             log.warning("gc.delete_failed", name=dep["metadata"]["name"], error=exc.message)
 
@@ -847,19 +1007,28 @@ class ApiCore:
             for rt in list(self.types.values()):
                 if rt.group != group or rt.kind != ref.get("kind"):
                     continue
-                owner = self.store.get(rt.key, obj["metadata"].get("namespace", "")
-                                       if rt.namespaced else "", ref.get("name", ""))
-                if owner is not None and owner["metadata"]["uid"] == uid and "foregroundDeletion" \
-                        in (owner["metadata"].get("finalizers") or []):
+                owner = self.store.get(
+                    rt.key,
+                    obj["metadata"].get("namespace", "") if rt.namespaced else "",
+                    ref.get("name", ""),
+                )
+                if (
+                    owner is not None
+                    and owner["metadata"]["uid"] == uid
+                    and "foregroundDeletion" in (owner["metadata"].get("finalizers") or [])
+                ):
                     self._progress_deletion(rt, owner)
 
     # ------------------------------------------------------------ namespaces
     def _delete_namespace(self, nsobj: dict[str, Any]) -> dict[str, Any]:
         name = nsobj["metadata"]["name"]
         if name in ("default", "kube-system", "kube-public"):
-            raise ApiError(403, f'namespaces "{name}" is forbidden: this namespace may not be '
-                           "deleted", reason="Forbidden",
-                           details={"name": name, "kind": "namespaces"})
+            raise ApiError(
+                403,
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                reason="Forbidden",
+                details={"name": name, "kind": "namespaces"},
+            )
         if not nsobj["metadata"].get("deletionTimestamp"):
             new = copy.deepcopy(nsobj)
             new["metadata"]["deletionTimestamp"] = now()
@@ -874,8 +1043,9 @@ class ApiCore:
                 if obj["metadata"].get("deletionTimestamp") and rt.plural != "pods":
                     continue
                 try:
-                    self.delete(rt, name, obj["metadata"]["name"],
-                                DeleteOptions(propagation="Background"))
+                    self.delete(
+                        rt, name, obj["metadata"]["name"], DeleteOptions(propagation="Background")
+                    )
                 except ApiError:
                     continue
         self._maybe_finish_namespace(name)
@@ -903,13 +1073,21 @@ class ApiCore:
             allowed = disruptions_allowed(spec, pods)
             if allowed < 1:
                 raise ApiError(
-                    429, "Cannot evict pod as it would violate the pod's disruption budget.",
+                    429,
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
                     reason="TooManyRequests",
-                    details={"causes": [{"reason": "DisruptionBudget",
-                                         "message": f"The disruption budget "
-                                         f"{pdb['metadata']['name']} needs "
-                                         f"{pdb_desired(spec, pods)} healthy pods and has "
-                                         f"{pdb_healthy(spec, pods)} currently"}]})
+                    details={
+                        "causes": [
+                            {
+                                "reason": "DisruptionBudget",
+                                "message": f"The disruption budget "
+                                f"{pdb['metadata']['name']} needs "
+                                f"{pdb_desired(spec, pods)} healthy pods and has "
+                                f"{pdb_healthy(spec, pods)} currently",
+                            }
+                        ]
+                    },
+                )
         options = DeleteOptions()
         if isinstance(body, dict) and isinstance(body.get("deleteOptions"), dict):
             options.grace_period = body["deleteOptions"].get("gracePeriodSeconds")
@@ -920,13 +1098,19 @@ class ApiCore:
 
 
 def _pdb_matching(spec: dict[str, Any], pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [p for p in pods if selector_matches(spec.get("selector"), p["metadata"].get("labels"))
-            and not p["metadata"].get("deletionTimestamp")]
+    return [
+        p
+        for p in pods
+        if selector_matches(spec.get("selector"), p["metadata"].get("labels"))
+        and not p["metadata"].get("deletionTimestamp")
+    ]
 
 
 def _ready(pod: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )
 
 
 def _int_or_percent(value: Any, total: int, round_up: bool) -> int:
@@ -965,8 +1149,11 @@ def _version_rank(version: str) -> tuple[int, int, int]:
 
 
 def _strip_volatile(obj: dict[str, Any]) -> dict[str, Any]:
-    meta = {k: v for k, v in obj.get("metadata", {}).items()
-            if k not in ("resourceVersion", "managedFields", "generation")}
+    meta = {
+        k: v
+        for k, v in obj.get("metadata", {}).items()
+        if k not in ("resourceVersion", "managedFields", "generation")
+    }
     return {**obj, "metadata": meta}
 
 
@@ -976,8 +1163,7 @@ def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 def _spec_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     def body(o: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in o.items() if k not in ("metadata", "status", "apiVersion",
-                                                         "kind")}
+        return {k: v for k, v in o.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
     return body(old) != body(new)
 
@@ -993,8 +1179,11 @@ def _managed(obj: dict[str, Any] | None) -> dict[tuple[str, str, str], set[Field
     if obj is None:
         return out
     for entry in obj["metadata"].get("managedFields") or []:
-        key = (entry.get("manager", ""), entry.get("operation", "Update"),
-               entry.get("subresource", ""))
+        key = (
+            entry.get("manager", ""),
+            entry.get("operation", "Update"),
+            entry.get("subresource", ""),
+        )
         out[key] = decode_fields(entry.get("fieldsV1") or {})
     return out
 
@@ -1007,13 +1196,18 @@ def _encode_managed(
     times: dict[tuple[str, str, str], str] = {}
     if old is not None:
         for entry in old["metadata"].get("managedFields") or []:
-            times[(entry.get("manager", ""), entry.get("operation", "Update"),
-                   entry.get("subresource", ""))] = entry.get("time", "")
+            times[
+                (
+                    entry.get("manager", ""),
+                    entry.get("operation", "Update"),
+                    entry.get("subresource", ""),
+                )
+            ] = entry.get("time", "")
     out = []
     for key, fields in managers.items():
         if not fields:
             continue
-        entry: dict[str, Any] = {
+        record: dict[str, Any] = {
             "manager": key[0],
             "operation": key[1],
             "apiVersion": api_version,
@@ -1022,6 +1216,6 @@ def _encode_managed(
             "fieldsV1": encode_fields(fields),
         }
         if key[2]:
-            entry["subresource"] = key[2]
-        out.append(entry)
+            record["subresource"] = key[2]
+        out.append(record)
     return out

@@ -20,21 +20,31 @@ LABEL_KINDS = {"namespaces", "services"}
 def validate_name(plural: str, name: str) -> list[Cause]:
     if plural in LABEL_KINDS:
         if len(name) > 63 or not DNS1123_LABEL.match(name):
-            return [cause("FieldValueInvalid", "metadata.name",
-                          f'Invalid value: "{name}": a lowercase RFC 1123 label must consist of '
-                          "lower case alphanumeric characters or '-', and must start and end "
-                          "with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
-                          "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")]
+            return [
+                cause(
+                    "FieldValueInvalid",
+                    "metadata.name",
+                    f'Invalid value: "{name}": a lowercase RFC 1123 label must consist of '
+                    "lower case alphanumeric characters or '-', and must start and end "
+                    "with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
+                    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+                )
+            ]
         return []
     if plural in ("events",):
         return []
     if len(name) > 253 or not DNS1123_SUBDOMAIN.match(name):
-        return [cause("FieldValueInvalid", "metadata.name",
-                      f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of '
-                      "lower case alphanumeric characters, '-' or '.', and must start and end "
-                      "with an alphanumeric character (e.g. 'example.com', regex used for "
-                      "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]"
-                      "([-a-z0-9]*[a-z0-9])?)*')")]
+        return [
+            cause(
+                "FieldValueInvalid",
+                "metadata.name",
+                f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of '
+                "lower case alphanumeric characters, '-' or '.', and must start and end "
+                "with an alphanumeric character (e.g. 'example.com', regex used for "
+                "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]"
+                "([-a-z0-9]*[a-z0-9])?)*')",
+            )
+        ]
     return []
 
 
@@ -146,8 +156,12 @@ def apply_builtin_defaults(plural: str, group: str, obj: dict[str, Any], creatin
         if creating:
             obj["status"] = {"loadBalancer": {}}
     elif plural == "poddisruptionbudgets" and creating:
-        obj["status"] = {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
-                         "expectedPods": 0}
+        obj["status"] = {
+            "disruptionsAllowed": 0,
+            "currentHealthy": 0,
+            "desiredHealthy": 0,
+            "expectedPods": 0,
+        }
     elif plural == "ingresses" and creating:
         obj["status"] = {"loadBalancer": {}}
 
@@ -186,15 +200,23 @@ def validate_builtin(plural: str, obj: dict[str, Any]) -> list[Cause]:
         tspec = (spec.get("template") or {}).get("spec") or {}
         if tspec.get("restartPolicy") not in ("OnFailure", "Never"):
             shown = tspec.get("restartPolicy", "")
-            out.append(cause("FieldValueNotSupported", "spec.template.spec.restartPolicy",
-                             f'Unsupported value: "{shown}": supported values: "OnFailure", '
-                             '"Never"'))
+            out.append(
+                cause(
+                    "FieldValueNotSupported",
+                    "spec.template.spec.restartPolicy",
+                    f'Unsupported value: "{shown}": supported values: "OnFailure", "Never"',
+                )
+            )
         out += _validate_pod_spec(tspec, "spec.template.spec")
     elif plural == "cronjobs":
         if not spec.get("schedule"):
             out.append(cause("FieldValueRequired", "spec.schedule", "Required value"))
-    elif (plural == "services" and spec.get("clusterIP") != "None" and not spec.get("ports")
-          and spec.get("type") != "ExternalName"):
+    elif (
+        plural == "services"
+        and spec.get("clusterIP") != "None"
+        and not spec.get("ports")
+        and spec.get("type") != "ExternalName"
+    ):
         out.append(cause("FieldValueRequired", "spec.ports", "Required value"))
     return out
 
@@ -206,11 +228,13 @@ def _validate_pod_spec(spec: dict[str, Any], path: str) -> list[Cause]:
         out.append(cause("FieldValueRequired", f"{path}.containers", "Required value"))
     for i, c in enumerate(containers):
         if not c.get("name"):
-            out.append(cause("FieldValueRequired", f"{path}.containers[{i}].name",
-                             "Required value"))
+            out.append(
+                cause("FieldValueRequired", f"{path}.containers[{i}].name", "Required value")
+            )
         if not c.get("image"):
-            out.append(cause("FieldValueRequired", f"{path}.containers[{i}].image",
-                             "Required value"))
+            out.append(
+                cause("FieldValueRequired", f"{path}.containers[{i}].image", "Required value")
+            )
     return out
 
 
@@ -223,9 +247,14 @@ def _validate_selector_template(spec: dict[str, Any]) -> list[Cause]:
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     if not selector_matches(selector, labels):
         shown = "{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
-        return [cause("FieldValueInvalid", "spec.template.metadata.labels",
-                      f"Invalid value: map[string]string{shown}: `selector` does not match "
-                      "template `labels`")]
+        return [
+            cause(
+                "FieldValueInvalid",
+                "spec.template.metadata.labels",
+                f"Invalid value: map[string]string{shown}: `selector` does not match "
+                "template `labels`",
+            )
+        ]
     return []
 
 

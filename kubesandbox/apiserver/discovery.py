@@ -45,8 +45,12 @@ def resource_list(group: str, version: str, types: list[ResourceType]) -> dict[s
                 sub_entry["group"] = g
                 sub_entry["version"] = v
             resources.append(sub_entry)
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-            "resources": resources}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": gv,
+        "resources": resources,
+    }
 
 
 def group_entry(group: str, versions: list[str]) -> dict[str, Any]:
@@ -58,8 +62,7 @@ def api_group_list(groups: dict[str, list[str]]) -> dict[str, Any]:
     return {
         "kind": "APIGroupList",
         "apiVersion": "v1",
-        "groups": [group_entry(g, vs) for g, vs in sorted(groups.items(), key=_group_order)
-                   if g],
+        "groups": [group_entry(g, vs) for g, vs in sorted(groups.items(), key=_group_order) if g],
     }
 
 
@@ -98,12 +101,17 @@ def aggregated(
                 subs = []
                 for sub in rt.subresources:
                     g, sv, k = SUBRESOURCE_KINDS[sub]
-                    subs.append({
-                        "subresource": sub,
-                        "responseKind": {"group": g if k else group, "version": sv or v,
-                                         "kind": k or rt.kind},
-                        "verbs": list(SUBRESOURCE_VERBS[sub]),
-                    })
+                    subs.append(
+                        {
+                            "subresource": sub,
+                            "responseKind": {
+                                "group": g if k else group,
+                                "version": sv or v,
+                                "kind": k or rt.kind,
+                            },
+                            "verbs": list(SUBRESOURCE_VERBS[sub]),
+                        }
+                    )
                 if subs:
                     entry["subresources"] = subs
                 resources.append(entry)

@@ -27,7 +27,8 @@ def _convert(node: Any) -> Any:
     one_of = node.get("oneOf")
     one_of_types = (
         {json.dumps(x.get("type")) for x in one_of if isinstance(x, dict)}
-        if isinstance(one_of, list) else set()
+        if isinstance(one_of, list)
+        else set()
     )
     if one_of_types >= {json.dumps(["string", "null"]), json.dumps(["integer", "null"])}:
         rest = {k: v for k, v in node.items() if k != "oneOf"}
@@ -77,8 +78,9 @@ def _builtin_schemas(names: tuple[str, ...]) -> str:
 
 
 def _params(*names: str) -> list[dict[str, Any]]:
-    return [{"name": n, "in": "query", "schema": {"type": "string"}, "uniqueItems": True}
-            for n in names]
+    return [
+        {"name": n, "in": "query", "schema": {"type": "string"}, "uniqueItems": True} for n in names
+    ]
 
 
 def _paths(rt: ResourceType, version: str, schema_name: str) -> dict[str, Any]:
@@ -88,35 +90,79 @@ def _paths(rt: ResourceType, version: str, schema_name: str) -> dict[str, Any]:
     body = {"content": {"*/*": {"schema": ref}}, "required": True}
     ok = {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}}
     write = _params("dryRun", "fieldManager", "fieldValidation", "pretty")
-    item_ops = {
-        "get": {"operationId": f"read{rt.kind}", "responses": ok,
-                "x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk},
-        "put": {"operationId": f"replace{rt.kind}", "requestBody": body, "responses": ok,
-                "parameters": write, "x-kubernetes-action": "put",
-                "x-kubernetes-group-version-kind": gvk},
-        "patch": {"operationId": f"patch{rt.kind}", "responses": ok,
-                  "requestBody": {"content": {ct: {"schema": {"type": "object"}} for ct in (
-                      "application/json-patch+json", "application/merge-patch+json",
-                      "application/strategic-merge-patch+json",
-                      "application/apply-patch+yaml")}, "required": True},
-                  "parameters": write + _params("force"), "x-kubernetes-action": "patch",
-                  "x-kubernetes-group-version-kind": gvk},
-        "delete": {"operationId": f"delete{rt.kind}", "responses": ok,
-                   "parameters": _params("dryRun", "gracePeriodSeconds", "propagationPolicy"),
-                   "x-kubernetes-action": "delete", "x-kubernetes-group-version-kind": gvk},
+    item_ops: dict[str, dict[str, Any]] = {
+        "get": {
+            "operationId": f"read{rt.kind}",
+            "responses": ok,
+            "x-kubernetes-action": "get",
+            "x-kubernetes-group-version-kind": gvk,
+        },
+        "put": {
+            "operationId": f"replace{rt.kind}",
+            "requestBody": body,
+            "responses": ok,
+            "parameters": write,
+            "x-kubernetes-action": "put",
+            "x-kubernetes-group-version-kind": gvk,
+        },
+        "patch": {
+            "operationId": f"patch{rt.kind}",
+            "responses": ok,
+            "requestBody": {
+                "content": {
+                    ct: {"schema": {"type": "object"}}
+                    for ct in (
+                        "application/json-patch+json",
+                        "application/merge-patch+json",
+                        "application/strategic-merge-patch+json",
+                        "application/apply-patch+yaml",
+                    )
+                },
+                "required": True,
+            },
+            "parameters": write + _params("force"),
+            "x-kubernetes-action": "patch",
+            "x-kubernetes-group-version-kind": gvk,
+        },
+        "delete": {
+            "operationId": f"delete{rt.kind}",
+            "responses": ok,
+            "parameters": _params("dryRun", "gracePeriodSeconds", "propagationPolicy"),
+            "x-kubernetes-action": "delete",
+            "x-kubernetes-group-version-kind": gvk,
+        },
     }
     coll_ops = {
-        "get": {"operationId": f"list{rt.kind}", "responses": ok,
-                "parameters": _params("labelSelector", "fieldSelector", "limit", "continue",
-                                      "watch", "resourceVersion", "timeoutSeconds"),
-                "x-kubernetes-action": "list", "x-kubernetes-group-version-kind": gvk},
-        "post": {"operationId": f"create{rt.kind}", "requestBody": body, "responses": ok,
-                 "parameters": write, "x-kubernetes-action": "post",
-                 "x-kubernetes-group-version-kind": gvk},
+        "get": {
+            "operationId": f"list{rt.kind}",
+            "responses": ok,
+            "parameters": _params(
+                "labelSelector",
+                "fieldSelector",
+                "limit",
+                "continue",
+                "watch",
+                "resourceVersion",
+                "timeoutSeconds",
+            ),
+            "x-kubernetes-action": "list",
+            "x-kubernetes-group-version-kind": gvk,
+        },
+        "post": {
+            "operationId": f"create{rt.kind}",
+            "requestBody": body,
+            "responses": ok,
+            "parameters": write,
+            "x-kubernetes-action": "post",
+            "x-kubernetes-group-version-kind": gvk,
+        },
     }
     prefix = f"{base}/namespaces/{{namespace}}" if rt.namespaced else base
-    ns_param = [{"name": "namespace", "in": "path", "required": True,
-                 "schema": {"type": "string"}}] if rt.namespaced else []
+    ns_param = (
+        [{"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}}]
+        if rt.namespaced
+        else []
+    )
     name_param = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
     paths: dict[str, Any] = {
         f"{prefix}/{rt.plural}": {**coll_ops, "parameters": ns_param},
@@ -124,27 +170,45 @@ def _paths(rt: ResourceType, version: str, schema_name: str) -> dict[str, Any]:
     }
     if "status" in rt.subresources:
         paths[f"{prefix}/{rt.plural}/{{name}}/status"] = {
-            **{k: {**v, "operationId": v["operationId"] + "Status"}
-               for k, v in item_ops.items() if k in ("get", "put", "patch")},
+            **{
+                k: {**v, "operationId": v["operationId"] + "Status"}
+                for k, v in item_ops.items()
+                if k in ("get", "put", "patch")
+            },
             "parameters": ns_param + name_param,
         }
     return paths
 
 
 def crd_schema(rt: ResourceType, version: str) -> dict[str, Any]:
-    schema = copy.deepcopy(rt.schemas.get(version) or {"type": "object",
-                                                        "x-kubernetes-preserve-unknown-fields":
-                                                        True})
+    schema = copy.deepcopy(
+        rt.schemas.get(version) or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    )
     props = schema.setdefault("properties", {})
-    props.setdefault("apiVersion", {"type": "string", "description": "APIVersion defines the "
-                                    "versioned schema of this representation of an object."})
-    props.setdefault("kind", {"type": "string", "description": "Kind is a string value "
-                              "representing the REST resource this object represents."})
-    props["metadata"] = {"allOf": [{"$ref": f"#/components/schemas/{OBJECT_META}"}],
-                         "description": "Standard object's metadata."}
+    props.setdefault(
+        "apiVersion",
+        {
+            "type": "string",
+            "description": "APIVersion defines the "
+            "versioned schema of this representation of an object.",
+        },
+    )
+    props.setdefault(
+        "kind",
+        {
+            "type": "string",
+            "description": "Kind is a string value "
+            "representing the REST resource this object represents.",
+        },
+    )
+    props["metadata"] = {
+        "allOf": [{"$ref": f"#/components/schemas/{OBJECT_META}"}],
+        "description": "Standard object's metadata.",
+    }
     schema["type"] = "object"
     schema["x-kubernetes-group-version-kind"] = [
-        {"group": rt.group, "version": version, "kind": rt.kind}]
+        {"group": rt.group, "version": version, "kind": rt.kind}
+    ]
     return schema
 
 
@@ -155,19 +219,26 @@ def schema_name(rt: ResourceType, version: str) -> str:
 
 
 def gv_document(group: str, version: str, types: list[ResourceType]) -> dict[str, Any]:
-    builtin_names = tuple(sorted(
-        rt.definition_names[version] for rt in types if not rt.is_crd
-        and rt.definition_names.get(version)))
-    schemas: dict[str, Any] = json.loads(_builtin_schemas(builtin_names + (OBJECT_META,
-                                                                         LIST_META)))
+    builtin_names = tuple(
+        sorted(
+            rt.definition_names[version]
+            for rt in types
+            if not rt.is_crd and rt.definition_names.get(version)
+        )
+    )
+    schemas: dict[str, Any] = json.loads(_builtin_schemas(builtin_names + (OBJECT_META, LIST_META)))
     paths: dict[str, Any] = {}
     for rt in types:
         name = schema_name(rt, version)
         if rt.is_crd:
             schemas[name] = crd_schema(rt, version)
         elif name in schemas:
-            schemas[name] = {**schemas[name], "x-kubernetes-group-version-kind": [
-                {"group": rt.group, "version": version, "kind": rt.kind}]}
+            schemas[name] = {
+                **schemas[name],
+                "x-kubernetes-group-version-kind": [
+                    {"group": rt.group, "version": version, "kind": rt.kind}
+                ],
+            }
         paths.update(_paths(rt, version, name))
     return {
         "openapi": "3.0.0",
@@ -181,8 +252,9 @@ def v3_index(gvs: list[tuple[str, str]], docs_hash: dict[tuple[str, str], str]) 
     paths = {}
     for group, version in gvs:
         key = f"api/{version}" if not group else f"apis/{group}/{version}"
-        paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash="
-                      f"{docs_hash.get((group, version), '0')}"}
+        paths[key] = {
+            "serverRelativeURL": f"/openapi/v3/{key}?hash={docs_hash.get((group, version), '0')}"
+        }
     return {"paths": paths}
 
 

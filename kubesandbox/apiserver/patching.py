@@ -198,8 +198,14 @@ def _smp_list(original: Any, patch: list[Any], node: SchemaNode) -> list[Any]:
     for item in patch:
         if not isinstance(item, dict):
             continue
-        idx = next((i for i, o in enumerate(result)
-                    if isinstance(o, dict) and o.get(key) == item.get(key)), None)
+        idx = next(
+            (
+                i
+                for i, o in enumerate(result)
+                if isinstance(o, dict) and o.get(key) == item.get(key)
+            ),
+            None,
+        )
         if item.get("$patch") == "delete":
             if idx is not None:
                 result.pop(idx)
@@ -237,9 +243,19 @@ def _strip_directives(value: Any) -> Any:
 PathElem = str | tuple[str, str]
 FieldPath = tuple[PathElem, ...]
 
-_UNTRACKED_META = {"name", "namespace", "uid", "resourceVersion", "generation",
-                   "creationTimestamp", "managedFields", "deletionTimestamp",
-                   "deletionGracePeriodSeconds", "selfLink", "generateName"}
+_UNTRACKED_META = {
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+    "generateName",
+}
 
 
 def field_set(
@@ -251,8 +267,9 @@ def field_set(
         if not obj and prefix:
             out.add(prefix)
         for key, value in obj.items():
-            if not prefix and (key in ("apiVersion", "kind") or (
-                    key == "status" and not with_status)):
+            if not prefix and (
+                key in ("apiVersion", "kind") or (key == "status" and not with_status)
+            ):
                 continue
             if prefix == ("metadata",) and key in _UNTRACKED_META:
                 continue
@@ -276,8 +293,9 @@ def field_set(
 
 
 def _item_key(item: dict[str, Any], keys: tuple[str, ...]) -> str:
-    return json.dumps({k: item.get(k) for k in keys if k in item}, sort_keys=True,
-                      separators=(",", ":"))
+    return json.dumps(
+        {k: item.get(k) for k in keys if k in item}, sort_keys=True, separators=(",", ":")
+    )
 
 
 def value_at(obj: Any, path: FieldPath) -> Any:
@@ -291,8 +309,14 @@ def value_at(obj: Any, path: FieldPath) -> Any:
                 wanted = json.loads(ident)
                 return wanted if wanted in cur else _DELETE
             keys = json.loads(ident)
-            cur = next((x for x in cur if isinstance(x, dict)
-                        and all(x.get(k) == v for k, v in keys.items())), _DELETE)
+            cur = next(
+                (
+                    x
+                    for x in cur
+                    if isinstance(x, dict) and all(x.get(k) == v for k, v in keys.items())
+                ),
+                _DELETE,
+            )
         elif isinstance(cur, dict):
             cur = cur.get(elem, _DELETE)
         else:
@@ -314,8 +338,11 @@ def remove_path(obj: Any, path: FieldPath) -> None:
             parent[:] = [x for x in parent if x != wanted]
         else:
             keys = json.loads(ident)
-            parent[:] = [x for x in parent if not (isinstance(x, dict) and all(
-                x.get(k) == v for k, v in keys.items()))]
+            parent[:] = [
+                x
+                for x in parent
+                if not (isinstance(x, dict) and all(x.get(k) == v for k, v in keys.items()))
+            ]
     elif isinstance(parent, dict) and isinstance(last, str):
         parent.pop(last, None)
 
@@ -335,8 +362,14 @@ def apply_merge(live: Any, applied: Any, node: SchemaNode) -> Any:
                 if not isinstance(item, dict):
                     continue
                 ident = _item_key(item, info.keys)
-                idx = next((i for i, x in enumerate(result_list) if isinstance(x, dict)
-                            and _item_key(x, info.keys) == ident), None)
+                idx = next(
+                    (
+                        i
+                        for i, x in enumerate(result_list)
+                        if isinstance(x, dict) and _item_key(x, info.keys) == ident
+                    ),
+                    None,
+                )
                 if idx is None:
                     result_list.append(copy.deepcopy(item))
                 else:

@@ -61,7 +61,8 @@ def _join(path: str, key: str) -> str:
 def _properties_schema(schema: dict[str, Any], key: str) -> dict[str, Any] | None:
     props = schema.get("properties")
     if props and key in props:
-        return props[key]  # type: ignore[no-any-return]
+        sub: dict[str, Any] = props[key]
+        return sub
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict):
         return extra
@@ -96,9 +97,9 @@ def apply_defaults(value: Any, schema: dict[str, Any]) -> Any:
     if isinstance(value, dict):
         props = schema.get("properties") or {}
         for key, sub in props.items():
-            if "default" in sub and (key not in value or (
-                value[key] is None and not sub.get("nullable", False)
-            )):
+            if "default" in sub and (
+                key not in value or (value[key] is None and not sub.get("nullable", False))
+            ):
                 value[key] = prune(copy.deepcopy(sub["default"]), sub)
         for key, item in list(value.items()):
             sub = _properties_schema(schema, key)
@@ -112,25 +113,30 @@ def apply_defaults(value: Any, schema: dict[str, Any]) -> Any:
 
 # ---------------------------------------------------------------- validation
 
-_FORMATS: dict[str, Any] = {
-    "date-time": lambda s: _parse_datetime(s),
-    "date": lambda s: datetime.date.fromisoformat(s),
-    "email": lambda s: re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", s) or _fail(),
-    "uuid": lambda s: re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", s)
-    or _fail(),
-    "hostname": lambda s: re.fullmatch(
-        r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*", s
-    )
-    or _fail(),
-    "ipv4": lambda s: re.fullmatch(r"(\d{1,3}\.){3}\d{1,3}", s) or _fail(),
-    "uri": lambda s: re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", s) or _fail(),
-    "duration": lambda s: re.fullmatch(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", s) or _fail(),
-    "byte": lambda s: re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", s) or _fail(),
+_FORMAT_PATTERNS: dict[str, str] = {
+    "email": r"[^@\s]+@[^@\s]+\.[^@\s]+",
+    "uuid": r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}",
+    "hostname": r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*",
+    "ipv4": r"(\d{1,3}\.){3}\d{1,3}",
+    "uri": r"[a-zA-Z][a-zA-Z0-9+.-]*:.*",
+    "duration": r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+",
+    "byte": r"[A-Za-z0-9+/]*={0,2}",
 }
 
 
-def _fail() -> None:
-    raise ValueError("bad format")
+def format_ok(fmt: str, value: str) -> bool:
+    """Whether `value` matches an OpenAPI string format (unknown formats always pass)."""
+    try:
+        if fmt == "date-time":
+            _parse_datetime(value)
+            return True
+        if fmt == "date":
+            datetime.date.fromisoformat(value)
+            return True
+    except ValueError:
+        return False
+    pattern = _FORMAT_PATTERNS.get(fmt)
+    return pattern is None or re.fullmatch(pattern, value, re.DOTALL) is not None
 
 
 def _parse_datetime(text: str) -> datetime.datetime:
@@ -224,19 +230,30 @@ def validate(
                 causes.extend(r)
         elif combinator == "anyOf" and passing == 0:
             causes.append(
-                cause("FieldValueInvalid", path, f"Invalid value: {go_value(value)}: "
-                      f"{path} in body must validate at least one schema (anyOf)")
+                cause(
+                    "FieldValueInvalid",
+                    path,
+                    f"Invalid value: {go_value(value)}: "
+                    f"{path} in body must validate at least one schema (anyOf)",
+                )
             )
         elif combinator == "oneOf" and passing != 1:
             causes.append(
-                cause("FieldValueInvalid", path, f"Invalid value: {go_value(value)}: "
-                      f"{path} in body must validate one and only one schema (oneOf)")
+                cause(
+                    "FieldValueInvalid",
+                    path,
+                    f"Invalid value: {go_value(value)}: "
+                    f"{path} in body must validate one and only one schema (oneOf)",
+                )
             )
     if "not" in schema and not validate(value, schema["not"], path):
         causes.append(
-            cause("FieldValueInvalid", path,
-                  f"Invalid value: {go_value(value)}: {path} in body should not validate "
-                  "the given schema")
+            cause(
+                "FieldValueInvalid",
+                path,
+                f"Invalid value: {go_value(value)}: {path} in body should not validate "
+                "the given schema",
+            )
         )
     if schema.get("x-kubernetes-validations") and not causes:
         causes.extend(run_cel_rules(value, schema, path, old))
@@ -249,22 +266,49 @@ def _validate_number(value: float, schema: dict[str, Any], path: str) -> list[Ca
     if "maximum" in schema:
         mx = schema["maximum"]
         if schema.get("exclusiveMaximum") and value >= mx:
-            out.append(cause("FieldValueInvalid", path,
-                             f"Invalid value: {shown}: {path} in body should be less than {mx}"))
+            out.append(
+                cause(
+                    "FieldValueInvalid",
+                    path,
+                    f"Invalid value: {shown}: {path} in body should be less than {mx}",
+                )
+            )
         elif value > mx:
-            out.append(cause("FieldValueInvalid", path, f"Invalid value: {shown}: {path} in body "
-                             f"should be less than or equal to {mx}"))
+            out.append(
+                cause(
+                    "FieldValueInvalid",
+                    path,
+                    f"Invalid value: {shown}: {path} in body should be less than or equal to {mx}",
+                )
+            )
     if "minimum" in schema:
         mn = schema["minimum"]
         if schema.get("exclusiveMinimum") and value <= mn:
-            out.append(cause("FieldValueInvalid", path,
-                             f"Invalid value: {shown}: {path} in body should be greater than {mn}"))
+            out.append(
+                cause(
+                    "FieldValueInvalid",
+                    path,
+                    f"Invalid value: {shown}: {path} in body should be greater than {mn}",
+                )
+            )
         elif value < mn:
-            out.append(cause("FieldValueInvalid", path, f"Invalid value: {shown}: {path} in body "
-                             f"should be greater than or equal to {mn}"))
+            out.append(
+                cause(
+                    "FieldValueInvalid",
+                    path,
+                    f"Invalid value: {shown}: {path} in body "
+                    f"should be greater than or equal to {mn}",
+                )
+            )
     if "multipleOf" in schema and schema["multipleOf"] and value % schema["multipleOf"] != 0:
-        out.append(cause("FieldValueInvalid", path, f"Invalid value: {shown}: {path} in body "
-                         f"should be a multiple of {schema['multipleOf']}"))
+        out.append(
+            cause(
+                "FieldValueInvalid",
+                path,
+                f"Invalid value: {shown}: {path} in body "
+                f"should be a multiple of {schema['multipleOf']}",
+            )
+        )
     return out
 
 
@@ -276,18 +320,31 @@ def _validate_string(value: str, schema: dict[str, Any], path: str) -> list[Caus
         unit = "byte" if n == 1 else "bytes"
         out.append(cause("FieldValueTooLong", path, f"Too long: may not be more than {n} {unit}"))
     if "minLength" in schema and len(value) < schema["minLength"]:
-        out.append(cause("FieldValueInvalid", path, f"Invalid value: {shown}: {path} in body "
-                         f"should be at least {schema['minLength']} chars long"))
+        out.append(
+            cause(
+                "FieldValueInvalid",
+                path,
+                f"Invalid value: {shown}: {path} in body "
+                f"should be at least {schema['minLength']} chars long",
+            )
+        )
     if "pattern" in schema and not _compiled(schema["pattern"]).search(value):
-        out.append(cause("FieldValueInvalid", path, f"Invalid value: {shown}: {path} in body "
-                         f"should match '{schema['pattern']}'"))
+        out.append(
+            cause(
+                "FieldValueInvalid",
+                path,
+                f"Invalid value: {shown}: {path} in body should match '{schema['pattern']}'",
+            )
+        )
     fmt = schema.get("format")
-    if fmt in _FORMATS:
-        try:
-            _FORMATS[fmt](value)
-        except ValueError:
-            out.append(cause("FieldValueInvalid", path, f"Invalid value: {shown}: {path} in body "
-                             f"must be of type {fmt}: {shown}"))
+    if isinstance(fmt, str) and not format_ok(fmt, value):
+        out.append(
+            cause(
+                "FieldValueInvalid",
+                path,
+                f"Invalid value: {shown}: {path} in body must be of type {fmt}: {shown}",
+            )
+        )
     return out
 
 
@@ -299,18 +356,32 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 def _validate_array(value: list[Any], schema: dict[str, Any], path: str, old: Any) -> list[Cause]:
     out: list[Cause] = []
     if "maxItems" in schema and len(value) > schema["maxItems"]:
-        out.append(cause("FieldValueTooMany", path,
-                         f"Too many: {len(value)}: must have at most {schema['maxItems']} items"))
+        out.append(
+            cause(
+                "FieldValueTooMany",
+                path,
+                f"Too many: {len(value)}: must have at most {schema['maxItems']} items",
+            )
+        )
     if "minItems" in schema and len(value) < schema["minItems"]:
-        out.append(cause("FieldValueInvalid", path, f"Invalid value: {len(value)}: {path} in body "
-                         f"should have at least {schema['minItems']} items"))
+        out.append(
+            cause(
+                "FieldValueInvalid",
+                path,
+                f"Invalid value: {len(value)}: {path} in body "
+                f"should have at least {schema['minItems']} items",
+            )
+        )
     list_type = schema.get("x-kubernetes-list-type")
     if schema.get("uniqueItems") or list_type == "set":
         seen: list[Any] = []
         for i, item in enumerate(value):
             if item in seen:
-                out.append(cause("FieldValueDuplicate", f"{path}[{i}]",
-                                 f"Duplicate value: {go_value(item)}"))
+                out.append(
+                    cause(
+                        "FieldValueDuplicate", f"{path}[{i}]", f"Duplicate value: {go_value(item)}"
+                    )
+                )
             seen.append(item)
     if list_type == "map":
         keys = schema.get("x-kubernetes-list-map-keys") or []
@@ -320,8 +391,13 @@ def _validate_array(value: list[Any], schema: dict[str, Any], path: str, old: An
                 k = tuple(item.get(x) for x in keys)
                 if k in seen_keys:
                     shown = ", ".join(f'"{x}":{go_value(item.get(x))}' for x in keys)
-                    out.append(cause("FieldValueDuplicate", f"{path}[{i}]",
-                                     f"Duplicate value: map[string]interface {{}}{{{shown}}}"))
+                    out.append(
+                        cause(
+                            "FieldValueDuplicate",
+                            f"{path}[{i}]",
+                            f"Duplicate value: map[string]interface {{}}{{{shown}}}",
+                        )
+                    )
                 seen_keys.append(k)
     items = schema.get("items")
     if isinstance(items, dict):
@@ -338,11 +414,22 @@ def _validate_object(
         if req not in value:
             out.append(cause("FieldValueRequired", _join(path, req), "Required value"))
     if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-        out.append(cause("FieldValueTooMany", path, f"Too many: {len(value)}: must have at most "
-                         f"{schema['maxProperties']} items"))
+        out.append(
+            cause(
+                "FieldValueTooMany",
+                path,
+                f"Too many: {len(value)}: must have at most {schema['maxProperties']} items",
+            )
+        )
     if "minProperties" in schema and len(value) < schema["minProperties"]:
-        out.append(cause("FieldValueInvalid", path, f"Invalid value: {len(value)}: {path} in body "
-                         f"should have at least {schema['minProperties']} properties"))
+        out.append(
+            cause(
+                "FieldValueInvalid",
+                path,
+                f"Invalid value: {len(value)}: {path} in body "
+                f"should have at least {schema['minProperties']} properties",
+            )
+        )
     olds = old if isinstance(old, dict) else {}
     for key, item in value.items():
         if root and key in ("apiVersion", "kind", "metadata"):
@@ -383,12 +470,22 @@ def run_cel_rules(value: Any, schema: dict[str, Any], path: str, old: Any) -> li
         try:
             result = _cel_eval(expression, activation)
         except Exception as exc:  # noqa: BLE001 - any CEL failure is reported, not raised
-            out.append(cause("FieldValueInvalid", field, f'Invalid value: "{json_type(value)}": '
-                             f"rule evaluation error: {exc}"))
+            out.append(
+                cause(
+                    "FieldValueInvalid",
+                    field,
+                    f'Invalid value: "{json_type(value)}": rule evaluation error: {exc}',
+                )
+            )
             continue
         if isinstance(result, celpy.CELEvalError):
-            out.append(cause("FieldValueInvalid", field, f'Invalid value: "{json_type(value)}": '
-                             f"rule evaluation error: {result}"))
+            out.append(
+                cause(
+                    "FieldValueInvalid",
+                    field,
+                    f'Invalid value: "{json_type(value)}": rule evaluation error: {result}',
+                )
+            )
             continue
         if bool(result):
             continue
@@ -404,8 +501,10 @@ def run_cel_rules(value: Any, schema: dict[str, Any], path: str, old: Any) -> li
             "FieldValueRequired": "Required value",
             "FieldValueDuplicate": "Duplicate value",
         }.get(reason)
-        text = f"{prefix}: {message}" if prefix else (
-            f'Invalid value: "{json_type(value)}": {message}'
+        text = (
+            f"{prefix}: {message}"
+            if prefix
+            else (f'Invalid value: "{json_type(value)}": {message}')
         )
         out.append(cause(reason, field, text))
     return out

@@ -114,12 +114,28 @@ class FieldRequirement:
 
 
 SUPPORTED_FIELDS: dict[str, set[str]] = {
-    "pods": {"status.phase", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-             "spec.serviceAccountName", "status.podIP", "status.nominatedNodeName"},
-    "events": {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-               "involvedObject.uid", "involvedObject.apiVersion",
-               "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
-               "reportingComponent", "source", "type"},
+    "pods": {
+        "status.phase",
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.podIP",
+        "status.nominatedNodeName",
+    },
+    "events": {
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    },
     "secrets": {"type"},
     "namespaces": {"status.phase"},
     "jobs": {"status.successful"},
@@ -146,10 +162,10 @@ def parse_field_selector(text: str | None, plural: str) -> list[FieldRequirement
             path, value = part.split("=", 1)
             negate = False
         else:
-            raise bad_request(f'invalid selector: \'{part}\'; can\'t understand \'{part}\'')
+            raise bad_request(f"invalid selector: '{part}'; can't understand '{part}'")
         path = path.strip()
         if path not in allowed:
-            raise bad_request(f'field label not supported: {path}')
+            raise bad_request(f"field label not supported: {path}")
         out.append(FieldRequirement(path, negate, value.strip()))
     return out
 

@@ -105,7 +105,8 @@ class ApiServer:
             self._load()
         self.core = ApiCore(self.store)
         self.requests: collections.deque[dict[str, Any]] = collections.deque(
-            maxlen=request_log_size)
+            maxlen=request_log_size
+        )
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 << 20)
         self._routes()
         self._runner: web.AppRunner | None = None
@@ -157,8 +158,11 @@ class ApiServer:
         path = self._snapshot_path
         if path.exists():
             self.store.restore(json.loads(path.read_text()))
-            log.info("apiserver.restored", objects=len(self.store.snapshot()["objects"]),
-                     resource_version=self.store.rv)
+            log.info(
+                "apiserver.restored",
+                objects=len(self.store.snapshot()["objects"]),
+                resource_version=self.store.rv,
+            )
 
     def _save(self) -> None:
         path = self._snapshot_path
@@ -176,8 +180,11 @@ class ApiServer:
             try:
                 self._save()
             except OSError as exc:
-                log.error("apiserver.persist_failed", error=str(exc),
-                          hint="check that the state directory is writable")
+                log.error(
+                    "apiserver.persist_failed",
+                    error=str(exc),
+                    hint="check that the state directory is writable",
+                )
 
     # ------------------------------------------------------------ middleware / log
     @web.middleware
@@ -190,30 +197,33 @@ class ApiServer:
             response = _error_response(exc)
         except web.HTTPException as exc:
             if exc.status == 404:
-                response = _error_response(ApiError(
-                    404, "the server could not find the requested resource", details={}))
+                response = _error_response(
+                    ApiError(404, "the server could not find the requested resource", details={})
+                )
             else:
                 raise
         except Exception as exc:
             log.exception("apiserver.internal_error", path=request.path)
             response = _error_response(ApiError(500, f"Internal error occurred: {exc}"))
         if not request.path.startswith("/sandbox/"):
-            self.requests.append({
-                "method": request.method,
-                "path": request.path,
-                "query": request.query_string,
-                "contentType": request.headers.get("Content-Type", ""),
-                "userAgent": request.headers.get("User-Agent", ""),
-                "verb": info.verb,
-                "namespace": info.namespace,
-                "resource": info.resource,
-                "subresource": info.subresource,
-                "name": info.name,
-                "group": info.group,
-                "version": info.version,
-                "code": response.status,
-                "time": time.time(),
-            })
+            self.requests.append(
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "query": request.query_string,
+                    "contentType": request.headers.get("Content-Type", ""),
+                    "userAgent": request.headers.get("User-Agent", ""),
+                    "verb": info.verb,
+                    "namespace": info.namespace,
+                    "resource": info.resource,
+                    "subresource": info.subresource,
+                    "name": info.name,
+                    "group": info.group,
+                    "version": info.version,
+                    "code": response.status,
+                    "time": time.time(),
+                }
+            )
         return response
 
     def _routes(self) -> None:
@@ -246,14 +256,16 @@ class ApiServer:
         return _json({"cleared": True})
 
     async def _sandbox_info(self, request: web.Request) -> web.Response:
-        return _json({
-            "url": self.url,
-            "resourceVersion": self.store.rv,
-            "objects": sum(self.store.count(k) for k in self.store.data),
-            "watchers": sum(len(w) for w in self.store.watchers.values()),
-            "stateDir": str(self.state_dir) if self.state_dir else None,
-            "persistent": self.persist,
-        })
+        return _json(
+            {
+                "url": self.url,
+                "resourceVersion": self.store.rv,
+                "objects": sum(self.store.count(k) for k in self.store.data),
+                "watchers": sum(len(w) for w in self.store.watchers.values()),
+                "stateDir": str(self.state_dir) if self.state_dir else None,
+                "persistent": self.persist,
+            }
+        )
 
     # ------------------------------------------------------------ discovery
     def _wants_aggregated(self, request: web.Request) -> str | None:
@@ -271,20 +283,27 @@ class ApiServer:
         request[INFO].verb = "get"
         ct = self._wants_aggregated(request)
         if ct:
-            body = discovery.aggregated(self.core.groups(), self.core.by_gv, core=True,
-                                        beta="v2beta1" in ct)
+            body = discovery.aggregated(
+                self.core.groups(), self.core.by_gv, core=True, beta="v2beta1" in ct
+            )
             return web.Response(body=_dumps(body), headers={"Content-Type": ct})
-        return _json({"kind": "APIVersions", "versions": ["v1"],
-                      "serverAddressByClientCIDRs": [
-                          {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.host}:{self.port}"}
-                      ]})
+        return _json(
+            {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.host}:{self.port}"}
+                ],
+            }
+        )
 
     async def _apis(self, request: web.Request) -> web.Response:
         request[INFO].verb = "get"
         ct = self._wants_aggregated(request)
         if ct:
-            body = discovery.aggregated(self.core.groups(), self.core.by_gv, core=False,
-                                        beta="v2beta1" in ct)
+            body = discovery.aggregated(
+                self.core.groups(), self.core.by_gv, core=False, beta="v2beta1" in ct
+            )
             return web.Response(body=_dumps(body), headers={"Content-Type": ct})
         return _json(discovery.api_group_list(self.core.groups()))
 
@@ -316,8 +335,9 @@ class ApiServer:
         if (group, version) not in self.core.by_gv:
             raise ApiError(404, "the server could not find the requested resource", details={})
         doc, _ = self._gv_doc(group, version)
-        return web.Response(body=doc, content_type=JSON_CT,
-                            headers={"Cache-Control": "no-cache, private"})
+        return web.Response(
+            body=doc, content_type=JSON_CT, headers={"Cache-Control": "no-cache, private"}
+        )
 
     # ------------------------------------------------------------ resource dispatch
     async def _dispatch_core(self, request: web.Request) -> web.StreamResponse:
@@ -335,10 +355,10 @@ class ApiServer:
             request[INFO].verb = "get"
             versions = self.core.groups().get(group)
             if not versions or not group:
-                raise ApiError(404, "the server could not find the requested resource",
-                               details={})
-            return _json({"kind": "APIGroup", "apiVersion": "v1",
-                          **discovery.group_entry(group, versions)})
+                raise ApiError(404, "the server could not find the requested resource", details={})
+            return _json(
+                {"kind": "APIGroup", "apiVersion": "v1", **discovery.group_entry(group, versions)}
+            )
         return await self._dispatch(request, group, parts[1], parts[2:])
 
     async def _dispatch(
@@ -350,8 +370,7 @@ class ApiServer:
             info.verb = "get"
             types = self.core.by_gv.get((group, version))
             if types is None:
-                raise ApiError(404, "the server could not find the requested resource",
-                               details={})
+                raise ApiError(404, "the server could not find the requested resource", details={})
             return _json(discovery.resource_list(group, version, list(types.values())))
         ns = ""
         if rest[0] == "namespaces" and len(rest) >= 3:
@@ -381,8 +400,11 @@ class ApiServer:
             if method == "DELETE":
                 info.verb = "deletecollection"
                 return await self._delete_collection(request, rt, version, ns)
-            raise ApiError(405, f"the server does not allow this method on the requested "
-                           f"resource ({method})", reason="MethodNotAllowed")
+            raise ApiError(
+                405,
+                f"the server does not allow this method on the requested resource ({method})",
+                reason="MethodNotAllowed",
+            )
         if rt.namespaced and not ns:
             raise ApiError(404, "the server could not find the requested resource", details={})
         if sub == "log" and method == "GET":
@@ -397,8 +419,9 @@ class ApiServer:
             info.verb = "get"
             obj = self.core.out(rt, self.core.get(rt, ns, name), version)
             if _wants_table(request):
-                return _json(tables.to_table(rt, version, [obj],
-                                             include_object=_include_object(request)))
+                return _json(
+                    tables.to_table(rt, version, [obj], include_object=_include_object(request))
+                )
             return _json(obj)
         if method == "PUT":
             info.verb = "update"
@@ -408,8 +431,16 @@ class ApiServer:
             subresource = sub if sub in ("status",) else None
             if sub == "finalize":
                 subresource = None
-            obj = self.core.update(rt, version, ns, name, body, subresource=subresource,
-                                   manager=manager, dry_run=_dry(request))
+            obj = self.core.update(
+                rt,
+                version,
+                ns,
+                name,
+                body,
+                subresource=subresource,
+                manager=manager,
+                dry_run=_dry(request),
+            )
             return _json(self.core.out(rt, obj, version))
         if method == "PATCH":
             info.verb = "patch"
@@ -417,17 +448,23 @@ class ApiServer:
         if method == "DELETE":
             info.verb = "delete"
             return await self._delete(request, rt, version, ns, name)
-        raise ApiError(405, f"the server does not allow this method on the requested resource "
-                       f"({method})", reason="MethodNotAllowed")
+        raise ApiError(
+            405,
+            f"the server does not allow this method on the requested resource ({method})",
+            reason="MethodNotAllowed",
+        )
 
     # ------------------------------------------------------------ helpers
     async def _body(self, request: web.Request) -> Any:
         raw = await request.read()
         ct = request.headers.get("Content-Type", JSON_CT).split(";")[0].strip()
         if "protobuf" in ct or "cbor" in ct:
-            raise ApiError(415, "the body of the request was in an unknown format - accepted "
-                           "media types include: application/json, application/yaml",
-                           reason="UnsupportedMediaType")
+            raise ApiError(
+                415,
+                "the body of the request was in an unknown format - accepted "
+                "media types include: application/json, application/yaml",
+                reason="UnsupportedMediaType",
+            )
         try:
             if ct in ("application/yaml", "application/x-yaml", "text/yaml"):
                 return yaml.safe_load(raw.decode())
@@ -456,8 +493,9 @@ class ApiServer:
         if not unknown:
             return []
         if mode == "Strict":
-            raise errors.bad_request("strict decoding error: " + ", ".join(
-                f'unknown field "{p}"' for p in unknown))
+            raise errors.bad_request(
+                "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown)
+            )
         if not rt.is_crd:
             remove_fields(body, unknown)
         if mode == "Warn":
@@ -476,9 +514,11 @@ class ApiServer:
         q = request.query
         label_reqs = parse_label_selector(q.get("labelSelector"))
         field_reqs = parse_field_selector(q.get("fieldSelector"), rt.plural)
-        items = [o for o in self.store.iter(rt.key, ns)
-                 if labels_match(label_reqs, o["metadata"].get("labels"))
-                 and fields_match(field_reqs, o)]
+        items = [
+            o
+            for o in self.store.iter(rt.key, ns)
+            if labels_match(label_reqs, o["metadata"].get("labels")) and fields_match(field_reqs, o)
+        ]
         items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         list_rv = str(self.store.rv)
         start = q.get("continue")
@@ -489,31 +529,44 @@ class ApiServer:
             except (ValueError, KeyError) as exc:
                 raise errors.bad_request(f"invalid continue token: {exc}") from exc
             if int(token.get("rv", 0)) < self.store.compacted_rv:
-                raise errors.gone("The provided continue parameter is too old to display a "
-                                  "consistent list result. You can start a new list without "
-                                  "the continue parameter.")
-            items = [o for o in items
-                     if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after]
+                raise errors.gone(
+                    "The provided continue parameter is too old to display a "
+                    "consistent list result. You can start a new list without "
+                    "the continue parameter."
+                )
+            items = [
+                o
+                for o in items
+                if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after
+            ]
             list_rv = str(token.get("rv", list_rv))
         meta: dict[str, Any] = {"resourceVersion": list_rv}
         limit = int(q.get("limit", "0") or 0)
         if limit > 0 and len(items) > limit:
             last = items[limit - 1]["metadata"]
-            meta["continue"] = base64.urlsafe_b64encode(_dumps(
-                {"rv": int(list_rv), "ns": last.get("namespace", ""),
-                 "name": last["name"]})).decode()
+            meta["continue"] = base64.urlsafe_b64encode(
+                _dumps({"rv": int(list_rv), "ns": last.get("namespace", ""), "name": last["name"]})
+            ).decode()
             meta["remainingItemCount"] = len(items) - limit
             items = items[:limit]
         api_version = rt.api_version(version)
         if _wants_table(request):
             out = [self.core.out(rt, o, version) for o in items]
-            return _json(tables.to_table(rt, version, out,
-                                         include_object=_include_object(request),
-                                         list_meta=meta))
+            return _json(
+                tables.to_table(
+                    rt, version, out, include_object=_include_object(request), list_meta=meta
+                )
+            )
         # Serialize stored objects directly; only the apiVersion may need rewriting.
-        body = bytearray(b'{"kind":"' + rt.list_kind.encode() + b'","apiVersion":"'
-                         + api_version.encode() + b'","metadata":' + _dumps(meta)
-                         + b',"items":[')
+        body = bytearray(
+            b'{"kind":"'
+            + rt.list_kind.encode()
+            + b'","apiVersion":"'
+            + api_version.encode()
+            + b'","metadata":'
+            + _dumps(meta)
+            + b',"items":['
+        )
         for i, o in enumerate(items):
             if i:
                 body += b","
@@ -542,12 +595,14 @@ class ApiServer:
             if ns is not None and obj["metadata"].get("namespace", "") != ns:
                 return False
             return labels_match(label_reqs, obj["metadata"].get("labels")) and fields_match(
-                field_reqs, obj)
+                field_reqs, obj
+            )
 
         def encode(event: WatchEvent, etype: str) -> bytes:
             if as_table:
-                table = tables.to_table(rt, version, [self.core.out(rt, event.obj, version)],
-                                        include_object=include)
+                table = tables.to_table(
+                    rt, version, [self.core.out(rt, event.obj, version)], include_object=include
+                )
                 return _dumps({"type": etype, "object": table}) + b"\n"
             return event.encoded(api_version, etype)
 
@@ -566,8 +621,9 @@ class ApiServer:
                 return "DELETED"
             return None
 
-        response = web.StreamResponse(headers={"Content-Type": JSON_CT,
-                                               "Cache-Control": "no-cache, private"})
+        response = web.StreamResponse(
+            headers={"Content-Type": JSON_CT, "Cache-Control": "no-cache, private"}
+        )
         response.enable_chunked_encoding()
         await response.prepare(request)
         watcher = self.store.subscribe(rt.key)
@@ -576,9 +632,14 @@ class ApiServer:
             if rv_param in ("", "0") or send_initial:
                 for obj in list(self.store.iter(rt.key, ns)):
                     if matches(obj):
-                        ev = WatchEvent("ADDED", rt.key, obj["metadata"].get("namespace", ""),
-                                        self.core.out(rt, obj, version), None,
-                                        int(obj["metadata"]["resourceVersion"]))
+                        ev = WatchEvent(
+                            "ADDED",
+                            rt.key,
+                            obj["metadata"].get("namespace", ""),
+                            self.core.out(rt, obj, version),
+                            None,
+                            int(obj["metadata"]["resourceVersion"]),
+                        )
                         backlog.append(encode(ev, "ADDED"))
                 if send_initial:
                     backlog.append(self._bookmark(api_version, rt, initial_end=True))
@@ -637,8 +698,15 @@ class ApiServer:
         meta: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
         if initial_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return _dumps({"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": api_version,
-                                                      "metadata": meta}}) + b"\n"
+        return (
+            _dumps(
+                {
+                    "type": "BOOKMARK",
+                    "object": {"kind": rt.kind, "apiVersion": api_version, "metadata": meta},
+                }
+            )
+            + b"\n"
+        )
 
     # ------------------------------------------------------------ writes
     async def _create(
@@ -648,11 +716,11 @@ class ApiServer:
         if isinstance(body, dict) and rt.namespaced and not ns:
             ns = (body.get("metadata") or {}).get("namespace") or ""
             if not ns:
-                raise ApiError(404, "the server could not find the requested resource",
-                               details={})
+                raise ApiError(404, "the server could not find the requested resource", details={})
         self._field_validation(request, rt, version, body)
-        obj = self.core.create(rt, version, ns, body, manager=self._manager(request),
-                               dry_run=_dry(request))
+        obj = self.core.create(
+            rt, version, ns, body, manager=self._manager(request), dry_run=_dry(request)
+        )
         return self._with_warnings(request, _json(self.core.out(rt, obj, version), status=201))
 
     async def _patch(
@@ -667,15 +735,25 @@ class ApiServer:
         raw = await request.read()
         ct = request.headers.get("Content-Type", "").split(";")[0].strip()
         manager = request.query.get("fieldManager") or (
-            None if ct == PATCH_APPLY else self._manager(request))
+            None if ct == PATCH_APPLY else self._manager(request)
+        )
         if ct != PATCH_APPLY and request.query.get("fieldValidation") == "Strict":
             with contextlib.suppress(ValueError):
                 patch = json.loads(raw or b"null")
                 if isinstance(patch, dict):
                     self._field_validation(request, rt, version, patch)
         obj, created = self.core.patch(
-            rt, version, ns, name, raw, ct, subresource=sub, manager=manager,
-            force=_truthy(request.query.get("force")), dry_run=_dry(request))
+            rt,
+            version,
+            ns,
+            name,
+            raw,
+            ct,
+            subresource=sub,
+            manager=manager,
+            force=_truthy(request.query.get("force")),
+            dry_run=_dry(request),
+        )
         return _json(self.core.out(rt, obj, version), status=201 if created else 200)
 
     def _delete_options(self, request: web.Request, body: Any) -> DeleteOptions:
@@ -701,7 +779,8 @@ class ApiServer:
         if opts.propagation not in (None, "Background", "Foreground", "Orphan"):
             raise errors.bad_request(
                 f'propagationPolicy: Unsupported value: "{opts.propagation}": supported '
-                'values: "Foreground", "Background", "Orphan"')
+                'values: "Foreground", "Background", "Orphan"'
+            )
         return opts
 
     async def _delete(
@@ -713,12 +792,28 @@ class ApiServer:
         obj = self.core.delete(rt, ns, name, opts)
         still_there = self.store.get(rt.key, ns if rt.namespaced else "", name)
         if still_there is not None or rt.plural in ("pods", "services", "namespaces") or rt.is_crd:
-            return _json(self.core.out(rt, still_there or obj, version),
-                         status=202 if still_there is not None and not rt.is_crd and
-                         rt.plural not in ("pods", "namespaces") else 200)
-        return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                      "details": {"name": name, "group": rt.group, "kind": rt.plural,
-                                  "uid": obj["metadata"]["uid"]}})
+            return _json(
+                self.core.out(rt, still_there or obj, version),
+                status=202
+                if still_there is not None
+                and not rt.is_crd
+                and rt.plural not in ("pods", "namespaces")
+                else 200,
+            )
+        return _json(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": {
+                    "name": name,
+                    "group": rt.group,
+                    "kind": rt.plural,
+                    "uid": obj["metadata"]["uid"],
+                },
+            }
+        )
 
     async def _delete_collection(
         self, request: web.Request, rt: ResourceType, version: str, ns: str
@@ -732,13 +827,29 @@ class ApiServer:
         deleted = []
         for obj in list(self.store.iter(rt.key, ns if rt.namespaced and ns else None)):
             if labels_match(label_reqs, obj["metadata"].get("labels")) and fields_match(
-                    field_reqs, obj):
+                field_reqs, obj
+            ):
                 with contextlib.suppress(ApiError):
-                    deleted.append(self.core.out(rt, self.core.delete(
-                        rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], opts),
-                        version))
-        return _json({"kind": rt.list_kind, "apiVersion": rt.api_version(version),
-                      "metadata": {"resourceVersion": str(self.store.rv)}, "items": deleted})
+                    deleted.append(
+                        self.core.out(
+                            rt,
+                            self.core.delete(
+                                rt,
+                                obj["metadata"].get("namespace", ""),
+                                obj["metadata"]["name"],
+                                opts,
+                            ),
+                            version,
+                        )
+                    )
+        return _json(
+            {
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version(version),
+                "metadata": {"resourceVersion": str(self.store.rv)},
+                "items": deleted,
+            }
+        )
 
     # ------------------------------------------------------------ scale
     def _scale_object(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
@@ -749,8 +860,11 @@ class ApiServer:
         if rt.scale.label_selector_path:
             found = tables.jsonpath(obj, rt.scale.label_selector_path)
             if found:
-                selector = (label_selector_to_string(found[0])
-                            if rt.scale.selector_is_label_selector else str(found[0]))
+                selector = (
+                    label_selector_to_string(found[0])
+                    if rt.scale.selector_is_label_selector
+                    else str(found[0])
+                )
         meta = obj["metadata"]
         status: dict[str, Any] = {"replicas": int(status_replicas[0]) if status_replicas else 0}
         if selector:
@@ -758,8 +872,11 @@ class ApiServer:
         return {
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                               "creationTimestamp") if k in meta},
+            "metadata": {
+                k: meta[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in meta
+            },
             "spec": {"replicas": int(spec_replicas[0]) if spec_replicas else 0},
             "status": status,
         }
@@ -781,19 +898,35 @@ class ApiServer:
             raw = await request.read()
             ct = request.headers.get("Content-Type", "").split(";")[0].strip()
             patch = yaml.safe_load(raw.decode()) if ct == PATCH_APPLY else json.loads(raw)
-            wanted = json_patch(current, patch) if ct.startswith(
-                "application/json-patch") else merge_patch(current, patch)
+            wanted = (
+                json_patch(current, patch)
+                if ct.startswith("application/json-patch")
+                else merge_patch(current, patch)
+            )
         else:
-            raise ApiError(405, "the server does not allow this method on the requested "
-                           "resource", reason="MethodNotAllowed")
+            raise ApiError(
+                405,
+                "the server does not allow this method on the requested resource",
+                reason="MethodNotAllowed",
+            )
         rv = ((wanted or {}).get("metadata") or {}).get("resourceVersion")
         if rv and rv != obj["metadata"]["resourceVersion"]:
             raise errors.conflict(rt.plural, rt.group, name)
         replicas = ((wanted or {}).get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or replicas < 0:
-            raise errors.invalid("Scale", "autoscaling", name, [errors.cause(
-                "FieldValueInvalid", "spec.replicas",
-                f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0")])
+            raise errors.invalid(
+                "Scale",
+                "autoscaling",
+                name,
+                [
+                    errors.cause(
+                        "FieldValueInvalid",
+                        "spec.replicas",
+                        f"Invalid value: {json.dumps(replicas)}: must be greater than or "
+                        "equal to 0",
+                    )
+                ],
+            )
         assert rt.scale is not None
         path = [p for p in rt.scale.spec_replicas_path.strip(".").split(".") if p]
         new = json.loads(_dumps(obj))
@@ -818,20 +951,37 @@ class ApiServer:
                 raise errors.bad_request("binding target name is required")
             node = (pod.get("spec") or {}).get("nodeName")
             if node:
-                raise ApiError(409, f"pod {name} is already assigned to node \"{node}\"",
-                               reason="Conflict")
+                raise ApiError(
+                    409, f'pod {name} is already assigned to node "{node}"', reason="Conflict"
+                )
             new = json.loads(_dumps(pod))
             new["spec"]["nodeName"] = target
-            conditions = [c for c in (new.get("status") or {}).get("conditions") or []
-                          if c.get("type") != "PodScheduled"]
-            conditions.append({"type": "PodScheduled", "status": "True",
-                               "lastTransitionTime": _micro_now()[:19] + "Z"})
+            conditions = [
+                c
+                for c in (new.get("status") or {}).get("conditions") or []
+                if c.get("type") != "PodScheduled"
+            ]
+            conditions.append(
+                {
+                    "type": "PodScheduled",
+                    "status": "True",
+                    "lastTransitionTime": _micro_now()[:19] + "Z",
+                }
+            )
             new.setdefault("status", {})["conditions"] = conditions
             meta = new["metadata"]
             meta["resourceVersion"] = str(self.store.next_rv())
             self.store.put(rt.key, new, "MODIFIED")
-        return _json({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                      "status": "Success", "code": 201}, status=201)
+        return _json(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "code": 201,
+            },
+            status=201,
+        )
 
     def _log_path(self, ns: str, pod: str, container: str, previous: bool) -> Path | None:
         if self.state_dir is None:
@@ -850,7 +1000,8 @@ class ApiServer:
         container = q.get("container")
         if not container:
             default = (pod["metadata"].get("annotations") or {}).get(
-                "kubectl.kubernetes.io/default-container")
+                "kubectl.kubernetes.io/default-container"
+            )
             if default in names:
                 container = default
             elif len(names) == 1:
@@ -858,27 +1009,36 @@ class ApiServer:
             else:
                 raise errors.bad_request(
                     f"a container name must be specified for pod {name}, choose one of: "
-                    f"[{' '.join(names)}]" + (f" or one of the init containers: "
-                                              f"[{' '.join(init_names)}]" if init_names else ""))
-        if container not in names + init_names:
+                    f"[{' '.join(names)}]"
+                    + (
+                        f" or one of the init containers: [{' '.join(init_names)}]"
+                        if init_names
+                        else ""
+                    )
+                )
+        if container is None or container not in names + init_names:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
         previous = _truthy(q.get("previous"))
         path = self._log_path(ns, name, container, previous)
-        if (path is None or not path.exists()) and not previous and _container_started(
-                pod, container):
+        if (
+            (path is None or not path.exists())
+            and not previous
+            and _container_started(pod, container)
+        ):
             return web.Response(body=b"", content_type="text/plain")
         if path is None or not path.exists():
             if previous:
                 raise errors.bad_request(
-                    f'previous terminated container "{container}" in pod "{name}" not found')
+                    f'previous terminated container "{container}" in pod "{name}" not found'
+                )
             raise errors.bad_request(
-                f'container "{container}" in pod "{name}" is waiting to start: '
-                "ContainerCreating")
+                f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
+            )
         data = path.read_bytes()
         tail = q.get("tailLines")
         if tail is not None:
             lines = data.splitlines(keepends=True)
-            data = b"".join(lines[-int(tail):]) if int(tail) > 0 else b""
+            data = b"".join(lines[-int(tail) :]) if int(tail) > 0 else b""
         limit = q.get("limitBytes")
         if limit:
             data = data[: int(limit)]
@@ -915,8 +1075,7 @@ def _container_finished(pod: dict[str, Any], container: str) -> bool:
     status = pod.get("status") or {}
     if status.get("phase") in ("Succeeded", "Failed"):
         return True
-    for cs in (status.get("containerStatuses") or []) + (status.get(
-            "initContainerStatuses") or []):
+    for cs in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
         if cs.get("name") == container and "terminated" in (cs.get("state") or {}):
             return True
     return False
@@ -924,8 +1083,7 @@ def _container_finished(pod: dict[str, Any], container: str) -> bool:
 
 def _container_started(pod: dict[str, Any], container: str) -> bool:
     status = pod.get("status") or {}
-    for cs in (status.get("containerStatuses") or []) + (status.get(
-            "initContainerStatuses") or []):
+    for cs in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
         state = cs.get("state") or {}
         if cs.get("name") == container and ("running" in state or "terminated" in state):
             return True

@@ -64,8 +64,10 @@ def _age(obj: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------ JSONPath subset
 
-_TOKEN = re.compile(r"\.([A-Za-z0-9_$-]+)|\[\?\(@\.([A-Za-z0-9_.]+)\s*==\s*[\"']([^\"']*)[\"']\)\]"
-                    r"|\[(\d+|\*)\]|\['([^']+)'\]")
+_TOKEN = re.compile(
+    r"\.([A-Za-z0-9_$-]+)|\[\?\(@\.([A-Za-z0-9_.]+)\s*==\s*[\"']([^\"']*)[\"']\)\]"
+    r"|\[(\d+|\*)\]|\['([^']+)'\]"
+)
 
 
 def jsonpath(obj: Any, path: str) -> list[Any]:
@@ -119,8 +121,13 @@ def _cell_for(values: list[Any], col_type: str) -> Any:
         import json
 
         return json.dumps(value, separators=(",", ":"))
-    return value if col_type != "string" else str(value) if not isinstance(value, bool) else (
-        "true" if value else "false")
+    return (
+        value
+        if col_type != "string"
+        else str(value)
+        if not isinstance(value, bool)
+        else ("true" if value else "false")
+    )
 
 
 # ------------------------------------------------------------------ built-in columns
@@ -196,8 +203,11 @@ def _job_duration(j: dict[str, Any]) -> str:
         return ""
     end = status.get("completionTime")
     t0 = datetime.datetime.fromisoformat(start.replace("Z", "+00:00"))
-    t1 = (datetime.datetime.fromisoformat(end.replace("Z", "+00:00")) if end
-          else datetime.datetime.now(datetime.UTC))
+    t1 = (
+        datetime.datetime.fromisoformat(end.replace("Z", "+00:00"))
+        if end
+        else datetime.datetime.now(datetime.UTC)
+    )
     return human_duration((t1 - t0).total_seconds())
 
 
@@ -243,17 +253,36 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
     "deployments": [
         NAME,
         ("Ready", "string", "", 0, _deploy_ready),
-        ("Up-to-date", "integer", "", 0,
-         lambda d: (d.get("status") or {}).get("updatedReplicas", 0)),
-        ("Available", "integer", "", 0,
-         lambda d: (d.get("status") or {}).get("availableReplicas", 0)),
+        (
+            "Up-to-date",
+            "integer",
+            "",
+            0,
+            lambda d: (d.get("status") or {}).get("updatedReplicas", 0),
+        ),
+        (
+            "Available",
+            "integer",
+            "",
+            0,
+            lambda d: (d.get("status") or {}).get("availableReplicas", 0),
+        ),
         AGE,
-        ("Containers", "string", "", 1, lambda d: ",".join(c.get("name", "")
-                                                           for c in _containers(d))),
-        ("Images", "string", "", 1, lambda d: ",".join(c.get("image", "")
-                                                       for c in _containers(d))),
-        ("Selector", "string", "", 1,
-         lambda d: label_selector_to_string((d.get("spec") or {}).get("selector"))),
+        (
+            "Containers",
+            "string",
+            "",
+            1,
+            lambda d: ",".join(c.get("name", "") for c in _containers(d)),
+        ),
+        ("Images", "string", "", 1, lambda d: ",".join(c.get("image", "") for c in _containers(d))),
+        (
+            "Selector",
+            "string",
+            "",
+            1,
+            lambda d: label_selector_to_string((d.get("spec") or {}).get("selector")),
+        ),
     ],
     "replicasets": [
         NAME,
@@ -266,46 +295,100 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
     "services": [
         NAME,
         ("Type", "string", "", 0, lambda s: (s.get("spec") or {}).get("type", "ClusterIP")),
-        ("Cluster-IP", "string", "", 0,
-         lambda s: (s.get("spec") or {}).get("clusterIP") or "<none>"),
+        (
+            "Cluster-IP",
+            "string",
+            "",
+            0,
+            lambda s: (s.get("spec") or {}).get("clusterIP") or "<none>",
+        ),
         ("External-IP", "string", "", 0, lambda s: "<none>"),
         ("Port(s)", "string", "", 0, _svc_ports),
         AGE,
-        ("Selector", "string", "", 1, lambda s: ",".join(
-            f"{k}={v}" for k, v in sorted(((s.get("spec") or {}).get("selector") or {}).items())
-        ) or "<none>"),
+        (
+            "Selector",
+            "string",
+            "",
+            1,
+            lambda s: (
+                ",".join(
+                    f"{k}={v}"
+                    for k, v in sorted(((s.get("spec") or {}).get("selector") or {}).items())
+                )
+                or "<none>"
+            ),
+        ),
     ],
     "endpoints": [NAME, ("Endpoints", "string", "", 0, _endpoints), AGE],
-    "configmaps": [NAME, ("Data", "integer", "", 0, lambda c: len(c.get("data") or {}) + len(
-        c.get("binaryData") or {})), AGE],
-    "secrets": [NAME, ("Type", "string", "", 0, lambda s: s.get("type", "Opaque")),
-                ("Data", "integer", "", 0, lambda s: len(s.get("data") or {})), AGE],
-    "namespaces": [NAME, ("Status", "string", "", 0,
-                          lambda n: (n.get("status") or {}).get("phase", "Active")), AGE],
+    "configmaps": [
+        NAME,
+        (
+            "Data",
+            "integer",
+            "",
+            0,
+            lambda c: len(c.get("data") or {}) + len(c.get("binaryData") or {}),
+        ),
+        AGE,
+    ],
+    "secrets": [
+        NAME,
+        ("Type", "string", "", 0, lambda s: s.get("type", "Opaque")),
+        ("Data", "integer", "", 0, lambda s: len(s.get("data") or {})),
+        AGE,
+    ],
+    "namespaces": [
+        NAME,
+        ("Status", "string", "", 0, lambda n: (n.get("status") or {}).get("phase", "Active")),
+        AGE,
+    ],
     "jobs": [
         NAME,
         ("Status", "string", "", 0, _job_status),
-        ("Completions", "string", "", 0, lambda j: f"{(j.get('status') or {}).get('succeeded', 0)}"
-         f"/{(j.get('spec') or {}).get('completions', 1)}"),
+        (
+            "Completions",
+            "string",
+            "",
+            0,
+            lambda j: (
+                f"{(j.get('status') or {}).get('succeeded', 0)}"
+                f"/{(j.get('spec') or {}).get('completions', 1)}"
+            ),
+        ),
         ("Duration", "string", "", 0, _job_duration),
         AGE,
     ],
     "cronjobs": [
         NAME,
         ("Schedule", "string", "", 0, lambda c: (c.get("spec") or {}).get("schedule", "")),
-        ("Timezone", "string", "", 0, lambda c: (c.get("spec") or {}).get("timeZone")
-         or "<none>"),
+        ("Timezone", "string", "", 0, lambda c: (c.get("spec") or {}).get("timeZone") or "<none>"),
         ("Suspend", "boolean", "", 0, lambda c: bool((c.get("spec") or {}).get("suspend"))),
         ("Active", "integer", "", 0, lambda c: len((c.get("status") or {}).get("active") or [])),
-        ("Last Schedule", "string", "", 0,
-         lambda c: _age_of((c.get("status") or {}).get("lastScheduleTime"))
-         if (c.get("status") or {}).get("lastScheduleTime") else "<none>"),
+        (
+            "Last Schedule",
+            "string",
+            "",
+            0,
+            lambda c: (
+                _age_of((c.get("status") or {}).get("lastScheduleTime"))
+                if (c.get("status") or {}).get("lastScheduleTime")
+                else "<none>"
+            ),
+        ),
         AGE,
     ],
     "events": [
-        ("Last Seen", "string", "", 0, lambda e: _age_of(
-            e.get("lastTimestamp") or e.get("eventTime") or e["metadata"].get(
-                "creationTimestamp"))),
+        (
+            "Last Seen",
+            "string",
+            "",
+            0,
+            lambda e: _age_of(
+                e.get("lastTimestamp")
+                or e.get("eventTime")
+                or e["metadata"].get("creationTimestamp")
+            ),
+        ),
         ("Type", "string", "", 0, lambda e: e.get("type", "")),
         ("Reason", "string", "", 0, lambda e: e.get("reason", "")),
         ("Object", "string", "", 0, _event_object),
@@ -315,42 +398,100 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
         NAME,
         ("Status", "string", "", 0, lambda p: (p.get("status") or {}).get("phase", "")),
         ("Volume", "string", "", 0, lambda p: (p.get("spec") or {}).get("volumeName", "")),
-        ("Capacity", "string", "", 0,
-         lambda p: ((p.get("status") or {}).get("capacity") or {}).get("storage", "")),
-        ("Access Modes", "string", "", 0, lambda p: ",".join(
-            {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX",
-             "ReadWriteOncePod": "RWOP"}.get(m, m)
-            for m in (p.get("status") or {}).get("accessModes") or [])),
-        ("StorageClass", "string", "", 0,
-         lambda p: (p.get("spec") or {}).get("storageClassName") or "<unset>"),
+        (
+            "Capacity",
+            "string",
+            "",
+            0,
+            lambda p: ((p.get("status") or {}).get("capacity") or {}).get("storage", ""),
+        ),
+        (
+            "Access Modes",
+            "string",
+            "",
+            0,
+            lambda p: ",".join(
+                {
+                    "ReadWriteOnce": "RWO",
+                    "ReadOnlyMany": "ROX",
+                    "ReadWriteMany": "RWX",
+                    "ReadWriteOncePod": "RWOP",
+                }.get(m, m)
+                for m in (p.get("status") or {}).get("accessModes") or []
+            ),
+        ),
+        (
+            "StorageClass",
+            "string",
+            "",
+            0,
+            lambda p: (p.get("spec") or {}).get("storageClassName") or "<unset>",
+        ),
         AGE,
     ],
-    "serviceaccounts": [NAME, ("Secrets", "integer", "", 0,
-                               lambda s: len(s.get("secrets") or [])), AGE],
-    "leases": [NAME, ("Holder", "string", "", 0,
-                      lambda x: (x.get("spec") or {}).get("holderIdentity", "")), AGE],
+    "serviceaccounts": [
+        NAME,
+        ("Secrets", "integer", "", 0, lambda s: len(s.get("secrets") or [])),
+        AGE,
+    ],
+    "leases": [
+        NAME,
+        ("Holder", "string", "", 0, lambda x: (x.get("spec") or {}).get("holderIdentity", "")),
+        AGE,
+    ],
     "poddisruptionbudgets": [
         NAME,
         ("Min Available", "string", "", 0, lambda p: _pdb_value(p, "minAvailable")),
         ("Max Unavailable", "string", "", 0, lambda p: _pdb_value(p, "maxUnavailable")),
-        ("Allowed Disruptions", "integer", "", 0,
-         lambda p: (p.get("status") or {}).get("disruptionsAllowed", 0)),
+        (
+            "Allowed Disruptions",
+            "integer",
+            "",
+            0,
+            lambda p: (p.get("status") or {}).get("disruptionsAllowed", 0),
+        ),
         AGE,
     ],
     "ingresses": [
         NAME,
-        ("Class", "string", "", 0, lambda i: (i.get("spec") or {}).get("ingressClassName")
-         or "<none>"),
-        ("Hosts", "string", "", 0, lambda i: ",".join(
-            r.get("host", "*") for r in (i.get("spec") or {}).get("rules") or []) or "*"),
+        (
+            "Class",
+            "string",
+            "",
+            0,
+            lambda i: (i.get("spec") or {}).get("ingressClassName") or "<none>",
+        ),
+        (
+            "Hosts",
+            "string",
+            "",
+            0,
+            lambda i: (
+                ",".join(r.get("host", "*") for r in (i.get("spec") or {}).get("rules") or [])
+                or "*"
+            ),
+        ),
         ("Address", "string", "", 0, lambda i: ""),
         ("Ports", "string", "", 0, lambda i: "80"),
         AGE,
     ],
-    "networkpolicies": [NAME, ("Pod-Selector", "string", "", 0, lambda n: label_selector_to_string(
-        (n.get("spec") or {}).get("podSelector")) or "<none>"), AGE],
-    "customresourcedefinitions": [NAME, ("Created At", "date", "", 0,
-                                         lambda c: c["metadata"].get("creationTimestamp"))],
+    "networkpolicies": [
+        NAME,
+        (
+            "Pod-Selector",
+            "string",
+            "",
+            0,
+            lambda n: (
+                label_selector_to_string((n.get("spec") or {}).get("podSelector")) or "<none>"
+            ),
+        ),
+        AGE,
+    ],
+    "customresourcedefinitions": [
+        NAME,
+        ("Created At", "date", "", 0, lambda c: c["metadata"].get("creationTimestamp")),
+    ],
     "nodes": [NAME, ("Status", "string", "", 0, lambda n: "Ready"), AGE],
 }
 
@@ -366,14 +507,17 @@ def columns_for(rt: ResourceType, version: str | None) -> list[Column]:
             def fn(o: dict[str, Any], _p: str = path, _t: str = col_type) -> Any:
                 return _cell_for(jsonpath(o, _p), _t)
 
-            cols.append((d.get("name", ""), col_type, d.get("format", ""),
-                         int(d.get("priority", 0)), fn))
+            cols.append(
+                (d.get("name", ""), col_type, d.get("format", ""), int(d.get("priority", 0)), fn)
+            )
         if not any(d.get("jsonPath") == ".metadata.creationTimestamp" for d in defs):
             cols.append(AGE)
         return cols
     if rt.plural in ("roles", "rolebindings", "clusterroles", "clusterrolebindings"):
-        return [NAME, ("Created At", "date", "", 0, lambda o: o["metadata"].get(
-            "creationTimestamp"))]
+        return [
+            NAME,
+            ("Created At", "date", "", 0, lambda o: o["metadata"].get("creationTimestamp")),
+        ]
     return BUILTIN_COLUMNS.get(rt.plural, [NAME, AGE])
 
 
@@ -410,8 +554,13 @@ def to_table(
         "apiVersion": "meta.k8s.io/v1",
         "metadata": list_meta or {},
         "columnDefinitions": [
-            {"name": name, "type": "string" if typ == "date" and not rt.is_crd else typ,
-             "format": fmt, "description": "", "priority": prio}
+            {
+                "name": name,
+                "type": "string" if typ == "date" and not rt.is_crd else typ,
+                "format": fmt,
+                "description": "",
+                "priority": prio,
+            }
             for name, typ, fmt, prio, _ in cols
         ],
         "rows": rows,

@@ -92,8 +92,12 @@ def unique(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05,
-               message: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> Any:
     """Poll `predicate` until it returns a truthy value; fail with `message` on timeout."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -118,10 +122,16 @@ def test_crd(api: client.ApiClient) -> dict[str, Any]:
     except client.ApiException as exc:
         if exc.status != 409:
             raise
-    wait_until(lambda: any(
-        c.type == "Established" and c.status == "True"
-        for c in (ext.read_custom_resource_definition("testrooms.sandbox.test").status
-                  .conditions or [])), message="the test CRD to be Established")
+    wait_until(
+        lambda: any(
+            c.type == "Established" and c.status == "True"
+            for c in (
+                ext.read_custom_resource_definition("testrooms.sandbox.test").status.conditions
+                or []
+            )
+        ),
+        message="the test CRD to be Established",
+    )
     return GAMEROOM_CRD
 
 
@@ -148,16 +158,26 @@ async def local_api(tmp_path: Path) -> AsyncIterator[ApiServer]:
     await server.stop()
 
 
-def http(sandbox: Sandbox, method: str, path: str, body: Any = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def http(
+    sandbox: Sandbox,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
     """A raw HTTP call to the API server (for what the typed client cannot express)."""
     import urllib.error
     import urllib.request
 
-    data = body if isinstance(body, bytes) else (
-        None if body is None else json.dumps(body).encode())
-    req = urllib.request.Request(sandbox.url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    data = (
+        body if isinstance(body, bytes) else (None if body is None else json.dumps(body).encode())
+    )
+    req = urllib.request.Request(
+        sandbox.url + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, dict(resp.headers), resp.read()

@@ -15,8 +15,13 @@ from .conftest import wait_until
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kubesandbox", *args], capture_output=True,
-                          text=True, timeout=90, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "kubesandbox", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
 
 
 def test_up_status_down_and_state_survives_a_restart(tmp_path: Path):
@@ -61,14 +66,23 @@ def test_request_log_records_calls(kube_sandbox, api, namespace):
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "logged"}})
     core.patch_namespaced_config_map("logged", namespace, {"data": {"a": "b"}})
     core.list_namespaced_config_map(namespace, label_selector="x=y")
-    mine = [r for r in kube_sandbox.requests() if r.namespace == namespace
-            and r.resource == "configmaps"]
-    assert [(r.method, r.verb) for r in mine] == [("POST", "create"), ("PATCH", "patch"),
-                                                  ("GET", "list")]
+    mine = [
+        r
+        for r in kube_sandbox.requests()
+        if r.namespace == namespace and r.resource == "configmaps"
+    ]
+    assert [(r.method, r.verb) for r in mine] == [
+        ("POST", "create"),
+        ("PATCH", "patch"),
+        ("GET", "list"),
+    ]
     assert mine[1].content_type == "application/strategic-merge-patch+json"
     assert mine[1].name == "logged" and mine[0].code == 201
     assert mine[2].query == "labelSelector=x%3Dy"
     assert mine[0].user_agent.startswith("OpenAPI-Generator")
     kube_sandbox.clear_requests()
-    wait_until(lambda: not [r for r in kube_sandbox.requests() if r.namespace == namespace],
-               timeout=5, message="an empty request log for the namespace")
+    wait_until(
+        lambda: not [r for r in kube_sandbox.requests() if r.namespace == namespace],
+        timeout=5,
+        message="an empty request log for the namespace",
+    )

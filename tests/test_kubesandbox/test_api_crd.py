@@ -15,13 +15,18 @@ GROUP, VERSION, PLURAL = "sandbox.test", "v1", "testrooms"
 
 
 def _room(name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TestRoom", "metadata": {"name": name},
-            "spec": {"game": {}, **spec}}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "TestRoom",
+        "metadata": {"name": name},
+        "spec": {"game": {}, **spec},
+    }
 
 
 def _create(api, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
     return client.CustomObjectsApi(api).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, body)
+        GROUP, VERSION, namespace, PLURAL, body
+    )
 
 
 def _invalid(api, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -32,8 +37,7 @@ def _invalid(api, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_crd_is_established_and_discoverable(api, test_crd):
-    crd = client.ApiextensionsV1Api(api).read_custom_resource_definition(
-        "testrooms.sandbox.test")
+    crd = client.ApiextensionsV1Api(api).read_custom_resource_definition("testrooms.sandbox.test")
     conditions = {c.type: c.status for c in crd.status.conditions}
     assert conditions == {"NamesAccepted": "True", "Established": "True"}
     assert crd.status.accepted_names.kind == "TestRoom"
@@ -60,41 +64,78 @@ def test_schema_violation_messages_read_like_kube_apiserver(api, test_crd, names
     status = _invalid(api, namespace, body)
     assert status["message"] == (
         'TestRoom.sandbox.test "x" is invalid: spec.game.maxPlayers: Invalid value: 500: '
-        "spec.game.maxPlayers in body should be less than or equal to 24")
-    assert status["details"]["causes"] == [{
-        "reason": "FieldValueInvalid",
-        "message": "Invalid value: 500: spec.game.maxPlayers in body should be less than or "
-                   "equal to 24",
-        "field": "spec.game.maxPlayers"}]
+        "spec.game.maxPlayers in body should be less than or equal to 24"
+    )
+    assert status["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": "Invalid value: 500: spec.game.maxPlayers in body should be less than or "
+            "equal to 24",
+            "field": "spec.game.maxPlayers",
+        }
+    ]
     assert status["details"]["kind"] == "TestRoom" and status["details"]["group"] == GROUP
 
 
-@pytest.mark.parametrize(("spec", "field", "message"), [
-    ({"game": {"maxPlayers": 1}}, "spec.game.maxPlayers",
-     "Invalid value: 1: spec.game.maxPlayers in body should be greater than or equal to 2"),
-    ({"game": {"maxPlayers": "many"}}, "spec.game.maxPlayers",
-     'Invalid value: "string": spec.game.maxPlayers in body must be of type integer: "string"'),
-    ({"game": {}, "mode": "wild"}, "spec.mode",
-     'Unsupported value: "wild": supported values: "casual", "ranked"'),
-    ({"game": {}, "version": "v1"}, "spec.version",
-     "Invalid value: \"v1\": spec.version in body should match '^[0-9]+\\.[0-9]+$'"),
-    ({"game": {"language": "e"}}, "spec.game.language",
-     'Invalid value: "e": spec.game.language in body should be at least 2 chars long'),
-    ({"game": {"language": "english"}}, "spec.game.language",
-     "Too long: may not be more than 5 bytes"),
-    ({"game": {"customWords": ["a", "b", "c", "d"]}}, "spec.game.customWords",
-     "Too many: 4: must have at most 3 items"),
-    ({"game": {}, "contact": "not-an-email"}, "spec.contact",
-     'Invalid value: "not-an-email": spec.contact in body must be of type email: '
-     '"not-an-email"'),
-    ({}, "spec.game", "Required value"),
-])
+@pytest.mark.parametrize(
+    ("spec", "field", "message"),
+    [
+        (
+            {"game": {"maxPlayers": 1}},
+            "spec.game.maxPlayers",
+            "Invalid value: 1: spec.game.maxPlayers in body should be greater than or equal to 2",
+        ),
+        (
+            {"game": {"maxPlayers": "many"}},
+            "spec.game.maxPlayers",
+            'Invalid value: "string": spec.game.maxPlayers in body must be of type integer: '
+            '"string"',
+        ),
+        (
+            {"game": {}, "mode": "wild"},
+            "spec.mode",
+            'Unsupported value: "wild": supported values: "casual", "ranked"',
+        ),
+        (
+            {"game": {}, "version": "v1"},
+            "spec.version",
+            "Invalid value: \"v1\": spec.version in body should match '^[0-9]+\\.[0-9]+$'",
+        ),
+        (
+            {"game": {"language": "e"}},
+            "spec.game.language",
+            'Invalid value: "e": spec.game.language in body should be at least 2 chars long',
+        ),
+        (
+            {"game": {"language": "english"}},
+            "spec.game.language",
+            "Too long: may not be more than 5 bytes",
+        ),
+        (
+            {"game": {"customWords": ["a", "b", "c", "d"]}},
+            "spec.game.customWords",
+            "Too many: 4: must have at most 3 items",
+        ),
+        (
+            {"game": {}, "contact": "not-an-email"},
+            "spec.contact",
+            'Invalid value: "not-an-email": spec.contact in body must be of type email: '
+            '"not-an-email"',
+        ),
+        ({}, "spec.game", "Required value"),
+    ],
+)
 def test_each_schema_keyword_is_enforced(api, test_crd, namespace, spec, field, message):
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TestRoom",
-            "metadata": {"name": "bad"}, "spec": spec}
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "TestRoom",
+        "metadata": {"name": "bad"},
+        "spec": spec,
+    }
     status = _invalid(api, namespace, body)
     assert {"field": field, "message": message} in [
-        {"field": c["field"], "message": c["message"]} for c in status["details"]["causes"]]
+        {"field": c["field"], "message": c["message"]} for c in status["details"]["causes"]
+    ]
     assert status["message"].startswith('TestRoom.sandbox.test "bad" is invalid: ')
 
 
@@ -110,7 +151,8 @@ def test_cel_rule_failure(api, test_crd, namespace):
     status = _invalid(api, namespace, _room("cel", replicas=5))
     assert status["message"] == (
         'TestRoom.sandbox.test "cel" is invalid: spec: Invalid value: "object": '
-        "replicas must be at most 3")
+        "replicas must be at most 3"
+    )
     assert status["details"]["causes"][0]["field"] == "spec"
 
 
@@ -118,7 +160,8 @@ def test_updates_are_validated_too(api, test_crd, namespace):
     _create(api, namespace, _room("upd"))
     with pytest.raises(client.ApiException) as err:
         client.CustomObjectsApi(api).patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, "upd", {"spec": {"game": {"maxPlayers": 100}}})
+            GROUP, VERSION, namespace, PLURAL, "upd", {"spec": {"game": {"maxPlayers": 100}}}
+        )
     assert err.value.status == 422
 
 
@@ -129,16 +172,29 @@ def test_status_subresource_rules(api, test_crd, namespace):
     obj = _create(api, namespace, body)
     assert "status" not in obj  # status is dropped on create
     # the main endpoint ignores status changes...
-    obj = co.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "st",
-                                            {"status": {"phase": "X"}, "metadata": {
-                                                "labels": {"a": "b"}}})
+    obj = co.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        "st",
+        {"status": {"phase": "X"}, "metadata": {"labels": {"a": "b"}}},
+    )
     assert "status" not in obj and obj["metadata"]["labels"] == {"a": "b"}
     gen = obj["metadata"]["generation"]
     # ...and /status ignores everything else
     obj = co.patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, PLURAL, "st",
-        {"status": {"phase": "Running"}, "spec": {"replicas": 3},
-         "metadata": {"labels": {"c": "d"}}})
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        "st",
+        {
+            "status": {"phase": "Running"},
+            "spec": {"replicas": 3},
+            "metadata": {"labels": {"c": "d"}},
+        },
+    )
     assert obj["status"] == {"phase": "Running"}
     assert obj["spec"]["replicas"] == 1 and obj["metadata"]["labels"] == {"a": "b"}
     assert obj["metadata"]["generation"] == gen  # status writes never bump generation
@@ -149,8 +205,9 @@ def test_scale_subresource(api, test_crd, namespace):
     _create(api, namespace, _room("sc"))
     scale = co.get_namespaced_custom_object_scale(GROUP, VERSION, namespace, PLURAL, "sc")
     assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 1
-    co.patch_namespaced_custom_object_scale(GROUP, VERSION, namespace, PLURAL, "sc",
-                                            {"spec": {"replicas": 2}})
+    co.patch_namespaced_custom_object_scale(
+        GROUP, VERSION, namespace, PLURAL, "sc", {"spec": {"replicas": 2}}
+    )
     obj = co.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "sc")
     assert obj["spec"]["replicas"] == 2 and obj["metadata"]["generation"] == 2
 
@@ -161,11 +218,19 @@ def test_printer_columns_are_served_as_table(api, kube_sandbox, test_crd, namesp
     body["spec"]["game"] = {"maxPlayers": 6}
     _create(api, namespace, body)
     co.patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, PLURAL, "tbl",
-        {"status": {"phase": "Lobby", "conditions": [{"type": "Ready", "status": "True"}]}})
-    code, _, raw = http(kube_sandbox, "GET",
-                        f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}",
-                        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        "tbl",
+        {"status": {"phase": "Lobby", "conditions": [{"type": "Ready", "status": "True"}]}},
+    )
+    code, _, raw = http(
+        kube_sandbox,
+        "GET",
+        f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}",
+        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+    )
     assert code == 200
     resp = json.loads(raw)
     assert resp["kind"] == "Table"
@@ -179,18 +244,36 @@ def test_printer_columns_are_served_as_table(api, kube_sandbox, test_crd, namesp
 def test_deleting_the_crd_stops_serving_and_removes_objects(api, namespace):
     ext = client.ApiextensionsV1Api(api)
     crd = {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": "gadgets.tmp.test"},
-        "spec": {"group": "tmp.test", "scope": "Cluster",
-                 "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                     "openAPIV3Schema": {"type": "object",
-                                         "x-kubernetes-preserve-unknown-fields": True}}}]},
+        "spec": {
+            "group": "tmp.test",
+            "scope": "Cluster",
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
     }
     ext.create_custom_resource_definition(crd)
     co = client.CustomObjectsApi(api)
-    co.create_cluster_custom_object("tmp.test", "v1", "gadgets", {
-        "apiVersion": "tmp.test/v1", "kind": "Gadget", "metadata": {"name": "g"}, "x": 1})
+    co.create_cluster_custom_object(
+        "tmp.test",
+        "v1",
+        "gadgets",
+        {"apiVersion": "tmp.test/v1", "kind": "Gadget", "metadata": {"name": "g"}, "x": 1},
+    )
     assert co.get_cluster_custom_object("tmp.test", "v1", "gadgets", "g")["x"] == 1
     ext.delete_custom_resource_definition("gadgets.tmp.test")
     with pytest.raises(client.ApiException) as err:
@@ -201,11 +284,15 @@ def test_deleting_the_crd_stops_serving_and_removes_objects(api, namespace):
 def test_invalid_crd_is_rejected(api):
     ext = client.ApiextensionsV1Api(api)
     crd = {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": "wrong.tmp.test"},
-        "spec": {"group": "tmp.test", "scope": "Namespaced",
-                 "names": {"plural": "things", "kind": "Thing"},
-                 "versions": [{"name": "v1", "served": True, "storage": True}]},
+        "spec": {
+            "group": "tmp.test",
+            "scope": "Namespaced",
+            "names": {"plural": "things", "kind": "Thing"},
+            "versions": [{"name": "v1", "served": True, "storage": True}],
+        },
     }
     with pytest.raises(client.ApiException) as err:
         ext.create_custom_resource_definition(crd)

@@ -19,9 +19,17 @@ def test_legacy_discovery_lists_groups_resources_and_subresources(kube_sandbox):
     assert code == 200 and json.loads(raw)["versions"] == ["v1"]
     code, _, raw = http(kube_sandbox, "GET", "/apis")
     groups = {g["name"]: g for g in json.loads(raw)["groups"]}
-    for name in ("apps", "batch", "policy", "networking.k8s.io", "rbac.authorization.k8s.io",
-                 "coordination.k8s.io", "apiextensions.k8s.io", "events.k8s.io",
-                 "discovery.k8s.io"):
+    for name in (
+        "apps",
+        "batch",
+        "policy",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "coordination.k8s.io",
+        "apiextensions.k8s.io",
+        "events.k8s.io",
+        "discovery.k8s.io",
+    ):
         assert groups[name]["preferredVersion"]["version"] == "v1"
     code, _, raw = http(kube_sandbox, "GET", "/api/v1")
     resources = {r["name"]: r for r in json.loads(raw)["resources"]}
@@ -36,8 +44,7 @@ def test_legacy_discovery_lists_groups_resources_and_subresources(kube_sandbox):
 
 
 def test_aggregated_discovery(kube_sandbox, test_crd):
-    accept = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
-              "application/json")
+    accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
     code, headers, raw = http(kube_sandbox, "GET", "/apis", headers={"Accept": accept})
     assert code == 200
     assert headers["Content-Type"].startswith("application/json;g=apidiscovery.k8s.io;v=v2")
@@ -64,13 +71,17 @@ def test_openapi_v3_has_builtin_and_crd_schemas(kube_sandbox, test_crd):
     doc = json.loads(raw)
     deployment = doc["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]
     assert deployment["x-kubernetes-group-version-kind"] == [
-        {"group": "apps", "version": "v1", "kind": "Deployment"}]
+        {"group": "apps", "version": "v1", "kind": "Deployment"}
+    ]
     containers = doc["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]["properties"][
-        "containers"]
+        "containers"
+    ]
     assert containers["x-kubernetes-patch-merge-key"] == "name"
     patch = doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
     assert "fieldValidation" in [p["name"] for p in patch["parameters"]]
     code, _, raw = http(kube_sandbox, "GET", paths["apis/sandbox.test/v1"]["serverRelativeURL"])
     room = json.loads(raw)["components"]["schemas"]["test.sandbox.v1.TestRoom"]
-    assert room["properties"]["spec"]["properties"]["game"]["properties"]["maxPlayers"][
-        "maximum"] == 24
+    assert (
+        room["properties"]["spec"]["properties"]["game"]["properties"]["maxPlayers"]["maximum"]
+        == 24
+    )

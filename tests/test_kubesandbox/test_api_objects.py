@@ -46,16 +46,19 @@ def test_generation_bumps_only_on_spec_changes(api, namespace):
         "spec": {
             "replicas": 0,
             "selector": {"matchLabels": {"app": "gen"}},
-            "template": {"metadata": {"labels": {"app": "gen"}},
-                         "spec": {"containers": [{"name": "c", "image": "example.com/x:1"}]}},
+            "template": {
+                "metadata": {"labels": {"app": "gen"}},
+                "spec": {"containers": [{"name": "c", "image": "example.com/x:1"}]},
+            },
         },
     }
     d = apps.create_namespaced_deployment(namespace, body)
     assert d.metadata.generation == 1
     d = apps.patch_namespaced_deployment("gen", namespace, {"metadata": {"labels": {"a": "b"}}})
     assert d.metadata.generation == 1
-    d = apps.patch_namespaced_deployment("gen", namespace, {"spec": {"replicas": 0,
-                                                                     "paused": True}})
+    d = apps.patch_namespaced_deployment(
+        "gen", namespace, {"spec": {"replicas": 0, "paused": True}}
+    )
     assert d.metadata.generation == 2
 
 
@@ -81,11 +84,13 @@ def test_stale_resource_version_gets_409_conflict(api, namespace):
     assert status["kind"] == "Status" and status["reason"] == "Conflict"
     assert status["message"] == (
         'Operation cannot be fulfilled on configmaps "c": the object has been modified; '
-        "please apply your changes to the latest version and try again")
+        "please apply your changes to the latest version and try again"
+    )
     # a patch carrying the stale resourceVersion is refused the same way
     with pytest.raises(client.ApiException) as err:
         core.patch_namespaced_config_map(
-            "c", namespace, {"metadata": {"resourceVersion": stale}, "data": {"v": "4"}})
+            "c", namespace, {"metadata": {"resourceVersion": stale}, "data": {"v": "4"}}
+        )
     assert err.value.status == 409
 
 
@@ -97,9 +102,14 @@ def test_already_exists_and_not_found_status_bodies(api, namespace):
     body = json.loads(err.value.body)
     assert err.value.status == 409
     assert body == {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": 'configmaps "dup" already exists', "reason": "AlreadyExists",
-        "details": {"name": "dup", "kind": "configmaps"}, "code": 409,
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'configmaps "dup" already exists',
+        "reason": "AlreadyExists",
+        "details": {"name": "dup", "kind": "configmaps"},
+        "code": 409,
     }
     with pytest.raises(client.ApiException) as err:
         core.read_namespaced_config_map("missing", namespace)
@@ -123,8 +133,10 @@ def test_invalid_name_is_422_with_cause(api, namespace):
         client.CoreV1Api(api).create_namespaced_config_map(namespace, _cm("Bad_Name"))
     body = json.loads(err.value.body)
     assert err.value.status == 422 and body["reason"] == "Invalid"
-    assert body["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name: '
-                                      'Invalid value: "Bad_Name": a lowercase RFC 1123')
+    assert body["message"].startswith(
+        'ConfigMap "Bad_Name" is invalid: metadata.name: '
+        'Invalid value: "Bad_Name": a lowercase RFC 1123'
+    )
     assert body["details"]["causes"][0]["field"] == "metadata.name"
 
 
@@ -151,12 +163,15 @@ def test_field_selectors_name_namespace_and_pod_phase(api, namespace):
     core.create_namespaced_config_map(namespace, _cm("f1"))
     core.create_namespaced_config_map(namespace, _cm("f2"))
     got = core.list_config_map_for_all_namespaces(
-        field_selector=f"metadata.name=f1,metadata.namespace={namespace}").items
+        field_selector=f"metadata.name=f1,metadata.namespace={namespace}"
+    ).items
     assert [i.metadata.name for i in got] == ["f1"]
     got = core.list_namespaced_config_map(namespace, field_selector="metadata.name!=f1").items
     assert "f1" not in {i.metadata.name for i in got} and "f2" in {i.metadata.name for i in got}
-    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c",
-                                                                "image": "example.com/x:1"}]}}
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "example.com/x:1"}]},
+    }
     core.create_namespaced_pod(namespace, pod)
     pods = core.list_namespaced_pod(namespace, field_selector="status.phase!=Succeeded").items
     assert [p.metadata.name for p in pods] == ["p"]
@@ -169,13 +184,24 @@ def test_field_selectors_name_namespace_and_pod_phase(api, namespace):
 def test_event_field_selectors_on_involved_object(api, namespace):
     core = client.CoreV1Api(api)
     for i, kind in enumerate(("Pod", "Deployment")):
-        core.create_namespaced_event(namespace, {
-            "metadata": {"name": f"ev{i}"},
-            "involvedObject": {"kind": kind, "name": "thing", "namespace": namespace,
-                               "uid": f"uid-{i}"},
-            "reason": "Tested", "message": "m", "type": "Normal"})
+        core.create_namespaced_event(
+            namespace,
+            {
+                "metadata": {"name": f"ev{i}"},
+                "involvedObject": {
+                    "kind": kind,
+                    "name": "thing",
+                    "namespace": namespace,
+                    "uid": f"uid-{i}",
+                },
+                "reason": "Tested",
+                "message": "m",
+                "type": "Normal",
+            },
+        )
     got = core.list_namespaced_event(
-        namespace, field_selector="involvedObject.kind=Deployment,involvedObject.name=thing")
+        namespace, field_selector="involvedObject.kind=Deployment,involvedObject.name=thing"
+    )
     assert [e.metadata.name for e in got.items] == ["ev1"]
     got = core.list_namespaced_event(namespace, field_selector="involvedObject.uid=uid-0")
     assert [e.metadata.name for e in got.items] == ["ev0"]
@@ -202,25 +228,32 @@ def test_limit_and_continue_page_through_everything(api, namespace):
 
 def test_secret_string_data_is_encoded(api, namespace):
     core = client.CoreV1Api(api)
-    s = core.create_namespaced_secret(namespace, {"metadata": {"name": "s"},
-                                                  "stringData": {"token": "abc"}})
+    s = core.create_namespaced_secret(
+        namespace, {"metadata": {"name": "s"}, "stringData": {"token": "abc"}}
+    )
     assert s.data == {"token": "YWJj"} and s.type == "Opaque"
 
 
 def test_service_gets_cluster_ip_from_loopback_range(api, namespace):
     core = client.CoreV1Api(api)
-    svc = core.create_namespaced_service(namespace, {
-        "metadata": {"name": "svc"},
-        "spec": {"selector": {"app": "x"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    svc = core.create_namespaced_service(
+        namespace,
+        {
+            "metadata": {"name": "svc"},
+            "spec": {"selector": {"app": "x"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+    )
     assert svc.spec.cluster_ip.startswith("127.2.")
     assert svc.spec.cluster_ips == [svc.spec.cluster_ip]
     assert svc.spec.ports[0].protocol == "TCP" and svc.spec.type == "ClusterIP"
-    other = core.create_namespaced_service(namespace, {
-        "metadata": {"name": "svc2"}, "spec": {"ports": [{"port": 80}]}})
+    other = core.create_namespaced_service(
+        namespace, {"metadata": {"name": "svc2"}, "spec": {"ports": [{"port": 80}]}}
+    )
     assert other.spec.cluster_ip != svc.spec.cluster_ip
-    headless = core.create_namespaced_service(namespace, {
-        "metadata": {"name": "headless"}, "spec": {"clusterIP": "None",
-                                                   "ports": [{"port": 80}]}})
+    headless = core.create_namespaced_service(
+        namespace,
+        {"metadata": {"name": "headless"}, "spec": {"clusterIP": "None", "ports": [{"port": 80}]}},
+    )
     assert headless.spec.cluster_ip == "None"
 
 

@@ -9,10 +9,16 @@ import aiohttp
 
 from kubesandbox.apiserver import ApiServer
 
-POD = {"metadata": {"name": "p"}, "spec": {
-    "terminationGracePeriodSeconds": 30,
-    "containers": [{"name": "app", "image": "example.com/app:1"},
-                   {"name": "sidecar", "image": "example.com/side:1"}]}}
+POD = {
+    "metadata": {"name": "p"},
+    "spec": {
+        "terminationGracePeriodSeconds": 30,
+        "containers": [
+            {"name": "app", "image": "example.com/app:1"},
+            {"name": "sidecar", "image": "example.com/side:1"},
+        ],
+    },
+}
 
 
 async def _setup(api: ApiServer, session: aiohttp.ClientSession) -> Path:
@@ -33,13 +39,15 @@ async def test_pod_log_options(local_api: ApiServer):
         r = await s.get(base)
         assert r.status == 400
         assert (await r.json())["message"] == (
-            "a container name must be specified for pod p, choose one of: [app sidecar]")
+            "a container name must be specified for pod p, choose one of: [app sidecar]"
+        )
         r = await s.get(base + "?container=app")
         assert r.status == 200 and await r.text() == "one\ntwo\nthree\n"
         assert await (await s.get(base + "?container=app&tailLines=2")).text() == "two\nthree\n"
         assert await (await s.get(base + "?container=app&limitBytes=5")).text() == "one\nt"
         assert await (await s.get(base + "?container=app&previous=true")).text() == (
-            "before the crash\n")
+            "before the crash\n"
+        )
         r = await s.get(base + "?container=sidecar")
         assert r.status == 400 and "is waiting to start" in (await r.json())["message"]
         r = await s.get(base + "?container=nope")
@@ -58,12 +66,26 @@ async def test_pod_log_follow_streams_new_lines(local_api: ApiServer):
             line = await asyncio.wait_for(resp.content.readline(), 10)
             assert line == b"four\n"
             # the stream ends when the container terminates
-            patch = {"status": {"phase": "Running", "containerStatuses": [
-                {"name": "app", "ready": False, "restartCount": 0, "image": "x", "imageID": "",
-                 "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}}
-            r = await s.patch(local_api.url + "/api/v1/namespaces/default/pods/p/status",
-                              json=patch,
-                              headers={"Content-Type": "application/merge-patch+json"})
+            patch = {
+                "status": {
+                    "phase": "Running",
+                    "containerStatuses": [
+                        {
+                            "name": "app",
+                            "ready": False,
+                            "restartCount": 0,
+                            "image": "x",
+                            "imageID": "",
+                            "state": {"terminated": {"exitCode": 0, "reason": "Completed"}},
+                        }
+                    ],
+                }
+            }
+            r = await s.patch(
+                local_api.url + "/api/v1/namespaces/default/pods/p/status",
+                json=patch,
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
             assert r.status == 200
             assert await asyncio.wait_for(resp.content.read(), 10) == b""
 
@@ -72,17 +94,25 @@ async def test_bound_pods_are_deleted_gracefully(local_api: ApiServer):
     pods = local_api.url + "/api/v1/namespaces/default/pods"
     async with aiohttp.ClientSession() as s:
         await s.post(pods, json=POD)
-        r = await s.post(pods + "/p/binding", json={
-            "apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"}})
+        r = await s.post(
+            pods + "/p/binding",
+            json={
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": {"name": "p"},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"},
+            },
+        )
         assert r.status == 201
         pod = await (await s.get(pods + "/p")).json()
         assert pod["spec"]["nodeName"] == "node-1"
         r = await s.delete(pods + "/p")
         pod = await r.json()
         assert r.status == 200
-        assert pod["metadata"]["deletionTimestamp"] and pod["metadata"][
-            "deletionGracePeriodSeconds"] == 30
+        assert (
+            pod["metadata"]["deletionTimestamp"]
+            and pod["metadata"]["deletionGracePeriodSeconds"] == 30
+        )
         assert (await s.get(pods + "/p")).status == 200  # the kubelet's turn now
         r = await s.delete(pods + "/p", json={"gracePeriodSeconds": 0})
         assert r.status == 200
@@ -97,22 +127,29 @@ async def test_objects_persist_across_restarts(tmp_path: Path):
     first = ApiServer(state_dir=tmp_path, persist=True, port=0)
     await first.start()
     async with aiohttp.ClientSession() as s:
-        r = await s.post(first.url + "/api/v1/namespaces/default/configmaps",
-                         json={"metadata": {"name": "kept"}, "data": {"k": "v"}})
+        r = await s.post(
+            first.url + "/api/v1/namespaces/default/configmaps",
+            json={"metadata": {"name": "kept"}, "data": {"k": "v"}},
+        )
         created = await r.json()
     await first.stop()
     second = ApiServer(state_dir=tmp_path, persist=True, port=0)
     await second.start()
     try:
         async with aiohttp.ClientSession() as s:
-            got = await (await s.get(
-                second.url + "/api/v1/namespaces/default/configmaps/kept")).json()
-            assert got["data"] == {"k": "v"} and got["metadata"]["uid"] == created["metadata"][
-                "uid"]
-            r = await s.post(second.url + "/api/v1/namespaces/default/configmaps",
-                             json={"metadata": {"name": "after"}})
+            got = await (
+                await s.get(second.url + "/api/v1/namespaces/default/configmaps/kept")
+            ).json()
+            assert (
+                got["data"] == {"k": "v"} and got["metadata"]["uid"] == created["metadata"]["uid"]
+            )
+            r = await s.post(
+                second.url + "/api/v1/namespaces/default/configmaps",
+                json={"metadata": {"name": "after"}},
+            )
             after = await r.json()
             assert int(after["metadata"]["resourceVersion"]) > int(
-                created["metadata"]["resourceVersion"])
+                created["metadata"]["resourceVersion"]
+            )
     finally:
         await second.stop()

@@ -22,17 +22,21 @@ def test_watch_from_resource_version_sees_every_change_in_order(api, namespace):
     core.create_namespaced_config_map(namespace, _cm("w1"))
     core.patch_namespaced_config_map("w1", namespace, {"data": {"v": "2"}})
     core.delete_namespaced_config_map("w1", namespace)
-    events = [(e["type"], e["object"].metadata.name)
-              for e in watch.Watch().stream(core.list_namespaced_config_map, namespace,
-                                            resource_version=rv, timeout_seconds=1)]
+    events = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(
+            core.list_namespaced_config_map, namespace, resource_version=rv, timeout_seconds=1
+        )
+    ]
     assert events == [("ADDED", "w1"), ("MODIFIED", "w1"), ("DELETED", "w1")]
 
 
 def test_watch_without_resource_version_starts_with_current_objects(api, namespace):
     core = client.CoreV1Api(api)
     core.create_namespaced_config_map(namespace, _cm("existing"))
-    events = list(watch.Watch().stream(core.list_namespaced_config_map, namespace,
-                                       timeout_seconds=1))
+    events = list(
+        watch.Watch().stream(core.list_namespaced_config_map, namespace, timeout_seconds=1)
+    )
     assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "existing")]
 
 
@@ -43,8 +47,9 @@ def test_live_events_arrive_while_watching(api, namespace):
     w = watch.Watch()
 
     def consume() -> None:
-        for e in w.stream(core.list_namespaced_config_map, namespace, resource_version=rv,
-                          timeout_seconds=10):
+        for e in w.stream(
+            core.list_namespaced_config_map, namespace, resource_version=rv, timeout_seconds=10
+        ):
             got.append((e["type"], e["object"].metadata.name))
             if len(got) == 2:
                 w.stop()
@@ -64,10 +69,16 @@ def test_label_selector_watch_turns_transitions_into_added_and_deleted(api, name
     core.patch_namespaced_config_map("sel", namespace, {"metadata": {"labels": {"team": "blue"}}})
     core.patch_namespaced_config_map("sel", namespace, {"metadata": {"labels": {"team": "red"}}})
     core.create_namespaced_config_map(namespace, _cm("other", {"team": "blue"}))
-    events = [(e["type"], e["object"].metadata.name)
-              for e in watch.Watch().stream(core.list_namespaced_config_map, namespace,
-                                            resource_version=rv, label_selector="team=red",
-                                            timeout_seconds=1)]
+    events = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(
+            core.list_namespaced_config_map,
+            namespace,
+            resource_version=rv,
+            label_selector="team=red",
+            timeout_seconds=1,
+        )
+    ]
     assert events == [("ADDED", "sel"), ("DELETED", "sel"), ("ADDED", "sel")]
 
 
@@ -76,18 +87,25 @@ def test_field_selector_watch_on_name(api, namespace):
     rv = core.list_namespaced_config_map(namespace).metadata.resource_version
     core.create_namespaced_config_map(namespace, _cm("one"))
     core.create_namespaced_config_map(namespace, _cm("two"))
-    events = [e["object"].metadata.name
-              for e in watch.Watch().stream(core.list_namespaced_config_map, namespace,
-                                            resource_version=rv,
-                                            field_selector="metadata.name=two",
-                                            timeout_seconds=1)]
+    events = [
+        e["object"].metadata.name
+        for e in watch.Watch().stream(
+            core.list_namespaced_config_map,
+            namespace,
+            resource_version=rv,
+            field_selector="metadata.name=two",
+            timeout_seconds=1,
+        )
+    ]
     assert events == ["two"]
 
 
-async def _watch_lines(url: str, timeout: float = 10) -> list[dict]:
+async def _watch_lines(url: str, seconds: float = 10) -> list[dict]:
     lines: list[dict] = []
-    async with aiohttp.ClientSession() as session, session.get(
-            url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, timeout=aiohttp.ClientTimeout(total=seconds)) as resp,
+    ):
         assert resp.status == 200
         async for raw in resp.content:
             if raw.strip():
@@ -98,11 +116,13 @@ async def _watch_lines(url: str, timeout: float = 10) -> list[dict]:
 async def test_too_old_resource_version_gets_410_error_event(local_api: ApiServer):
     async with aiohttp.ClientSession() as session:
         for i in range(80):  # the local server keeps only 50 events
-            r = await session.post(local_api.url + "/api/v1/namespaces/default/configmaps",
-                                   json=_cm(f"c{i}"))
+            r = await session.post(
+                local_api.url + "/api/v1/namespaces/default/configmaps", json=_cm(f"c{i}")
+            )
             assert r.status == 201
-    events = await _watch_lines(local_api.url + "/api/v1/configmaps?watch=true&"
-                                "resourceVersion=2&timeoutSeconds=5")
+    events = await _watch_lines(
+        local_api.url + "/api/v1/configmaps?watch=true&resourceVersion=2&timeoutSeconds=5"
+    )
     assert len(events) == 1 and events[0]["type"] == "ERROR"
     status = events[0]["object"]
     assert status["kind"] == "Status" and status["code"] == 410
@@ -113,8 +133,9 @@ async def test_too_old_resource_version_gets_410_error_event(local_api: ApiServe
 async def test_timeout_seconds_ends_the_stream(local_api: ApiServer):
     loop = asyncio.get_running_loop()
     start = loop.time()
-    events = await _watch_lines(local_api.url + "/api/v1/configmaps?watch=true&"
-                                "resourceVersion=1&timeoutSeconds=1")
+    events = await _watch_lines(
+        local_api.url + "/api/v1/configmaps?watch=true&resourceVersion=1&timeoutSeconds=1"
+    )
     assert events == []
     assert 0.9 <= loop.time() - start < 5
 
@@ -124,27 +145,27 @@ async def test_bookmarks_and_initial_events_end(local_api: ApiServer, monkeypatc
 
     monkeypatch.setattr(server_module, "BOOKMARK_INTERVAL", 0.2)
     async with aiohttp.ClientSession() as session:
-        await session.post(local_api.url + "/api/v1/namespaces/default/configmaps",
-                           json=_cm("b1"))
+        await session.post(local_api.url + "/api/v1/namespaces/default/configmaps", json=_cm("b1"))
     events = await _watch_lines(
         local_api.url + "/api/v1/namespaces/default/configmaps?watch=true&"
         "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&"
-        "timeoutSeconds=1")
+        "timeoutSeconds=1"
+    )
     kinds = [e["type"] for e in events]
     assert kinds[0] == "ADDED" and kinds[1] == "BOOKMARK"
-    assert events[1]["object"]["metadata"]["annotations"] == {
-        "k8s.io/initial-events-end": "true"}
+    assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
     assert kinds.count("BOOKMARK") >= 3  # periodic bookmarks follow while idle
     assert all(int(e["object"]["metadata"]["resourceVersion"]) > 0 for e in events)
 
 
 async def test_one_event_reaches_many_watchers(local_api: ApiServer):
-    url = local_api.url + "/api/v1/namespaces/default/configmaps?watch=true&" \
+    url = (
+        local_api.url + "/api/v1/namespaces/default/configmaps?watch=true&"
         "resourceVersion=1&timeoutSeconds=2"
+    )
     tasks = [asyncio.create_task(_watch_lines(url)) for _ in range(20)]
     await asyncio.sleep(0.3)
     async with aiohttp.ClientSession() as session:
-        await session.post(local_api.url + "/api/v1/namespaces/default/configmaps",
-                           json=_cm("fan"))
+        await session.post(local_api.url + "/api/v1/namespaces/default/configmaps", json=_cm("fan"))
     results = await asyncio.gather(*tasks)
     assert all([e["object"]["metadata"]["name"] for e in r] == ["fan"] for r in results)
