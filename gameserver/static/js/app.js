@@ -16,6 +16,7 @@ import { hydrateIcons } from "./icons.js";
 hydrateIcons();
 
 const SESSION_KEY = "sketchparty.session";
+const BOARD_ONLY = new Set(["draw", "fill", "undo", "clear", "pong"]);
 const PROTOCOL = 1;
 
 /** @typedef {{name: string, token: string, spectator: boolean}} Session */
@@ -65,7 +66,7 @@ const join = new JoinScreen((name, spectator) => {
   pendingJoin = { name, spectator };
   if (session && session.name !== name) session = null;
   if (conn.isOpen) sendJoin();
-  else if (conn.stopped || !conn.ws) conn.start();
+  else conn.start();
 });
 
 // Expose a read-only view for tests and for curious players in the console.
@@ -105,7 +106,6 @@ conn.addEventListener("status", (event) => {
     return;
   }
   if (s === "reconnecting") {
-    joined = true;
     const why = reason === "restart" || reason === "drain" ? "The server is restarting." : "Connection lost.";
     const wait = delayMs > 0 ? ` Reconnecting in ${(delayMs / 1000).toFixed(1)} s` : " Reconnecting";
     byId("banner-connection-text").textContent = `${why}${wait} (attempt ${attempt})…`;
@@ -203,7 +203,8 @@ function handle(msg) {
   if (before.phase !== state.phase && state.phase === "lobby" && joined) {
     refreshLobbyHistory();
   }
-  render();
+  // Drawing traffic (up to 60 messages a second) only touches the board.
+  if (!BOARD_ONLY.has(msg.type)) render();
 }
 
 /** @param {import("./state.js").RoomState} before @param {any} msg */

@@ -33,8 +33,12 @@ export class Connection extends EventTarget {
     this.reason = "";
   }
 
+  /** Connect now (also cuts a pending back-off wait short); no-op while connected. */
   start() {
     this.stopped = false;
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     this.#open();
   }
 
