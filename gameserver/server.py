@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import random
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -32,6 +33,9 @@ from gameserver.store import Store
 log = structlog.get_logger("gameserver.server")
 
 SEND_BUFFER_LIMIT = 1 << 20
+# Kernel send buffer per socket: plenty for a game stream, and it bounds what a stalled
+# peer can pin in kernel memory before the user-space limit above notices it.
+KERNEL_SEND_BUFFER = 256 * 1024
 TICK_SECONDS = 0.1
 RECONNECT_RETRY_MS = 1000
 OTHER_RATE = 10.0
@@ -327,6 +331,7 @@ class GameServer:
             compress=False,
         )
         await ws.prepare(request)
+        _limit_kernel_buffer(request.transport)
         rl = cfg.rate_limits
         limits = ConnectionLimits.create(
             rl.chat_per_second,
@@ -561,6 +566,13 @@ class GameServer:
         finally:
             self.restoring = False
             self.ready = self.store.is_open and not self.draining
+
+
+def _limit_kernel_buffer(transport: Any) -> None:
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
 
 
 async def _gather_with_timeout(aws: list[Any], seconds: float) -> None:

@@ -1,0 +1,111 @@
+"""Connection handling: slow clients are dropped, sessions move to the newest connection."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+
+from gameserver.runner import RunningRoom
+
+from .conftest import Connect
+
+RoomFactory = Callable[..., Awaitable[RunningRoom]]
+
+
+def masked_text_frame(text: str) -> bytes:
+    payload = text.encode()
+    mask = os.urandom(4)
+    n = len(payload)
+    header = bytes((0x81, 0x80 | n)) if n < 126 else struct.pack("!BBH", 0x81, 0x80 | 126, n)
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def stalled_client(room: RunningRoom, name: str) -> socket.socket:
+    """A real WebSocket peer that joins and then never reads again."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", room.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{room.port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await loop.sock_sendall(sock, request.encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += await loop.sock_recv(sock, 1024)
+    assert response.startswith(b"HTTP/1.1 101")
+    await loop.sock_sendall(sock, masked_text_frame(json.dumps({"type": "join", "name": name})))
+    return sock
+
+
+async def test_client_that_stops_reading_is_dropped_not_buffered(
+    room_factory: RoomFactory, connect: Connect
+) -> None:
+    room = await room_factory(rateLimits={"drawPerSecond": 10_000, "drawBurst": 100_000})
+    ann, bob = await connect(room, "Ann"), await connect(room, "Bob")
+    stalled = await stalled_client(room, "Stuck")
+    try:
+        await ann.expect("players", lambda m: len(m["players"]) == 3)
+        await ann.send({"type": "start"})
+        turn = await ann.expect("turn")
+        drawer = ann if turn["drawerId"] == ann.id else bob
+        watcher = bob if drawer is ann else ann
+        await drawer.expect("choose_word")
+        await drawer.send({"type": "choose_word", "index": 0})
+        await drawer.expect("turn", lambda m: m["phase"] == "drawing")
+        batch = [[x % 1600 + 0.5, x % 900 + 0.5] for x in range(256)]
+        server = room.server
+        for stroke in range(4000):
+            await drawer.send(
+                {
+                    "type": "draw",
+                    "stroke": stroke % 300,
+                    "tool": "brush",
+                    "color": 3,
+                    "width": 4,
+                    "points": batch,
+                }
+            )
+            if stroke % 50 == 49:
+                await drawer.send({"type": "clear"})  # stay under the canvas cap
+            if server.metrics.slow_dropped:
+                break
+        async with asyncio.timeout(10):
+            while not server.metrics.slow_dropped:
+                await asyncio.sleep(0.05)
+        # the stuck peer is gone; everyone who reads keeps playing
+        stuck = await watcher.expect(
+            "players",
+            lambda m: any(p["name"] == "Stuck" and not p["connected"] for p in m["players"]),
+            within=10,
+        )
+        assert stuck["players"]
+        assert not watcher.closed.is_set() and not drawer.closed.is_set()
+        assert all(
+            c.transport is None or c.transport.get_write_buffer_size() < (2 << 20)
+            for c in server.sockets
+        )
+    finally:
+        stalled.close()
+
+
+async def test_same_session_on_a_new_connection_moves_the_seat(
+    room: RunningRoom, connect: Connect
+) -> None:
+    ann = await connect(room, "Ann")
+    bob = await connect(room, "Bob")
+    tab2 = await connect(room, "Ann", token=ann.you["token"])
+    assert tab2.id == ann.id
+    assert await ann.wait_closed() == 4002
+    await bob.send({"type": "chat", "text": "hello"})
+    assert (await tab2.expect("chat"))["text"] == "hello"
+    players = room.server.room.players()
+    assert [(p.name, p.connected) for p in players] == [("Ann", True), ("Bob", True)]
