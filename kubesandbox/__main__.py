@@ -86,6 +86,11 @@ async def run_up(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+    # Signal handlers first, so that a SIGTERM during startup still cleans up.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     server = ApiServer(
         state_dir=state_dir,
         persist=not temporary,
@@ -133,10 +138,6 @@ async def run_up(args: argparse.Namespace) -> int:
         flush=True,
     )
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("sandbox.stopping")
     if manager is not None:
