@@ -364,7 +364,12 @@ class BotClient:
     async def send(self, message: JSON) -> str:
         self._refs += 1
         ref = f"smoke-{self._refs}"
-        await self.ws.send_str(json.dumps({**message, "ref": ref}))
+        try:
+            await self.ws.send_str(json.dumps({**message, "ref": ref}))
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise SmokeFailure(
+                f"{self.name or 'bot'}: could not send {message.get('type')!r}: {exc}"
+            ) from exc
         return ref
 
     async def _next(self, deadline: float, what: str) -> JSON:
@@ -745,6 +750,10 @@ def cli_main(url: str, timeout: float) -> int:
     if timeout <= 0:
         print(f"smoke test: --timeout must be positive, got {timeout:g}")
         return 1
-    report = asyncio.run(run_smoke(url, timeout))
+    try:
+        report = asyncio.run(run_smoke(url, timeout))
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        print(f"smoke test of {url}: aborted by an unexpected error: {exc!r}")
+        return 1
     print(format_report(report), flush=True)
     return 0 if report.passed else 1
