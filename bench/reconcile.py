@@ -169,9 +169,14 @@ async def operator_metric(port: int, name: str) -> float:
 def prepare(state_dir: Path) -> Demo:
     demo = Demo(state_dir, keep_state=True)
     state_dir.mkdir(parents=True, exist_ok=True)
-    demo.start_sandbox(virtual_pods=True)
-    demo.install_crd()
-    demo.kubectl("create", "namespace", "bench")
+    try:
+        demo.start_sandbox(virtual_pods=True)
+        demo.install_crd()
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}}
+        demo.kubectl_apply(json.dumps(namespace))
+    except BaseException:
+        demo.stop_all()
+        raise
     return demo
 
 

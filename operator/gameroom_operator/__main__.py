@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import kopf
@@ -14,8 +13,6 @@ from .settings import Settings, from_args
 
 def run(settings: Settings) -> None:
     logs.configure(settings.log_format, settings.log_level)
-    if settings.kubeconfig:
-        os.environ["KUBECONFIG"] = settings.kubeconfig  # Kopf's own login reads it too
     kopf.configure(
         verbose=settings.log_level == "DEBUG",
         quiet=settings.log_level in ("WARNING", "ERROR"),

@@ -64,6 +64,10 @@ class RoomState:
     pod_ip: str = ""
     pod_ready: bool = False
     pod_problem: str = ""
+    pod_name: str = ""
+    pod_config_hash: str = ""
+    pod_image: str = ""
+    pod_seen: bool = False  # a Pod event (or a list) told us the Pod's state in this run
     probe: Probe | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -222,6 +226,8 @@ class Controller:
             state.apply_error = ""
             state.apply_error_permanent = False
             state.applied_generation = state.generation
+            if not state.pod_seen:
+                await self._read_pod(state)
             if state.pod_ready and state.probe is None:
                 await self.probe_room(state, write=False)
             await self._write_status(state)
@@ -269,15 +275,40 @@ class Controller:
         state.deployment = None if event_type == "DELETED" else body
         await self.sync_status(state)
 
+    async def _read_pod(self, state: RoomState) -> None:
+        """At the first reconcile of a run, read the Pod instead of waiting for its event.
+
+        Without this a resumed room would get a status from before its Pod is known, and
+        then another one: two writes where none is needed.
+        """
+        selector = ",".join(f"{k}={v}" for k, v in n.selector_labels(state.name).items())
+        path = api_path("v1", "pods", state.namespace)
+        pods = await self.kube.request("GET", path, params={"labelSelector": selector})
+        live = [p for p in pods.get("items") or [] if not p["metadata"].get("deletionTimestamp")]
+        if live and not state.pod_seen:
+            self._set_pod(state, live[0])
+        state.pod_seen = True
+
+    @staticmethod
+    def _set_pod(state: RoomState, pod: dict[str, Any]) -> None:
+        state.pod_ip, state.pod_ready, state.pod_problem = _pod_facts(pod)
+        state.pod_name = str((pod.get("metadata") or {}).get("name", ""))
+        annotations = (pod.get("metadata") or {}).get("annotations") or {}
+        state.pod_config_hash = annotations.get(n.CONFIG_HASH_ANNOTATION, "")
+        containers = (pod.get("spec") or {}).get("containers") or [{}]
+        state.pod_image = str(containers[0].get("image", ""))
+
     async def observe_pod(self, body: dict[str, Any], event_type: str | None) -> None:
         state = self._owner_state(body)
         if state is None:
             return
+        state.pod_seen = True
         was_ready = state.pod_ready
         if event_type == "DELETED" or (body.get("metadata") or {}).get("deletionTimestamp"):
-            state.pod_ip, state.pod_ready, state.pod_problem = "", False, ""
+            if (body.get("metadata") or {}).get("name") == state.pod_name:
+                state.pod_ip, state.pod_ready, state.pod_problem = "", False, ""
         else:
-            state.pod_ip, state.pod_ready, state.pod_problem = _pod_facts(body)
+            self._set_pod(state, body)
         if state.pod_ready and not was_ready:
             # Probe before telling anyone the room is Ready, so one status write says it all.
             await self.probe_room(state, write=False)
@@ -300,6 +331,9 @@ class Controller:
             deployment=state.deployment,
             config_hash=config_hash(room),
             pod_problem=state.pod_problem,
+            pod_ready=state.pod_ready,
+            pod_config_hash=state.pod_config_hash,
+            pod_image=state.pod_image,
             probe=state.probe,
             maintenance_wanted=bool(spec["maintenance"]["enabled"]),
             url=n.game_url(room.name, room.namespace, int(spec["expose"]["port"])),

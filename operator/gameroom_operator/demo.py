@@ -80,6 +80,17 @@ class Demo:
             raise RuntimeError(f"kubectl {' '.join(args)} failed:\n{result.stderr.strip()}")
         return result
 
+    def kubectl_apply(self, manifest: str) -> None:
+        result = subprocess.run(
+            [KUBECTL, f"--kubeconfig={self.kubeconfig}", "apply", "-f", "-"],
+            input=manifest,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"kubectl apply failed:\n{result.stderr.strip()}")
+
     def wait(self, what: str, check: Callable[[], Any], timeout: float, log: Path) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

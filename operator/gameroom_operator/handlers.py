@@ -42,6 +42,21 @@ def _controller() -> Controller:
     return runtime.controller
 
 
+@kopf.on.login()
+async def login(**_: Any) -> kopf.ConnectionInfo:
+    """Kopf connects with the same credentials as our own client (--kubeconfig or in-cluster)."""
+    ours = runtime.settings
+    credentials = await asyncio.to_thread(load_credentials, ours.kubeconfig if ours else None)
+    return kopf.ConnectionInfo(
+        server=credentials.host,
+        ca_path=credentials.ca_file,
+        insecure=not credentials.verify,
+        token=credentials.token,
+        certificate_path=credentials.cert_file,
+        private_key_path=credentials.key_file,
+    )
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     ours = runtime.settings

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +63,10 @@ def load_credentials(kubeconfig: str | None = None) -> Credentials:
             raise config.ConfigException("a kubeconfig was given")
         config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        config.load_kube_config(
+            config_file=kubeconfig or os.environ.get("KUBECONFIG") or None,
+            client_configuration=configuration,
+        )
     token = None
     auth = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
     if auth:

@@ -33,6 +33,9 @@ class Observation:
     deployment: dict[str, Any] | None = None  # the live Deployment (metadata+spec+status)
     config_hash: str = ""  # the hash the rendered Deployment carries
     pod_problem: str = ""  # e.g. "CrashLoopBackOff: back-off restarting failed container"
+    pod_ready: bool = False
+    pod_config_hash: str = ""  # the config-hash annotation of the ready Pod
+    pod_image: str = ""
     probe: Probe | None = None
     maintenance_wanted: bool = False
     url: str = ""
@@ -68,6 +71,16 @@ def _deployment_state(obs: Observation) -> tuple[bool, bool, str]:
             problem = f"{condition.get('reason', 'NotProgressing')}: {condition.get('message', '')}"
         if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
             problem = f"{condition.get('reason', 'ReplicaFailure')}: {condition.get('message', '')}"
+    # A ready Pod from the current template is proof enough, and comes before the
+    # Deployment's status catches up (the Deployment controller may lag behind under load).
+    current_pod = (
+        obs.pod_ready
+        and bool(obs.config_hash)
+        and obs.pod_config_hash == obs.config_hash
+        and (not obs.image or obs.pod_image == obs.image)
+    )
+    if current_pod:
+        return True, True, problem
     return rolled_out, ready, problem
 
 

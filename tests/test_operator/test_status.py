@@ -176,3 +176,18 @@ def test_status_fields_and_transition_times() -> None:
 def test_sections_not_yet_acted_on_are_reported() -> None:
     obs = replace(READY, spec_sections=("backup", "game", "health", "restore", "rollout"))
     assert desired_status(obs, {}, "t")["notActedOn"] == ["health", "rollout", "backup", "restore"]
+
+
+def test_a_ready_pod_of_the_current_template_is_ready_before_the_deployment_says_so() -> None:
+    lagging = deployment(ready=0)
+    obs = replace(
+        READY,
+        deployment=lagging,
+        pod_ready=True,
+        pod_config_hash=HASH,
+        pod_image="img:0.1.0",
+    )
+    assert decide(obs).phase == "Ready"
+    # A ready Pod of the old settings is not enough.
+    assert decide(replace(obs, pod_config_hash="old")).phase == "Starting"
+    assert decide(replace(obs, pod_image="img:0.0.9")).phase == "Starting"
