@@ -572,11 +572,11 @@ class Room:
             stroke = op["stroke"]
             existing = self.strokes.get(stroke)
             if op["type"] == "draw" and existing is not None and existing["type"] == "draw":
-                existing["points"].extend(op["points"])
+                existing["points"].extend((pt[0], pt[1]) for pt in op["points"])
             elif existing is None:
                 copy = dict(op)
                 if op["type"] == "draw":
-                    copy["points"] = list(op["points"])
+                    copy["points"] = [(pt[0], pt[1]) for pt in op["points"]]
                 self.strokes[stroke] = copy
                 self.canvas.append(copy)
             else:

@@ -19,6 +19,8 @@ NAME_MAX = 24
 CHAT_MAX = 200
 REF_MAX = 32
 
+Point = tuple[float, float]
+
 PALETTE: tuple[tuple[str, str], ...] = (
     ("white", "#ffffff"),
     ("light grey", "#c1c1c1"),
@@ -123,7 +125,7 @@ class Draw:
     tool: str
     color: int
     width: int
-    points: list[list[float]]
+    points: list[Point]
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,13 +244,13 @@ def clean_name(raw: str, ref: str | None = None) -> str:
     return name
 
 
-def _points(fields: _Fields) -> list[list[float]]:
+def _points(fields: _Fields) -> list[Point]:
     raw = fields.data.get("points")
     if not isinstance(raw, list):
         raise fields.fail("points", f"must be a list of 1-{MAX_POINTS} [x, y] pairs")
     if not 1 <= len(raw) <= MAX_POINTS:
         raise fields.fail("points", f"must hold 1-{MAX_POINTS} points, got {len(raw)}")
-    out: list[list[float]] = []
+    out: list[Point] = []
     for i, pair in enumerate(raw):
         if not (
             isinstance(pair, list)
@@ -259,7 +261,9 @@ def _points(fields: _Fields) -> list[list[float]]:
             raise fields.fail(f"points[{i}]", "must be an [x, y] pair of finite numbers")
         x = round(float(_clamp(pair[0], 0, CANVAS_WIDTH)), 1)
         y = round(float(_clamp(pair[1], 0, CANVAS_HEIGHT)), 1)
-        out.append([int(x) if x.is_integer() else x, int(y) if y.is_integer() else y])
+        # Tuples of numbers are not tracked by the garbage collector: a canvas of many
+        # thousands of points then costs no GC pauses.
+        out.append((int(x) if x.is_integer() else x, int(y) if y.is_integer() else y))
     return out
 
 
