@@ -17,6 +17,12 @@ hydrateIcons();
 
 const SESSION_KEY = "sketchparty.session";
 const BOARD_ONLY = new Set(["draw", "fill", "undo", "clear", "pong"]);
+/** @type {Record<string, string>} */
+const RECONNECT_REASONS = {
+  restart: "The server is restarting.",
+  drain: "The room is moving to a new server version.",
+  restore: "The room is being restored from a backup.",
+};
 const PROTOCOL = 1;
 
 /** @typedef {{name: string, token: string, spectator: boolean}} Session */
@@ -98,15 +104,18 @@ conn.addEventListener("status", (event) => {
   const { state: s, attempt, delayMs, reason } = /** @type {CustomEvent} */ (event).detail;
   const banner = byId("banner-connection");
   if (!joined) {
-    if (s === "reconnecting" && (pendingJoin || session)) {
+    show(banner, false);
+    if (s !== "reconnecting") return;
+    if (pendingJoin || session) {
       join.error(`Cannot reach the room server. Retrying in ${(delayMs / 1000).toFixed(1)} s…`);
       join.setBusy(true);
+    } else {
+      conn.stop(); // nobody is waiting to join: connect again on the next click
     }
-    show(banner, false);
     return;
   }
   if (s === "reconnecting") {
-    const why = reason === "restart" || reason === "drain" ? "The server is restarting." : "Connection lost.";
+    const why = RECONNECT_REASONS[reason] ?? "Connection lost.";
     const wait = delayMs > 0 ? ` Reconnecting in ${(delayMs / 1000).toFixed(1)} s` : " Reconnecting";
     byId("banner-connection-text").textContent = `${why}${wait} (attempt ${attempt})…`;
     show(banner, true);
