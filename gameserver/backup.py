@@ -216,7 +216,8 @@ def verify_file(dump: Path) -> Verification:
         manifest = read_manifest(manifest_path_for(dump))
     except BackupError as exc:
         return Verification(ok=False, problems=[str(exc)])
-    with tempfile.TemporaryDirectory(prefix="gameroom-verify-") as tmp:
+    scratch_dir = dump.parent if os.access(dump.parent, os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix=".verify-", dir=scratch_dir) as tmp:
         result = load_dump(dump, manifest, Path(tmp) / "verify.db")
         result.database = None
     if result.ok and manifest is None:

@@ -211,7 +211,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     except (KeyError, ValueError):
         created = datetime.now(UTC)
     final = dest / backup_name(created)
-    with tempfile.TemporaryDirectory(prefix="gameroom-verify-") as tmp:
+    # Scratch space beside the backups: the root filesystem may be read-only.
+    with tempfile.TemporaryDirectory(prefix=".verify-", dir=dest) as tmp:
         result = load_dump(partial, manifest, Path(tmp) / "verify.db")
     if not result.ok:
         bad = final.with_name(final.name + ".failed")
