@@ -141,6 +141,8 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     else:
         conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 10000")
+    # No temporary files outside the data volume (the root filesystem may be read-only).
+    conn.execute("PRAGMA temp_store = MEMORY")
     return conn
 
 
