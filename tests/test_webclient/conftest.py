@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Playwright, expect, sync_playwright
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -37,6 +37,9 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 ADMIN_TOKEN = "webclient-test-admin-token"
+
+# A loaded CI machine runs several browsers at once: give page assertions room.
+expect.set_options(timeout=15_000)
 
 
 def free_port() -> int:

@@ -32,6 +32,46 @@ UNNAMED_CONTROLS_JS = """
 """
 
 
+LOW_CONTRAST_JS = """
+() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const style = getComputedStyle(e);
+      if (style.backgroundImage !== "none") return null;  // gradients: not judged here
+      const c = rgb(style.backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+      if (c.length === 4 && c[3] > 0) return null;
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || !el || el.offsetParent === null) continue;
+    const modal = document.querySelector(".overlay--modal");
+    if (modal && !modal.contains(el)) continue;  // behind a dialog's backdrop
+    const style = getComputedStyle(el);
+    if (Number(style.opacity) < 1 || el.closest(".player--offline, :disabled")) continue;
+    const bg = background(el);
+    if (!bg) continue;
+    const [a, b] = [lum(rgb(style.color)), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    const text = node.textContent.trim().slice(0, 30);
+    if (ratio < (large ? 3 : 4.5)) bad.push(`${ratio.toFixed(2)} ${text}`);
+  }
+  return bad;
+}
+"""
+
+
 def touch_drag(player: Player, points: list[tuple[float, float]]) -> None:
     """A finger drag, sent as real touch input through the DevTools protocol."""
     cdp = player.context.new_cdp_session(player.page)
@@ -82,6 +122,9 @@ def test_touch_drawing_on_a_tablet_reaches_a_desktop_player(
         assert [swatches.nth(i).get_attribute("aria-label") for i in range(20)] == PALETTE_NAMES
         assert tablet.page.evaluate(UNNAMED_CONTROLS_JS) == []
         assert desktop.page.evaluate(UNNAMED_CONTROLS_JS) == []
+        # Readable contrast (WCAG AA) for the text on the page's cards and dialogs.
+        assert tablet.page.evaluate(LOW_CONTRAST_JS) == []
+        assert desktop.page.evaluate(LOW_CONTRAST_JS) == []
 
         tablet.page.get_by_role("radio", name="purple", exact=True).tap()
         touch_drag(tablet, [(0.1, 0.5), (0.5, 0.1), (0.9, 0.5)])
