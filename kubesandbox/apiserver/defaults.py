@@ -140,7 +140,8 @@ def apply_builtin_defaults(plural: str, group: str, obj: dict[str, Any], creatin
         if creating:
             obj["status"] = {"phase": "Pending"}
     elif plural == "secrets":
-        obj.setdefault("type", "Opaque")
+        if not obj.get("type"):
+            obj["type"] = "Opaque"
         string_data = obj.pop("stringData", None)
         if isinstance(string_data, dict):
             data = obj.setdefault("data", {})

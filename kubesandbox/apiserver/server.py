@@ -18,7 +18,7 @@ import structlog
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, openapi, tables
+from . import discovery, errors, openapi, protobuf, tables
 from .builtin_schemas import remove_fields, unknown_fields
 from .core import PATCH_APPLY, ApiCore, DeleteOptions, _micro_now
 from .errors import ApiError
@@ -36,6 +36,7 @@ from .store import Store, WatchEvent
 log = structlog.get_logger("kubesandbox.apiserver")
 
 JSON_CT = "application/json"
+PROTOBUF_CT = "application/vnd.kubernetes.protobuf"
 VERSION_INFO = {
     "major": "1",
     "minor": "37",
@@ -458,11 +459,13 @@ class ApiServer:
     async def _body(self, request: web.Request) -> Any:
         raw = await request.read()
         ct = request.headers.get("Content-Type", JSON_CT).split(";")[0].strip()
+        if ct == PROTOBUF_CT:
+            return protobuf.decode_object(raw)
         if "protobuf" in ct or "cbor" in ct:
             raise ApiError(
                 415,
-                "the body of the request was in an unknown format - accepted "
-                "media types include: application/json, application/yaml",
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: application/json, application/yaml, {PROTOBUF_CT}",
                 reason="UnsupportedMediaType",
             )
         try:
