@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from .conftest import GameServer
-from .players import Player, wait_for
+from .players import LOW_CONTRAST_JS, UNNAMED_CONTROLS_JS, Player, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -16,60 +16,6 @@ PALETTE_NAMES = [
     "white", "light grey", "grey", "black", "red", "dark red", "orange", "yellow", "green",
     "dark green", "blue", "navy", "purple", "pink", "brown", "tan", "teal", "sky", "lime", "peach",
 ]  # fmt: skip
-
-UNNAMED_CONTROLS_JS = """
-() => Array.from(document.querySelectorAll("button, input, select, textarea, canvas"))
-  .filter((el) => el.offsetParent !== null)
-  .filter((el) => {
-    const labelled = el.getAttribute("aria-labelledby");
-    const name = (el.getAttribute("aria-label") || "") +
-      (labelled ? document.getElementById(labelled)?.textContent || "" : "") +
-      Array.from(el.labels || [], (l) => l.textContent).join("") +
-      (el.tagName === "BUTTON" ? el.textContent : "") + (el.getAttribute("title") || "");
-    return name.trim() === "";
-  })
-  .map((el) => el.outerHTML.slice(0, 120))
-"""
-
-
-LOW_CONTRAST_JS = """
-() => {
-  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => {
-    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-  };
-  const background = (el) => {
-    for (let e = el; e; e = e.parentElement) {
-      const style = getComputedStyle(e);
-      if (style.backgroundImage !== "none") return null;  // gradients: not judged here
-      const c = rgb(style.backgroundColor);
-      if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
-      if (c.length === 4 && c[3] > 0) return null;
-    }
-    return [255, 255, 255];
-  };
-  const bad = [];
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    const el = node.parentElement;
-    if (!node.textContent.trim() || !el || el.offsetParent === null) continue;
-    const modal = document.querySelector(".overlay--modal");
-    if (modal && !modal.contains(el)) continue;  // behind a dialog's backdrop
-    const style = getComputedStyle(el);
-    if (Number(style.opacity) < 1 || el.closest(".player--offline, :disabled")) continue;
-    const bg = background(el);
-    if (!bg) continue;
-    const [a, b] = [lum(rgb(style.color)), lum(bg)].sort((x, y) => y - x);
-    const ratio = (a + 0.05) / (b + 0.05);
-    const size = parseFloat(style.fontSize);
-    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
-    const text = node.textContent.trim().slice(0, 30);
-    if (ratio < (large ? 3 : 4.5)) bad.push(`${ratio.toFixed(2)} ${text}`);
-  }
-  return bad;
-}
-"""
 
 
 def touch_drag(player: Player, points: list[tuple[float, float]]) -> None:

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from .conftest import GameServer
-from .players import Player, hint_mask, mentions, wait_for
+from .players import LOW_CONTRAST_JS, Player, hint_mask, mentions, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -186,6 +186,8 @@ def test_friends_play_a_whole_game(
         assert not mentions(carol.dom_text(), word), "Bob's success does not reveal the word"
         expect(ada.page.locator("#player-list .player--guessed")).to_have_count(1)
         ada.page.screenshot(path=str(screenshots_dir / "game.png"))
+        for player in (ada, bob):
+            assert player.page.evaluate(LOW_CONTRAST_JS) == [], f"{player.name}'s page is readable"
         carol.say(word)
         for player in (ada, bob, carol):
             wait_for(
@@ -230,6 +232,7 @@ def test_friends_play_a_whole_game(
         expect(first.locator(".podium__score")).to_have_text(f"{best} points")
         expect(ada.page.locator("#podium-leaderboard li")).to_have_count(3)
         ada.page.screenshot(path=str(screenshots_dir / "podium.png"))
+        assert ada.page.evaluate(LOW_CONTRAST_JS) == [], "the podium is readable"
 
         # ---- back in the lobby: the room's gallery and all-time leaderboard
         for player in (ada, bob, carol):
