@@ -560,8 +560,12 @@ class GameServer:
             await self._disconnect_all("restore")
             self.conns.clear()
             await asyncio.to_thread(self.store.close)
-            await asyncio.to_thread(swap_in, new_db, self.settings.db_path)
-            await asyncio.to_thread(self._open_store)
+            try:
+                await asyncio.to_thread(swap_in, new_db, self.settings.db_path)
+            finally:
+                # Reopen whichever database is in place now: the restored one, or the
+                # untouched old one if the swap failed.
+                await asyncio.to_thread(self._open_store)
             self._update_gauges()
         finally:
             self.restoring = False
