@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -172,6 +173,61 @@ async def test_sigterm_mid_game_then_restart_resumes_scores_and_canvas(
         total = {s["id"]: s["total"] for s in end["scores"]}
         assert total[bob.id] == bob_points
         assert total[ann.id] > 0 and total[cyd.id] > 0
+    finally:
+        code, stderr = await stop_process(second)
+    assert code == 0, stderr
+
+
+async def wait_for_rows(db: Path, query: str, want: int, within: float) -> None:
+    def count() -> int:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return int(conn.execute(query).fetchone()[0])
+        except sqlite3.OperationalError:
+            return -1
+        finally:
+            conn.close()
+
+    async with asyncio.timeout(within):
+        while await asyncio.to_thread(count) < want:  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.05)
+
+
+async def test_hard_kill_loses_at_most_the_last_moments(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    db = tmp_path / "room.db"
+    first = await start_process(tmp_path, db)
+    try:
+        ann = await join(session, first.url, "Ann")
+        bob = await join(session, first.url, "Bob")
+        await ann.send({"type": "start"})
+        await ann.expect("choose_word")
+        await ann.send({"type": "choose_word", "index": 0})
+        await ann.expect("turn", lambda m: m["phase"] == "drawing")
+        for stroke in range(1, 21):
+            await ann.send(
+                {
+                    "type": "draw",
+                    "stroke": stroke,
+                    "tool": "brush",
+                    "color": 3,
+                    "width": 4,
+                    "points": [[stroke, stroke]],
+                }
+            )
+        await bob.expect("draw", lambda m: m["stroke"] == 20)
+        # the writer commits every 100 ms without being asked: wait until it has
+        await wait_for_rows(db, "SELECT count(*) FROM strokes", 20, within=3)
+    finally:
+        first.proc.kill()  # SIGKILL: no flush, no goodbye
+        await first.proc.wait()
+    second = await start_process(tmp_path, db)
+    try:
+        back = await join(session, second.url, "Bob", bob.you["token"])
+        state = back.welcome["state"]
+        assert state["phase"] == "drawing"
+        assert [op["stroke"] for op in state["canvas"]] == list(range(1, 21))
     finally:
         code, stderr = await stop_process(second)
     assert code == 0, stderr
