@@ -385,6 +385,86 @@ async def draw_loop(drawer: Player, stop: asyncio.Event) -> int:
 
 
 # ---------------------------------------------------------------------------
+# Profiling our server (py-spy, from the dev extra)
+# ---------------------------------------------------------------------------
+
+
+def find_py_spy() -> str | None:
+    beside_python = Path(sys.executable).with_name("py-spy")
+    return str(beside_python) if beside_python.exists() else shutil.which("py-spy")
+
+
+async def start_profiler(pid: int, out: Path) -> asyncio.subprocess.Process | None:
+    py_spy = find_py_spy()
+    if py_spy is None:
+        print("fanout: --profile needs py-spy (pip install py-spy); not profiling")
+        return None
+    return await asyncio.create_subprocess_exec(
+        py_spy,
+        "record",
+        "--pid",
+        str(pid),
+        "--format",
+        "raw",
+        "--rate",
+        "250",
+        "--nonblocking",
+        "--output",
+        str(out),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def stop_profiler(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def summarize_profile(raw: str, top: int = 12) -> list[tuple[str, float, float]]:
+    """(function (file), self %, inclusive %) from py-spy's raw collapsed stacks, by self time.
+
+    Each line is `frame;frame;...;leaf COUNT` with frames `func (path:line)`; lines are
+    dropped so that one function counts once per stack however many lines it spans.
+    """
+    self_samples: dict[str, int] = {}
+    incl_samples: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_frame_name(f) for f in stack.split(";")]
+        self_samples[frames[-1]] = self_samples.get(frames[-1], 0) + count
+        for name in set(frames):
+            incl_samples[name] = incl_samples.get(name, 0) + count
+    if not total:
+        return []
+    ranked = sorted(self_samples.items(), key=lambda item: item[1], reverse=True)[:top]
+    return [(name, n / total * 100, incl_samples[name] / total * 100) for name, n in ranked]
+
+
+def _frame_name(frame: str) -> str:
+    func, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    else:
+        path = "/".join(path.rsplit("/", 2)[-2:])
+    return f"{func} ({path})"
+
+
+# ---------------------------------------------------------------------------
 # One measurement
 # ---------------------------------------------------------------------------
 
@@ -445,6 +525,8 @@ class Contender:
     slices: int = 0
     machine_busy_seconds: float = 0.0
     machine_total_seconds: float = 0.0
+    profiler: asyncio.subprocess.Process | None = None
+    profile_path: Path | None = None
 
     async def run_slice(self, settle: float, seconds: float) -> None:
         """Draw on this server for `settle` + `seconds`, measuring the last `seconds`."""
@@ -537,7 +619,11 @@ async def prepare(
         await join_player(session, server.ws_url, "drawer-b"),
     ]
     drawer = await setup_turn(*players) if kind == "ours" else players[0]
-    return Contender(kind, server, group, players, drawer, idle_rss)
+    contender = Contender(kind, server, group, players, drawer, idle_rss)
+    if args.profile and kind == "ours":
+        contender.profile_path = workdir / "profile.txt"
+        contender.profiler = await start_profiler(server.pid, contender.profile_path)
+    return contender
 
 
 async def measure(
@@ -563,6 +649,9 @@ async def measure(
                     await contender.run_slice(settle, args.duration / slices)
             rows = []
             for contender in contenders:
+                if contender.profiler is not None and contender.profile_path is not None:
+                    await stop_profiler(contender.profiler)
+                    print_profile(contender.profile_path, receivers, args.profile)
                 performance = await contender.server_performance(session)
                 outputs = await contender.group.stop()
                 rows.append(contender.result(receivers, outputs, performance))
@@ -577,6 +666,22 @@ async def measure(
 # ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
+
+
+def print_profile(raw_path: Path, receivers: int, keep_dir: Path) -> None:
+    if not raw_path.exists():
+        print("fanout: py-spy wrote no profile (is ptrace allowed?)")
+        return
+    keep_dir.mkdir(parents=True, exist_ok=True)
+    kept = keep_dir / f"ours-{receivers}.raw.txt"
+    shutil.copyfile(raw_path, kept)
+    print(
+        f"\nprofile of our server at {receivers} receivers (py-spy, CPU samples only; "
+        f"raw stacks in {kept}):"
+    )
+    print(f"  {'self %':>6} {'incl %':>6}  function")
+    for name, self_pct, incl_pct in summarize_profile(raw_path.read_text()):
+        print(f"  {self_pct:>6.1f} {incl_pct:>6.1f}  {name}")
 
 
 def format_table(rows: list[Measurement]) -> str:
@@ -760,6 +865,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds per measured slice; servers alternate (default 2, --quick 1)",
     )
     parser.add_argument("--quick", action="store_true", help="short runs")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="profile our server with py-spy during its slices; keep stacks in DIR",
+    )
     parser.add_argument("--only", choices=["ours", "peer"], help="measure one server")
     parser.add_argument(
         "--receiver-procs",
