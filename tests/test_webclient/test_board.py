@@ -92,6 +92,20 @@ def test_touch_drawing_on_a_tablet_reaches_a_desktop_player(
         desktop.page.set_viewport_size({"width": 1000, "height": 700})
         assert abs(board_ratio(desktop) - 16 / 9) < 0.02
         assert desktop.canvas()["digest"] == picture["digest"], "resizing keeps the drawing"
+
+        # The eraser (picked with its keyboard shortcut) wipes the top of the arc.
+        tablet.page.keyboard.press("e")
+        expect(tablet.page.get_by_role("radio", name="Eraser")).to_have_attribute(
+            "aria-checked", "true"
+        )
+        tablet.page.get_by_role("radio", name="huge brush").tap()
+        touch_drag(tablet, [(0.45, 0.1), (0.55, 0.1)])
+        wait_for("the eraser on the desktop", lambda: desktop.pixel(800, 90) == [255] * 4)
+        assert desktop.canvas()["digest"] == tablet.canvas()["digest"]
+        # Clear empties both boards.
+        tablet.page.get_by_role("button", name="Clear the canvas").click()
+        wait_for("a blank board on the desktop", lambda: desktop.canvas()["ink"] == 0)
+        assert tablet.canvas()["ink"] == 0
     finally:
         tablet.close()
         desktop.close()
