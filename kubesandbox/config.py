@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import yaml
 
+from kubesandbox.network.slots import NetworkSlot
+
 RuleMode = Literal["process", "virtual", "fail"]
 _MODES: tuple[str, ...] = ("process", "virtual", "fail")
 
@@ -99,6 +101,9 @@ class SandboxConfig:
     # At sandbox shutdown a Pod gets min(its grace period, this) between SIGTERM and SIGKILL.
     shutdown_grace_seconds: float = 10.0
     python_executable: str = sys.executable
+    # The loopback blocks of this sandbox (see kubesandbox.network.slots); the
+    # ControllerManager claims one when this is None.
+    network_slot: NetworkSlot | None = None
 
     def rule_for(self, image: str) -> ImageRule | None:
         for rule in self.image_rules:

@@ -34,6 +34,7 @@ from kubesandbox.controllers.events import EventRecorder
 from kubesandbox.controllers.jobs import CronJobController, JobController
 from kubesandbox.controllers.replicaset import ReplicaSetController
 from kubesandbox.controllers.services import EndpointsController, PersistentVolumeController
+from kubesandbox.network.slots import NetworkSlot, claim_slot
 
 log = structlog.get_logger("kubesandbox.controllers")
 
@@ -52,6 +53,7 @@ class ControllerManager:
         self.kubelet: object | None = None
         self.proxy: object | None = None
         self._started = False
+        self._owned_slot: NetworkSlot | None = None
 
     def _informer(self, name: str) -> Informer:
         return self.informers[name]
@@ -60,6 +62,8 @@ class ControllerManager:
         from kubesandbox.kubelet import Kubelet
         from kubesandbox.network.proxy import ServiceProxy
 
+        if self.config.network_slot is None:
+            self.config.network_slot = self._owned_slot = claim_slot()
         resources = {
             "pods": PODS,
             "services": SERVICES,
@@ -163,6 +167,9 @@ class ControllerManager:
             await self.proxy.stop()
         with contextlib.suppress(Exception):
             await self.client.close()
+        if self._owned_slot is not None:
+            self._owned_slot.release()
+            self.config.network_slot = self._owned_slot = None
         self._started = False
 
     async def __aenter__(self) -> ControllerManager:

@@ -220,6 +220,7 @@ class Informer:
         self.resource = resource
         self.label_selector = label_selector
         self.cache: dict[tuple[str, str], Obj] = {}
+        self._by_namespace: dict[str, dict[str, Obj]] = {}
         self.handlers: list[EventHandler] = []
         self.synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -233,7 +234,22 @@ class Informer:
     def items(self, namespace: str | None = None) -> list[Obj]:
         if namespace is None:
             return list(self.cache.values())
-        return [o for (ns, _), o in self.cache.items() if ns == namespace]
+        return list(self._by_namespace.get(namespace, {}).values())
+
+    def _store(self, key: tuple[str, str], obj: Obj) -> Obj | None:
+        old = self.cache.get(key)
+        self.cache[key] = obj
+        self._by_namespace.setdefault(key[0], {})[key[1]] = obj
+        return old
+
+    def _drop(self, key: tuple[str, str]) -> Obj | None:
+        old = self.cache.pop(key, None)
+        bucket = self._by_namespace.get(key[0])
+        if bucket is not None:
+            bucket.pop(key[1], None)
+            if not bucket:
+                del self._by_namespace[key[0]]
+        return old
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"informer-{self.resource.plural}")
@@ -257,11 +273,10 @@ class Informer:
         fresh = {key_of(o): o for o in listing.get("items") or []}
         for key, old in list(self.cache.items()):
             if key not in fresh:
-                del self.cache[key]
+                self._drop(key)
                 self._emit("DELETED", old, old)
         for key, obj in fresh.items():
-            old_obj = self.cache.get(key)
-            self.cache[key] = obj
+            old_obj = self._store(key, obj)
             self._emit("ADDED" if old_obj is None else "MODIFIED", obj, old_obj)
         self.synced.set()
         return str((listing.get("metadata") or {}).get("resourceVersion", "0"))
@@ -296,12 +311,11 @@ class Informer:
             if etype == "BOOKMARK":
                 continue
             key = key_of(obj)
-            old = self.cache.get(key)
             if etype == "DELETED":
-                self.cache.pop(key, None)
+                old = self._drop(key)
                 self._emit("DELETED", obj, old)
             else:
-                self.cache[key] = obj
+                old = self._store(key, obj)
                 self._emit("ADDED" if old is None else "MODIFIED", obj, old)
         return rv, False
 

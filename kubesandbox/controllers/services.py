@@ -49,20 +49,43 @@ class EndpointsController:
         self.endpoints = endpoints
         self.slices = slices
         self.queue = WorkQueue("endpoints", self.reconcile, workers=4)
+        self._index: dict[tuple[str, str, str], set[str]] = {}
+        self._index_key: dict[Key, tuple[str, str, str]] = {}
         services.add_handler(self._on_service)
         pods.add_handler(self._on_pod)
 
     def _on_service(self, kind: str, svc: Obj, old: Obj | None) -> None:
         meta = svc["metadata"]
-        self.queue.add((meta.get("namespace", ""), meta["name"]))
+        key = (meta.get("namespace", ""), meta["name"])
+        previous = self._index_key.pop(key, None)
+        if previous is not None:
+            self._index.get(previous, set()).discard(key[1])
+        selector = (svc.get("spec") or {}).get("selector") or {}
+        if kind != "DELETED" and selector:
+            # Index each Service under one of its selector's labels: a pod event then only
+            # looks at Services that can possibly select it.
+            label, value = sorted(selector.items())[0]
+            index_key = (key[0], label, str(value))
+            self._index.setdefault(index_key, set()).add(key[1])
+            self._index_key[key] = index_key
+        self.queue.add(key)
 
     def _on_pod(self, kind: str, pod: Obj, old: Obj | None) -> None:
         namespace = pod["metadata"].get("namespace", "")
         if kind == "MODIFIED" and old is not None and not self._relevant_change(pod, old):
             return
-        for svc in self.services.items(namespace):
+        names: set[str] = set()
+        for obj in (pod, old):
+            if obj is None:
+                continue
+            for label, value in ((obj.get("metadata") or {}).get("labels") or {}).items():
+                names |= self._index.get((namespace, label, str(value)), set())
+        for name in names:
+            svc = self.services.get(namespace, name)
+            if svc is None:
+                continue
             if service_selects(svc, pod) or (old is not None and service_selects(svc, old)):
-                self.queue.add((namespace, svc["metadata"]["name"]))
+                self.queue.add((namespace, name))
 
     @staticmethod
     def _relevant_change(pod: Obj, old: Obj) -> bool:
@@ -95,7 +118,7 @@ class EndpointsController:
             return None
         if not (svc.get("spec") or {}).get("selector"):
             return None  # endpoints of selector-less Services are managed by their users
-        pods = self.pods.items(namespace)
+        pods = [p for p in self.pods.items(namespace) if service_selects(svc, p)]
         await self._sync_endpoints(svc, pods)
         await self._sync_slice(svc, pods)
         return None

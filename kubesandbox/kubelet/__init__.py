@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import os
 import pathlib
@@ -28,6 +29,7 @@ from kubesandbox.controllers.client import (
 from kubesandbox.controllers.common import fmt_time, utcnow
 from kubesandbox.controllers.events import EventRecorder
 from kubesandbox.kubelet.pod import PodWorker
+from kubesandbox.kubelet.volumes import pod_references
 
 log = structlog.get_logger("kubesandbox.kubelet")
 Obj = dict[str, Any]
@@ -37,11 +39,13 @@ LAST_POD_IP = int(ipaddress.IPv4Address("127.0.255.254"))
 
 
 class IPAllocator:
-    """Hands out 127.0.x.y pod addresses from 127.0.0.10 up, skipping .0 and .255."""
+    """Hands out pod addresses (127.0.0.10 up by default), skipping .0 and .255."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: int = FIRST_POD_IP, last: int = LAST_POD_IP) -> None:
         self.used: dict[str, str] = {}  # ip -> pod uid
-        self._next = FIRST_POD_IP
+        self.first = first
+        self.last = last
+        self._next = first
 
     def reserve(self, ip: str, uid: str) -> bool:
         owner = self.used.get(ip)
@@ -51,16 +55,16 @@ class IPAllocator:
             value = int(ipaddress.IPv4Address(ip))
         except ValueError:
             return False
-        if not FIRST_POD_IP <= value <= LAST_POD_IP:
+        if not self.first <= value <= self.last:
             return False
         self.used[ip] = uid
         return True
 
     def allocate(self, uid: str) -> str:
-        span = LAST_POD_IP - FIRST_POD_IP + 1
+        span = self.last - self.first + 1
         for _ in range(span):
             value = self._next
-            self._next = FIRST_POD_IP if value >= LAST_POD_IP else value + 1
+            self._next = self.first if value >= self.last else value + 1
             if value & 0xFF in (0, 255):
                 continue
             ip = str(ipaddress.IPv4Address(value))
@@ -99,8 +103,15 @@ class Kubelet:
         self.services = services
         self.recorder = EventRecorder(client, "kubelet", config.node_name)
         self.scheduler_events = EventRecorder(client, "default-scheduler")
-        self.ips = IPAllocator()
+        slot = config.network_slot
+        self.ips = (
+            IPAllocator(int(slot.first_pod_ip), int(slot.last_pod_ip))
+            if slot is not None
+            else IPAllocator()
+        )
         self.workers: dict[str, PodWorker] = {}
+        # (configmap|secret|pvc, namespace, name) -> uids of the Pods that use it
+        self.users: dict[tuple[str, str, str], set[str]] = {}
         self.terminating: dict[str, asyncio.Task[None]] = {}
         self.pids: set[int] = set()
         self.hosts_file = config.network_dir / "hosts"
@@ -170,9 +181,9 @@ class Kubelet:
         self._write_kubeconfig()
         await self._register_node()
         self.pods.add_handler(self._on_pod)
-        self.configmaps.add_handler(self._on_config)
-        self.secrets.add_handler(self._on_config)
-        self.pvcs.add_handler(self._on_config)
+        self.configmaps.add_handler(functools.partial(self._on_config, "configmap"))
+        self.secrets.add_handler(functools.partial(self._on_config, "secret"))
+        self.pvcs.add_handler(functools.partial(self._on_config, "pvc"))
 
     def _write_kubeconfig(self) -> None:
         path = self.config.state_dir / "kubelet" / "pod-kubeconfig.yaml"
@@ -263,13 +274,30 @@ class Kubelet:
 
     # ------------------------------------------------------------ events
 
-    def _on_config(self, kind: str, obj: Obj, old: Obj | None) -> None:
-        namespace = obj["metadata"].get("namespace", "")
-        for worker in self.workers.values():
-            if worker.namespace == namespace:
-                worker.wake()
-                if kind == "MODIFIED":
-                    self._spawn(worker.refresh_volumes())
+    def _on_config(self, what: str, kind: str, obj: Obj, old: Obj | None) -> None:
+        """A ConfigMap, Secret or PVC changed: wake (and refresh) only the Pods using it."""
+        meta = obj["metadata"]
+        uids = self.users.get((what, meta.get("namespace", ""), meta["name"]))
+        for uid in list(uids or ()):
+            worker = self.workers.get(uid)
+            if worker is None:
+                continue
+            worker.wake()
+            if kind == "MODIFIED" and what != "pvc":
+                self._spawn(worker.refresh_volumes())
+
+    def _index_refs(self, worker: PodWorker, add: bool) -> None:
+        namespace = worker.namespace
+        for what, name in pod_references(worker.pod):
+            key = (what, namespace, name)
+            if add:
+                self.users.setdefault(key, set()).add(worker.uid)
+            else:
+                users = self.users.get(key)
+                if users is not None:
+                    users.discard(worker.uid)
+                    if not users:
+                        del self.users[key]
 
     def _on_pod(self, kind: str, pod: Obj, old: Obj | None) -> None:
         uid = pod["metadata"].get("uid", "")
@@ -296,6 +324,7 @@ class Kubelet:
         ip = old_ip if old_ip and self.ips.reserve(old_ip, uid) else self.ips.allocate(uid)
         worker = PodWorker(self, pod, ip)
         self.workers[uid] = worker
+        self._index_refs(worker, True)
         self._spawn(self._admit(worker, bound=bool(node)))
 
     async def _admit(self, worker: PodWorker, bound: bool) -> None:
@@ -328,6 +357,7 @@ class Kubelet:
         try:
             await worker.terminate(grace)
         finally:
+            self._index_refs(worker, False)
             self.ips.release(worker.pod_ip, worker.uid)
             await asyncio.to_thread(shutil.rmtree, worker.dir, True)
 
@@ -356,6 +386,7 @@ class Kubelet:
             self.workers.pop(uid, None)
             self.terminating.pop(uid, None)
             if worker is not None:
+                self._index_refs(worker, False)
                 self.ips.release(worker.pod_ip, uid)
                 await asyncio.to_thread(shutil.rmtree, worker.dir, True)
 

@@ -193,3 +193,34 @@ def rewrite_path(value: str, mounts: dict[str, pathlib.Path]) -> str:
         if value.startswith(mount_path.rstrip("/") + "/"):
             return str(mounts[mount_path]) + value[len(mount_path.rstrip("/")) :]
     return value
+
+
+def pod_references(pod: Obj) -> set[tuple[str, str]]:
+    """("configmap"|"secret"|"pvc", name) of everything a Pod's containers and volumes use."""
+    refs: set[tuple[str, str]] = set()
+    spec = pod.get("spec") or {}
+    for volume in spec.get("volumes") or []:
+        if "configMap" in volume:
+            refs.add(("configmap", volume["configMap"].get("name", "")))
+        if "secret" in volume:
+            refs.add(("secret", volume["secret"].get("secretName", "")))
+        if "persistentVolumeClaim" in volume:
+            refs.add(("pvc", volume["persistentVolumeClaim"].get("claimName", "")))
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if "configMap" in source:
+                refs.add(("configmap", source["configMap"].get("name", "")))
+            if "secret" in source:
+                refs.add(("secret", source["secret"].get("name", "")))
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        for source in container.get("envFrom") or []:
+            if "configMapRef" in source:
+                refs.add(("configmap", source["configMapRef"].get("name", "")))
+            if "secretRef" in source:
+                refs.add(("secret", source["secretRef"].get("name", "")))
+        for var in container.get("env") or []:
+            value_from = var.get("valueFrom") or {}
+            if "configMapKeyRef" in value_from:
+                refs.add(("configmap", value_from["configMapKeyRef"].get("name", "")))
+            if "secretKeyRef" in value_from:
+                refs.add(("secret", value_from["secretKeyRef"].get("name", "")))
+    return refs

@@ -4,6 +4,7 @@ the real kubectl. Deployments, Services, Jobs, CronJobs and PVCs as a user sees 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import pathlib
 import sys
 import textwrap
@@ -16,10 +17,12 @@ import pytest
 import pytest_asyncio
 
 from kubesandbox.apiserver import ApiServer
+from kubesandbox.apiserver.defaults import ClusterIPAllocator
 from kubesandbox.config import DEFAULT_IMAGE_RULES, ImageRule, SandboxConfig
 from kubesandbox.controllers import ControllerManager
 from kubesandbox.controllers.client import ApiClient
 from kubesandbox.network import install_resolver
+from kubesandbox.network.slots import claim_slot
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.integration]
 
@@ -56,9 +59,12 @@ class Sandbox:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
     state = tmp_path_factory.mktemp("sandbox")
+    slot = claim_slot()  # other sandboxes may run on this machine: use our own addresses
     api = ApiServer(state_dir=state)
+    api.core.cluster_ips = ClusterIPAllocator(slot.service_cidr)
     url = await api.start()
     config = SandboxConfig(
+        network_slot=slot,
         state_dir=state,
         image_rules=[ImageRule("test.local/python:*", default_command=("python",))]
         + list(DEFAULT_IMAGE_RULES),
@@ -81,6 +87,7 @@ async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[San
         await manager.stop()
         await client.close()
         await api.stop()
+        slot.release()
 
 
 async def kubectl(sb: Sandbox, *args: str, check: bool = True) -> tuple[int, str]:
@@ -182,7 +189,9 @@ async def test_deployment_pods_run_and_the_service_answers_by_ip_and_name(sb: Sa
     ]
     assert len(pods) == 2
     ips = {p["status"]["podIP"] for p in pods}
-    assert all(ip.startswith("127.0.0.") for ip in ips) and len(ips) == 2
+    slot = sb.config.network_slot
+    assert slot is not None and len(ips) == 2
+    assert all(slot.first_pod_ip <= ipaddress.IPv4Address(ip) <= slot.last_pod_ip for ip in ips)
     assert all(p["spec"]["nodeName"] == "sandbox-node" for p in pods)
     assert all(p["metadata"]["labels"].get("pod-template-hash") for p in pods)
 

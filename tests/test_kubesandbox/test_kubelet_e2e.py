@@ -4,6 +4,7 @@ configuration and volumes reaching the process, graceful deletion, virtual pods.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import pathlib
 import sys
 import textwrap
@@ -16,9 +17,11 @@ import pytest
 import pytest_asyncio
 
 from kubesandbox.apiserver import ApiServer
+from kubesandbox.apiserver.defaults import ClusterIPAllocator
 from kubesandbox.config import DEFAULT_IMAGE_RULES, ImageRule, SandboxConfig
 from kubesandbox.controllers import ControllerManager
 from kubesandbox.controllers.client import ApiClient
+from kubesandbox.network.slots import claim_slot
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.integration]
 
@@ -49,9 +52,12 @@ def sandbox_config(state: pathlib.Path) -> SandboxConfig:
 
 
 async def start(state: pathlib.Path) -> tuple[ApiServer, ControllerManager, Sandbox]:
+    slot = claim_slot()  # other sandboxes may run on this machine: use our own addresses
     api = ApiServer(state_dir=state)
+    api.core.cluster_ips = ClusterIPAllocator(slot.service_cidr)
     url = await api.start()
     config = sandbox_config(state)
+    config.network_slot = slot
     manager = ControllerManager(url, config)
     await manager.start()
     kubeconfig = state / "kubeconfig"
@@ -74,6 +80,8 @@ async def sb(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]
         await manager.stop()
         await sandbox.client.close()
         await api.stop()
+        if sandbox.config.network_slot is not None:
+            sandbox.config.network_slot.release()
 
 
 async def kubectl(sb: Sandbox, *args: str) -> str:
@@ -427,7 +435,9 @@ async def test_virtual_pods_and_unpullable_images(sb: Sandbox) -> None:
 
     for name in ("virtual", "unknown"):
         p = await eventually(lambda n=name: is_ready(n), what=f"{name} ready")
-        assert container_status(p)["ready"] and p["status"]["podIP"].startswith("127.0.")
+        assert (
+            container_status(p)["ready"] and ipaddress.IPv4Address(p["status"]["podIP"]).is_loopback
+        )
         assert not sb.config.log_path(NS, name, "main").exists()
 
     async def pull_error() -> dict | None:
@@ -466,4 +476,6 @@ async def test_stopping_the_sandbox_stops_every_process(tmp_path: pathlib.Path) 
         await manager.stop()
         await sandbox.client.close()
         await api.stop()
+        if sandbox.config.network_slot is not None:
+            sandbox.config.network_slot.release()
     assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
