@@ -82,3 +82,26 @@ def test_pages_reconnect_after_the_server_is_killed_and_restarted(
     finally:
         ada.close()
         bob.close()
+
+
+def test_a_page_whose_seat_is_gone_joins_again_under_its_name(
+    browser: Browser, game_server: Callable[..., GameServer]
+) -> None:
+    server = game_server()
+    ada = Player(browser, server.url, "Ada")
+    try:
+        ada.join()
+        old_seat = ada.state("you.id")
+        server.stop(signal.SIGKILL)
+        expect(ada.page.locator("#banner-connection")).to_be_visible()
+        # The room comes back with an empty database: the session token is unknown now.
+        for path in server.db.parent.glob(server.db.name + "*"):
+            path.unlink()
+        server.start()
+        expect(ada.page.locator("#banner-connection")).to_be_hidden(timeout=20_000)
+        wait_for("a new seat", lambda: ada.state("you.id") not in (None, old_seat))
+        expect(ada.page.locator("#player-list .player__name")).to_have_text(["Ada"])
+        expect(ada.page.locator("#chat-log")).to_contain_text("Your old seat had expired")
+        assert ada.page_errors == []
+    finally:
+        ada.close()

@@ -53,7 +53,10 @@ let state = initialState();
 let session = loadSession();
 /** @type {{name: string, spectator: boolean}|null} */
 let pendingJoin = null;
+/** The page shows the room (it had a seat); the seat survives dropped connections. */
 let joined = false;
+/** The current socket got its `welcome`: until then errors answer the join. */
+let seated = false;
 
 const conn = new Connection(socketUrl());
 const board = new Board(/** @type {HTMLCanvasElement} */ (byId("board")));
@@ -103,6 +106,7 @@ conn.addEventListener("open", () => {
 conn.addEventListener("status", (event) => {
   const { state: s, attempt, delayMs, reason } = /** @type {CustomEvent} */ (event).detail;
   const banner = byId("banner-connection");
+  seated = false;
   if (!joined) {
     show(banner, false);
     if (s !== "reconnecting") return;
@@ -220,6 +224,7 @@ function handle(msg) {
 function onWelcome(before, msg) {
   const resumed = joined || (session !== null && msg.you?.token === session.token);
   joined = true;
+  seated = true;
   pendingJoin = null;
   session = { name: msg.you.name, token: msg.you.token, spectator: Boolean(msg.you.spectator) };
   saveSession(session);
@@ -233,7 +238,8 @@ function onWelcome(before, msg) {
   join.error("");
   show(byId("banner-connection"), false);
   document.body.classList.remove("is-offline");
-  if (resumed && before.you) chat.system("Reconnected. Welcome back!", "success");
+  if (resumed && before.you?.id === msg.you.id) chat.system("Reconnected. Welcome back!", "success");
+  else if (before.you) chat.system("Your old seat had expired: you joined again.", "warning");
   else chat.system(`You joined “${state.room.name}”${state.you?.spectator ? " as a spectator" : ""}.`, "info");
   refreshLobbyHistory();
 }
@@ -241,7 +247,7 @@ function onWelcome(before, msg) {
 /** @param {any} msg */
 function onError(msg) {
   const code = String(msg.code ?? "");
-  if (!joined) {
+  if (!seated) {
     if (code === "bad_token") {
       const name = session?.name ?? pendingJoin?.name;
       const spectator = session?.spectator ?? pendingJoin?.spectator ?? false;
@@ -253,11 +259,17 @@ function onError(msg) {
         return;
       }
     }
-    session = null;
-    saveSession(null);
-    pendingJoin = null;
-    showJoin();
-    join.error(joinErrorText(code, String(msg.message ?? "")));
+    // The seat is gone and joining again failed (say the name was taken meanwhile).
+    const text = joinErrorText(code, String(msg.message ?? ""));
+    if (joined) {
+      leaveRoom(text);
+    } else {
+      session = null;
+      saveSession(null);
+      pendingJoin = null;
+      showJoin();
+      join.error(text);
+    }
     return;
   }
   if (code === "rate_limited") toast("Slow down a little: you are sending too fast.", "warning");
@@ -320,6 +332,7 @@ function showJoin() {
 /** @param {string} message */
 function leaveRoom(message) {
   joined = false;
+  seated = false;
   session = null;
   pendingJoin = null;
   saveSession(null);
