@@ -197,7 +197,7 @@ class Room:
             "round": self.round,
             "rounds": self.rounds,
             "hostId": self.host_id,
-            "settings": self.settings.public(),
+            "settings": self.settings_for(member_id),
             "players": self.players_payload()["players"],
             "drawerId": self.drawer_id,
             "endsAt": _ms(self.ends_at),
@@ -215,6 +215,27 @@ class Room:
         if self.phase == GAME_OVER:
             state["ranking"] = self.last_ranking
         return state
+
+    def settings_for(self, member_id: str | None) -> Payload:
+        """The settings as `member_id` sees them (None: the public view). The custom words
+        themselves go to the host alone, since they are the words guessers must find;
+        everyone gets their count."""
+        shown = self.settings.public()
+        shown["customWordsCount"] = len(self.settings.custom_words)
+        if member_id is None or member_id != self.host_id:
+            shown["customWords"] = []
+        return shown
+
+    def _with_settings(self, message: Payload) -> list[Outbound]:
+        """`message` plus the settings, to everyone: the host's copy has the custom words."""
+        host = self.host_id
+        if host is None or not self.settings.custom_words:
+            return [Send({**message, "settings": self.settings_for(host)})]
+        others = tuple(i for i in self.connected_ids() if i != host)
+        return [
+            Send({**message, "settings": self.settings_for(None)}, others),
+            Send({**message, "settings": self.settings_for(host)}, (host,)),
+        ]
 
     def leaderboard_top(self, limit: int = LEADERBOARD_SIZE) -> list[Payload]:
         entries = sorted(
@@ -309,6 +330,10 @@ class Room:
         if self.host_id == member_id:
             successors = self.connected_players() or self.players()
             self.host_id = successors[0].id if successors else None
+            if self.host_id is not None and self.settings.custom_words:
+                # The new host may edit the custom words, so it needs to see them.
+                view = self.settings_for(self.host_id)
+                out.append(Send({"type": "settings", "settings": view}, (self.host_id,)))
         if self.phase in IN_GAME:
             self.drawn.discard(member_id)
             if len(self.players()) < 2:
@@ -371,7 +396,7 @@ class Room:
         self.rounds = new.rounds
         self.dirty = True
         self.events.append(("settings", new.public()))
-        return [Send({"type": "settings", "settings": new.public()})]
+        return self._with_settings({"type": "settings"})
 
     def apply_settings(self, settings: GameSettings) -> None:
         """Settings from the config file at start-up (they win over stored lobby changes)."""
@@ -537,9 +562,12 @@ class Room:
         self._require_drawing(member)
         if cmd.stroke in self.strokes:
             raise ProtocolError("bad_message", f"stroke {cmd.stroke} is already used in this turn")
+        if self.canvas_points + 1 > MAX_CANVAS_POINTS:
+            raise ProtocolError("bad_message", "the canvas is full: undo or clear to draw more")
         op = {"type": "fill", "stroke": cmd.stroke, "color": cmd.color, "x": cmd.x, "y": cmd.y}
         self.strokes[cmd.stroke] = op
         self.canvas.append(op)
+        self.canvas_points += 1
         self.events.append(("stroke", self.turn_id, cmd.stroke, op))
         return [Send(dict(op))]
 
@@ -549,8 +577,7 @@ class Room:
             return []
         op = self.canvas.pop()
         self.strokes.pop(op["stroke"], None)
-        if op["type"] == "draw":
-            self.canvas_points -= len(op["points"])
+        self.canvas_points -= _op_cost(op)
         self.events.append(("undo", self.turn_id, op["stroke"]))
         return [Send({"type": "undo", "stroke": op["stroke"]})]
 
@@ -581,8 +608,7 @@ class Room:
                 self.canvas.append(copy)
             else:
                 continue
-            if op["type"] == "draw":
-                self.canvas_points += len(op["points"])
+            self.canvas_points += _op_cost(op)
 
     # ------------------------------------------------------------ chat/guess
 
@@ -591,25 +617,27 @@ class Room:
         turn = self.turn
         chat = {"type": "chat", "from": member.id, "name": member.name, "text": text}
         if self.phase == DRAWING and turn is not None and turn.word is not None:
-            if member.id == turn.drawer_id or member.guessed:
-                # Those who know the word talk among themselves only.
+            knows = member.id == turn.drawer_id or member.guessed
+            if knows or (member.spectator and _gives_away(text, turn.word)):
+                # Those who know the word talk among themselves only; a spectator who
+                # types the word (or nearly) is heard by them alone, so no guesser sees it.
                 recipients = tuple(
                     m.id
                     for m in self.members.values()
-                    if m.connected and (m.guessed or m.id == turn.drawer_id)
+                    if m.connected and (m.guessed or m.id == turn.drawer_id or m is member)
                 )
                 self.events.append(("chat", now, member.id, member.name, text, "guessed"))
                 return [Send({**chat, "scope": "guessed"}, recipients)]
             if not member.spectator and is_match(text, turn.word):
                 return self._correct_guess(member, now)
-            out: list[Outbound] = []
             if not member.spectator and is_close(text, turn.word):
-                out.append(
+                # Only the guesser sees a near miss: shown to all it would give the word away.
+                self.events.append(("chat", now, member.id, member.name, text, "close"))
+                return [
                     Send({"type": "close_guess", "text": text, "message": "close!"}, (member.id,))
-                )
+                ]
             self.events.append(("chat", now, member.id, member.name, text, "all"))
-            out.append(Send({**chat, "scope": "all"}))
-            return out
+            return [Send({**chat, "scope": "all"})]
         self.events.append(("chat", now, member.id, member.name, text, "all"))
         return [Send({**chat, "scope": "all"})]
 
@@ -739,17 +767,8 @@ class Room:
         self.turn = None
         self._reset_canvas()
         self.dirty = True
-        return [
-            Send(
-                {
-                    "type": "lobby",
-                    "hostId": self.host_id,
-                    "settings": self.settings.public(),
-                    "now": _ms(now),
-                }
-            ),
-            Send(self.players_payload()),
-        ]
+        lobby = {"type": "lobby", "hostId": self.host_id, "now": _ms(now)}
+        return [*self._with_settings(lobby), Send(self.players_payload())]
 
     # -------------------------------------------------------------- kicking
 
@@ -906,6 +925,15 @@ class Room:
         self.load_canvas(canvas if self.phase in IN_GAME else [])
         self.events = []
         self.dirty = True
+
+
+def _gives_away(text: str, word: str) -> bool:
+    return is_match(text, word) or is_close(text, word)
+
+
+def _op_cost(op: Payload) -> int:
+    """What an operation counts against the canvas cap: its points, or 1 for a fill."""
+    return len(op["points"]) if op["type"] == "draw" else 1
 
 
 def _ms(t: float | None) -> int | None:

@@ -77,6 +77,7 @@ ERROR_CODES = frozenset(
         "spectator",
         "bad_target",
         "rate_limited",
+        "internal_error",
     }
 )
 

@@ -194,11 +194,12 @@ class GameServer:
         """SIGTERM: stop joins, persist everything, tell clients to reconnect, close."""
         if self.stopping:
             return
+        # Stop applying commands and timers first, so the snapshot below is the last state.
+        self.stopping = True
         self.draining = True
         self.ready = False
         self._persist(force_state=True)
         await asyncio.to_thread(self.store.flush)
-        self.stopping = True
         await self._disconnect_all(reason)
         for task in list(self._tasks):
             task.cancel()
@@ -359,9 +360,13 @@ class GameServer:
                     except Exception:
                         # A bug must not take the connection (or the room) down.
                         log.exception("message_failed", member=conn.member_id)
+                        self.metrics.errors.labels("internal_error").inc()
                         self.send_to(
                             conn,
-                            p.error_frame("bad_message", "the server could not apply this"),
+                            p.error_frame(
+                                "internal_error",
+                                "the server failed to apply this message; it was ignored",
+                            ),
                         )
                 elif msg.type == WSMsgType.BINARY:
                     self._close(conn, 1003, "binary frames are not supported; send JSON text")
@@ -430,6 +435,8 @@ class GameServer:
                 self.deliver(out)
                 if isinstance(cmd, p.Start):
                     self.metrics.games.inc()
+                elif isinstance(cmd, p.Chat) and _has_guess(out):
+                    self.metrics.guesses.inc()
         except ProtocolError as err:
             if err.ref is None:
                 err.ref = ref
@@ -541,7 +548,7 @@ class GameServer:
             "maxPlayers": room.settings.max_players,
             "round": room.round,
             "rounds": room.rounds,
-            "settings": room.settings.public(),
+            "settings": room.settings_for(None),
             "maintenance": self.maintenance_state(),
             "draining": self.draining,
             "version": self.settings.version,
@@ -557,6 +564,8 @@ class GameServer:
         self.restoring = True
         self.ready = False
         try:
+            # Pending changes go to the old database: they survive if the swap fails.
+            self._persist(force_state=True)
             await self._disconnect_all("restore")
             self.conns.clear()
             await asyncio.to_thread(self.store.close)
@@ -570,6 +579,10 @@ class GameServer:
         finally:
             self.restoring = False
             self.ready = self.store.is_open and not self.draining
+
+
+def _has_guess(out: list[Outbound]) -> bool:
+    return any(isinstance(item, Send) and item.payload["type"] == "guessed" for item in out)
 
 
 def _limit_kernel_buffer(transport: Any) -> None:

@@ -333,9 +333,11 @@ class Store:
                     self._write_state(conn, last_state)
             self.writes += 1
             self.error = None
-        except sqlite3.Error as exc:
-            self.error = str(exc)
-            log.error("store_write_failed", error=str(exc), events=len(batch))
+        except Exception as exc:
+            # Never let the writer thread die: it would silently stop all persistence
+            # (and flush() would hang). The failure shows in /api/health instead.
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("store_write_failed", error=self.error, events=len(batch))
 
     def _apply(self, conn: sqlite3.Connection, event: tuple[Any, ...]) -> None:
         kind = event[0]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gameserver import game
 from gameserver import protocol as p
 from gameserver.game import Close, Outbound, Room, Send
 from gameserver.protocol import ProtocolError
@@ -158,8 +159,11 @@ def test_whole_turn_scoring_close_guesses_and_guessed_chat() -> None:
     g.advance(8)
     close = word[:-1] + ("x" if word[-1] != "x" else "y")
     g.do(bob, p.Chat(close))
-    assert g.last(bob, "close_guess")["message"] == "close!"
-    assert "close_guess" not in g.kinds(cyd)
+    assert g.last(bob, "close_guess") == {"type": "close_guess", "text": close, "message": "close!"}
+    # a near miss gives most of the word away, so nobody else sees it
+    for other in (ann, cyd):
+        assert "close_guess" not in g.kinds(other)
+        assert not any(m.get("text") == close for m in g.received[other])
     g.do(bob, p.Chat(word.upper()))
     guessed = g.last(cyd, "guessed")
     assert guessed["playerId"] == bob and guessed["points"] > 50
@@ -289,11 +293,54 @@ def test_spectators_chat_but_never_guess_or_play() -> None:
     g, (ann, bob, cyd) = started()
     watcher = g.join("Watcher", spectator=True)
     word = g.choose()
+    g.do(watcher, p.Chat("nice lines"))
+    assert g.last(bob, "chat")["text"] == "nice lines"  # ordinary chat reaches everyone
+    g.do(bob, p.Chat(word))
     g.do(watcher, p.Chat(word))
+    g.do(watcher, p.Chat(word[:-1] + ("x" if word[-1] != "x" else "y")))
     assert g.room.members[watcher].score == 0
-    assert "guessed" not in g.kinds(bob)
+    assert [m["playerId"] for m in g.received[cyd] if m["type"] == "guessed"] == [bob]
     assert g.room.phase == "drawing"
+    # the spectator typed the word: only those who know it (and the spectator) see that
+    assert word not in json.dumps(g.received[cyd])
+    for knows in (ann, bob, watcher):
+        said = [m for m in g.received[knows] if m["type"] == "chat" and m["from"] == watcher]
+        assert [m["scope"] for m in said[-2:]] == ["guessed", "guessed"]
     assert all(pl["id"] != watcher for pl in g.last(bob, "players")["players"])
+
+
+def test_custom_words_are_shown_to_the_host_alone() -> None:
+    g = Game()
+    ann, bob = g.join("Ann"), g.join("Bob")
+    watcher = g.join("Watcher", spectator=True)
+    g.do(ann, p.ChangeSettings({"customWords": ["Kopf", "kubelet"], "customWordsOnly": True}))
+    assert g.last(ann, "settings")["settings"]["customWords"] == ["Kopf", "kubelet"]
+    for other in (bob, watcher):
+        seen = g.last(other, "settings")["settings"]
+        assert seen["customWords"] == [] and seen["customWordsCount"] == 2
+        assert seen["customWordsOnly"] is True
+        assert "kubelet" not in json.dumps(g.received[other])
+        assert "kubelet" not in json.dumps(g.room.state(other, g.now))
+    assert g.room.state(ann, g.now)["settings"]["customWords"] == ["Kopf", "kubelet"]
+    assert g.room.settings_for(None)["customWords"] == []
+    # the next host needs the list to edit it
+    g.deliver(g.room.leave(ann, g.now))
+    assert g.last(bob, "settings")["settings"]["customWords"] == ["Kopf", "kubelet"]
+    assert "kubelet" not in json.dumps(g.received[watcher])
+
+
+def test_fills_count_against_the_canvas_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(game, "MAX_CANVAS_POINTS", 3)
+    g, (ann, bob, cyd) = started()
+    g.choose()
+    g.do(ann, p.Draw(1, "brush", 3, 8, [(1, 1), (2, 2)]))
+    g.do(ann, p.Fill(2, 4, 10, 10))
+    with pytest.raises(ProtocolError) as err:
+        g.do(ann, p.Fill(3, 4, 20, 20))
+    assert err.value.code == "bad_message" and "canvas is full" in err.value.message
+    g.do(ann, p.Undo())  # frees the fill's place
+    g.do(ann, p.Fill(3, 4, 20, 20))
+    assert [op["stroke"] for op in g.room.state(bob, g.now)["canvas"]] == [1, 3]
 
 
 def test_disconnect_keeps_seat_for_grace_then_frees_it() -> None:
