@@ -6,10 +6,13 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import structlog
 
 from . import metrics
 from . import names as n
 from .status import Probe
+
+log = structlog.get_logger("gameroom_operator")
 
 
 class RoomClient:
@@ -54,7 +57,10 @@ class RoomClient:
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             metrics.PROBES.labels(result="unreachable").inc()
-            return Probe(reachable=False, error=f"{type(error).__name__}: {error}"[:200])
+            # A stable category, not the error text: the status must not flap with details.
+            category = "timed out" if isinstance(error, TimeoutError) else "connection failed"
+            log.debug("room_probe_failed", pod_ip=pod_ip, error=f"{type(error).__name__}: {error}")
+            return Probe(reachable=False, error=category)
         if stats_code != 200 or not isinstance(stats, dict):
             metrics.PROBES.labels(result="refused").inc()
             hint = " (the admin token does not match)" if stats_code == 401 else ""

@@ -155,10 +155,32 @@ class Controller:
                     log.warning("admin_token_unreadable", room=state.name, ns=state.namespace)
         return state.token or secrets.token_urlsafe(32)
 
-    async def apply_children(self, state: RoomState) -> ApplyResult:
-        """Create what is missing, patch what differs, remove a dropped Ingress; else no write."""
+    async def apply_children(self, state: RoomState, fresh: bool = False) -> ApplyResult:
+        """Create what is missing, patch what differs, remove a dropped Ingress; else no write.
+
+        `fresh` (a room Kopf sees created) skips reading children that cannot exist yet: the
+        admin Secret is created first, and only if it already exists (a retried create) are
+        all children read and compared as usual.
+        """
         room = state.room
         secret_path = api_path("v1", "secrets", room.namespace, n.admin_secret(room.name))
+        if fresh:
+            state.token = secrets.token_urlsafe(32)
+            desired = render_children(room, state.token, self.options)
+            secret = next(c for c in desired if c["kind"] == "Secret")
+            try:
+                await self.kube.create(strip_absent(secret))
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+            else:
+                state.pod_seen = True  # no Pod before we create its Deployment
+                rest = [c for c in desired if c["kind"] != "Secret"]
+                result = await self._converge(
+                    state, rest, [object_path(c) for c in rest], [None] * len(rest)
+                )
+                result.created.insert(0, f"Secret/{secret['metadata']['name']}")
+                return result
         live_secret = await self.kube.get(secret_path)
         state.token = await self._admin_token(state, live_secret)
         desired = render_children(room, state.token, self.options)
@@ -166,10 +188,30 @@ class Controller:
         lives = await asyncio.gather(
             *(self.kube.get(path) if path != secret_path else _value(live_secret) for path in paths)
         )
+        result = await self._converge(state, desired, paths, list(lives))
+        if render_ingress(room, "") is None:
+            path = api_path(
+                "networking.k8s.io/v1", "ingresses", room.namespace, n.ingress(room.name)
+            )
+            live = await self.kube.get(path)
+            if live is not None and _owned_by(live, room):
+                await self.kube.delete(path)
+                result.deleted.append(f"Ingress/{n.ingress(room.name)}")
+        return result
+
+    async def _converge(
+        self,
+        state: RoomState,
+        desired: list[dict[str, Any]],
+        paths: list[str],
+        lives: list[dict[str, Any] | None],
+    ) -> ApplyResult:
+        room = state.room
         created: list[str] = []
         patched: list[str] = []
         deleted: list[str] = []
-        for child, path, live in zip(desired, paths, lives, strict=True):
+
+        async def converge(child: dict[str, Any], path: str, live: dict[str, Any] | None) -> None:
             label = f"{child['kind']}/{child['metadata']['name']}"
             if live is None:
                 result = await self._create(child, path)
@@ -183,14 +225,14 @@ class Controller:
                 result = live
             if child["kind"] == "Deployment":
                 state.deployment = result
-        if render_ingress(room, "") is None:
-            path = api_path(
-                "networking.k8s.io/v1", "ingresses", room.namespace, n.ingress(room.name)
-            )
-            live = await self.kube.get(path)
-            if live is not None and _owned_by(live, room):
-                await self.kube.delete(path)
-                deleted.append(f"Ingress/{n.ingress(room.name)}")
+
+        # Two waves: what the Pod mounts and the Services first, then the workload, so the
+        # Pod never starts without its config, token and volume.
+        triples = list(zip(desired, paths, lives, strict=True))
+        first = [t for t in triples if t[0]["kind"] not in ("Deployment", "Ingress")]
+        second = [t for t in triples if t[0]["kind"] in ("Deployment", "Ingress")]
+        for wave in (first, second):
+            await asyncio.gather(*(converge(*t) for t in wave))
         return ApplyResult(created, patched, deleted)
 
     async def _create(self, child: dict[str, Any], path: str) -> dict[str, Any]:
@@ -199,17 +241,20 @@ class Controller:
         except ApiError as error:
             if error.status != 409:
                 raise
-            # Someone (an earlier run of this operator) created it meanwhile: patch instead.
-            return await self.kube.merge_patch(path, merge_patch(child))
+        # An earlier run of this operator created it already: patch only if it differs.
+        live = await self.kube.get(path)
+        if live is not None and covers(live, child) is None:
+            return live
+        return await self.kube.merge_patch(path, merge_patch(child))
 
-    async def reconcile(self, body: dict[str, Any]) -> ApplyResult:
+    async def reconcile(self, body: dict[str, Any], fresh: bool = False) -> ApplyResult:
         """Bring the room's children in line with its spec, then update its status."""
         state = self.observe_room(body, None)
         assert state is not None
         started = time.perf_counter()
         async with state.lock:
             try:
-                result = await self.apply_children(state)
+                result = await self.apply_children(state, fresh=fresh)
             except ApiError as error:
                 metrics.RECONCILE_ERRORS.labels(kind=f"api_{error.status}").inc()
                 state.apply_error = error.message
@@ -361,6 +406,12 @@ class Controller:
                 return  # the room is gone
             raise
         old_phase = state.status.get("phase")
+        log.debug(
+            "status_written",
+            room=state.name,
+            ns=state.namespace,
+            changed=sorted(k for k, v in desired.items() if state.status.get(k) != v),
+        )
         state.status = dict(written.get("status") or desired)
         self._update_phase_gauge()
         if old_phase != desired["phase"]:

@@ -110,9 +110,10 @@ async def cleanup(**_: Any) -> None:
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-async def reconcile(body: kopf.Body, **_: Any) -> None:
+async def reconcile(body: kopf.Body, reason: str, retry: int, **_: Any) -> None:
     try:
-        await _controller().reconcile(_plain(body))
+        fresh = reason == kopf.Reason.CREATE and retry == 0
+        await _controller().reconcile(_plain(body), fresh=fresh)
     except ApiError as error:
         if error.permanent:
             raise kopf.PermanentError(f"{error.message} (fix the GameRoom's spec)") from error

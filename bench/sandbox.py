@@ -1,0 +1,213 @@
+"""Benchmark of the kubesandbox API server, with kmock's Kubernetes emulator as the peer.
+
+Both servers run in their own process on loopback and get the same load from this
+process (aiohttp, 32 concurrent requests): creates, gets, merge patches, lists, and the
+fan-out of one stream of changes to 20 watchers, with 10,000 ConfigMaps stored. Prints
+requests/s per operation, the kubesandbox/kmock ratio and the servers' memory (RSS).
+Targets on a 2-core machine: >= 2,000 gets/s and >= 500 writes/s.
+
+Run: .venv/bin/python bench/sandbox.py [--objects 10000] [--watchers 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import psutil
+
+CONCURRENCY = 32
+NAMESPACES = 10
+KMOCK_SERVER = textwrap.dedent(
+    """
+    import asyncio, kmock
+    async def main():
+        emulator = kmock.KubernetesEmulator()
+        async with kmock.Server(emulator):
+            print(emulator.url, flush=True)
+            await asyncio.Event().wait()
+    asyncio.run(main())
+    """
+)
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    proc: subprocess.Popen[str]
+    results: dict[str, float] = field(default_factory=dict)
+
+    def rss_mb(self) -> float:
+        rss = psutil.Process(self.proc.pid).memory_info().rss
+        return rss / 1e6
+
+
+def start_sandbox() -> Target:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kubesandbox", "--log-level", "warning", "up", "--port", "0",
+         "--no-controllers", "--watch-history", "20000"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    kubeconfig = proc.stdout.readline().strip().split("=", 1)[1]
+    proc.stdout.readline()  # the ready line
+    server = next(line.split("server:", 1)[1].strip()
+                  for line in Path(kubeconfig).read_text().splitlines() if "server:" in line)
+    return Target("kubesandbox", server, proc)
+
+
+def start_kmock() -> Target:
+    proc = subprocess.Popen([sys.executable, "-c", KMOCK_SERVER], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    return Target("kmock", proc.stdout.readline().strip(), proc)
+
+
+async def run_many(count: int, make) -> float:  # type: ignore[no-untyped-def]
+    """Run `count` requests with CONCURRENCY workers; return requests per second."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            await make(i)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return count / (time.perf_counter() - start)
+
+
+def cm_path(base: str, i: int, n: int) -> str:
+    return f"{base}/api/v1/namespaces/bench-{i % NAMESPACES}/configmaps"
+
+
+async def bench(target: Target, objects: int, watchers: int) -> None:
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY + watchers + 4)
+    async with aiohttp.ClientSession(connector=connector) as s:
+        for n in range(NAMESPACES):
+            await s.post(target.url + "/api/v1/namespaces", json={
+                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bench-{n}"}})
+
+        async def create(i: int) -> None:
+            async with s.post(cm_path(target.url, i, objects), json={
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": f"cm-{i}", "labels": {"app": "bench", "n": str(i % 7)}},
+                "data": {"players": str(i), "room": f"room-{i}"},
+            }) as r:
+                assert r.status in (200, 201), await r.text()
+
+        async def get(i: int) -> None:
+            j = random.randrange(objects)
+            async with s.get(cm_path(target.url, j, objects) + f"/cm-{j}") as r:
+                assert r.status == 200
+                await r.read()
+
+        async def patch(i: int) -> None:
+            j = random.randrange(objects)
+            async with s.patch(cm_path(target.url, j, objects) + f"/cm-{j}",
+                               data=json.dumps({"data": {"patched": str(i)}}),
+                               headers={"Content-Type": "application/merge-patch+json"}) as r:
+                assert r.status == 200, await r.text()
+
+        async def list_ns(i: int) -> None:
+            async with s.get(cm_path(target.url, i, objects)) as r:
+                assert r.status == 200
+                await r.read()
+
+        target.results["create/s"] = await run_many(objects, create)
+        target.results["get/s"] = await run_many(max(objects, 5000), get)
+        target.results["patch/s"] = await run_many(objects // 2, patch)
+        target.results[f"list {objects // NAMESPACES} objs/s"] = await run_many(50, list_ns)
+        target.rss_after = target.rss_mb()  # type: ignore[attr-defined]
+        target.results["watch events/s"] = await fan_out(s, target, objects, watchers)
+
+
+async def fan_out(s: aiohttp.ClientSession, target: Target, objects: int, watchers: int) -> float:
+    """Time from the first of `changes` patches until every watcher saw all of them."""
+    changes = 1000
+    async with s.get(target.url + "/api/v1/namespaces/bench-0/configmaps?limit=1") as r:
+        rv = ((await r.json()).get("metadata") or {}).get("resourceVersion", "")
+    done = [0] * watchers
+    finished = asyncio.Event()
+
+    async def watch(k: int) -> None:
+        query = "watch=true&timeoutSeconds=120" + (f"&resourceVersion={rv}" if rv else "")
+        async with s.get(target.url + f"/api/v1/namespaces/bench-0/configmaps?{query}",
+                         timeout=aiohttp.ClientTimeout(total=180)) as resp:
+            async for line in resp.content:
+                event = json.loads(line)
+                if event["type"] == "MODIFIED" and event["object"]["metadata"]["name"] == "cm-0":
+                    done[k] += 1
+                    if done[k] >= changes:
+                        if all(d >= changes for d in done):
+                            finished.set()
+                        return
+
+    tasks = [asyncio.create_task(watch(k)) for k in range(watchers)]
+    await asyncio.sleep(1.0)
+    start = time.perf_counter()
+    for i in range(changes):
+        async with s.patch(target.url + "/api/v1/namespaces/bench-0/configmaps/cm-0",
+                           data=json.dumps({"data": {"seq": str(i)}}),
+                           headers={"Content-Type": "application/merge-patch+json"}) as r:
+            assert r.status == 200
+    try:
+        await asyncio.wait_for(finished.wait(), 120)
+    except TimeoutError:
+        print(f"  {target.name}: watchers saw {min(done)}..{max(done)} of {changes} events")
+        for t in tasks:
+            t.cancel()
+        return 0.0
+    return watchers * changes / (time.perf_counter() - start)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--objects", type=int, default=10_000)
+    parser.add_argument("--watchers", type=int, default=20)
+    parser.add_argument("--no-peer", action="store_true", help="skip the kmock peer")
+    args = parser.parse_args()
+    targets = [start_sandbox()]
+    if not args.no_peer:
+        targets.append(start_kmock())
+    try:
+        for t in targets:
+            t.rss_before = t.rss_mb()  # type: ignore[attr-defined]
+            print(f"benchmarking {t.name} at {t.url} ...", flush=True)
+            asyncio.run(bench(t, args.objects, args.watchers))
+    finally:
+        for t in targets:
+            t.proc.terminate()
+            t.proc.wait(30)
+    ours = targets[0]
+    peer = targets[1] if len(targets) > 1 else None
+    print(f"\n{args.objects} ConfigMaps, {CONCURRENCY} concurrent requests, "
+          f"{args.watchers} watchers")
+    print(f"{'operation':<24}{'kubesandbox':>14}{'kmock':>14}{'ratio':>9}")
+    for key, value in ours.results.items():
+        other = peer.results.get(key) if peer else None
+        ratio = f"{value / other:.2f}x" if other else "-"
+        other_text = f"{other:,.0f}" if other else "-"
+        print(f"{key:<24}{value:>14,.0f}{other_text:>14}{ratio:>9}")
+    for t in targets:
+        print(f"{t.name} RSS: {t.rss_before:.0f} MB empty, "  # type: ignore[attr-defined]
+              f"{t.rss_after:.0f} MB with {args.objects} objects")  # type: ignore[attr-defined]
+    gets, writes = ours.results["get/s"], min(ours.results["create/s"], ours.results["patch/s"])
+    print(f"targets: gets {gets:,.0f}/s (>= 2,000: {'met' if gets >= 2000 else 'NOT met'}), "
+          f"writes {writes:,.0f}/s (>= 500: {'met' if writes >= 500 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
