@@ -210,7 +210,9 @@ class Room:
                 state["word"] = word
             if self.phase == CHOOSING:
                 state["choices"] = list(turn.choices)
-        if self.phase == TURN_END and word:
+        member = self.members.get(member_id)
+        if word and (self.phase == TURN_END or (member is not None and member.guessed)):
+            # Revealed at turn end; a player who guessed it may see it again on reconnect.
             state["word"] = word
         if self.phase == GAME_OVER:
             state["ranking"] = self.last_ranking

@@ -85,6 +85,78 @@ async def test_whole_game_with_three_players(
     async with http.get(room.url + "api/gallery") as resp:
         gallery = (await resp.json())["gallery"]
     assert len(gallery) == 3 and all(item["canvas"][0]["stroke"] == 1 for item in gallery)
+    async with http.get(room.url + "metrics") as resp:
+        metrics = await resp.text()
+    assert "gameroom_correct_guesses_total 6.0" in metrics
+    assert "gameroom_games_started_total 1.0" in metrics
+
+
+SECRET_WORDS = ["Zebracorn", "Quokkafish", "Platypoodle"]
+
+
+def mentions_a_secret(text: str) -> bool:
+    return any(w.casefold() in text.casefold() for w in SECRET_WORDS)
+
+
+def before_turn_end(client: Client) -> list[dict]:
+    frames = []
+    for msg in client.seen:
+        if msg["type"] == "turn_end":
+            return frames
+        frames.append(msg)
+    raise AssertionError("no turn_end")
+
+
+async def test_the_word_reaches_nobody_but_the_drawer_until_turn_end(
+    room_factory: RoomFactory, connect: Connect, http: aiohttp.ClientSession
+) -> None:
+    room = await room_factory(game={"customWords": SECRET_WORDS, "customWordsOnly": True})
+    ann, bob, cyd = [await connect(room, n) for n in ("Ann", "Bob", "Cyd")]
+    watcher = await connect(room, "Watcher", spectator=True)
+    assert ann.welcome["state"]["settings"]["customWords"] == SECRET_WORDS  # the host's
+    for other in (bob, cyd, watcher):
+        settings = other.welcome["state"]["settings"]
+        assert (settings["customWords"], settings["customWordsCount"]) == ([], 3)
+    await ann.send({"type": "start"})
+    offer = await ann.expect("choose_word")
+    assert sorted(offer["words"]) == sorted(SECRET_WORDS)
+    await ann.send({"type": "choose_word", "index": 0})
+    word = offer["words"][0]
+    assert (await ann.expect("turn", lambda m: m["phase"] == "drawing"))["word"] == word
+    # everything that might carry the word: the drawer's chat, a spectator typing it,
+    # a near miss, chat after guessing, hints, late joiners, every public HTTP endpoint
+    await ann.send({"type": "chat", "text": f"come on, it is {word}"})
+    await ann.expect("chat", lambda m: m["from"] == ann.id)
+    await watcher.send({"type": "chat", "text": word.lower()})
+    await watcher.expect("chat", lambda m: m["from"] == watcher.id)
+    await bob.send({"type": "chat", "text": word[:-1]})
+    assert (await bob.expect("close_guess"))["text"] == word[:-1]
+    await bob.send({"type": "chat", "text": word})
+    await cyd.expect("guessed", lambda m: m["playerId"] == bob.id)
+    await bob.send({"type": "chat", "text": f"{word} was easy"})
+    await ann.expect("chat", lambda m: m["from"] == bob.id and m["scope"] == "guessed")
+    late = await connect(room, "Late")
+    assert not mentions_a_secret(json.dumps(late.welcome))
+    for path in ("api/room", "api/health", "api/leaderboard", "api/gallery", "metrics"):
+        async with http.get(room.url + path) as resp:
+            assert not mentions_a_secret(await resp.text()), path
+    await cyd.send({"type": "chat", "text": word})
+    await late.send({"type": "chat", "text": word})
+    end = await watcher.expect("turn_end")
+    assert (end["word"], end["reason"]) == (word, "all_guessed")
+    for client in (cyd, late):
+        assert not mentions_a_secret(json.dumps(before_turn_end(client)))
+    # before guessing Bob saw nothing of the word; after it, his own finished-player chat
+    leaks = [m for m in before_turn_end(bob) if mentions_a_secret(json.dumps(m))]
+    assert [(m["from"], m["text"], m["scope"]) for m in leaks] == [
+        (bob.id, f"{word} was easy", "guessed")
+    ]
+    # the spectator saw only its own message (delivered to those who know, and to it)
+    leaks = [m for m in before_turn_end(watcher) if mentions_a_secret(json.dumps(m))]
+    assert [(m["type"], m["from"], m["scope"]) for m in leaks] == [("chat", watcher.id, "guessed")]
+    # while those who knew the word heard everything
+    heard = {m["text"] for m in before_turn_end(ann) if m["type"] == "chat"}
+    assert {word.lower(), f"{word} was easy"} <= heard
 
 
 async def test_late_joiner_gets_canvas_and_state_but_not_the_word(
@@ -124,13 +196,17 @@ async def test_late_joiner_gets_canvas_and_state_but_not_the_word(
 async def test_reconnect_with_token_resumes_seat_and_score(
     room: RunningRoom, connect: Connect
 ) -> None:
-    ann, bob = await connect(room, "Ann"), await connect(room, "Bob")
+    ann, bob, cyd = [await connect(room, n) for n in ("Ann", "Bob", "Cyd")]
     await ann.send({"type": "start"})
     turn = await ann.expect("turn")
-    drawer, guesser = (ann, bob) if turn["drawerId"] == ann.id else (bob, ann)
+    assert turn["drawerId"] == ann.id  # the first to join draws first
+    drawer, guesser = ann, bob
     await drawer.expect("choose_word")
     await drawer.send({"type": "choose_word", "index": 0})
-    await drawer.expect("turn", lambda m: m["phase"] == "drawing")
+    word = (await drawer.expect("turn", lambda m: m["phase"] == "drawing"))["word"]
+    await guesser.send({"type": "chat", "text": word})
+    points = (await cyd.expect("guessed"))["points"]
+    assert points > 0
     await drawer.send(
         {
             "type": "draw",
@@ -149,7 +225,11 @@ async def test_reconnect_with_token_resumes_seat_and_score(
     assert next(p for p in gone["players"] if p["id"] == seat)["connected"] is False
     back = await connect(room, "whatever", token=token)
     assert back.id == seat and back.you["name"] == guesser.you["name"]
-    assert back.welcome["state"]["canvas"][0]["stroke"] == 5
+    state = back.welcome["state"]
+    assert state["canvas"][0]["stroke"] == 5
+    me = next(p for p in state["players"] if p["id"] == seat)
+    assert (me["score"], me["guessed"], me["connected"]) == (points, True, True)
+    assert state["word"] == word  # a player who already guessed may know it
     bad = await connect(room)
     await bad.send({"type": "join", "name": "X", "token": "0" * 32})
     assert (await bad.expect("error"))["code"] == "bad_token"

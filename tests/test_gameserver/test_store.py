@@ -91,3 +91,15 @@ def test_batched_writes_land_and_tables_stay_bounded(tmp_path: Path) -> None:
     count, seconds = store.probe()
     assert count == 1 and seconds >= 0
     store.close()
+
+
+def test_a_failed_batch_is_reported_and_the_writer_keeps_going(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "room.db")
+    store.submit([("stroke", 1, 1, {"type": "draw", "points": object()})])  # not JSON
+    assert store.flush(timeout=5)
+    assert store.error is not None and "TypeError" in store.error
+    store.submit([("stroke", 1, 2, {"type": "fill", "stroke": 2, "color": 1, "x": 1, "y": 1})])
+    assert store.flush(timeout=5) and store.is_open
+    assert store.error is None
+    assert store.read(lambda c: c.execute("SELECT stroke_id FROM strokes").fetchall()) == [(2,)]
+    store.close()
