@@ -420,7 +420,9 @@ class GameServer:
                 self._join(conn, cmd, now)
                 return
             if self.restoring or self.stopping:
-                return
+                raise ProtocolError(
+                    "draining", "the room is restarting: this was not applied; reconnect soon"
+                )
             if self.draining and isinstance(cmd, p.Start):
                 raise ProtocolError("draining", "this room is closing: no new games can start")
             out = self.room.handle(conn.member_id, cmd, now)

@@ -10,6 +10,8 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from gameserver.runner import RunningRoom
 
 from .conftest import Connect
@@ -106,3 +108,32 @@ async def test_same_session_on_a_new_connection_moves_the_seat(
     assert (await tab2.expect("chat"))["text"] == "hello"
     players = room.server.room.players()
     assert [(p.name, p.connected) for p in players] == [("Ann", True), ("Bob", True)]
+
+
+async def test_a_broadcast_is_serialized_once_and_every_socket_gets_the_same_bytes(
+    room: RunningRoom, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clients = [await connect(room, n) for n in ("Ann", "Bob", "Cyd")]
+    watcher = await connect(room, "Watcher", spectator=True)
+    ann = clients[0]
+    await ann.send({"type": "start"})
+    await ann.expect("choose_word")  # the first to join draws first
+    await ann.send({"type": "choose_word", "index": 0})
+    await ann.expect("turn", lambda m: m["phase"] == "drawing")
+    server = room.server
+    encoded: list[dict] = []
+    real_frame = server._frame
+
+    def counting_frame(payload: dict) -> bytes:
+        encoded.append(payload)
+        return real_frame(payload)
+
+    monkeypatch.setattr(server, "_frame", counting_frame)
+    stroke = {"type": "draw", "stroke": 3, "tool": "brush", "color": 2, "width": 7}
+    await ann.send({**stroke, "points": [[1.25, 2], [3, 4.75]]})
+    for client in (*clients, watcher):
+        await client.expect("draw")
+    assert [p["type"] for p in encoded] == ["draw"]  # one encoding for five sockets
+    frames = {next(r for r in c.raw if '"draw"' in r) for c in (*clients, watcher)}
+    assert len(frames) == 1
+    assert json.loads(frames.pop()) == {**stroke, "points": [[1.2, 2], [3, 4.8]]}

@@ -101,6 +101,17 @@ def test_names_are_unique_case_insensitively_and_room_has_a_limit() -> None:
         g.join("Cyd")
     assert err.value.code == "room_full"
     g.join("Watcher", spectator=True)  # spectators do not take seats
+    with pytest.raises(ProtocolError) as err:
+        g.join("watcher")  # spectators' names count too
+    assert err.value.code == "name_taken"
+
+
+@pytest.mark.parametrize("raw", ["  Ольга  ", "小明", "أحمد", "Zoë\u00a0 the   Great", "🦊 Fox"])
+def test_names_in_any_script_are_trimmed_and_kept(raw: str) -> None:
+    name = p.clean_name(raw)
+    assert name == " ".join(raw.split()) and 1 <= len(name) <= 24
+    g = Game()
+    assert g.room.members[g.join(name)].name == name
 
 
 def test_only_host_in_lobby_changes_settings_and_ranges_are_checked() -> None:
