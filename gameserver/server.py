@@ -94,6 +94,7 @@ class Connection:
         "closing",
         "close_code",
         "close_reason",
+        "allowance",
     )
 
     def __init__(
@@ -117,6 +118,9 @@ class Connection:
         self.closing = False
         self.close_code = 1000
         self.close_reason = ""
+        # The largest single frame sent to this socket alone (a welcome with a full canvas
+        # can be over a megabyte): a reader still taking it in is not a slow client.
+        self.allowance = 0
 
 
 class GameServer:
@@ -265,7 +269,7 @@ class GameServer:
         transport = conn.transport
         if transport is None or transport.is_closing() or conn.closing:
             return
-        if transport.get_write_buffer_size() > SEND_BUFFER_LIMIT:
+        if transport.get_write_buffer_size() > SEND_BUFFER_LIMIT + conn.allowance:
             conn.closing = True
             self.metrics.slow_clients.inc()
             self.metrics.slow_dropped += 1
@@ -275,7 +279,10 @@ class GameServer:
         transport.write(frame)
 
     def send_to(self, conn: Connection, payload: dict[str, Any]) -> None:
-        self._write(conn, self._frame(payload))
+        frame = self._frame(payload)
+        self._write(conn, frame)
+        if len(frame) > conn.allowance:
+            conn.allowance = len(frame)
         self.metrics.rate_out.add()
 
     def deliver(self, out: list[Outbound]) -> None:

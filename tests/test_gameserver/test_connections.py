@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from gameserver import server as server_module
 from gameserver.runner import RunningRoom
 
 from .conftest import Connect
@@ -137,3 +138,76 @@ async def test_a_broadcast_is_serialized_once_and_every_socket_gets_the_same_byt
     frames = {next(r for r in c.raw if '"draw"' in r) for c in (*clients, watcher)}
     assert len(frames) == 1
     assert json.loads(frames.pop()) == {**stroke, "points": [[1.2, 2], [3, 4.8]]}
+
+
+async def read_frames(sock: socket.socket, want: Callable[[list[dict]], bool]) -> list[dict]:
+    """Read server text frames from a raw socket until `want(messages)` holds."""
+    loop = asyncio.get_running_loop()
+    buffer = b""
+    messages: list[dict] = []
+    async with asyncio.timeout(20):
+        while not want(messages):
+            chunk = await loop.sock_recv(sock, 1 << 16)
+            assert chunk, f"the server closed the connection after {len(messages)} messages"
+            buffer += chunk
+            while len(buffer) >= 2:
+                opcode, n, start = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+                if n == 126:
+                    (n,), start = struct.unpack("!H", buffer[2:4]), 4
+                elif n == 127:
+                    (n,), start = struct.unpack("!Q", buffer[2:10]), 10
+                if len(buffer) < start + n:
+                    break
+                if opcode == 1:
+                    messages.append(json.loads(buffer[start : start + n]))
+                buffer = buffer[start + n :]
+    return messages
+
+
+async def test_late_joiner_taking_in_a_big_canvas_is_not_dropped_as_slow(
+    room_factory: RoomFactory, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A welcome that replays a big canvas is larger than the slow-client limit: the
+    # joiner needs time to read it, and a broadcast meanwhile must not drop it.
+    monkeypatch.setattr(server_module, "SEND_BUFFER_LIMIT", 64 * 1024)
+    room = await room_factory(rateLimits={"drawPerSecond": 10_000, "drawBurst": 100_000})
+    ann, bob = await connect(room, "Ann"), await connect(room, "Bob")
+    await ann.send({"type": "start"})
+    await ann.expect("choose_word")
+    await ann.send({"type": "choose_word", "index": 0})
+    await ann.expect("turn", lambda m: m["phase"] == "drawing")
+    batch = [[1000 + (i % 599) + 0.5, 100 + (i % 799) + 0.5] for i in range(256)]
+    for stroke in range(160):  # about 40,000 points, a welcome of about 600 kB
+        await ann.send(
+            {
+                "type": "draw",
+                "stroke": stroke,
+                "tool": "brush",
+                "color": 3,
+                "width": 4,
+                "points": batch,
+            }
+        )
+    await bob.expect("draw", lambda m: m["stroke"] == 159, within=20)
+    late = await stalled_client(room, "Late")  # joins, then does not read for a while
+    try:
+        await bob.expect("players", lambda m: any(p["name"] == "Late" for p in m["players"]))
+        await ann.send(
+            {
+                "type": "draw",
+                "stroke": 500,
+                "tool": "brush",
+                "color": 4,
+                "width": 4,
+                "points": [[1, 1]],
+            }
+        )
+        await bob.expect("draw", lambda m: m["stroke"] == 500)
+        got = await read_frames(
+            late, lambda ms: any(m["type"] == "draw" and m["stroke"] == 500 for m in ms)
+        )
+        welcome = next(m for m in got if m["type"] == "welcome")
+        assert len(welcome["state"]["canvas"]) == 160
+        assert room.server.metrics.slow_dropped == 0
+    finally:
+        late.close()
