@@ -185,6 +185,8 @@ async def test_create_reaches_ready_and_serves_players(
     # The one prober notices the player count (the joined player keeps its seat a while).
     table = kubectl.run("get", "gamerooms", "-o", "wide").stdout
     assert "lobby-one" in table and "Ready" in table
+    # The operator's own metrics count the room by phase.
+    assert operator.metrics()['gameroom_operator_rooms{phase="Ready"}'] >= 1
 
 
 async def test_settings_change_rolls_the_room(
