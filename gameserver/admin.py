@@ -150,8 +150,18 @@ async def stop_drain(request: web.Request) -> web.Response:
     return web.json_response(_drain_state(server))
 
 
+def _busy(server: GameServer) -> web.Response | None:
+    if server.restoring:
+        return _problem(409, "a restore is in progress: try again when it has finished")
+    if server.stopping:
+        return _problem(503, "the room is shutting down")
+    return None
+
+
 async def export_backup(request: web.Request) -> web.StreamResponse:
     server = _server(request)
+    if (busy := _busy(server)) is not None:
+        return busy
     server.persist_now()
     await asyncio.to_thread(server.store.flush)
     work = Path(tempfile.mkdtemp(prefix="gameroom-backup-", dir=server.settings.db_path.parent))
@@ -164,7 +174,7 @@ async def export_backup(request: web.Request) -> web.StreamResponse:
             server.settings.version,
         )
     except BackupError as exc:
-        _rmtree(work)
+        await asyncio.to_thread(_rmtree, work)
         return _problem(500, str(exc))
     manifest = json.dumps(snap.manifest, separators=(",", ":"))
     response = web.StreamResponse(
@@ -182,13 +192,15 @@ async def export_backup(request: web.Request) -> web.StreamResponse:
                 await response.write(chunk)
         await response.write_eof()
     finally:
-        _rmtree(work)
+        await asyncio.to_thread(_rmtree, work)
     log.info("backup_exported", bytes=snap.manifest["bytes"], sha256=snap.manifest["sha256"])
     return response
 
 
 async def restore(request: web.Request) -> web.Response:
     server = _server(request)
+    if (busy := _busy(server)) is not None:
+        return busy
     manifest: dict[str, Any] | None = None
     raw_manifest = request.headers.get("X-Backup-Manifest")
     if raw_manifest:
@@ -207,7 +219,7 @@ async def restore(request: web.Request) -> web.Response:
                 size += len(chunk)
                 if size > MAX_RESTORE_BYTES:
                     return _problem(413, "the dump is larger than 1 GiB")
-                fh.write(chunk)
+                await asyncio.to_thread(fh.write, chunk)
         if size == 0:
             return _problem(400, "the request body is empty: send the SQL dump")
         result = await asyncio.to_thread(load_dump, dump, manifest, work / "restore.db")
@@ -218,6 +230,8 @@ async def restore(request: web.Request) -> web.Response:
                 "restore refused, the room keeps its data: " + "; ".join(result.problems),
                 problems=result.problems,
             )
+        if (busy := _busy(server)) is not None:
+            return busy  # another restore won the race while this one was verified
         await server.restore_database(result.database)
         log.info("restored", rows=sum(result.row_counts.values()))
         return web.json_response(
@@ -230,7 +244,7 @@ async def restore(request: web.Request) -> web.Response:
             }
         )
     finally:
-        _rmtree(work)
+        await asyncio.to_thread(_rmtree, work)
 
 
 def _rmtree(path: Path) -> None:

@@ -209,3 +209,21 @@ async def test_restore_swaps_database_and_clients_reconnect(
     assert (await stranger.expect("error"))["code"] == "bad_token"
     async with http.get(room.url + "readyz") as resp:
         assert resp.status == 200
+
+
+async def test_backup_and_restore_are_refused_while_a_restore_runs(
+    room: RunningRoom, http: aiohttp.ClientSession
+) -> None:
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    room.server.restoring = True  # as during a restore's swap
+    try:
+        async with http.get(room.admin_url + "/admin/backup", headers=auth) as resp:
+            assert resp.status == 409 and "restore is in progress" in (await resp.json())["error"]
+        async with http.post(
+            room.admin_url + "/admin/restore", headers=auth, data=b"BEGIN TRANSACTION;\nCOMMIT;\n"
+        ) as resp:
+            assert resp.status == 409
+    finally:
+        room.server.restoring = False
+    async with http.get(room.admin_url + "/admin/backup", headers=auth) as resp:
+        assert resp.status == 200 and "BEGIN TRANSACTION;" in await resp.text()
