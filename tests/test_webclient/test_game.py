@@ -162,13 +162,17 @@ def test_friends_play_a_whole_game(
         expect(carol.page.locator("#toolbar")).to_be_hidden()
         expect(carol.page.locator("#word-label")).to_have_text(hint_mask(word))
 
-        # ---- a near miss: "close!" for Bob only
+        # ---- a near miss: "close!" for Bob only (shown to others it would give the word away)
         bob.say(near_miss(word))
-        expect(bob.page.locator("#chat-log .chat-line--close")).to_contain_text("is close!")
-        expect(ada.page.locator("#chat-log")).to_contain_text(near_miss(word))
-        expect(ada.page.locator("#chat-log .chat-line--close")).to_have_count(0)
-        expect(carol.page.locator("#chat-log .chat-line--close")).to_have_count(0)
+        expect(bob.page.locator("#chat-log .chat-line--close")).to_have_text(
+            f"“{near_miss(word)}” is close!"
+        )
         carol.say("a castle?")
+        for player in (ada, bob):
+            expect(player.page.locator("#chat-log")).to_contain_text("Carol: a castle?")
+        for player in (ada, carol):
+            expect(player.page.locator("#chat-log .chat-line--close")).to_have_count(0)
+            assert near_miss(word) not in player.page.locator("#chat-log").inner_text()
 
         # ---- the word never reached the guessers before the turn ended
         for guesser in (bob, carol):

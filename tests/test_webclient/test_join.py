@@ -119,3 +119,30 @@ def test_lobby_settings_share_link_remembered_nickname_and_reload(
     finally:
         ada.close()
         bob.close()
+
+
+def test_the_same_seat_opened_in_a_second_tab_moves_there(
+    browser: Browser, game_server: Callable[..., GameServer]
+) -> None:
+    server = game_server()
+    ada = Player(browser, server.url, "Ada")
+    try:
+        ada.join()
+        seat = ada.state("you.id")
+        session = ada.page.evaluate("() => sessionStorage.getItem('sketchparty.session')")
+        assert session and ada.state("you.token") in session
+        # A duplicated tab carries the session along: it resumes the seat...
+        second = ada.context.new_page()
+        second.add_init_script(f"sessionStorage.setItem('sketchparty.session', {session!r});")
+        second.goto(f"{server.url}/")
+        expect(second.locator("#screen-room")).to_be_visible()
+        assert second.evaluate("() => window.sketchParty.state.you.id") == seat
+        # ...and the first tab says so instead of fighting over it.
+        expect(ada.page.locator("#join-error")).to_have_text(
+            "You opened this room in another tab or device, which now has your seat."
+        )
+        expect(second.locator("#player-list li")).to_have_count(1)
+        expect(second.locator("#banner-connection")).to_be_hidden()
+        assert ada.page_errors == []
+    finally:
+        ada.close()

@@ -134,6 +134,10 @@ conn.addEventListener("kicked", () => {
   leaveRoom("You were voted out of the room.");
 });
 
+conn.addEventListener("replaced", () => {
+  leaveRoom("You opened this room in another tab or device, which now has your seat.");
+});
+
 conn.addEventListener("message", (event) => {
   handle(/** @type {CustomEvent} */ (event).detail);
 });

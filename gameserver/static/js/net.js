@@ -2,6 +2,7 @@
 import { reconnectDelay } from "./backoff.js";
 
 export const CLOSE_KICKED = 4001;
+export const CLOSE_REPLACED = 4002;
 
 /**
  * @typedef {"connecting"|"open"|"reconnecting"|"closed"} ConnState
@@ -15,7 +16,8 @@ export function socketUrl(loc = window.location) {
 
 /**
  * Events: "open" (a socket is ready: send join), "message" (detail: parsed frame),
- * "status" (detail: ConnStatus), "kicked", "closed".
+ * "status" (detail: ConnStatus), "kicked" (voted out), "replaced" (the same session
+ * joined from another tab or device). After the last two it does not reconnect.
  */
 export class Connection extends EventTarget {
   /** @param {string} url */
@@ -115,10 +117,11 @@ export class Connection extends EventTarget {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
-      if (event.code === CLOSE_KICKED) {
+      if (event.code === CLOSE_KICKED || event.code === CLOSE_REPLACED) {
+        const why = event.code === CLOSE_KICKED ? "kicked" : "replaced";
         this.stopped = true;
-        this.#status("closed", 0, "kicked");
-        this.dispatchEvent(new Event("kicked"));
+        this.#status("closed", 0, why);
+        this.dispatchEvent(new Event(why));
         return;
       }
       this.#scheduleReconnect(this.reason || (event.code === 1012 ? "restart" : "lost"));

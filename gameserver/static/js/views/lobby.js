@@ -59,12 +59,14 @@ export class Lobby {
     // Only the host sees the list itself: for the others it would spoil the game.
     const words = /** @type {HTMLTextAreaElement} */ (byId("set-customWords"));
     const list = Array.isArray(s.customWords) ? s.customWords : [];
+    // Only the host receives the words themselves; everyone gets their count.
+    const count = typeof s.customWordsCount === "number" ? s.customWordsCount : list.length;
     show(byId("custom-words-field"), host);
     show(byId("custom-words-note"), !host);
     if (host && document.activeElement !== words) words.value = list.join(", ");
     if (!host) words.value = "";
     byId("custom-words-count").textContent =
-      list.length === 0 ? "none" : `${list.length} word${list.length === 1 ? "" : "s"}`;
+      count === 0 ? "none" : `${count} word${count === 1 ? "" : "s"}`;
     const only = /** @type {HTMLInputElement} */ (byId("set-customWordsOnly"));
     only.disabled = !host;
     only.checked = Boolean(s.customWordsOnly);
