@@ -278,7 +278,7 @@ function onError(msg) {
   }
   if (code === "rate_limited") toast("Slow down a little: you are sending too fast.", "warning");
   else if (code === "not_enough_players") toast("You need at least 2 players to start.", "warning");
-  else if (code === "wrong_phase" || code === "not_drawer") console.info("ignored:", msg.message);
+  else if (["wrong_phase", "not_drawer", "draining"].includes(code)) console.info("ignored:", msg.message);
   else toast(String(msg.message ?? "Something went wrong."), "error");
 }
 
