@@ -68,6 +68,7 @@ class RoomState:
     pod_config_hash: str = ""
     pod_image: str = ""
     pod_seen: bool = False  # a Pod event (or a list) told us the Pod's state in this run
+    maintenance_error: str = ""  # the last error reported in an Event, to post it only once
     probe: Probe | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -137,6 +138,8 @@ class Controller:
     def _update_phase_gauge(self) -> None:
         counts: dict[str, int] = {}
         for state in self.rooms.values():
+            if not state.uid:
+                continue  # children seen before (or after) their room
             phase = state.status.get("phase", "Pending")
             counts[phase] = counts.get(phase, 0) + 1
         for phase in ("Pending", "Starting", "Ready", "Degraded", "Maintenance", "Failed"):
@@ -318,6 +321,9 @@ class Controller:
         if state is None:
             return
         state.deployment = None if event_type == "DELETED" else body
+        if not state.uid:
+            self._forget_orphan(state)
+            return
         await self.sync_status(state)
 
     async def _read_pod(self, state: RoomState) -> None:
@@ -352,14 +358,23 @@ class Controller:
         if event_type == "DELETED" or (body.get("metadata") or {}).get("deletionTimestamp"):
             if (body.get("metadata") or {}).get("name") == state.pod_name:
                 state.pod_ip, state.pod_ready, state.pod_problem = "", False, ""
+                state.pod_name = ""
         else:
             self._set_pod(state, body)
+        if not state.uid:
+            self._forget_orphan(state)
+            return
         if state.pod_ready and not was_ready:
             # Probe before telling anyone the room is Ready, so one status write says it all.
             await self.probe_room(state, write=False)
         elif not state.pod_ready:
             state.probe = None
         await self.sync_status(state)
+
+    def _forget_orphan(self, state: RoomState) -> None:
+        """Drop what children's events told about a room that is gone (or not yet seen)."""
+        if state.deployment is None and not state.pod_name:
+            self.rooms.pop((state.namespace, state.name), None)
 
     # ---- status -----------------------------------------------------------------------------
 
@@ -482,13 +497,16 @@ class Controller:
                     )
                 except Exception as error:  # noqa: BLE001 - reported, retried next probe
                     log.warning("maintenance_failed", room=state.name, error=str(error))
-                    await self.event(
-                        state,
-                        "Warning",
-                        "MaintenanceFailed",
-                        f"Could not switch maintenance mode through the admin API: {error}",
-                    )
+                    if str(error) != state.maintenance_error:
+                        state.maintenance_error = str(error)
+                        await self.event(
+                            state,
+                            "Warning",
+                            "MaintenanceFailed",
+                            f"Could not switch maintenance mode through the admin API: {error}",
+                        )
                 else:
+                    state.maintenance_error = ""
                     on = bool(wanted["enabled"])
                     await self.event(
                         state,
