@@ -481,6 +481,9 @@ class Measurement:
     p99_ms: float
     max_ms: float
     server_cpu_percent: float
+    # CPU time the server spent per delivered message: robust to a busy machine, where a
+    # starved server delivers less but also burns less
+    server_cpu_us_per_message: float
     server_rss_mb: float
     idle_rss_mb: float
     loadgen_cpu_percent: float
@@ -583,6 +586,7 @@ class Contender:
             p99_ms=round(percentile(latencies, 99), 2),
             max_ms=round(latencies[-1], 2) if latencies else math.nan,
             server_cpu_percent=round(self.cpu_seconds / self.wall_seconds * 100, 1),
+            server_cpu_us_per_message=round(self.cpu_seconds / max(delivered, 1) * 1e6, 2),
             server_rss_mb=round(self.peak_rss_mb, 1),
             idle_rss_mb=round(self.idle_rss_mb, 1),
             loadgen_cpu_percent=round(self.loadgen_seconds / self.wall_seconds * 100, 1),
@@ -687,7 +691,8 @@ def print_profile(raw_path: Path, receivers: int, keep_dir: Path) -> None:
 def format_table(rows: list[Measurement]) -> str:
     header = (
         f"{'N':>4}  {'server':<6} {'msgs/s':>9} {'of':>7} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'max ms':>7} {'CPU %':>6} {'RSS MB':>7} {'idle MB':>7} {'loadgen %':>9} "
+        f"{'max ms':>7} {'CPU %':>6} {'us/msg':>6} {'RSS MB':>7} {'idle MB':>7} "
+        f"{'loadgen %':>9} "
         f"{'machine %':>9}"
     )
     lines = [header, "-" * len(header)]
@@ -697,7 +702,8 @@ def format_table(rows: list[Measurement]) -> str:
         lines.append(
             f"{m.receivers:>4}  {m.server:<6} {m.delivered_per_second:>9.0f} "
             f"{m.expected_per_second:>7.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} {m.max_ms:>7.1f} "
-            f"{m.server_cpu_percent:>6.0f} {m.server_rss_mb:>7.1f} {m.idle_rss_mb:>7.1f} "
+            f"{m.server_cpu_percent:>6.0f} {m.server_cpu_us_per_message:>6.1f} "
+            f"{m.server_rss_mb:>7.1f} {m.idle_rss_mb:>7.1f} "
             f"{m.loadgen_cpu_percent:>9.0f} {m.machine_busy_percent:>9.0f}"
         )
         perf = m.server_performance
@@ -712,7 +718,10 @@ def format_table(rows: list[Measurement]) -> str:
                 f"      ! drawer errors {m.drawer_errors}, undecodable {m.undecodable}, "
                 f"receivers closed {m.receivers_closed}"
             )
-    lines.append("CPU % and loadgen %: 100 = one core; machine %: all cores busy, anyone's work.")
+    lines.append(
+        "CPU % and loadgen %: 100 = one core; us/msg: server CPU time per delivered message;"
+        " machine %: all cores busy, anyone's work."
+    )
     busy = [m for m in rows if m.machine_busy_percent > BUSY_MACHINE_PERCENT]
     if busy:
         lines.append(
@@ -728,6 +737,8 @@ def format_table(rows: list[Measurement]) -> str:
                 f"{n:>4}  throughput {ratio(o.delivered_per_second, p.delivered_per_second):.2f}x"
                 f"  p50 {ratio(o.p50_ms, p.p50_ms):.1f}x  p99 {ratio(o.p99_ms, p.p99_ms):.1f}x"
                 f"  CPU {ratio(o.server_cpu_percent, p.server_cpu_percent):.1f}x"
+                f"  CPU/msg "
+                f"{ratio(o.server_cpu_us_per_message, p.server_cpu_us_per_message):.1f}x"
                 f"  RSS {ratio(o.server_rss_mb, p.server_rss_mb):.1f}x"
             )
     return "\n".join(lines)
