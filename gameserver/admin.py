@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -248,8 +249,6 @@ async def restore(request: web.Request) -> web.Response:
 
 
 def _rmtree(path: Path) -> None:
-    import shutil
-
     with contextlib.suppress(OSError):
         shutil.rmtree(path)
 

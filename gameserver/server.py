@@ -253,9 +253,7 @@ class GameServer:
 
     def _persist(self, force_state: bool = False) -> None:
         room = self.room
-        if room.events:
-            events, room.events = room.events, []
-            self.store.submit(events)
+        self._persist_events()
         if room.dirty or force_state:
             room.dirty = False
             self.store.save_state(room.snapshot(self.clock()))
@@ -454,6 +452,7 @@ class GameServer:
         self._persist_events()
 
     def _persist_events(self) -> None:
+        """Queue the room's pending events (strokes, chat, ...) for the writer thread."""
         room = self.room
         if room.events:
             events, room.events = room.events, []
