@@ -93,9 +93,20 @@ Object.defineProperty(window, "sketchParty", {
 
 function sendJoin() {
   if (session) {
-    send({ type: "join", name: session.name, spectator: session.spectator, token: session.token, protocol: PROTOCOL });
+    send({
+      type: "join",
+      name: session.name,
+      spectator: session.spectator,
+      token: session.token,
+      protocol: PROTOCOL,
+    });
   } else if (pendingJoin) {
-    send({ type: "join", name: pendingJoin.name, spectator: pendingJoin.spectator, protocol: PROTOCOL });
+    send({
+      type: "join",
+      name: pendingJoin.name,
+      spectator: pendingJoin.spectator,
+      protocol: PROTOCOL,
+    });
   }
 }
 
@@ -120,7 +131,8 @@ conn.addEventListener("status", (event) => {
   }
   if (s === "reconnecting") {
     const why = RECONNECT_REASONS[reason] ?? "Connection lost.";
-    const wait = delayMs > 0 ? ` Reconnecting in ${(delayMs / 1000).toFixed(1)} s` : " Reconnecting";
+    const wait =
+      delayMs > 0 ? ` Reconnecting in ${(delayMs / 1000).toFixed(1)} s` : " Reconnecting";
     byId("banner-connection-text").textContent = `${why}${wait} (attempt ${attempt})…`;
     show(banner, true);
     document.body.classList.add("is-offline");
@@ -166,7 +178,10 @@ function handle(msg) {
       break;
     case "game_started":
       board.load([]);
-      chat.system(`The game has started: ${msg.rounds} round${msg.rounds === 1 ? "" : "s"}. Good luck!`, "turn");
+      chat.system(
+        `The game has started: ${msg.rounds} round${msg.rounds === 1 ? "" : "s"}. Good luck!`,
+        "turn",
+      );
       break;
     case "turn":
       onTurn(before, msg);
@@ -183,7 +198,9 @@ function handle(msg) {
     case "guessed": {
       const me = state.you?.id === msg.playerId;
       chat.system(
-        me ? `You guessed the word! +${msg.points} points` : `${msg.name} guessed the word! (+${msg.points})`,
+        me
+          ? `You guessed the word! +${msg.points} points`
+          : `${msg.name} guessed the word! (+${msg.points})`,
         "success",
       );
       break;
@@ -205,14 +222,18 @@ function handle(msg) {
       chat.system(`Announcement: ${msg.text}`, msg.level === "warning" ? "warning" : "info");
       break;
     case "maintenance":
-      if (msg.enabled) toast(msg.message || "The room is now in maintenance.", "warning", "Maintenance");
+      if (msg.enabled)
+        toast(msg.message || "The room is now in maintenance.", "warning", "Maintenance");
       else toast("Maintenance is over. Have fun!", "success");
       break;
     case "reconnect":
       conn.expectRestart(Number(msg.retryAfterMs) || 0, String(msg.reason ?? "restart"));
       break;
     case "kick_vote":
-      chat.system(`Vote to kick ${playerName(state, msg.targetId)}: ${msg.votes}/${msg.needed}`, "warning");
+      chat.system(
+        `Vote to kick ${playerName(state, msg.targetId)}: ${msg.votes}/${msg.needed}`,
+        "warning",
+      );
       break;
     default:
       break;
@@ -242,9 +263,14 @@ function onWelcome(before, msg) {
   join.error("");
   show(byId("banner-connection"), false);
   document.body.classList.remove("is-offline");
-  if (resumed && before.you?.id === msg.you.id) chat.system("Reconnected. Welcome back!", "success");
+  if (resumed && before.you?.id === msg.you.id)
+    chat.system("Reconnected. Welcome back!", "success");
   else if (before.you) chat.system("Your old seat had expired: you joined again.", "warning");
-  else chat.system(`You joined “${state.room.name}”${state.you?.spectator ? " as a spectator" : ""}.`, "info");
+  else
+    chat.system(
+      `You joined “${state.room.name}”${state.you?.spectator ? " as a spectator" : ""}.`,
+      "info",
+    );
   refreshLobbyHistory();
 }
 
@@ -278,7 +304,8 @@ function onError(msg) {
   }
   if (code === "rate_limited") toast("Slow down a little: you are sending too fast.", "warning");
   else if (code === "not_enough_players") toast("You need at least 2 players to start.", "warning");
-  else if (["wrong_phase", "not_drawer", "draining"].includes(code)) console.info("ignored:", msg.message);
+  else if (["wrong_phase", "not_drawer", "draining"].includes(code))
+    console.info("ignored:", msg.message);
   else toast(String(msg.message ?? "Something went wrong."), "error");
 }
 
@@ -289,8 +316,12 @@ function onTurn(before, msg) {
   if (msg.phase === "choosing") {
     board.load([]);
     input.resetStrokeIds();
-    if (msg.round !== before.round || before.phase === "lobby") announce(`Round ${msg.round}`, `of ${msg.rounds}`);
-    chat.system(mine ? "Your turn! Choose a word to draw." : `${drawer} is choosing a word…`, "turn");
+    if (msg.round !== before.round || before.phase === "lobby")
+      announce(`Round ${msg.round}`, `of ${msg.rounds}`);
+    chat.system(
+      mine ? "Your turn! Choose a word to draw." : `${drawer} is choosing a word…`,
+      "turn",
+    );
   } else if (msg.phase === "drawing") {
     input.resetStrokeIds();
     if (mine) {
@@ -379,14 +410,16 @@ function render() {
   if (drawing && drawer && state.word) wordEl.textContent = state.word;
   else if (drawing) wordEl.textContent = hintText(state.hint, state.wordLength);
   else if (state.phase === "turn_end" && state.turnEnd) wordEl.textContent = state.turnEnd.word;
-  else if (state.phase === "choosing") wordEl.textContent = drawer ? "Pick a word!" : "Waiting for a word…";
+  else if (state.phase === "choosing")
+    wordEl.textContent = drawer ? "Pick a word!" : "Waiting for a word…";
   else if (inLobby) wordEl.textContent = isHost(state) ? "Start when ready" : "Waiting to start";
   else wordEl.textContent = "";
   byId("word-lengths").textContent =
     drawing && state.wordLength.length > 0 ? `(${state.wordLength.join(", ")})` : "";
 
   const chatInput = /** @type {HTMLInputElement} */ (byId("chat-input"));
-  chatInput.placeholder = drawing && !drawer && !state.you?.spectator ? "Type your guess here…" : "Say something nice…";
+  chatInput.placeholder =
+    drawing && !drawer && !state.you?.spectator ? "Type your guess here…" : "Say something nice…";
 
   renderPlayers(state, (id, name) => {
     if (window.confirm(`Vote to kick ${name}?`)) send({ type: "vote_kick", target: id });
@@ -398,7 +431,8 @@ function render() {
 
 function renderTimer() {
   const timer = byId("timer");
-  const active = ["choosing", "drawing", "turn_end", "game_over"].includes(state.phase) && state.endsAt !== null;
+  const active =
+    ["choosing", "drawing", "turn_end", "game_over"].includes(state.phase) && state.endsAt !== null;
   show(timer, active && joined);
   if (!active) return;
   const seconds = Math.ceil(timeLeft(state) / 1000);

@@ -15,7 +15,10 @@ export function floodFill(data, width, height, x, y, rgba, tolerance = 40) {
   const sx = Math.min(width - 1, Math.max(0, Math.floor(x)));
   const sy = Math.min(height - 1, Math.max(0, Math.floor(y)));
   const seed = (sy * width + sx) * 4;
-  const tr = data[seed], tg = data[seed + 1], tb = data[seed + 2], ta = data[seed + 3];
+  const tr = data[seed],
+    tg = data[seed + 1],
+    tb = data[seed + 2],
+    ta = data[seed + 3];
   const [fr, fg, fb, fa] = rgba;
   if (tr === fr && tg === fg && tb === fb && ta === fa) return 0;
 

@@ -14,7 +14,12 @@ export class ChatLog {
     if (opts.guessed) cls.push("chat-line--guessed");
     if (opts.self) cls.push("chat-line--self");
     this.#append(
-      h("li", { className: cls.join(" ") }, h("span", { className: "chat-line__name" }, `${name}: `), h("span", { className: "chat-line__text" }, text)),
+      h(
+        "li",
+        { className: cls.join(" ") },
+        h("span", { className: "chat-line__name" }, `${name}: `),
+        h("span", { className: "chat-line__text" }, text),
+      ),
     );
   }
 

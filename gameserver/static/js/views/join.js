@@ -18,7 +18,9 @@ export function joinErrorText(code, message) {
     const detail = message.trim().replace(/[.;\s]+$/, "");
     return `This room is in maintenance: ${detail}. Please try again in a few minutes.`;
   }
-  return JOIN_ERRORS[/** @type {keyof JOIN_ERRORS} */ (code)] ?? message ?? "Could not join the room.";
+  return (
+    JOIN_ERRORS[/** @type {keyof JOIN_ERRORS} */ (code)] ?? message ?? "Could not join the room."
+  );
 }
 
 export function rememberedName() {
@@ -91,7 +93,8 @@ export class JoinScreen {
       byId("join-room-name").textContent = String(room.name ?? "room");
       const max = room.maxPlayers ?? room.settings?.maxPlayers;
       const spectators = room.spectators ? ` · ${room.spectators} watching` : "";
-      byId("join-room-count").textContent = `${room.players ?? 0}/${max ?? "?"} players${spectators}`;
+      byId("join-room-count").textContent =
+        `${room.players ?? 0}/${max ?? "?"} players${spectators}`;
       document.title = `${room.name ?? "Room"} · Sketch Party`;
       if (room.maintenance?.enabled) {
         this.error(joinErrorText("maintenance", String(room.maintenance.message ?? "")));

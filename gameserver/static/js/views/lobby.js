@@ -5,7 +5,8 @@ import { Board } from "../board.js";
 import { renderLeaderboard } from "./overlays.js";
 
 /** @param {number} a @param {number} b @param {number} step */
-const range = (a, b, step = 1) => Array.from({ length: Math.floor((b - a) / step) + 1 }, (_, i) => a + i * step);
+const range = (a, b, step = 1) =>
+  Array.from({ length: Math.floor((b - a) / step) + 1 }, (_, i) => a + i * step);
 
 const CHOICES = {
   rounds: range(1, 10),
@@ -36,11 +37,14 @@ export class Lobby {
   constructor(actions) {
     for (const [name, values] of Object.entries(CHOICES)) {
       const select = /** @type {HTMLSelectElement} */ (byId(`set-${name}`));
-      for (const v of values) select.append(h("option", { value: String(v) }, LABELS[name]?.(v) ?? String(v)));
+      for (const v of values)
+        select.append(h("option", { value: String(v) }, LABELS[name]?.(v) ?? String(v)));
       select.addEventListener("change", () => actions.onSettings({ [name]: Number(select.value) }));
     }
     const words = /** @type {HTMLTextAreaElement} */ (byId("set-customWords"));
-    words.addEventListener("change", () => actions.onSettings({ customWords: parseCustomWords(words.value) }));
+    words.addEventListener("change", () =>
+      actions.onSettings({ customWords: parseCustomWords(words.value) }),
+    );
     const only = /** @type {HTMLInputElement} */ (byId("set-customWordsOnly"));
     only.addEventListener("change", () => actions.onSettings({ customWordsOnly: only.checked }));
     byId("start-button").addEventListener("click", actions.onStart);
@@ -54,7 +58,8 @@ export class Lobby {
     for (const name of Object.keys(CHOICES)) {
       const select = /** @type {HTMLSelectElement} */ (byId(`set-${name}`));
       select.disabled = !host;
-      if (typeof s[name] === "number" && document.activeElement !== select) select.value = String(s[name]);
+      if (typeof s[name] === "number" && document.activeElement !== select)
+        select.value = String(s[name]);
     }
     // Only the host sees the list itself: for the others it would spoil the game.
     const words = /** @type {HTMLTextAreaElement} */ (byId("set-customWords"));
@@ -89,7 +94,8 @@ function rowsOf(body, key = "") {
   if (Array.isArray(body)) return body;
   if (body && typeof body === "object") {
     const b = /** @type {Record<string, unknown>} */ (body);
-    for (const k of [key, "items", "entries", "drawings"]) if (k && Array.isArray(b[k])) return b[k];
+    for (const k of [key, "items", "entries", "drawings"])
+      if (k && Array.isArray(b[k])) return b[k];
   }
   return [];
 }
@@ -120,7 +126,9 @@ export async function refreshGallery(palette) {
   }
   clear(host);
   if (rows.length === 0) {
-    host.append(h("li", { className: "muted gallery__empty" }, "Drawings from finished turns show up here."));
+    host.append(
+      h("li", { className: "muted gallery__empty" }, "Drawings from finished turns show up here."),
+    );
     return;
   }
   for (const row of rows.slice(0, 12)) {
@@ -128,7 +136,11 @@ export async function refreshGallery(palette) {
     /** @type {HTMLElement} */
     let picture;
     if (typeof row.image === "string" && /^(data:image\/|\/)/.test(row.image)) {
-      picture = h("img", { src: row.image, alt: `Drawing of ${row.word ?? "a word"}`, loading: "lazy" });
+      picture = h("img", {
+        src: row.image,
+        alt: `Drawing of ${row.word ?? "a word"}`,
+        loading: "lazy",
+      });
     } else if (ops) {
       picture = thumbnail(ops, palette, String(row.word ?? ""));
     } else {
@@ -159,7 +171,13 @@ function thumbnail(ops, palette, word) {
   board.palette = palette;
   board.load(ops);
   const small = /** @type {HTMLCanvasElement} */ (
-    h("canvas", { className: "gallery__thumb", width: 320, height: 180, role: "img", "aria-label": `Drawing of ${word || "a word"}` })
+    h("canvas", {
+      className: "gallery__thumb",
+      width: 320,
+      height: 180,
+      role: "img",
+      "aria-label": `Drawing of ${word || "a word"}`,
+    })
   );
   small.getContext("2d")?.drawImage(full, 0, 0, 320, 180);
   return small;

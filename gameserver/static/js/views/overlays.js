@@ -25,7 +25,14 @@ export function renderOverlays(state, onChoose) {
   else if (state.phase === "turn_end" && state.turnEnd) which = "turn-end";
   else if (state.phase === "game_over" && state.gameOver) which = "podium";
 
-  const key = JSON.stringify([which, state.choices, state.drawerId, state.turnEnd, state.gameOver, state.players.map((p) => p.name)]);
+  const key = JSON.stringify([
+    which,
+    state.choices,
+    state.drawerId,
+    state.turnEnd,
+    state.gameOver,
+    state.players.map((p) => p.name),
+  ]);
   if (key === shownKey) return;
   shownKey = key;
 
@@ -49,7 +56,13 @@ function renderChoose(words, onChoose) {
   const host = byId("choose-words");
   clear(host);
   words.forEach((word, index) => {
-    host.append(h("button", { type: "button", className: "btn btn--word", onclick: () => onChoose(index) }, word));
+    host.append(
+      h(
+        "button",
+        { type: "button", className: "btn btn--word", onclick: () => onChoose(index) },
+        word,
+      ),
+    );
   });
   /** @type {HTMLElement|null} */ (host.querySelector("button"))?.focus();
 }
@@ -86,7 +99,11 @@ function renderPodium(state) {
   const byPlace = [...go.ranking].sort((a, b) => a.place - b.place);
   const top = byPlace.filter((r) => r.place <= 3);
   // Visual order: 2nd, 1st, 3rd.
-  const order = [top.find((r) => r.place === 2), top.find((r) => r.place === 1), top.find((r) => r.place === 3)];
+  const order = [
+    top.find((r) => r.place === 2),
+    top.find((r) => r.place === 1),
+    top.find((r) => r.place === 3),
+  ];
   for (const r of order) {
     if (!r) continue;
     const tied = top.filter((x) => x.place === r.place).map((x) => x.name);
@@ -94,7 +111,11 @@ function renderPodium(state) {
       h(
         "div",
         { className: `podium__step podium__step--${r.place}` },
-        h("span", { className: "podium__medal", "aria-hidden": "true" }, icon(r.place === 1 ? "crown" : "trophy")),
+        h(
+          "span",
+          { className: "podium__medal", "aria-hidden": "true" },
+          icon(r.place === 1 ? "crown" : "trophy"),
+        ),
         h("span", { className: "podium__name" }, tied.join(" & ")),
         h("span", { className: "podium__score" }, `${r.score} points`),
         h("span", { className: "podium__block" }, `${r.place}`),
@@ -116,7 +137,9 @@ function renderPodium(state) {
 export function renderLeaderboard(host, rows) {
   clear(host);
   if (rows.length === 0) {
-    host.append(h("li", { className: "muted leaderboard__empty" }, "No games finished yet — be the first!"));
+    host.append(
+      h("li", { className: "muted leaderboard__empty" }, "No games finished yet — be the first!"),
+    );
     return;
   }
   rows.slice(0, 10).forEach((row, i) => {
@@ -127,7 +150,11 @@ export function renderLeaderboard(host, rows) {
         h("span", { className: "leaderboard__rank" }, `${i + 1}`),
         h("span", { className: "leaderboard__name" }, String(row.name ?? "")),
         h("span", { className: "leaderboard__points" }, `${row.points ?? 0} pts`),
-        h("span", { className: "leaderboard__wins muted" }, `${plural(row.wins ?? 0, "win")} · ${plural(row.games ?? 0, "game")}`),
+        h(
+          "span",
+          { className: "leaderboard__wins muted" },
+          `${plural(row.wins ?? 0, "win")} · ${plural(row.games ?? 0, "game")}`,
+        ),
       ),
     );
   });

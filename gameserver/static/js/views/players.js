@@ -28,9 +28,19 @@ export function renderPlayers(state, onKick) {
       player.host || player.id === state.hostId
         ? h("span", { className: "badge badge--host", title: "Host" }, icon("crown", "host"))
         : null,
-      drawing ? h("span", { className: "badge badge--drawing", title: "Drawing" }, icon("pencil", "drawing")) : null,
+      drawing
+        ? h(
+            "span",
+            { className: "badge badge--drawing", title: "Drawing" },
+            icon("pencil", "drawing"),
+          )
+        : null,
       player.guessed && inGame
-        ? h("span", { className: "badge badge--ok", title: "Guessed the word" }, icon("check", "guessed the word"))
+        ? h(
+            "span",
+            { className: "badge badge--ok", title: "Guessed the word" },
+            icon("check", "guessed the word"),
+          )
         : null,
       player.connected ? null : h("span", { className: "badge badge--muted" }, "offline"),
     );

@@ -11,13 +11,27 @@ const LIFETIME_MS = 7000;
  */
 export function toast(text, level = "info", title = "") {
   const host = byId("toasts");
-  const glyph = { info: "megaphone", warning: "warning", success: "check", error: "warning" }[level] ?? "megaphone";
-  const close = h("button", { type: "button", className: "toast__close", "aria-label": "Dismiss" }, icon("close"));
+  const glyph =
+    { info: "megaphone", warning: "warning", success: "check", error: "warning" }[level] ??
+    "megaphone";
+  const close = h(
+    "button",
+    { type: "button", className: "toast__close", "aria-label": "Dismiss" },
+    icon("close"),
+  );
   const el = h(
     "div",
-    { className: `toast toast--${level}`, role: level === "warning" || level === "error" ? "alert" : "status" },
+    {
+      className: `toast toast--${level}`,
+      role: level === "warning" || level === "error" ? "alert" : "status",
+    },
     h("span", { className: "toast__icon" }, icon(glyph)),
-    h("div", { className: "toast__body" }, title ? h("strong", {}, title) : null, h("span", {}, text)),
+    h(
+      "div",
+      { className: "toast__body" },
+      title ? h("strong", {}, title) : null,
+      h("span", {}, text),
+    ),
     close,
   );
   const remove = () => {

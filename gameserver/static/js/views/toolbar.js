@@ -38,7 +38,11 @@ export class Toolbar {
         title: colour.name,
         "aria-label": colour.name,
         "data-color": index,
-        onclick: () => this.select({ color: index, tool: this.value.tool === "eraser" ? "brush" : this.value.tool }),
+        onclick: () =>
+          this.select({
+            color: index,
+            tool: this.value.tool === "eraser" ? "brush" : this.value.tool,
+          }),
       });
       swatch.style.backgroundColor = colour.hex;
       host.append(swatch);
