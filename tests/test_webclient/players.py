@@ -133,6 +133,7 @@ class Player:
         self.frames: list[str] = []
         self.sockets: list[WebSocket] = []
         self.dialogs: list[str] = []
+        self.confirm = False  # answer "OK" to confirm() questions
         self.page_errors: list[str] = []
         self.page.on("websocket", self._on_socket)
         self.page.on("dialog", self._on_dialog)
@@ -144,7 +145,10 @@ class Player:
 
     def _on_dialog(self, dialog: Any) -> None:
         self.dialogs.append(f"{dialog.type}: {dialog.message}")
-        dialog.dismiss()
+        if dialog.type == "confirm" and self.confirm:
+            dialog.accept()
+        else:
+            dialog.dismiss()
 
     # ------------------------------------------------------------ joining
 

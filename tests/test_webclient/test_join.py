@@ -146,3 +146,33 @@ def test_the_same_seat_opened_in_a_second_tab_moves_there(
         assert ada.page_errors == []
     finally:
         ada.close()
+
+
+def test_players_vote_a_troll_out(browser: Browser, game_server: Callable[..., GameServer]) -> None:
+    server = game_server()
+    ada = Player(browser, server.url, "Ada")
+    bob = Player(browser, server.url, "Bob")
+    troll = Player(browser, server.url, "Troll")
+    try:
+        for player in (ada, bob, troll):
+            player.join()
+        expect(ada.page.locator("#player-list li")).to_have_count(3)
+        kick = "Vote to kick Troll"
+        # A cancelled confirmation sends nothing.
+        ada.page.get_by_role("button", name=kick).click()
+        assert ada.dialogs == ["confirm: Vote to kick Troll?"]
+        expect(troll.page.locator("#chat-log")).not_to_contain_text("Vote to kick")
+        ada.confirm = bob.confirm = True
+        ada.page.get_by_role("button", name=kick).click()
+        expect(troll.page.locator("#chat-log")).to_contain_text("Vote to kick Troll: 1/2")
+        bob.page.get_by_role("button", name=kick).click()
+        expect(troll.page.locator("#join-error")).to_have_text("You were voted out of the room.")
+        expect(troll.page.locator("#screen-join")).to_be_visible()
+        for player in (ada, bob):
+            expect(player.page.locator("#player-list li")).to_have_count(2)
+        # Voted out means out: the page does not reconnect into the room.
+        expect(troll.page.locator("#banner-connection")).to_be_hidden()
+        assert server.get("/api/room")["players"] == 2
+    finally:
+        for player in (ada, bob, troll):
+            player.close()
