@@ -51,6 +51,7 @@ class EndpointsController:
         self.queue = WorkQueue("endpoints", self.reconcile, workers=4)
         self._index: dict[tuple[str, str, str], set[str]] = {}
         self._index_key: dict[Key, tuple[str, str, str]] = {}
+        self._pods_by_label: dict[tuple[str, str, str], set[str]] = {}
         services.add_handler(self._on_service)
         pods.add_handler(self._on_pod)
 
@@ -72,6 +73,13 @@ class EndpointsController:
 
     def _on_pod(self, kind: str, pod: Obj, old: Obj | None) -> None:
         namespace = pod["metadata"].get("namespace", "")
+        name = pod["metadata"]["name"]
+        if old is not None:
+            for label, value in ((old.get("metadata") or {}).get("labels") or {}).items():
+                self._pods_by_label.get((namespace, label, str(value)), set()).discard(name)
+        if kind != "DELETED":
+            for label, value in (pod["metadata"].get("labels") or {}).items():
+                self._pods_by_label.setdefault((namespace, label, str(value)), set()).add(name)
         if kind == "MODIFIED" and old is not None and not self._relevant_change(pod, old):
             return
         names: set[str] = set()
@@ -86,6 +94,14 @@ class EndpointsController:
                 continue
             if service_selects(svc, pod) or (old is not None and service_selects(svc, old)):
                 self.queue.add((namespace, name))
+
+    def _candidate_pods(self, namespace: str, svc: Obj) -> list[Obj]:
+        selector = (svc.get("spec") or {}).get("selector") or {}
+        if not selector:
+            return []
+        label, value = sorted(selector.items())[0]
+        names = self._pods_by_label.get((namespace, label, str(value)), set())
+        return [p for n in list(names) if (p := self.pods.get(namespace, n)) is not None]
 
     @staticmethod
     def _relevant_change(pod: Obj, old: Obj) -> bool:
@@ -118,7 +134,7 @@ class EndpointsController:
             return None
         if not (svc.get("spec") or {}).get("selector"):
             return None  # endpoints of selector-less Services are managed by their users
-        pods = [p for p in self.pods.items(namespace) if service_selects(svc, p)]
+        pods = [p for p in self._candidate_pods(namespace, svc) if service_selects(svc, p)]
         await self._sync_endpoints(svc, pods)
         await self._sync_slice(svc, pods)
         return None

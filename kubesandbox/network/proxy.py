@@ -164,7 +164,7 @@ class ServiceProxy:
         if self._hosts_pending:
             return
         self._hosts_pending = True
-        asyncio.get_running_loop().call_later(0.02, self._write_hosts)
+        asyncio.get_running_loop().call_later(0.05, self._write_hosts)
 
     def hosts_lines(self) -> list[str]:
         lines = []
