@@ -471,6 +471,7 @@ class _Run:
         self.base = base_url(url)
         self.timeout = timeout
         self.report = SmokeReport(url=self.base)
+        self.room_blocked = "/api/room check failed"
 
     def record(self, name: str, outcome: Outcome, started: float, detail: str) -> None:
         seconds = time.monotonic() - started
@@ -535,6 +536,7 @@ class _Run:
             self.record("room", "FAIL", started, f"/api/room: {exc}")
             return None
         if room.maintenance:
+            self.room_blocked = "room in maintenance"
             message = f" ({room.maintenance_message!r})" if room.maintenance_message else ""
             self.record(
                 "room",
@@ -629,7 +631,7 @@ async def _draw_round_trip(run: _Run, host: BotClient, other: BotClient) -> tupl
             if problem:
                 raise SmokeFailure(f"{who} got a different stroke: {problem}")
     except _RoomTaken:
-        run.skip("draw", "skipped: room in use (a player joined during the test)")
+        run.skip("draw", "room in use (a player joined during the test)")
         return True, restore_rounds
     except SmokeFailure as exc:
         run.record("draw", "FAIL", started, str(exc))
@@ -702,14 +704,14 @@ async def run_smoke(url: str, step_timeout: float) -> SmokeReport:
         reachable = await run.probe(session, "livez", "/livez")
         if not reachable:
             for name in ("readyz", "health", "room", "ws-join", "draw", "leave"):
-                run.skip(name, "skipped: server unreachable")
+                run.skip(name, "server unreachable")
         else:
             await run.probe(session, "readyz", "/readyz")
             await run.check_health(session)
             room = await run.check_room(session)
             if room is None:
                 for name in ("ws-join", "draw", "leave"):
-                    run.skip(name, "skipped: /api/room check failed")
+                    run.skip(name, run.room_blocked)
             else:
                 await _bot_checks(run, session, room)
     run.report.seconds = time.monotonic() - began
@@ -724,15 +726,15 @@ async def _bot_checks(run: _Run, session: aiohttp.ClientSession, room: RoomView)
     try:
         if not room.idle:
             if await _join_check(run, host, spectator=True):
-                run.skip("draw", f"skipped: room in use ({room.phase}, {room.players} players)")
+                run.skip("draw", f"room in use ({room.phase}, {room.players} players)")
             else:
-                run.skip("draw", "skipped: could not join")
+                run.skip("draw", "could not join")
         elif not await _join_check(run, host, spectator=False):
-            run.skip("draw", "skipped: could not join")
+            run.skip("draw", "could not join")
         else:
             state = host.welcome["state"]
             if connected_others(state, host.id) or state.get("hostId") != host.id:
-                run.skip("draw", "skipped: room in use (a player joined during the test)")
+                run.skip("draw", "room in use (a player joined during the test)")
             else:
                 other = BotClient(session, ws, run.timeout)
                 _, restore_rounds = await _draw_round_trip(run, host, other)

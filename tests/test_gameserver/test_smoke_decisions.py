@@ -147,7 +147,7 @@ def test_report_has_a_line_per_check_and_names_the_first_failure() -> None:
         checks=[
             CheckResult("livez", "ok", 0.004, "HTTP 200"),
             CheckResult("room", "FAIL", 0.01, "room is in maintenance mode"),
-            CheckResult("draw", "skipped", 0.0, "skipped: /api/room check failed"),
+            CheckResult("draw", "skipped", 0.0, "/api/room check failed"),
         ],
         seconds=0.2,
     )
