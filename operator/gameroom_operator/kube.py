@@ -139,7 +139,9 @@ class Kube:
                     base_url=creds.host,
                     headers=headers,
                     connector=aiohttp.TCPConnector(ssl=ssl_context, limit=self._max_connections),
-                    timeout=aiohttp.ClientTimeout(total=30),
+                    # No total: under load a call may queue for a pooled connection for a
+                    # while; what must not stall is connecting and reading once sent.
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=60),
                 )
             return self._session
 

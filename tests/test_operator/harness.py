@@ -196,3 +196,92 @@ CHILD_KINDS = (
     "deployment",
     "networkpolicy",
 )
+
+
+class HoldingProxy:
+    """A pass-through proxy to the API server that holds chosen requests forever.
+
+    The operator talks through it; holding, say, every Deployment create freezes the
+    operator in the middle of its reconciles, at a point chosen by the test.
+    """
+
+    def __init__(self, upstream: str, hold: Callable[[str, str], bool]) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.hold = hold
+        self.held = 0
+        self.port = 0
+        self._loop: Any = None
+        self._thread: Any = None
+        self._ready = __import__("threading").Event()
+
+    def start(self) -> None:
+        import asyncio
+        import threading
+
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise AssertionError("the holding proxy did not start")
+
+    async def _main(self) -> None:
+        import asyncio
+
+        import aiohttp
+        from aiohttp import web
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        hop = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None), auto_decompress=False
+        ) as session:
+
+            async def handle(request: web.Request) -> web.StreamResponse:
+                if self.hold(request.method, request.path):
+                    self.held += 1
+                    await self._stop.wait()
+                    raise web.HTTPServiceUnavailable()
+                headers = {k: v for k, v in request.headers.items() if k.lower() not in hop}
+                body = await request.read()
+                async with session.request(
+                    request.method,
+                    self.upstream + request.path_qs,
+                    data=body or None,
+                    headers=headers,
+                ) as upstream:
+                    response = web.StreamResponse(
+                        status=upstream.status,
+                        headers={k: v for k, v in upstream.headers.items() if k.lower() not in hop},
+                    )
+                    await response.prepare(request)
+                    async for chunk in upstream.content.iter_any():
+                        await response.write(chunk)
+                    await response.write_eof()
+                    return response
+
+            app = web.Application(client_max_size=64 << 20)
+            app.router.add_route("*", "/{tail:.*}", handle)
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self._ready.set()
+            await self._stop.wait()
+            await runner.cleanup()
+
+    def kubeconfig(self, original: str, target: Path) -> str:
+        """A copy of `original` whose server is this proxy."""
+        import yaml
+
+        config = yaml.safe_load(Path(original).read_text())
+        for cluster in config["clusters"]:
+            cluster["cluster"]["server"] = f"http://127.0.0.1:{self.port}"
+        target.write_text(yaml.safe_dump(config))
+        return str(target)
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout=10)

@@ -22,6 +22,7 @@ import yaml
 from .harness import (
     CHILD_KINDS,
     ROOT,
+    HoldingProxy,
     Kubectl,
     OperatorProcess,
     condition,
@@ -326,24 +327,39 @@ def _resource_versions(kubectl: Kubectl, names: list[str]) -> dict[str, str]:
     return versions
 
 
+@pytest.mark.kubesandbox_only
 def test_killed_mid_reconcile_converges_without_duplicates(
-    kubeconfig: str, own_ns: Kubectl, tmp_path: Path
+    kubeconfig: str, own_ns: Kubectl, tmp_path: Path, kube_sandbox: Any
 ) -> None:
     kubectl = own_ns
-    first = _own_operator(kubeconfig, kubectl, tmp_path / "first.log", "--resync-interval", "0")
-    first.start()
-    names = [f"crash-{i}" for i in range(4)]
-    for name in names:
-        kubectl.apply(room_manifest(name))
-    # Kill it as soon as it has started writing children for the rooms, before all are done.
-    wait_for(
-        "the operator to start creating children",
-        lambda: kubectl.json("configmaps", "-l", "app.kubernetes.io/managed-by=gameroom-operator")[
-            "items"
-        ],
-        30,
+    # The first operator talks through a proxy that holds every Deployment create, so it is
+    # certainly in the middle of its reconciles (some children made, some not) when killed.
+    proxy = HoldingProxy(
+        str(kube_sandbox.url),
+        lambda method, path: method == "POST" and path.endswith("/deployments"),
     )
-    first.kill()
+    proxy.start()
+    first = _own_operator(
+        proxy.kubeconfig(kubeconfig, tmp_path / "proxied.kubeconfig"),
+        kubectl,
+        tmp_path / "first.log",
+        "--resync-interval",
+        "0",
+    )
+    names = [f"crash-{i}" for i in range(3)]
+    try:
+        first.start()
+        for name in names:
+            kubectl.apply(room_manifest(name))
+        wait_for("the operator to be stuck creating Deployments", lambda: proxy.held >= 3, 60)
+        made = {name: children(kubectl, name) for name in names}
+        assert all(len(found["configmap"]) == 1 for found in made.values())
+        assert all(found["deployment"] == [] for found in made.values())
+        tokens = {name: made[name]["secret"][0]["data"]["token"] for name in names}
+        first.kill()
+    finally:
+        first.kill()
+        proxy.stop()
     second = _own_operator(kubeconfig, kubectl, tmp_path / "second.log", "--resync-interval", "0")
     second.start()
     try:
@@ -360,6 +376,9 @@ def test_killed_mid_reconcile_converges_without_duplicates(
             }, name
             pods = kubectl.json("pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
             assert len([p for p in pods if not p["metadata"].get("deletionTimestamp")]) == 1
+            # The admin token made before the crash is kept, not replaced.
+            secret = kubectl.json("secret", f"{name}-admin-token")
+            assert secret["data"]["token"] == tokens[name]
     finally:
         second.stop()
 
