@@ -4,10 +4,10 @@ namespace lifecycle. HTTP lives in server.py; this module only works on the stor
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,8 +26,12 @@ from .defaults import (
 )
 from .errors import ApiError, cause
 from .patching import (
+    _DELETE as _DELETE_MARK,
+)
+from .patching import (
     FieldPath,
     apply_merge,
+    changed_fields,
     decode_fields,
     encode_fields,
     field_set,
@@ -58,8 +62,22 @@ PATCH_APPLY = "application/apply-patch+yaml"
 PATCH_APPLY_CBOR = "application/apply-patch+cbor"
 
 
+_stamp_cache: tuple[int, str] = (0, "")
+
+
 def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as kube-apiserver writes it (RFC 3339, whole seconds)."""
+    global _stamp_cache
+    second = int(time.time())
+    if _stamp_cache[0] != second:
+        stamp = datetime.datetime.fromtimestamp(second, datetime.UTC)
+        _stamp_cache = (second, stamp.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _stamp_cache[1]
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (faster than copy.deepcopy for it)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _micro_now() -> str:
@@ -81,6 +99,7 @@ class ApiCore:
         self.types: dict[RKey, ResourceType] = {}
         self.by_gv: dict[tuple[str, str], dict[str, ResourceType]] = {}
         self.cluster_ips = ClusterIPAllocator()
+        self._builtin_nodes: dict[RKey, SchemaNode] = {}
         for rt in builtin_resources():
             self._register(rt)
         for crd in list(self.store.iter(CRD_KEY, None)):
@@ -140,8 +159,11 @@ class ApiCore:
     def schema_node(self, rt: ResourceType, version: str | None = None) -> SchemaNode:
         if rt.is_crd:
             return SchemaNode(rt.schemas.get(version or rt.storage_version) or {})
-        node = builtin_root(rt.definition_names.get(rt.versions[0], ""))
-        return node or SchemaNode({})
+        cached = self._builtin_nodes.get(rt.key)
+        if cached is None:
+            node = builtin_root(rt.definition_names.get(rt.versions[0], ""))
+            cached = self._builtin_nodes[rt.key] = node or SchemaNode({})
+        return cached
 
     # ------------------------------------------------------------ helpers
     def out(self, rt: ResourceType, obj: dict[str, Any], version: str | None) -> dict[str, Any]:
@@ -199,8 +221,8 @@ class ApiCore:
     ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise errors.bad_request("the object provided is not a JSON object")
-        applied = copy.deepcopy(body) if operation == "Apply" else None
-        obj = copy.deepcopy(body)
+        applied = _clone(body) if operation == "Apply" else None
+        obj = _clone(body)
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             meta = obj["metadata"] = {}
@@ -481,7 +503,7 @@ class ApiCore:
             rt,
             version,
             old,
-            copy.deepcopy(body),
+            _clone(body),
             subresource=subresource,
             manager=manager,
             dry_run=dry_run,
@@ -579,7 +601,7 @@ class ApiCore:
         old_meta = old["metadata"]
         if subresource == "status":
             status = new.get("status")
-            new = copy.deepcopy(old)
+            new = _clone(old)
             if status is None:
                 new.pop("status", None)
             else:
@@ -590,7 +612,7 @@ class ApiCore:
                 meta = new["metadata"] = {}
             if "status" in rt.subresources:
                 if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
+                    new["status"] = _clone(old["status"])
                 else:
                     new.pop("status", None)
             for key in (
@@ -702,7 +724,7 @@ class ApiCore:
         managers = _managed(old)
         mine_key = (manager, "Apply", subresource or "")
         previous = managers.get(mine_key, set())
-        live = copy.deepcopy(old)
+        live = _clone(old)
         conflicts: list[tuple[str, FieldPath]] = []
         for key, owned in managers.items():
             if key == mine_key:
@@ -771,26 +793,53 @@ class ApiCore:
         """Record which fields `manager` set (managedFields), moving ownership to it."""
         node = self.schema_node(rt)
         if subresource == "status":
-            changed = {
-                p
-                for p in _status_paths(new.get("status"), node)
-                if old is None or value_at(old, p) != value_at(new, p)
-            }
+            changed = (
+                changed_fields(
+                    {"status": old.get("status")} if old is not None else _DELETE_MARK,
+                    {"status": new.get("status")},
+                    node,
+                    with_status=True,
+                )
+                if new.get("status") is not None
+                else set()
+            )
         else:
-            new_paths = field_set(new, node)
-            changed = {p for p in new_paths if old is None or value_at(old, p) != value_at(new, p)}
-        managers = _managed(old) if old is not None else {}
+            changed = changed_fields(old if old is not None else _DELETE_MARK, new, node)
         if not changed and old is not None:
             new["metadata"]["managedFields"] = old["metadata"].get("managedFields") or []
             if not new["metadata"]["managedFields"]:
                 new["metadata"].pop("managedFields", None)
             return
         key = (manager, operation, subresource or "")
+        if old is not None and self._owner_unchanged(old, key, changed):
+            # The writer already owns every field it changed: only its timestamp moves.
+            entries = []
+            for entry in old["metadata"].get("managedFields") or []:
+                if (
+                    entry.get("manager"),
+                    entry.get("operation"),
+                    entry.get("subresource", ""),
+                ) == key:
+                    entry = {**entry, "time": now()}
+                entries.append(entry)
+            new["metadata"]["managedFields"] = entries
+            return
+        managers = _managed(old) if old is not None else {}
         for k in list(managers):
             if k != key:
                 managers[k] = managers[k] - changed
         managers[key] = managers.get(key, set()) | changed
         new["metadata"]["managedFields"] = _encode_managed(managers, rt.api_version(), old)
+
+    def _owner_unchanged(
+        self, old: dict[str, Any], key: tuple[str, str, str], changed: set[FieldPath]
+    ) -> bool:
+        """Whether `key` already owns all of `changed` and nobody else owns any of it."""
+        managers = _managed(old)
+        mine = managers.get(key)
+        if mine is None or not changed <= mine:
+            return False
+        return all(not (owned & changed) for k, owned in managers.items() if k != key)
 
     # ------------------------------------------------------------ delete
     def delete(
@@ -833,7 +882,7 @@ class ApiCore:
         if finalizers:
             if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers"):
                 return obj
-            new = copy.deepcopy(obj)
+            new = _clone(obj)
             new["metadata"]["finalizers"] = finalizers
             new["metadata"].setdefault("deletionTimestamp", now())
             new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
@@ -859,7 +908,7 @@ class ApiCore:
         current = meta.get("deletionGracePeriodSeconds")
         if meta.get("deletionTimestamp") and current is not None and current <= grace:
             return True
-        new = copy.deepcopy(pod)
+        new = _clone(pod)
         stamp = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=grace)
         new["metadata"]["deletionTimestamp"] = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
         new["metadata"]["deletionGracePeriodSeconds"] = grace
@@ -904,7 +953,7 @@ class ApiCore:
         )
         if current is None:
             return
-        new = copy.deepcopy(current)
+        new = _clone(current)
         if fins:
             new["metadata"]["finalizers"] = fins
         else:
@@ -918,7 +967,7 @@ class ApiCore:
         dep = self.store.get(key, ns, name)
         if dep is None:
             return
-        new = copy.deepcopy(dep)
+        new = _clone(dep)
         refs = [
             r for r in new["metadata"].get("ownerReferences") or [] if r.get("uid") != owner_uid
         ]
@@ -1030,7 +1079,7 @@ class ApiCore:
                 details={"name": name, "kind": "namespaces"},
             )
         if not nsobj["metadata"].get("deletionTimestamp"):
-            new = copy.deepcopy(nsobj)
+            new = _clone(nsobj)
             new["metadata"]["deletionTimestamp"] = now()
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             new["status"] = {"phase": "Terminating"}

@@ -292,6 +292,48 @@ def field_set(
     return out
 
 
+def changed_fields(
+    old: Any, new: Any, node: SchemaNode, prefix: FieldPath = (), *, with_status: bool = False
+) -> set[FieldPath]:
+    """Leaf paths whose value differs between `old` and `new` (only where `new` sets them);
+    equal subtrees are skipped without being walked."""
+    if old is _DELETE:
+        return field_set(new, node, prefix, with_status=with_status)
+    if old == new:
+        return set()
+    if isinstance(new, dict) and isinstance(old, dict):
+        out: set[FieldPath] = set()
+        for key, value in new.items():
+            if not prefix and (
+                key in ("apiVersion", "kind") or (key == "status" and not with_status)
+            ):
+                continue
+            if prefix == ("metadata",) and key in _UNTRACKED_META:
+                continue
+            before = old.get(key, _DELETE)
+            if before is not _DELETE and before == value:
+                continue
+            out |= changed_fields(before, value, node.child(key), prefix + (key,))
+        return out
+    if isinstance(new, list) and isinstance(old, list):
+        info = node.list_info()
+        if info.kind == "map" and info.keys:
+            olds = {_item_key(x, info.keys): x for x in old if isinstance(x, dict)}
+            out = set()
+            for item in new:
+                if not isinstance(item, dict):
+                    continue
+                ident = ("k", _item_key(item, info.keys))
+                before = olds.get(ident[1], _DELETE)
+                if before is _DELETE:
+                    out.add(prefix + (ident,))
+                out |= changed_fields(before, item, node.items(), prefix + (ident,))
+            return out
+        if info.kind == "set":
+            return {prefix + (("v", json.dumps(x, sort_keys=True)),) for x in new if x not in old}
+    return field_set(new, node, prefix, with_status=with_status)
+
+
 def _item_key(item: dict[str, Any], keys: tuple[str, ...]) -> str:
     return json.dumps(
         {k: item.get(k) for k in keys if k in item}, sort_keys=True, separators=(",", ":")
@@ -381,10 +423,14 @@ def apply_merge(live: Any, applied: Any, node: SchemaNode) -> Any:
     return copy.deepcopy(applied)
 
 
+def _sort_key(path: FieldPath) -> tuple[str, ...]:
+    return tuple(e if isinstance(e, str) else f"{e[0]}:{e[1]}" for e in path)
+
+
 def encode_fields(paths: set[FieldPath]) -> dict[str, Any]:
     """Field paths -> the FieldsV1 JSON shape kube-apiserver stores in managedFields."""
     root: dict[str, Any] = {}
-    for path in sorted(paths, key=lambda p: json.dumps(p)):
+    for path in sorted(paths, key=_sort_key):
         cur = root
         for elem in path:
             if isinstance(elem, tuple):
