@@ -324,7 +324,22 @@ class Controller:
         if not state.uid:
             self._forget_orphan(state)
             return
+        if event_type == "DELETED" and not state.deleting and state.applied_generation:
+            # Someone deleted the room's Deployment: put it back now, not at the next resync.
+            self._spawn(self._restore_children(state))
         await self.sync_status(state)
+
+    async def _restore_children(self, state: RoomState) -> None:
+        room_path = api_path(f"{GROUP}/{VERSION}", PLURAL, state.namespace, state.name)
+        room = await self.kube.get(room_path)
+        if room is None or room["metadata"].get("deletionTimestamp"):
+            return  # the room itself is going: its children go with it
+        if room["metadata"].get("uid") != state.uid:
+            return
+        try:
+            await self.reconcile_known(state)
+        except Exception as error:  # noqa: BLE001 - logged; the next resync retries
+            log.warning("restore_failed", room=state.name, ns=state.namespace, error=str(error))
 
     async def _read_pod(self, state: RoomState) -> None:
         """At the first reconcile of a run, read the Pod instead of waiting for its event.

@@ -87,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resync-interval",
         type=float,
-        default=float(_env("RESYNC_INTERVAL", "300")),
+        default=float(_env("RESYNC_INTERVAL", "3600")),
         help="seconds between two checks that every room's children are as rendered (0: never)",
     )
     p.add_argument(

@@ -282,6 +282,26 @@ async def test_delete_removes_every_child(shared_ns: Kubectl, operator: Operator
     wait_for("every child to be deleted", all_gone, 60)
 
 
+async def test_deleted_deployment_is_put_back(
+    shared_ns: Kubectl, operator: OperatorProcess
+) -> None:
+    kubectl = shared_ns
+    kubectl.apply(room_manifest("self-healing"))
+    wait_ready(kubectl, "self-healing")
+    old_uid = kubectl.json("deployment", "self-healing")["metadata"]["uid"]
+    kubectl.run("delete", "deployment", "self-healing", "--wait=false")
+
+    def recreated() -> bool:
+        found = kubectl.maybe("deployment", "self-healing")
+        return found is not None and found["metadata"]["uid"] != old_uid
+
+    wait_for("the Deployment to be recreated", recreated, 30)
+    room = wait_ready(kubectl, "self-healing")
+    pod_ip = pod_of(kubectl, "self-healing")["status"]["podIP"]
+    assert (await join(pod_ip, "mend"))["type"] == "welcome"
+    assert room["status"]["phase"] == "Ready"
+
+
 async def test_invalid_spec_change_is_refused_and_room_keeps_running(
     shared_ns: Kubectl, operator: OperatorProcess
 ) -> None:
