@@ -252,8 +252,14 @@ class GameServer:
         self._persist(force_state=True)
 
     def _persist(self, force_state: bool = False) -> None:
+        """Queue the room's pending events (strokes, chat, ...) for the writer thread, and
+        its state when that changed, in this order: a commit never holds strokes without
+        the state (seats, turn) they belong to. Drawing leaves the state unchanged, so the
+        hot path costs an append."""
         room = self.room
-        self._persist_events()
+        if room.events:
+            events, room.events = room.events, []
+            self.store.submit(events)
         if room.dirty or force_state:
             room.dirty = False
             self.store.save_state(room.snapshot(self.clock()))
@@ -423,6 +429,7 @@ class GameServer:
                 if not isinstance(cmd, p.Join):
                     raise ProtocolError("not_joined", "send a 'join' message first")
                 self._join(conn, cmd, now)
+                self._persist()
                 return
             if self.restoring or self.stopping:
                 raise ProtocolError(
@@ -449,14 +456,7 @@ class GameServer:
                 err.ref = ref
             self._error(conn, err)
             return
-        self._persist_events()
-
-    def _persist_events(self) -> None:
-        """Queue the room's pending events (strokes, chat, ...) for the writer thread."""
-        room = self.room
-        if room.events:
-            events, room.events = room.events, []
-            self.store.submit(events)
+        self._persist()
 
     def _allow(self, conn: Connection, category: str, mono: float, ref: str | None = None) -> bool:
         limits = conn.limits

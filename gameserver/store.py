@@ -1,18 +1,18 @@
 """SQLite persistence: WAL mode, versioned migrations, batched writes on a thread.
 
 The event loop never waits for SQLite on the hot path: the room's changes are queued
-and a writer thread commits them in one transaction at most every `flush_interval`
-seconds (100 ms), so at most that much drawing is lost on a hard crash. `flush()` and
+and a writer thread commits them in one transaction every `flush_interval` seconds
+(100 ms), so about that much drawing is lost on a hard crash. `flush()` and
 `close()` write everything queued (SIGTERM calls them).
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,15 +208,25 @@ class _Barrier:
         self.done = threading.Event()
 
 
+_STOP = object()
+
+
 class Store:
-    """The room's database: one writer thread, short-lived reader connections."""
+    """The room's database: one writer thread, short-lived reader connections.
+
+    The event loop only appends to a deque (atomic, and it never wakes the writer: waking
+    a thread per message would hand it the GIL and stall the loop). The writer wakes every
+    `flush_interval`, or at once for `flush()`/`close()`, and commits what it finds in one
+    transaction.
+    """
 
     def __init__(self, path: Path, room: str, flush_interval: float = 0.1) -> None:
         self.path = path
         self.room = room
         self.flush_interval = flush_interval
         self.schema_version = 0
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending: deque[Any] = deque()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self.error: str | None = None
@@ -239,6 +249,8 @@ class Store:
             ) from exc
         self._conn = conn
         self.error = None
+        # Anything left from before a close() belonged to the previous database (restore).
+        self._pending.clear()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -250,7 +262,8 @@ class Store:
         """Write everything queued, stop the writer and checkpoint the WAL."""
         if self._thread is None:
             return
-        self._queue.put(None)
+        self._pending.append(_STOP)
+        self._wake.set()
         self._thread.join(timeout=30)
         self._thread = None
         if self._conn is not None:
@@ -265,54 +278,35 @@ class Store:
 
     def submit(self, events: list[tuple[Any, ...]]) -> None:
         if events:
-            self._queue.put(events)
+            self._pending.append(events)
 
     def save_state(self, snapshot: dict[str, Any]) -> None:
-        self._queue.put([("state", snapshot)])
+        self._pending.append([("state", snapshot)])
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Block until everything queued so far is committed."""
         if not self.is_open:
             return False
         barrier = _Barrier()
-        self._queue.put(barrier)
+        self._pending.append(barrier)
+        self._wake.set()
         return barrier.done.wait(timeout)
 
     def _run(self) -> None:
         stop = False
         while not stop:
-            item = self._queue.get()
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
             batch: list[tuple[Any, ...]] = []
             barriers: list[_Barrier] = []
-            deadline = time.monotonic() + self.flush_interval
-            while True:
-                if item is None:
+            while self._pending:
+                item = self._pending.popleft()
+                if item is _STOP:
                     stop = True
                 elif isinstance(item, _Barrier):
                     barriers.append(item)
                 else:
                     batch.extend(item)
-                if stop or barriers:
-                    # drain what is already queued, then commit at once
-                    try:
-                        while True:
-                            more = self._queue.get_nowait()
-                            if more is None:
-                                stop = True
-                            elif isinstance(more, _Barrier):
-                                barriers.append(more)
-                            else:
-                                batch.extend(more)
-                    except queue.Empty:
-                        pass
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
             if batch:
                 self._write(batch)
             for barrier in barriers:
