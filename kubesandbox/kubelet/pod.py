@@ -60,6 +60,7 @@ class PodWorker:
         self.init = [self._view(c, True, previous) for c in spec.get("initContainers") or []]
         self.main = [self._view(c, False, previous) for c in spec.get("containers") or []]
         self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.mounts: dict[str, dict[str, pathlib.Path]] = {}
         self.kill_reason: dict[str, str] = {}
         self.stopping = False
         self.volumes: dict[str, pathlib.Path] = {}
@@ -277,6 +278,7 @@ class PodWorker:
         default_command = rule.default_command if rule else ()
         argv = command_line(container, env, default_command)
         mounts = mount_map(container, self.volumes)
+        self.mounts[container["name"]] = mounts
         argv = [rewrite_path(a, mounts) for a in argv]
         env = {k: rewrite_path(v, mounts) for k, v in env.items()}
         if argv and argv[0] in ("python", "python3"):
@@ -486,7 +488,7 @@ class PodWorker:
         if not hook:
             return
         outcome = await run_handler(
-            hook,
+            self._local(hook, container),
             container=container,
             pod_ip=self.pod_ip,
             env=env,
@@ -517,7 +519,7 @@ class PodWorker:
 
         async def check(probe: Obj, timing: ProbeTiming) -> tuple[bool, str]:
             outcome = await run_handler(
-                probe,
+                self._local(probe, container),
                 container=container,
                 pod_ip=self.pod_ip,
                 env=env,
@@ -601,6 +603,16 @@ class PodWorker:
         if jobs:
             await asyncio.gather(*jobs)
 
+    def _local(self, handler: Obj, container: Obj) -> Obj:
+        """An exec handler's command as it runs here: mount paths mapped, python ours."""
+        if "exec" not in handler:
+            return handler
+        mounts = self.mounts.get(container["name"], {})
+        command = [rewrite_path(str(a), mounts) for a in handler["exec"].get("command") or []]
+        if command and command[0] in ("python", "python3"):
+            command[0] = self.kubelet.config.python_executable
+        return {**handler, "exec": {**handler["exec"], "command": command}}
+
     def _grace(self) -> float:
         meta = self.pod.get("metadata") or {}
         if meta.get("deletionGracePeriodSeconds") is not None:
@@ -629,7 +641,7 @@ class PodWorker:
             try:
                 outcome = await asyncio.wait_for(
                     run_handler(
-                        hook,
+                        self._local(hook, container),
                         container=container,
                         pod_ip=self.pod_ip,
                         env=env,

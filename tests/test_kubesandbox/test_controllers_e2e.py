@@ -322,6 +322,13 @@ async def test_recreate_stops_old_pods_before_starting_new_ones(sb: Sandbox) -> 
 
 async def test_kubectl_scale_changes_the_pod_count(sb: Sandbox) -> None:
     await sb.client.create(f"/apis/apps/v1/namespaces/{NS}/deployments", deployment("scale", 1))
+    svc = await sb.client.create(
+        f"/api/v1/namespaces/{NS}/services",
+        {
+            "metadata": {"name": "scale"},
+            "spec": {"selector": {"app": "scale"}, "ports": [{"port": 8000, "targetPort": 8080}]},
+        },
+    )
     await eventually(lambda: rollout_done(sb, "scale"), what="scale available")
     await kubectl(sb, "scale", "deployment/scale", "--replicas=3")
     d = await eventually(lambda: rollout_done(sb, "scale"), what="3 replicas")
@@ -334,6 +341,22 @@ async def test_kubectl_scale_changes_the_pod_count(sb: Sandbox) -> None:
         return not pods["items"]
 
     await eventually(no_pods, what="pods gone")
+
+    async def refused() -> bool:
+        # No ready endpoint: the service proxy refuses the connection, as kube-proxy does.
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(
+                    f"http://{svc['spec']['clusterIP']}:8000/",
+                    timeout=aiohttp.ClientTimeout(total=3),
+                ),
+            ):
+                return False
+        except aiohttp.ClientError:
+            return True
+
+    await eventually(refused, what="connections refused without endpoints")
 
 
 def job(name: str, script: str, **spec: Any) -> dict:

@@ -274,6 +274,49 @@ async def test_liveness_failure_restarts_and_readiness_gates_ready(sb: Sandbox) 
     del p
 
 
+async def test_startup_probe_holds_back_liveness_and_readiness(sb: Sandbox) -> None:
+    check = [
+        "python",
+        "-c",
+        "import os, sys; sys.exit(0 if os.path.exists(sys.argv[1]) else 1)",
+        "/scratch/started",
+    ]
+    body = pod(
+        "slowstart",
+        "import sys, time; time.sleep(1.5); open(sys.argv[1], 'w').write('ok'); time.sleep(3600)",
+        volumes=[{"name": "scratch", "emptyDir": {}}],
+        container={
+            "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+            "startupProbe": {
+                "exec": {"command": check},
+                "periodSeconds": 1,
+                "failureThreshold": 10,
+            },
+            "livenessProbe": {
+                "exec": {"command": check},
+                "periodSeconds": 1,
+                "failureThreshold": 1,
+            },
+        },
+    )
+    body["spec"]["containers"][0]["args"].append("/scratch/started")
+    await create(sb, body)
+
+    async def running_not_started() -> dict | None:
+        cs = container_status(await get_pod(sb, "slowstart"))
+        return cs if "running" in (cs.get("state") or {}) else None
+
+    cs = await eventually(running_not_started, what="slowstart running")
+    assert cs["started"] is False and cs["ready"] is False
+
+    async def started() -> dict | None:
+        p = await get_pod(sb, "slowstart")
+        return p if container_status(p).get("started") and ready(p) else None
+
+    p = await eventually(started, what="startup probe success")
+    assert container_status(p)["restartCount"] == 0
+
+
 async def test_init_containers_run_in_order_before_the_main_container(sb: Sandbox) -> None:
     def step(word: str) -> dict:
         return {
@@ -383,7 +426,21 @@ async def test_graceful_deletion_sigterm_then_sigkill(sb: Sandbox) -> None:
         "polite",
         polite,
         volumes=[{"name": "node", "hostPath": {"path": "/var/polite"}}],
-        container={"volumeMounts": [{"name": "node", "mountPath": "/out"}]},
+        container={
+            "volumeMounts": [{"name": "node", "mountPath": "/out"}],
+            "lifecycle": {
+                "preStop": {
+                    "exec": {
+                        "command": [
+                            "python",
+                            "-c",
+                            "import sys; open(sys.argv[1], 'w').write('before')",
+                            "/out/prestop",
+                        ]
+                    }
+                }
+            },
+        },
     )
     body["spec"]["containers"][0]["args"].append("/out/said")
     await create(sb, body)
@@ -414,8 +471,9 @@ async def test_graceful_deletion_sigterm_then_sigkill(sb: Sandbox) -> None:
     elapsed = loop.time() - t0
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert elapsed >= 0.9  # the stubborn pod had its one second of grace
-    said = sb.config.state_dir / "node-root" / "var" / "polite" / "said"
-    assert said.read_text() == "got SIGTERM"
+    node_dir = sb.config.state_dir / "node-root" / "var" / "polite"
+    assert (node_dir / "prestop").read_text() == "before"  # the preStop hook ran first
+    assert (node_dir / "said").read_text() == "got SIGTERM"
 
 
 async def test_virtual_pods_and_unpullable_images(sb: Sandbox) -> None:
