@@ -67,10 +67,21 @@ def operator(kube_sandbox: Sandbox, test_crd, namespace: str, tmp_path: Path) ->
     script.write_text(OPERATOR)
     log = (tmp_path / "kopf.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kopf", "run", str(script), "--standalone", "--namespace",
-         namespace, "--verbose"],
+        [
+            sys.executable,
+            "-m",
+            "kopf",
+            "run",
+            str(script),
+            "--standalone",
+            "--namespace",
+            namespace,
+            "--verbose",
+        ],
         env={**os.environ, "KUBECONFIG": str(kube_sandbox.kubeconfig)},
-        stdout=log, stderr=subprocess.STDOUT)
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         yield namespace
     finally:
@@ -89,37 +100,64 @@ def test_kopf_operator_lifecycle(api, operator):
     ns = operator
     co = client.CustomObjectsApi(api)
     core = client.CoreV1Api(api)
-    co.create_namespaced_custom_object("sandbox.test", "v1", ns, "testrooms", {
-        "apiVersion": "sandbox.test/v1", "kind": "TestRoom", "metadata": {"name": "kopfed"},
-        "spec": {"game": {"maxPlayers": 4}}})
+    co.create_namespaced_custom_object(
+        "sandbox.test",
+        "v1",
+        ns,
+        "testrooms",
+        {
+            "apiVersion": "sandbox.test/v1",
+            "kind": "TestRoom",
+            "metadata": {"name": "kopfed"},
+            "spec": {"game": {"maxPlayers": 4}},
+        },
+    )
 
     def room() -> dict:
         return co.get_namespaced_custom_object("sandbox.test", "v1", ns, "testrooms", "kopfed")
 
     # create handler: status patch, handler result, finalizer, adopted child, Event
-    wait_until(lambda: (room().get("status") or {}).get("phase") == "Created", timeout=30,
-               message="the create handler's status patch")
+    wait_until(
+        lambda: (room().get("status") or {}).get("phase") == "Created",
+        timeout=30,
+        message="the create handler's status patch",
+    )
     obj = room()
     assert obj["status"]["created"] == {"child": "kopfed-config"}
     assert any("kopf" in f for f in obj["metadata"]["finalizers"])
     child = core.read_namespaced_config_map("kopfed-config", ns)
     assert child.data == {"players": "4"}
     assert child.metadata.owner_references[0].uid == obj["metadata"]["uid"]
-    events = wait_until(lambda: [e for e in core.list_namespaced_event(
-        ns, field_selector="involvedObject.name=kopfed").items if e.reason == "Provisioned"],
-        timeout=15, message="the Provisioned event")
+    events = wait_until(
+        lambda: [
+            e
+            for e in core.list_namespaced_event(
+                ns, field_selector="involvedObject.name=kopfed"
+            ).items
+            if e.reason == "Provisioned"
+        ],
+        timeout=15,
+        message="the Provisioned event",
+    )
     assert events[0].message == "made kopfed-config"
 
     # update handler reacts to the field
-    co.patch_namespaced_custom_object("sandbox.test", "v1", ns, "testrooms", "kopfed",
-                                      {"spec": {"game": {"maxPlayers": 10}}})
-    wait_until(lambda: (room().get("status") or {}).get("players") == 10, timeout=30,
-               message="the update handler")
+    co.patch_namespaced_custom_object(
+        "sandbox.test", "v1", ns, "testrooms", "kopfed", {"spec": {"game": {"maxPlayers": 10}}}
+    )
+    wait_until(
+        lambda: (room().get("status") or {}).get("players") == 10,
+        timeout=30,
+        message="the update handler",
+    )
 
     # the timer keeps ticking
     first = (room().get("status") or {}).get("ticks") or 0
-    wait_until(lambda: ((room().get("status") or {}).get("ticks") or 0) >= first + 2,
-               timeout=30, message="timer ticks")
+    wait_until(
+        lambda: ((room().get("status") or {}).get("ticks") or 0) >= first + 2,
+        timeout=30,
+        message="timer ticks",
+    )
 
     # delete: the finalizer holds the object until the delete handler ran
     co.delete_namespaced_custom_object("sandbox.test", "v1", ns, "testrooms", "kopfed")
@@ -133,6 +171,14 @@ def test_kopf_operator_lifecycle(api, operator):
 
     wait_until(gone, timeout=30, message="the room to be deleted after its finalizer")
     assert core.read_namespaced_config_map("kopfed-farewell", ns).metadata.name
-    wait_until(lambda: not [c for c in core.list_namespaced_config_map(ns).items
-                            if c.metadata.name == "kopfed-config"], timeout=15,
-               message="garbage collection of the adopted child")
+    wait_until(
+        lambda: (
+            not [
+                c
+                for c in core.list_namespaced_config_map(ns).items
+                if c.metadata.name == "kopfed-config"
+            ]
+        ),
+        timeout=15,
+        message="garbage collection of the adopted child",
+    )
