@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -233,14 +234,20 @@ class _Fields:
         return value
 
 
+# Joiners that some scripts (Persian, Indic) and emoji sequences need inside a name.
+_NAME_JOINERS = frozenset("\u200c\u200d")
+
+
 def clean_name(raw: str, ref: str | None = None) -> str:
-    """A nickname: trimmed, inner whitespace collapsed, 1-24 printable characters."""
-    name = " ".join(raw.split())
+    """A nickname: NFC, trimmed, inner whitespace collapsed, 1-24 printable characters.
+
+    NFC makes names that look the same compare the same ("Zoë" typed two ways)."""
+    name = " ".join(unicodedata.normalize("NFC", raw).split())
     if not 1 <= len(name) <= NAME_MAX:
         raise ProtocolError(
             "name_invalid", f"name must be 1-{NAME_MAX} characters after trimming", ref
         )
-    if any(not ch.isprintable() for ch in name):
+    if any(not ch.isprintable() and ch not in _NAME_JOINERS for ch in name):
         raise ProtocolError("name_invalid", "name must not contain control characters", ref)
     return name
 

@@ -106,12 +106,27 @@ def test_names_are_unique_case_insensitively_and_room_has_a_limit() -> None:
     assert err.value.code == "name_taken"
 
 
-@pytest.mark.parametrize("raw", ["  Ольга  ", "小明", "أحمد", "Zoë\u00a0 the   Great", "🦊 Fox"])
+@pytest.mark.parametrize(
+    "raw",
+    ["  Ольга  ", "小明", "أحمد", "Zoë\u00a0 the   Great", "🦊 Fox", "می\u200cخواهم", "👩\u200d🚀"],
+)
 def test_names_in_any_script_are_trimmed_and_kept(raw: str) -> None:
     name = p.clean_name(raw)
     assert name == " ".join(raw.split()) and 1 <= len(name) <= 24
     g = Game()
     assert g.room.members[g.join(name)].name == name
+
+
+def test_names_that_look_the_same_are_the_same_name() -> None:
+    g = Game()
+    g.join(p.clean_name("Zo\u00eb"))  # precomposed ë
+    with pytest.raises(ProtocolError) as err:
+        g.join(p.clean_name("ZOE\u0308"))  # E + combining diaeresis
+    assert err.value.code == "name_taken"
+    for bad in ("a\u0000b", "bell\u0007", "flip\u202eme"):  # control, bidi override
+        with pytest.raises(ProtocolError) as err:
+            p.clean_name(bad)
+        assert err.value.code == "name_invalid"
 
 
 def test_only_host_in_lobby_changes_settings_and_ranges_are_checked() -> None:
