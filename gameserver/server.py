@@ -38,6 +38,8 @@ SEND_BUFFER_LIMIT = 1 << 20
 KERNEL_SEND_BUFFER = 256 * 1024
 TICK_SECONDS = 0.1
 RECONNECT_RETRY_MS = 1000
+# Open sockets beyond every possible seat: pages still on the join screen, reconnects.
+SPARE_CONNECTIONS = 64
 OTHER_RATE = 10.0
 OTHER_BURST = 20
 STATIC_DIR = Path(__file__).parent / "static"
@@ -335,8 +337,19 @@ class GameServer:
 
     # ---------------------------------------------------------- websockets
 
+    def connection_limit(self) -> int:
+        return self.room.settings.max_players + self.config.max_spectators + SPARE_CONNECTIONS
+
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         cfg = self.config
+        if len(self.sockets) >= self.connection_limit():
+            # Bounded memory: every seat is taken many times over (or someone is flooding).
+            self.metrics.closes.labels("503").inc()
+            return web.Response(
+                status=503,
+                text="this room has too many open connections; try again in a minute\n",
+                headers={"Retry-After": "30"},
+            )
         ws = web.WebSocketResponse(
             heartbeat=cfg.heartbeat_seconds,
             max_msg_size=cfg.rate_limits.max_message_bytes,
