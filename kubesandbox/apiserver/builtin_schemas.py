@@ -105,6 +105,8 @@ def unknown_fields(value: Any, node: SchemaNode, path: str = "", *, root: bool =
             props_only = "properties" in s and not s.get("additionalProperties")
         props = s.get("properties") or {}
         for key, item in value.items():
+            if key.startswith("$"):
+                continue  # strategic merge patch directives
             here = f"{path}.{key}" if path else key
             if root and key in ("apiVersion", "kind", "metadata"):
                 if key == "metadata" and isinstance(item, dict) and "metadata" in props:

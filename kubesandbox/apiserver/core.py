@@ -725,22 +725,25 @@ class ApiCore:
         mine_key = (manager, "Apply", subresource or "")
         previous = managers.get(mine_key, set())
         live = _clone(old)
-        conflicts: list[tuple[str, FieldPath]] = []
+        conflicts: list[tuple[str, str, FieldPath]] = []
+        versions = _manager_versions(old)
         for key, owned in managers.items():
             if key == mine_key:
                 continue
             shared = owned & new_fields
             for path in shared:
+                if isinstance(path[-1], tuple):
+                    continue  # owning a list item is not a value that can conflict
                 if value_at(live, path) != value_at(applied, path):
-                    conflicts.append((key[0], path))
+                    conflicts.append((key[0], versions.get(key, ""), path))
         if conflicts and not force:
             causes = [
                 {
                     "reason": "FieldManagerConflict",
-                    "message": f'conflict with "{m}": {render_path(p)}',
+                    "message": f'conflict with "{m}"{f" using {v}" if v else ""}: {render_path(p)}',
                     "field": render_path(p),
                 }
-                for m, p in sorted(conflicts, key=str)
+                for m, v, p in sorted(conflicts, key=str)
             ]
             if len(causes) == 1:
                 summary = f"1 conflict: {causes[0]['message']}"
@@ -1221,6 +1224,15 @@ def _status_paths(status: Any, node: SchemaNode) -> set[FieldPath]:
     if status is None:
         return set()
     return field_set({"status": status}, node, with_status=True)
+
+
+def _manager_versions(obj: dict[str, Any]) -> dict[tuple[str, str, str], str]:
+    return {
+        (e.get("manager", ""), e.get("operation", "Update"), e.get("subresource", "")): e.get(
+            "apiVersion", ""
+        )
+        for e in obj["metadata"].get("managedFields") or []
+    }
 
 
 def _managed(obj: dict[str, Any] | None) -> dict[tuple[str, str, str], set[FieldPath]]:

@@ -461,8 +461,11 @@ def decode_fields(fields: dict[str, Any], prefix: FieldPath = ()) -> set[FieldPa
 def render_path(path: FieldPath) -> str:
     text = ""
     for elem in path:
-        if isinstance(elem, tuple):
-            text += f"[{'=' if elem[0] == 'v' else ''}{elem[1]}]"
+        if isinstance(elem, tuple) and elem[0] == "k":
+            keys = json.loads(elem[1])
+            text += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in keys.items()) + "]"
+        elif isinstance(elem, tuple):
+            text += f"[={elem[1]}]"
         else:
             text += f".{elem}"
     return text

@@ -176,7 +176,9 @@ def test_server_side_apply_owns_fields_and_reports_conflicts(api, kube_sandbox, 
     )
     status = json.loads(raw)
     assert code == 409 and status["reason"] == "Conflict"
-    assert status["message"] == 'Apply failed with 1 conflict: conflict with "alice": .data.a'
+    assert status["message"] == (
+        'Apply failed with 1 conflict: conflict with "alice" using v1: .data.a'
+    )
     assert status["details"]["causes"][0]["field"] == ".data.a"
     # ...unless forced, which moves ownership
     code, _, raw = _patch(
