@@ -384,3 +384,25 @@ def test_kubectl_get_watch_streams_changes(kc: Sandbox, ns: str):
 def test_kubeconfig_written_by_up_is_usable(kc: Sandbox):
     assert Path(kc.kubeconfig).exists()
     assert "kubesandbox" in kc.kubectl("config", "current-context").stdout
+
+
+def test_client_side_then_server_side_apply(kc: Sandbox, ns: str):
+    kc.kubectl("apply", "-n", ns, "-f", "-", input=_deployment("ap", replicas=0))
+    changed = _deployment("ap", image="sandbox.test/virtual:2", replicas=0)
+    kc.kubectl("apply", "-n", ns, "-f", "-", input=changed)  # a strategic merge patch
+    image = kc.kubectl(
+        "get", "-n", ns, "deploy", "ap", "-o", "jsonpath={.spec.template.spec.containers[0].image}"
+    ).stdout
+    assert image == "sandbox.test/virtual:2"
+    newer = _deployment("ap", image="sandbox.test/virtual:3", replicas=0)
+    proc = kc.kubectl("apply", "--server-side", "-n", ns, "-f", "-", input=newer, check=False)
+    assert proc.returncode != 0
+    assert (
+        'conflict with "kubectl-client-side-apply" using apps/v1: '
+        '.spec.template.spec.containers[name="main"].image' in proc.stderr
+    )
+    kc.kubectl("apply", "--server-side", "--force-conflicts", "-n", ns, "-f", "-", input=newer)
+    managers = json.loads(
+        kc.kubectl("get", "-n", ns, "deploy", "ap", "-o", "json", "--show-managed-fields").stdout
+    )["metadata"]["managedFields"]
+    assert {(m["manager"], m["operation"]) for m in managers} >= {("kubectl", "Apply")}
