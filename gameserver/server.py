@@ -38,6 +38,7 @@ SEND_BUFFER_LIMIT = 1 << 20
 KERNEL_SEND_BUFFER = 256 * 1024
 TICK_SECONDS = 0.1
 RECONNECT_RETRY_MS = 1000
+INTERNAL_ERROR_MESSAGE = "the server failed to apply this message; it was ignored"
 # Open sockets beyond every possible seat: pages still on the join screen, reconnects.
 SPARE_CONNECTIONS = 64
 OTHER_RATE = 10.0
@@ -382,16 +383,8 @@ class GameServer:
                     try:
                         self.on_text(conn, msg.data)
                     except Exception:
-                        # A bug must not take the connection (or the room) down.
                         log.exception("message_failed", member=conn.member_id)
-                        self.metrics.errors.labels("internal_error").inc()
-                        self.send_to(
-                            conn,
-                            p.error_frame(
-                                "internal_error",
-                                "the server failed to apply this message; it was ignored",
-                            ),
-                        )
+                        self._error(conn, ProtocolError("internal_error", INTERNAL_ERROR_MESSAGE))
                 elif msg.type == WSMsgType.BINARY:
                     self._close(conn, 1003, "binary frames are not supported; send JSON text")
                 if conn.closing:
@@ -468,6 +461,11 @@ class GameServer:
             if err.ref is None:
                 err.ref = ref
             self._error(conn, err)
+            return
+        except Exception:
+            # A bug must not take the connection (or the room) down; the sender learns.
+            log.exception("message_failed", member=conn.member_id, type=kind)
+            self._error(conn, ProtocolError("internal_error", INTERNAL_ERROR_MESSAGE, ref))
             return
         self._persist()
 

@@ -302,3 +302,21 @@ async def test_static_client_and_security_headers(
         assert resp.status == 404
     async with http.get(room.url + "static/missing.js") as resp:
         assert resp.status == 404
+
+
+async def test_a_server_bug_answers_internal_error_and_keeps_the_connection(
+    room: RunningRoom, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = await connect(room, "Ann")
+
+    def broken(*args: object) -> list:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(room.server.room, "handle", broken)
+    await ann.send({"type": "chat", "text": "hello", "ref": "c1"})
+    err = await ann.expect("error")
+    assert (err["code"], err["ref"]) == ("internal_error", "c1") and "ignored" in err["message"]
+    monkeypatch.undo()
+    await still_works(ann)
+    await ann.send({"type": "chat", "text": "hello again"})
+    assert (await ann.expect("chat"))["text"] == "hello again"
