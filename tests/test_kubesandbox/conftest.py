@@ -59,6 +59,8 @@ spec:
             x-kubernetes-validations:
             - rule: "self.replicas <= 3"
               message: "replicas must be at most 3"
+            - rule: "self.mode == oldSelf.mode"
+              message: "mode cannot be changed"
             properties:
               replicas: {type: integer, default: 1, minimum: 0}
               version: {type: string, pattern: '^[0-9]+\\.[0-9]+$'}

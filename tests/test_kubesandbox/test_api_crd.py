@@ -298,3 +298,68 @@ def test_invalid_crd_is_rejected(api):
         ext.create_custom_resource_definition(crd)
     assert err.value.status == 422
     assert "metadata.name" in err.value.body
+
+
+def test_cel_transition_rule_sees_the_old_object(api, test_crd, namespace):
+    co = client.CustomObjectsApi(api)
+    _create(api, namespace, _room("trans", mode="ranked"))
+    with pytest.raises(client.ApiException) as err:
+        co.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, "trans", {"spec": {"mode": "casual"}}
+        )
+    assert err.value.status == 422
+    assert json.loads(err.value.body)["message"] == (
+        'TestRoom.sandbox.test "trans" is invalid: spec: Invalid value: "object": '
+        "mode cannot be changed"
+    )
+    co.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "trans", {"spec": {"replicas": 2}}
+    )
+
+
+def test_crd_with_two_versions_serves_both(api, namespace):
+    ext = client.ApiextensionsV1Api(api)
+    schema = {
+        "openAPIV3Schema": {
+            "type": "object",
+            "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}},
+        }
+    }
+    ext.create_custom_resource_definition(
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "boxes.multi.test"},
+            "spec": {
+                "group": "multi.test",
+                "scope": "Namespaced",
+                "names": {"plural": "boxes", "singular": "box", "kind": "Box"},
+                "versions": [
+                    {"name": "v1beta1", "served": True, "storage": False, "schema": schema},
+                    {"name": "v1", "served": True, "storage": True, "schema": schema},
+                ],
+            },
+        }
+    )
+    try:
+        co = client.CustomObjectsApi(api)
+        co.create_namespaced_custom_object(
+            "multi.test",
+            "v1beta1",
+            namespace,
+            "boxes",
+            {
+                "apiVersion": "multi.test/v1beta1",
+                "kind": "Box",
+                "metadata": {"name": "b"},
+                "spec": {"size": 3, "dropped": True},
+            },
+        )
+        as_v1 = co.get_namespaced_custom_object("multi.test", "v1", namespace, "boxes", "b")
+        as_beta = co.get_namespaced_custom_object("multi.test", "v1beta1", namespace, "boxes", "b")
+        assert as_v1["apiVersion"] == "multi.test/v1" and as_v1["spec"] == {"size": 3}
+        assert as_beta["apiVersion"] == "multi.test/v1beta1"
+        crd = ext.read_custom_resource_definition("boxes.multi.test")
+        assert crd.status.stored_versions == ["v1"]
+    finally:
+        ext.delete_custom_resource_definition("boxes.multi.test")
