@@ -9,6 +9,9 @@ The same load runs against two servers, each fresh for every N:
 - peer: `bench/peers/broadcast.js`, a minimal broadcast room on Node's `ws` package that
   parses each frame as JSON and re-serialises it once, like our server.
 
+Both servers of one N are up at once and drawn on in alternating slices (`--slice`), so
+load from elsewhere on a shared machine hits both alike.
+
 Receivers are Node `ws` clients (`bench/peers/receivers.js`) in one or two processes so
 the load generator is not the bottleneck; their CPU is reported to show it. Latency is
 receipt time minus the send time that the drawer encodes into the stroke's first three
