@@ -268,9 +268,13 @@ def plan_cronjob(cronjob: Obj, jobs: list[Obj], now: dt.datetime) -> CronPlan:
 
 
 def _history_cleanup(finished: list[Obj], keep_ok: int, keep_failed: int) -> list[str]:
-    def finish_time(job: Obj) -> str:
+    def finish_time(job: Obj) -> tuple[str, int]:
+        # Timestamps have one-second resolution: the resourceVersion of the last write
+        # breaks ties, so the job that finished later is kept.
         status = job.get("status") or {}
-        return str(status.get("completionTime") or status.get("startTime") or "")
+        rv = str((job.get("metadata") or {}).get("resourceVersion") or "0")
+        stamp = str(status.get("completionTime") or status.get("startTime") or "")
+        return stamp, int(rv) if rv.isdigit() else 0
 
     ok = sorted((j for j in finished if job_finished(j) == "Complete"), key=finish_time)
     bad = sorted((j for j in finished if job_finished(j) == "Failed"), key=finish_time)

@@ -158,3 +158,13 @@ def test_history_limits_delete_the_oldest_finished_jobs() -> None:
     jobs += [finished_job(f"bad{i}", "Failed", f"2026-03-01T0{i}:30:00Z") for i in range(3)]
     plan = plan_cronjob(cronjob(successfulJobsHistoryLimit=2, failedJobsHistoryLimit=1), jobs, NOW)
     assert sorted(plan.delete_finished) == ["bad0", "bad1", "ok0", "ok1", "ok2"]
+
+
+def test_history_ties_within_a_second_keep_the_job_written_last() -> None:
+    older = finished_job("manual", "Complete", "2026-03-01T01:00:00Z")
+    newer = finished_job("manual-2", "Complete", "2026-03-01T01:00:00Z")
+    older["metadata"]["resourceVersion"] = "120"
+    newer["metadata"]["resourceVersion"] = "130"
+    for jobs in ([older, newer], [newer, older]):
+        plan = plan_cronjob(cronjob(successfulJobsHistoryLimit=1), jobs, NOW)
+        assert plan.delete_finished == ["manual"]

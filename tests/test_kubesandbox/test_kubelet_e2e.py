@@ -99,7 +99,7 @@ async def kubectl(sb: Sandbox, *args: str) -> str:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any]], limit: float = 30.0, what: str = "condition"
+    check: Callable[[], Awaitable[Any]], limit: float = 90.0, what: str = "condition"
 ) -> Any:
     loop = asyncio.get_running_loop()
     end = loop.time() + limit
