@@ -345,8 +345,9 @@ async def test_init_containers_run_in_order_before_the_main_container(sb: Sandbo
     assert [c["name"] for c in inits] == ["init-one", "init-two"]
     assert all(c["state"]["terminated"]["reason"] == "Completed" for c in inits)
 
-    async def logged() -> str:
-        return await kubectl(sb, "logs", "inits")
+    async def logged() -> str | None:
+        out = await kubectl(sb, "logs", "inits")
+        return out if "[" in out else None
 
     assert "['one', 'two']" in await eventually(logged, what="main log")
 
