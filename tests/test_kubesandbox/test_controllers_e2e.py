@@ -506,3 +506,35 @@ async def test_claims_bind_to_directories_that_outlive_pods(sb: Sandbox) -> None
 @pytest.fixture
 def sb(sandbox: Sandbox) -> Sandbox:
     return sandbox
+
+
+async def test_cascading_deletes_with_running_controllers(sb: Sandbox) -> None:
+    for name in ("fg", "orphan"):
+        await sb.client.create(f"/apis/apps/v1/namespaces/{NS}/deployments", deployment(name, 2))
+    for name in ("fg", "orphan"):
+        await eventually(lambda n=name: rollout_done(sb, n), what=f"{name} available")
+
+    async def pods_of(app: str) -> list[dict]:
+        listing = await sb.client.list(
+            f"/api/v1/namespaces/{NS}/pods", {"labelSelector": f"app={app}"}
+        )
+        return list(listing["items"])
+
+    orphans = {p["metadata"]["name"] for p in await pods_of("orphan")}
+    await kubectl(sb, "delete", "deployment", "fg", "--cascade=foreground", "--wait=true")
+
+    async def fg_gone() -> bool:
+        return not await pods_of("fg") and not await sb.client.get(
+            f"/apis/apps/v1/namespaces/{NS}/deployments/fg"
+        )
+
+    await eventually(fg_gone, what="foreground deletion")
+    await kubectl(sb, "delete", "deployment", "orphan", "--cascade=orphan")
+    await asyncio.sleep(1.0)  # give the controllers a chance to (wrongly) react
+    survivors = await pods_of("orphan")
+    assert {p["metadata"]["name"] for p in survivors} == orphans
+    assert all(not p["metadata"].get("deletionTimestamp") for p in survivors)
+    rss = await sb.client.list(
+        f"/apis/apps/v1/namespaces/{NS}/replicasets", {"labelSelector": "app=orphan"}
+    )
+    assert len(rss["items"]) == 1 and not rss["items"][0]["metadata"].get("ownerReferences")
