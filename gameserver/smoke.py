@@ -34,9 +34,6 @@ CANVAS_OP_TYPES = ("draw", "fill", "clear")
 # Phases in which the word is secret (in `turn_end` it has been revealed to everyone).
 SECRET_WORD_PHASES = ("choosing", "drawing")
 PALETTE_SIZE = 20
-# Waiting for a game that the bots abandoned to fall back to the lobby: `game_over`
-# shows its podium for 10 s before the room returns to `lobby`.
-LOBBY_RETURN_SECONDS = 20.0
 
 Outcome = Literal["ok", "FAIL", "skipped"]
 JSON = dict[str, Any]
@@ -549,15 +546,6 @@ class _Run:
         self.record("room", "ok", started, room.describe())
         return room
 
-    async def wait_for_lobby(self, session: aiohttp.ClientSession) -> bool:
-        deadline = time.monotonic() + max(self.timeout, LOBBY_RETURN_SECONDS)
-        while time.monotonic() < deadline:
-            _, body = await self.get_json(session, "/api/room")
-            if isinstance(body, dict) and body.get("phase") == "lobby":
-                return True
-            await asyncio.sleep(0.25)
-        return False
-
 
 async def _join_check(run: _Run, bot: BotClient, *, spectator: bool) -> bool:
     started = time.monotonic()
@@ -580,24 +568,19 @@ async def _join_check(run: _Run, bot: BotClient, *, spectator: bool) -> bool:
     return True
 
 
-async def _draw_round_trip(run: _Run, host: BotClient, other: BotClient) -> tuple[bool, int | None]:
-    """Play one turn up to a drawn stroke. Returns (ok, rounds to restore in the lobby)."""
+async def _draw_round_trip(run: _Run, host: BotClient, other: BotClient) -> bool:
+    """Play one turn up to a drawn stroke.
+
+    The room's settings are left alone: when the bots leave, the game is abandoned for
+    want of players, and abandoned games never reach the leaderboard.
+    """
     started = time.monotonic()
-    restore_rounds: int | None = None
     try:
         await other.connect()
         other_welcome = await other.join(bot_name(), spectator=False)
         others = connected_others(other_welcome["state"], other.id)
         if [p.get("id") for p in others] != [host.id]:
             raise _RoomTaken()
-        rounds = host.welcome["state"].get("settings", {}).get("rounds")
-        if rounds != 1:
-            await host.send({"type": "settings", "settings": {"rounds": 1}})
-            await host.expect(
-                "settings with rounds=1",
-                lambda m: m["type"] == "settings" and m.get("settings", {}).get("rounds") == 1,
-            )
-            restore_rounds = rounds if isinstance(rounds, int) else None
         await host.send({"type": "start"})
         turn = await host.expect("turn (choosing)", message_is("turn", phase="choosing"))
         drawer_id = turn.get("drawerId")
@@ -632,10 +615,10 @@ async def _draw_round_trip(run: _Run, host: BotClient, other: BotClient) -> tupl
                 raise SmokeFailure(f"{who} got a different stroke: {problem}")
     except _RoomTaken:
         run.skip("draw", "room in use (a player joined during the test)")
-        return True, restore_rounds
+        return True
     except SmokeFailure as exc:
         run.record("draw", "FAIL", started, str(exc))
-        return False, restore_rounds
+        return False
     run.record(
         "draw",
         "ok",
@@ -644,7 +627,7 @@ async def _draw_round_trip(run: _Run, host: BotClient, other: BotClient) -> tupl
         f"echo and {guesser.name}'s copy identical, "
         f"both within {(done_at - sent_at) * 1000:.0f} ms",
     )
-    return True, restore_rounds
+    return True
 
 
 class _RoomTaken(Exception):
@@ -656,9 +639,8 @@ async def _leave_check(
     session: aiohttp.ClientSession,
     host: BotClient,
     other: BotClient | None,
-    restore_rounds: int | None,
 ) -> None:
-    """Both bots leave; a changed rounds setting is put back once the room is in the lobby."""
+    """Both bots leave with close code 1000."""
     started = time.monotonic()
     notes: list[str] = []
     try:
@@ -667,20 +649,6 @@ async def _leave_check(
             notes.append(f"{other.name} closed {code}")
             if code != 1000:
                 raise SmokeFailure(f"{other.name}: server closed with {code} after leave, not 1000")
-        if restore_rounds is not None and host.id:
-            if not await run.wait_for_lobby(session):
-                raise SmokeFailure(
-                    f"room did not return to the lobby; rounds stays 1 (was {restore_rounds})"
-                )
-            await host.send({"type": "settings", "settings": {"rounds": restore_rounds}})
-            await host.expect(
-                f"settings with rounds={restore_rounds}",
-                lambda m: (
-                    m["type"] == "settings"
-                    and m.get("settings", {}).get("rounds") == restore_rounds
-                ),
-            )
-            notes.append(f"rounds restored to {restore_rounds}")
         if host.id:
             code = await host.leave()
             notes.append(f"{host.name} closed {code}")
@@ -722,7 +690,6 @@ async def _bot_checks(run: _Run, session: aiohttp.ClientSession, room: RoomView)
     ws = ws_url(run.base)
     host = BotClient(session, ws, run.timeout)
     other: BotClient | None = None
-    restore_rounds: int | None = None
     try:
         if not room.idle:
             if await _join_check(run, host, spectator=True):
@@ -737,9 +704,9 @@ async def _bot_checks(run: _Run, session: aiohttp.ClientSession, room: RoomView)
                 run.skip("draw", "room in use (a player joined during the test)")
             else:
                 other = BotClient(session, ws, run.timeout)
-                _, restore_rounds = await _draw_round_trip(run, host, other)
+                await _draw_round_trip(run, host, other)
     finally:
-        await _leave_check(run, session, host, other, restore_rounds)
+        await _leave_check(run, session, host, other)
 
 
 def cli_main(url: str, timeout: float) -> int:
