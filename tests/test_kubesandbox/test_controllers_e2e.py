@@ -222,6 +222,32 @@ async def test_deployment_pods_run_and_the_service_answers_by_ip_and_name(sb: Sa
     assert seen == names  # round robin over both ready pods, by ClusterIP and DNS name
 
 
+async def test_pods_reach_services_by_their_dns_names(sb: Sandbox) -> None:
+    await sb.client.create(f"/apis/apps/v1/namespaces/{NS}/deployments", deployment("echo", 1))
+    await sb.client.create(
+        f"/api/v1/namespaces/{NS}/services",
+        {
+            "metadata": {"name": "echo"},
+            "spec": {"selector": {"app": "echo"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+    )
+    await eventually(lambda: rollout_done(sb, "echo"), what="echo available")
+    client_script = textwrap.dedent(
+        f"""
+        import urllib.request
+        for url in ("http://echo/", "http://echo.{NS}/", "http://echo.{NS}.svc.cluster.local/"):
+            print(url, urllib.request.urlopen(url, timeout=5).read().decode().split()[0])
+        """
+    )
+    await sb.client.create(f"/apis/batch/v1/namespaces/{NS}/jobs", job("dig", client_script))
+    await kubectl(sb, "wait", "--for=condition=complete", "job/dig", "--timeout=60s")
+    _, out = await kubectl(sb, "logs", "job/dig")
+    pods = await sb.client.list(f"/api/v1/namespaces/{NS}/pods", {"labelSelector": "app=echo"})
+    echo_pod = pods["items"][0]["metadata"]["name"]
+    lines = [line.split() for line in out.strip().splitlines()]
+    assert [answer for _, answer in lines] == [echo_pod] * 3
+
+
 async def test_rolling_update_history_and_undo_with_kubectl(sb: Sandbox) -> None:
     body = deployment(
         "roll",
