@@ -154,6 +154,10 @@ class PodWorker:
             now=fmt_time(utcnow()),
             reason=self.reason,
             message=self.message,
+            containers=[
+                *((self.pod.get("spec") or {}).get("initContainers") or []),
+                *((self.pod.get("spec") or {}).get("containers") or []),
+            ],
         )
 
     async def _status_writer(self) -> None:

@@ -77,6 +77,7 @@ def pod_status(
     now: str,
     reason: str | None = None,
     message: str | None = None,
+    containers: list[Obj] | None = None,
 ) -> Obj:
     phase = compute_phase(init, main, restart_policy)
     initialized = all(c.done and c.exit_code == 0 for c in init)
@@ -125,7 +126,7 @@ def pod_status(
         "podIP": pod_ip,
         "podIPs": [{"ip": pod_ip}],
         "startTime": start_time,
-        "qosClass": old_status.get("qosClass", "BestEffort"),
+        "qosClass": old_status.get("qosClass") or qos_class(containers or []),
         "containerStatuses": [c.status() for c in main],
     }
     if init:
@@ -150,3 +151,21 @@ def should_restart(restart_policy: str, exit_code: int) -> bool:
     if restart_policy == "OnFailure":
         return exit_code != 0
     return False
+
+
+def qos_class(containers: list[Obj]) -> str:
+    """Guaranteed (limits = requests for cpu and memory everywhere), Burstable or BestEffort."""
+    any_set = False
+    guaranteed = bool(containers)
+    for container in containers:
+        resources = container.get("resources") or {}
+        limits = resources.get("limits") or {}
+        requests = {**limits, **(resources.get("requests") or {})}
+        if limits or resources.get("requests"):
+            any_set = True
+        for name in ("cpu", "memory"):
+            if name not in limits or str(requests.get(name)) != str(limits[name]):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"

@@ -7,12 +7,13 @@ import pathlib
 
 import pytest
 
-from kubesandbox.config import SandboxConfig
+from kubesandbox.config import ImageRule, SandboxConfig
 from kubesandbox.kubelet.env import ContainerConfigError, build_env, command_line, expand
 from kubesandbox.kubelet.status import (
     ContainerView,
     backoff_delay,
     compute_phase,
+    qos_class,
     should_restart,
 )
 from kubesandbox.kubelet.volumes import materialize_volumes, mount_map, rewrite_path
@@ -186,3 +187,66 @@ def test_crash_loop_back_off_doubles_up_to_the_cap() -> None:
     assert delays == [0, 10, 20, 40, 80, 160, 300, 300]
     assert should_restart("Always", 0) and should_restart("OnFailure", 1)
     assert not should_restart("OnFailure", 0) and not should_restart("Never", 1)
+
+
+def test_qos_class_from_resources() -> None:
+    assert qos_class([{"name": "a"}]) == "BestEffort"
+    assert qos_class([{"resources": {"requests": {"cpu": "100m"}}}]) == "Burstable"
+    both = {"cpu": "1", "memory": "1Gi"}
+    assert qos_class([{"resources": {"limits": both}}]) == "Guaranteed"
+    assert qos_class(
+        [{"resources": {"limits": both, "requests": {"cpu": "1", "memory": "1Gi"}}}]
+    ) == ("Guaranteed")
+
+
+def test_config_file_rules_come_before_the_built_in_ones(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "sandbox.yaml"
+    path.write_text(
+        """
+virtualPods: true
+backoffBaseSeconds: 0.5
+unmatchedImages: fail
+imageRules:
+  - image: "example.com/web:*"
+    command: [python, -m, http.server]
+    env: {A: "1"}
+    versionEnv: WEB_VERSION
+  - image: "ghcr.io/drawgame/gameroom:0.*"
+    mode: virtual
+"""
+    )
+    config = SandboxConfig.load(path, state_dir=tmp_path, virtual_pods=False)
+    assert config.virtual_pods and config.backoff_base_seconds == 0.5
+    assert config.unmatched_image_mode == "fail"
+    web = config.rule_for("example.com/web:2.1")
+    assert web is not None and web.default_command == ("python", "-m", "http.server")
+    assert web.env == (("A", "1"),) and web.version_env == "WEB_VERSION"
+    old = config.rule_for("ghcr.io/drawgame/gameroom:0.9")
+    assert old is not None and old.mode == "virtual"
+    current = config.rule_for("ghcr.io/drawgame/gameroom:1.4.0")
+    assert current is not None and current.mode == "process"
+    assert current.default_command == ("python", "-m", "gameserver")
+    assert current.version_env == "GAMESERVER_VERSION"
+    assert config.rule_for("docker.io/library/nginx:1") is None
+    assert ImageRule.image_tag("ghcr.io/drawgame/gameroom:1.4.0") == "1.4.0"
+    assert ImageRule.image_tag("localhost:5000/app") == "latest"
+    assert ImageRule.image_tag("app:2@sha256:abc") == "2"
+    assert config.log_path("ns", "pod", "c", previous=True) == (
+        tmp_path / "pods" / "ns" / "pod" / "c.previous.log"
+    )
+
+
+def test_config_errors_say_what_to_fix(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("imageRules:\n  - mode: process\n")
+    with pytest.raises(ValueError, match="needs an 'image' glob pattern"):
+        SandboxConfig.load(path, state_dir=tmp_path)
+    path.write_text("imageRules:\n  - {image: 'x:*', mode: docker}\n")
+    with pytest.raises(ValueError, match="mode 'docker' is not one of"):
+        SandboxConfig.load(path, state_dir=tmp_path)
+    path.write_text("unmatchedImages: process\n")
+    with pytest.raises(ValueError, match="unmatchedImages must be"):
+        SandboxConfig.load(path, state_dir=tmp_path)
+    with pytest.raises(ValueError, match="cannot read sandbox config"):
+        SandboxConfig.load(tmp_path / "missing.yaml", state_dir=tmp_path)
+    assert SandboxConfig.load(None, state_dir=tmp_path, virtual_pods=True).virtual_pods

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from kubesandbox.network import SHIM_DIR, install_resolver
+from kubesandbox.network.slots import claim_slot
 
 SERVER = textwrap.dedent(
     """
@@ -178,3 +179,22 @@ def test_hosts_file_changes_are_picked_up_and_resolver_helper_for_tests(
         undo()
     with pytest.raises(socket.gaierror):
         socket.getaddrinfo("web.games.svc", 80)
+
+
+def test_concurrent_sandboxes_get_disjoint_address_blocks() -> None:
+    first = claim_slot()
+    second = claim_slot()
+    try:
+        assert first.index != second.index
+        assert first.first_pod_ip != second.first_pod_ip
+        assert first.service_cidr != second.service_cidr
+        assert not str(first.first_pod_ip).startswith("127.2.")
+        assert not str(second.first_pod_ip).startswith("127.2.")
+        index = first.index
+        first.release()
+        again = claim_slot(preferred=index)
+        assert again.index == index
+        again.release()
+    finally:
+        first.release()
+        second.release()
