@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 
 import structlog
 
@@ -64,6 +65,7 @@ class ControllerManager:
 
         if self.config.network_slot is None:
             self.config.network_slot = self._owned_slot = claim_slot()
+        _raise_open_file_limit()
         resources = {
             "pods": PODS,
             "services": SERVICES,
@@ -178,3 +180,12 @@ class ControllerManager:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _raise_open_file_limit(wanted: int = 65536) -> None:
+    """Service listeners, watches and pod logs need many descriptors (1,000 rooms)."""
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
