@@ -79,8 +79,8 @@ class ControllerManager:
             "jobs": JOBS,
             "cronjobs": CRONJOBS,
         }
-        for name, resource in resources.items():
-            self.informers[name] = Informer(self.client, resource)
+        for name, kind in resources.items():
+            self.informers[name] = Informer(self.client, kind)
         inf = self.informers
         recorder = EventRecorder(self.client, "deployment-controller")
         controllers: list[
