@@ -12,7 +12,9 @@ import time
 
 import pytest
 
+from kubesandbox.controllers.client import ENDPOINTSLICES, SERVICES, ApiClient, Informer
 from kubesandbox.network import SHIM_DIR, install_resolver
+from kubesandbox.network.proxy import ServiceProxy
 from kubesandbox.network.slots import claim_slot
 
 SERVER = textwrap.dedent(
@@ -198,3 +200,43 @@ def test_concurrent_sandboxes_get_disjoint_address_blocks() -> None:
     finally:
         first.release()
         second.release()
+
+
+def test_hosts_file_lists_cluster_ips_and_headless_endpoints(tmp_path: pathlib.Path) -> None:
+    client = ApiClient("http://127.0.0.1:9")  # never contacted: the caches are filled here
+    services, slices = Informer(client, SERVICES), Informer(client, ENDPOINTSLICES)
+    services._store(
+        ("games", "web"),
+        {"metadata": {"name": "web", "namespace": "games"}, "spec": {"clusterIP": "127.2.0.5"}},
+    )
+    services._store(
+        ("games", "db"),
+        {"metadata": {"name": "db", "namespace": "games"}, "spec": {"clusterIP": "None"}},
+    )
+    slices._store(
+        ("games", "db-x"),
+        {
+            "metadata": {
+                "name": "db-x",
+                "namespace": "games",
+                "labels": {"kubernetes.io/service-name": "db"},
+            },
+            "endpoints": [
+                {"addresses": ["127.0.0.20"], "conditions": {"ready": True}},
+                {"addresses": ["127.0.0.21"], "conditions": {"ready": False}},
+            ],
+        },
+    )
+    proxy = ServiceProxy(services, slices, tmp_path / "hosts")
+    assert proxy.hosts_lines() == [
+        "127.0.0.20 db.games.svc db.games.svc.cluster.local",
+        "127.2.0.5 web.games.svc web.games.svc.cluster.local",
+    ]
+    proxy._write_hosts()
+    undo = install_resolver(hosts_file=tmp_path / "hosts", namespace="games")
+    try:
+        assert socket.gethostbyname("db") == "127.0.0.20"
+        with pytest.raises(socket.gaierror):
+            socket.getaddrinfo("web.games.svc", 80, socket.AF_INET6)
+    finally:
+        undo()

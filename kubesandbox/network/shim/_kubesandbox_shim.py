@@ -140,6 +140,9 @@ def install(pod_ip: str | None, namespace: str | None, lookup: Lookup) -> Callab
                 for ip in found:
                     out.extend(orig_getaddrinfo(ip, port, socket.AF_INET, type, proto, flags))
                 return out
+        elif isinstance(text, str) and is_cluster_name(text):
+            # Services have IPv4 ClusterIPs only; never ask the real DNS for cluster names.
+            raise socket.gaierror(socket.EAI_NONAME, f"Name or service not known: {text}")
         return orig_getaddrinfo(host, port, family, type, proto, flags)
 
     def gethostbyname(host: str) -> str:
