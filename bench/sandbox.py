@@ -115,9 +115,15 @@ async def run_many(target: Target, label: str, count: int, make) -> int:  # type
 
     async def worker() -> None:
         nonlocal done
-        while not queue.empty() and time.perf_counter() - start < PHASE_BUDGET:
+        while not queue.empty():
+            left = PHASE_BUDGET - (time.perf_counter() - start)
+            if left <= 0:
+                return
             i = queue.get_nowait()
-            await make(i)
+            try:
+                await asyncio.wait_for(make(i), left)
+            except TimeoutError:
+                return
             done += 1
 
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
