@@ -83,6 +83,18 @@ class PodWorker:
             if init and term and term.get("exitCode") == 0:
                 view.state = {"terminated": term}
                 view.done = True
+            running = (old.get("state") or {}).get("running")
+            if running and str(old.get("containerID", "")).startswith("sandbox://"):
+                # Its process went with the previous sandbox run (a node reboot).
+                view.restart_count += 1
+                view.last_state = {
+                    "terminated": {
+                        "exitCode": 255,
+                        "reason": "Unknown",
+                        "startedAt": running.get("startedAt"),
+                        "finishedAt": fmt_time(utcnow()),
+                    }
+                }
         return view
 
     # ------------------------------------------------------------ plumbing

@@ -51,9 +51,12 @@ def sandbox_config(state: pathlib.Path) -> SandboxConfig:
     )
 
 
-async def start(state: pathlib.Path) -> tuple[ApiServer, ControllerManager, Sandbox]:
-    slot = claim_slot()  # other sandboxes may run on this machine: use our own addresses
-    api = ApiServer(state_dir=state)
+async def start(
+    state: pathlib.Path, persist: bool = False, slot_index: int | None = None
+) -> tuple[ApiServer, ControllerManager, Sandbox]:
+    # Other sandboxes may run on this machine: use our own addresses.
+    slot = claim_slot(preferred=slot_index)
+    api = ApiServer(state_dir=state, persist=persist)
     api.core.cluster_ips = ClusterIPAllocator(slot.service_cidr)
     url = await api.start()
     config = sandbox_config(state)
@@ -67,8 +70,17 @@ async def start(state: pathlib.Path) -> tuple[ApiServer, ControllerManager, Sand
         "current-context: s\nusers:\n- name: u\n  user: {}\n"
     )
     client = ApiClient(url)
-    await client.create("/api/v1/namespaces", {"metadata": {"name": NS}})
+    if await client.get(f"/api/v1/namespaces/{NS}") is None:
+        await client.create("/api/v1/namespaces", {"metadata": {"name": NS}})
     return api, manager, Sandbox(url, client, config, kubeconfig)
+
+
+async def stop(api: ApiServer, manager: ControllerManager, sandbox: Sandbox) -> None:
+    await manager.stop()
+    await sandbox.client.close()
+    await api.stop()
+    if sandbox.config.network_slot is not None:
+        sandbox.config.network_slot.release()
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -538,3 +550,41 @@ async def test_stopping_the_sandbox_stops_every_process(tmp_path: pathlib.Path) 
         if sandbox.config.network_slot is not None:
             sandbox.config.network_slot.release()
     assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+
+
+async def test_pods_come_back_after_a_sandbox_restart(tmp_path: pathlib.Path) -> None:
+    script = "import os, time; print('pid', os.getpid(), flush=True); time.sleep(3600)"
+    api, manager, sandbox = await start(tmp_path, persist=True)
+    slot_index = sandbox.config.network_slot.index if sandbox.config.network_slot else None
+    try:
+        await create(sandbox, pod("survivor", script))
+
+        async def running() -> dict | None:
+            p = await get_pod(sandbox, "survivor")
+            log = sandbox.config.log_path(NS, "survivor", "main")
+            up = "running" in (container_status(p).get("state") or {})
+            return p if up and log.exists() and "pid" in log.read_text() else None
+
+        before = await eventually(running, what="survivor running")
+        first_pid = int(sandbox.config.log_path(NS, "survivor", "main").read_text().split()[1])
+    finally:
+        await stop(api, manager, sandbox)
+    assert not psutil.pid_exists(first_pid) or (
+        psutil.Process(first_pid).status() == psutil.STATUS_ZOMBIE
+    )
+    api, manager, sandbox = await start(tmp_path, persist=True, slot_index=slot_index)
+    try:
+
+        async def restarted() -> dict | None:
+            p = await get_pod(sandbox, "survivor")
+            cs = container_status(p)
+            return p if "running" in (cs.get("state") or {}) and cs["restartCount"] == 1 else None
+
+        after = await eventually(restarted, what="survivor restarted")
+        assert after["metadata"]["uid"] == before["metadata"]["uid"]
+        assert after["status"]["podIP"] == before["status"]["podIP"]
+        assert container_status(after)["lastState"]["terminated"]["reason"] == "Unknown"
+        previous = sandbox.config.log_path(NS, "survivor", "main", previous=True)
+        assert f"pid {first_pid}" in previous.read_text()
+    finally:
+        await stop(api, manager, sandbox)
