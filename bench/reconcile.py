@@ -87,10 +87,13 @@ class CountingProxy:
                 status=upstream.status,
                 headers={k: v for k, v in upstream.headers.items() if k.lower() not in HOP_HEADERS},
             )
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
+            try:
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+            except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                pass  # the operator hung up (a watch it stopped, or the operator exiting)
             return response
 
     async def start(self) -> None:
@@ -305,6 +308,8 @@ async def run(demo: Demo, rooms: int, concurrency: int) -> dict[str, Any]:
         "resync_writes": sum(resync_writes.values()),
         "resync_writes_by_kind": resync_writes,
         "operator_peak_rss_mb": round(max(peak_create, peak_resync) / 2**20, 1),
+        "operator_peak_rss_mb_creating": round(peak_create / 2**20, 1),
+        "operator_peak_rss_mb_resync": round(peak_resync / 2**20, 1),
         "operator_cpu_percent_while_creating": round(100 * cpu_create / (finished - started), 1),
     }
 
@@ -353,6 +358,10 @@ def report(result: dict[str, Any]) -> None:
     )
     print("writes by kind:", json.dumps(result["writes_by_kind"]))
     print(f"resync of {result['rooms']} rooms took {result['resync_seconds']} s")
+    print(
+        f"peak RSS while creating {result['operator_peak_rss_mb_creating']} MB, "
+        f"during the resync {result['operator_peak_rss_mb_resync']} MB"
+    )
 
 
 def main() -> int:

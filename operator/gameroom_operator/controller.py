@@ -97,6 +97,7 @@ class Controller:
         probe_interval: float = 10.0,
         resync_interval: float = 0.0,
         probe_concurrency: int = 50,
+        reconcile_concurrency: int = 64,
     ) -> None:
         self.kube = kube
         self.options = options
@@ -105,6 +106,9 @@ class Controller:
         self.probe_interval = probe_interval
         self.resync_interval = resync_interval
         self._probe_slots = asyncio.Semaphore(probe_concurrency)
+        # Bounds the reconciles in flight: at start-up Kopf resumes every room at once, and
+        # each holds its rendered and live children in memory until it is done.
+        self._reconcile_slots = asyncio.Semaphore(reconcile_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_loop = time.monotonic()
 
@@ -227,7 +231,7 @@ class Controller:
                 metrics.WRITES_SKIPPED.inc()
                 result = live
             if child["kind"] == "Deployment":
-                state.deployment = result
+                state.deployment = _slim_deployment(result)
 
         # Two waves: what the Pod mounts and the Services first, then the workload, so the
         # Pod never starts without its config, token and volume.
@@ -255,7 +259,7 @@ class Controller:
         state = self.observe_room(body, None)
         assert state is not None
         started = time.perf_counter()
-        async with state.lock:
+        async with self._reconcile_slots, state.lock:
             try:
                 result = await self.apply_children(state, fresh=fresh)
             except ApiError as error:
@@ -320,7 +324,7 @@ class Controller:
         state = self._owner_state(body)
         if state is None:
             return
-        state.deployment = None if event_type == "DELETED" else body
+        state.deployment = None if event_type == "DELETED" else _slim_deployment(body)
         if not state.uid:
             self._forget_orphan(state)
             return
@@ -559,7 +563,7 @@ class Controller:
     async def reconcile_known(self, state: RoomState) -> None:
         """A resync: the same as a reconcile, for a room already seen in this run."""
         started = time.perf_counter()
-        async with state.lock:
+        async with self._reconcile_slots, state.lock:
             try:
                 result = await self.apply_children(state)
             finally:
@@ -584,6 +588,19 @@ class Controller:
             task.cancel()
         await self.room_client.close()
         await self.kube.close()
+
+
+def _slim_deployment(deployment: dict[str, Any]) -> dict[str, Any]:
+    """What the status decisions read of a Deployment (a whole one is ~100 objects)."""
+    meta = deployment.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    return {
+        "metadata": {
+            "generation": meta.get("generation", 0),
+            "annotations": {k: v for k, v in annotations.items() if k == n.CONFIG_HASH_ANNOTATION},
+        },
+        "status": dict(deployment.get("status") or {}),
+    }
 
 
 async def _value(value: Any) -> Any:

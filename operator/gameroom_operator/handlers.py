@@ -73,6 +73,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 270
     settings.networking.request_timeout = 60
     settings.batching.worker_limit = 2000
+    settings.batching.idle_timeout = 1.0  # per-object workers (and the bodies they hold) go sooner
     credentials = await asyncio.to_thread(load_credentials, ours.kubeconfig)
     controller = Controller(
         Kube(credentials),
