@@ -314,6 +314,8 @@ class PodWorker:
         env["KUBESANDBOX_POD_IP"] = self.pod_ip
         env["KUBESANDBOX_NAMESPACE"] = self.namespace
         env["KUBESANDBOX_HOSTS_FILE"] = str(self.kubelet.hosts_file)
+        # The API server stays reachable at 127.0.0.1 from inside the pod.
+        env["KUBESANDBOX_HOST_PORTS"] = str(self.kubelet.api_port)
         env["KUBESANDBOX_MOUNTS"] = json.dumps({k: str(v) for k, v in mounts.items()})
         kubeconfig = self.kubelet.kubeconfig_path
         if kubeconfig is not None and (self.pod.get("spec") or {}).get(

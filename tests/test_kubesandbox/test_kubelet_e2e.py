@@ -419,6 +419,26 @@ async def test_config_secrets_and_mount_paths_reach_the_process(sb: Sandbox) -> 
     assert f"pod configured {p['status']['podIP']}" in out
 
 
+async def test_processes_in_pods_reach_the_api_server(sb: Sandbox) -> None:
+    script = """
+    import os
+    from kubernetes import client, config
+    config.load_kube_config()
+    me = client.CoreV1Api().read_namespaced_pod(os.environ["HOSTNAME"], "kubelet")
+    print("phase", me.status.phase, me.status.pod_ip, flush=True)
+    """
+    await create(sb, pod("operator-like", script, restartPolicy="Never"))
+
+    async def done() -> dict | None:
+        p = await get_pod(sb, "operator-like")
+        return p if p["status"].get("phase") in ("Succeeded", "Failed") else None
+
+    p = await eventually(done, what="operator-like finished")
+    out = await kubectl(sb, "logs", "operator-like")
+    assert p["status"]["phase"] == "Succeeded", out
+    assert f"phase Running {p['status']['podIP']}" in out
+
+
 async def test_graceful_deletion_sigterm_then_sigkill(sb: Sandbox) -> None:
     polite = """
     import signal, sys, time

@@ -101,8 +101,24 @@ def _is_ip(host: str) -> bool:
     return False
 
 
-def install(pod_ip: str | None, namespace: str | None, lookup: Lookup) -> Callable[[], None]:
-    """Patch the socket module; returns a function that undoes it."""
+def install(
+    pod_ip: str | None,
+    namespace: str | None,
+    lookup: Lookup,
+    host_ports: frozenset[int] = frozenset(),
+) -> Callable[[], None]:
+    """Patch the socket module; returns a function that undoes it.
+
+    ``host_ports`` are ports of the machine's own 127.0.0.1 that stay reachable as such
+    (the sandbox API server), instead of meaning the pod's own address.
+    """
+
+    def host_local(port: Any) -> bool:
+        try:
+            return int(port) in host_ports
+        except (TypeError, ValueError):
+            return False
+
     if _original:
         uninstall()
     _original.update(
@@ -127,6 +143,8 @@ def install(pod_ip: str | None, namespace: str | None, lookup: Lookup) -> Callab
         host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
     ) -> Any:
         text = host.decode() if isinstance(host, bytes) else host
+        if text in _LOCAL and host_local(port):
+            return orig_getaddrinfo("127.0.0.1", port, socket.AF_INET, type, proto, flags)
         if (
             pod_ip
             and (text is None or text in _WILDCARDS)
@@ -166,6 +184,8 @@ def install(pod_ip: str | None, namespace: str | None, lookup: Lookup) -> Callab
         host = address[0]
         if not isinstance(host, str):
             return address
+        if host in _LOCAL and family == socket.AF_INET and host_local(address[1]):
+            return ("127.0.0.1", *address[1:])
         if pod_ip and family == socket.AF_INET and host in _LOCAL:
             return (pod_ip, *address[1:])
         if pod_ip and family == socket.AF_INET6 and host in ("::1", "localhost"):
@@ -223,4 +243,7 @@ def install_from_environment() -> None:
     if not pod_ip or not hosts:
         return
     table = HostsTable(hosts)
-    install(pod_ip, os.environ.get("KUBESANDBOX_NAMESPACE"), table.lookup)
+    ports = frozenset(
+        int(p) for p in os.environ.get("KUBESANDBOX_HOST_PORTS", "").split(",") if p.isdigit()
+    )
+    install(pod_ip, os.environ.get("KUBESANDBOX_NAMESPACE"), table.lookup, ports)
