@@ -298,6 +298,32 @@ async def test_rolling_update_history_and_undo_with_kubectl(sb: Sandbox) -> None
     assert rs_first["spec"]["replicas"] == 2
 
 
+async def test_paused_rollouts_wait_for_resume(sb: Sandbox) -> None:
+    await sb.client.create(f"/apis/apps/v1/namespaces/{NS}/deployments", deployment("paused", 1))
+    await eventually(lambda: rollout_done(sb, "paused"), what="paused available")
+    await kubectl(sb, "rollout", "pause", "deployment/paused")
+    await kubectl(sb, "set", "env", "deployment/paused", "COLOR=red")
+
+    async def paused_condition() -> bool:
+        d = await get(sb, f"/apis/apps/v1/namespaces/{NS}/deployments/paused")
+        return any(
+            c["type"] == "Progressing" and c.get("reason") == "DeploymentPaused"
+            for c in (d.get("status") or {}).get("conditions") or []
+        )
+
+    await eventually(paused_condition, what="DeploymentPaused")
+    rss = await sb.client.list(
+        f"/apis/apps/v1/namespaces/{NS}/replicasets", {"labelSelector": "app=paused"}
+    )
+    assert len(rss["items"]) == 1  # no rollout while paused
+    await kubectl(sb, "rollout", "resume", "deployment/paused")
+    await kubectl(sb, "rollout", "status", "deployment/paused", "--timeout=60s")
+    rss = await sb.client.list(
+        f"/apis/apps/v1/namespaces/{NS}/replicasets", {"labelSelector": "app=paused"}
+    )
+    assert len(rss["items"]) == 2
+
+
 async def test_progress_deadline_exceeded_fails_rollout_status(sb: Sandbox) -> None:
     body = deployment("stuck", replicas=1, progressDeadlineSeconds=2)
     body["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {
