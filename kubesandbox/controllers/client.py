@@ -389,7 +389,8 @@ class WorkQueue:
             except ApiError as exc:
                 n = self._failures[key] = self._failures.get(key, 0) + 1
                 again = min(0.05 * 2**n, 10.0)
-                if exc.status != 409:
+                # Conflicts and vanished objects are normal races: the next run sees fresh data.
+                if exc.status not in (404, 409):
                     log.warning("reconcile failed", controller=self.name, key=key, error=str(exc))
             except Exception as exc:
                 n = self._failures[key] = self._failures.get(key, 0) + 1

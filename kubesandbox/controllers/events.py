@@ -39,11 +39,17 @@ class EventRecorder:
             if seen is not None:
                 name, count = seen
                 self._seen[key] = (name, count + 1)
-                await self.client.patch(
-                    EVENTS.item(namespace, name),
-                    {"count": count + 1, "lastTimestamp": now_iso()},
-                )
-                return
+                try:
+                    await self.client.patch(
+                        EVENTS.item(namespace, name),
+                        {"count": count + 1, "lastTimestamp": now_iso()},
+                    )
+                    return
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                    # The Event expired or was deleted: start a new one.
+                    del self._seen[key]
             name = f"{meta.get('name', 'object')}.{secrets.token_hex(8)}"
             source: dict[str, str] = {"component": self.component}
             if self.host:
