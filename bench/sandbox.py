@@ -185,7 +185,12 @@ async def bench(target: Target, objects: int, watchers: int) -> None:
         await run_many(target, "patch/s", objects // 2, patch)
         await run_many(target, f"list {objects // NAMESPACES} objs/s", 50, list_ns)
         target.rss_after = target.rss_mb()  # type: ignore[attr-defined]
-        target.results["watch events/s"] = await fan_out(s, target, objects, watchers)
+        try:
+            rate = await asyncio.wait_for(fan_out(s, target, objects, watchers), 2 * PHASE_BUDGET)
+        except TimeoutError:
+            print(f"  {target.name}: watch fan-out did not finish in {2 * PHASE_BUDGET:.0f}s")
+            rate = 0.0
+        target.results["watch events/s"] = rate
 
 
 async def fan_out(s: aiohttp.ClientSession, target: Target, objects: int, watchers: int) -> float:
