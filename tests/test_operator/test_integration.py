@@ -464,3 +464,39 @@ async def async_wait_for(what: str, check: Any, seconds: float = 30.0) -> None:
             last = error
         await asyncio.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}; last error: {last}")
+
+
+@pytest.mark.kubesandbox_only
+def test_image_that_cannot_be_pulled_fails_with_its_cause(
+    kube_sandbox_factory: Any, tmp_path: Path
+) -> None:
+    config = tmp_path / "sandbox.yaml"
+    config.write_text("unmatchedImages: fail\n")
+    sandbox = kube_sandbox_factory(args=["--config", str(config)])
+    kubectl = Kubectl(str(sandbox.kubeconfig), "default")
+    kubectl.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
+    kubectl.run(
+        "wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s"
+    )
+    operator = OperatorProcess(
+        str(sandbox.kubeconfig), tmp_path / "op.log", "--probe-interval", "1"
+    )
+    operator.start()
+    try:
+        manifest = room_manifest("no-such-image")
+        manifest["spec"]["image"] = "registry.invalid/drawgame/missing:9.9"
+        kubectl.apply(manifest)
+
+        def failed() -> dict[str, Any] | None:
+            room = kubectl.json("gameroom", "no-such-image")
+            return room if room.get("status", {}).get("phase") == "Failed" else None
+
+        room = wait_for("phase Failed", failed, 60)
+        ready = condition(room, "Ready")
+        assert ready["status"] == "False"
+        assert ready["reason"] == "ServerNotStarting"
+        assert "ErrImagePull" in ready["message"] or "ImagePullBackOff" in ready["message"]
+        assert condition(room, "Degraded")["status"] == "True"
+        assert "ServerNotStarting" in events(kubectl, "no-such-image")
+    finally:
+        operator.stop()
