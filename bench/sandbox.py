@@ -261,8 +261,8 @@ def main() -> int:
     )
     print("requests/s (wall clock, this loaded machine) | requests per server CPU-second")
     print(
-        f"{'operation':<22}{'kubesandbox':>12}{'kmock':>10}{'ratio':>8}  |"
-        f"{'kubesandbox':>12}{'kmock':>10}{'ratio':>8}"
+        f"{'operation':<22}{'kubesandbox':>12}{'kmock':>10}{'ratio':>9}  |"
+        f"{'kubesandbox':>12}{'kmock':>10}{'ratio':>9}"
     )
     for key in ours.results:
         row = f"{key:<22}"
@@ -271,14 +271,14 @@ def main() -> int:
             other = getattr(peer, table).get(key) if peer else None
             row += f"{mine:>12,.0f}" if mine else f"{'-':>12}"
             row += f"{other:>10,.0f}" if other else f"{'-':>10}"
-            row += f"{mine / other:>7.2f}x" if mine and other else f"{'-':>8}"
+            row += f"{mine / other:>8.1f}x" if mine and other else f"{'-':>9}"
             row += "  |" if table == "results" else ""
         print(row)
     print(f"load average during the run: {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} CPUs")
     for t in targets:
         print(
             f"{t.name} RSS: {t.rss_before:.0f} MB empty, "  # type: ignore[attr-defined]
-            f"{t.rss_after:.0f} MB with {args.objects} objects"
+            f"{t.rss_after:.0f} MB after the load phases ({args.objects} objects offered)"
         )  # type: ignore[attr-defined]
     for table, what in (("results", "wall clock"), ("capacity", "per server CPU-second")):
         figures = getattr(ours, table)
