@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from .apiserver import ApiServer
+from .network.slots import claim_slot
 
 log = structlog.get_logger("kubesandbox")
 
@@ -91,12 +92,16 @@ async def run_up(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Loopback address blocks of our own, so that other sandboxes on this machine
+    # never hand out the same pod IPs or ClusterIPs.
+    slot = claim_slot()
     server = ApiServer(
         state_dir=state_dir,
         persist=not temporary,
         host=args.host,
         port=args.port,
         watch_history=args.watch_history,
+        service_cidr=slot.service_cidr,
     )
     await server.start()
     kubeconfig = _write_kubeconfig(args.kubeconfig or state_dir / "kubeconfig", server.url)
@@ -117,6 +122,7 @@ async def run_up(args: argparse.Namespace) -> int:
                 state_dir=state_dir,
                 virtual_pods=args.virtual_pods,
             )
+            config.network_slot = slot
             manager = ControllerManager(server.url, config)
             await manager.start()
     record = {
@@ -126,6 +132,8 @@ async def run_up(args: argparse.Namespace) -> int:
         "stateDir": str(state_dir),
         "temporary": temporary,
         "started": time.time(),
+        "networkSlot": slot.index,
+        "serviceCIDR": slot.service_cidr,
     }
     info_path.write_text(json.dumps(record))
     pointer = runtime_pointer()
@@ -146,6 +154,7 @@ async def run_up(args: argparse.Namespace) -> int:
         except Exception:
             log.exception("controllers.stop_failed")
     await server.stop()
+    slot.release()
     with contextlib.suppress(OSError):
         info_path.unlink()
     if _read_json(pointer).get("pid") == os.getpid():

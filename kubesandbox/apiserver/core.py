@@ -94,11 +94,13 @@ class DeleteOptions:
 
 
 class ApiCore:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, service_cidr: str | None = None) -> None:
         self.store = store
         self.types: dict[RKey, ResourceType] = {}
         self.by_gv: dict[tuple[str, str], dict[str, ResourceType]] = {}
-        self.cluster_ips = ClusterIPAllocator()
+        self.cluster_ips = (
+            ClusterIPAllocator(service_cidr) if service_cidr else ClusterIPAllocator()
+        )
         self._builtin_nodes: dict[RKey, SchemaNode] = {}
         for rt in builtin_resources():
             self._register(rt)

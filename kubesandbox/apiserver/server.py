@@ -96,6 +96,7 @@ class ApiServer:
         port: int = 0,
         watch_history: int = 50_000,
         request_log_size: int = 200_000,
+        service_cidr: str | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.persist = persist and state_dir is not None
@@ -104,7 +105,7 @@ class ApiServer:
         self.store = Store(history_size=watch_history)
         if self.persist:
             self._load()
-        self.core = ApiCore(self.store)
+        self.core = ApiCore(self.store, service_cidr=service_cidr)
         self.requests: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=request_log_size
         )

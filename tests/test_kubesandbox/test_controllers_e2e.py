@@ -17,7 +17,6 @@ import pytest
 import pytest_asyncio
 
 from kubesandbox.apiserver import ApiServer
-from kubesandbox.apiserver.defaults import ClusterIPAllocator
 from kubesandbox.config import DEFAULT_IMAGE_RULES, ImageRule, SandboxConfig
 from kubesandbox.controllers import ControllerManager
 from kubesandbox.controllers.client import ApiClient
@@ -60,8 +59,7 @@ class Sandbox:
 async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
     state = tmp_path_factory.mktemp("sandbox")
     slot = claim_slot()  # other sandboxes may run on this machine: use our own addresses
-    api = ApiServer(state_dir=state)
-    api.core.cluster_ips = ClusterIPAllocator(slot.service_cidr)
+    api = ApiServer(state_dir=state, service_cidr=slot.service_cidr)
     url = await api.start()
     config = SandboxConfig(
         network_slot=slot,

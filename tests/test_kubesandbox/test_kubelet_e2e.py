@@ -17,7 +17,6 @@ import pytest
 import pytest_asyncio
 
 from kubesandbox.apiserver import ApiServer
-from kubesandbox.apiserver.defaults import ClusterIPAllocator
 from kubesandbox.config import DEFAULT_IMAGE_RULES, ImageRule, SandboxConfig
 from kubesandbox.controllers import ControllerManager
 from kubesandbox.controllers.client import ApiClient
@@ -56,8 +55,7 @@ async def start(
 ) -> tuple[ApiServer, ControllerManager, Sandbox]:
     # Other sandboxes may run on this machine: use our own addresses.
     slot = claim_slot(preferred=slot_index)
-    api = ApiServer(state_dir=state, persist=persist)
-    api.core.cluster_ips = ClusterIPAllocator(slot.service_cidr)
+    api = ApiServer(state_dir=state, persist=persist, service_cidr=slot.service_cidr)
     url = await api.start()
     config = sandbox_config(state)
     config.network_slot = slot
