@@ -38,13 +38,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import psutil
+
+from gameserver.testing import ServerProcess, ServerStartError, draw_message
 
 BENCH_DIR = Path(__file__).resolve().parent
 PEERS_DIR = BENCH_DIR / "peers"
@@ -93,14 +97,7 @@ def draw_batch(seq: int, sent_micros: int) -> dict[str, Any]:
         [round(base_x + i * 10.0, 1), ys[i] if i < 3 else round(450 + 300 * math.sin(seq + i), 1)]
         for i in range(POINTS_PER_BATCH)
     ]
-    return {
-        "type": "draw",
-        "stroke": seq // BATCHES_PER_SECOND,
-        "tool": "brush",
-        "color": seq % 20,
-        "width": 6,
-        "points": points,
-    }
+    return draw_message(seq // BATCHES_PER_SECOND, points, color=seq % 20, width=6)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -136,88 +133,49 @@ def ensure_node_modules() -> None:
     subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=PEERS_DIR, check=True)
 
 
-async def wait_http_ok(url: str, proc: asyncio.subprocess.Process, wait_s: float) -> None:
-    deadline = time.monotonic() + wait_s
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.returncode is not None:
-                raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer 200 within {wait_s:g} s")
-
-
 @dataclass
 class Server:
     kind: str
-    proc: asyncio.subprocess.Process
     ws_url: str
     log_path: Path
+    pid: int
     http_url: str = ""
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
+    stop_process: Callable[[], Awaitable[None]] | None = None
 
     async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 15)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        if self.stop_process is not None:
+            await self.stop_process()
+
+
+async def stop_subprocess(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 async def start_ours(workdir: Path) -> Server:
-    port, admin_port = free_port(), free_port()
-    config = workdir / "room.json"
-    config.write_text(
-        json.dumps(
-            {
-                "roomName": "fanout-bench",
-                "game": {"maxPlayers": 24, "rounds": 1, "drawTimeSeconds": 240, "hints": 0},
-                "maxSpectators": 2000,
-                "timing": {"chooseSeconds": 60},
-            }
-        )
+    config = {
+        "roomName": "fanout-bench",
+        "game": {"maxPlayers": 24, "rounds": 1, "drawTimeSeconds": 240, "hints": 0},
+        "maxSpectators": 2000,
+        "timing": {"chooseSeconds": 60},
+    }
+    room = ServerProcess(
+        workdir, config, admin_token=ADMIN_TOKEN, env={"GAMESERVER_VERSION": "bench"}
     )
-    log_path = workdir / "ours.log"
-    env = {**os.environ, "GAMESERVER_ADMIN_TOKEN": ADMIN_TOKEN, "GAMESERVER_VERSION": "bench"}
-    with log_path.open("wb") as log_file:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gameserver",
-            "serve",
-            "--config",
-            str(config),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--admin-port",
-            str(admin_port),
-            "--db",
-            str(workdir / "room.db"),
-            "--log-format",
-            "json",
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=log_file,
-            env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
-    server = Server("ours", proc, f"ws://127.0.0.1:{port}/ws", log_path, base)
     try:
-        await wait_http_ok(f"http://127.0.0.1:{port}/readyz", proc, 30)
-    except RuntimeError as exc:
-        await server.stop()
-        raise RuntimeError(f"{exc}; server log: {log_path}") from None
-    return server
+        await asyncio.to_thread(room.start, 30)
+    except ServerStartError as exc:
+        raise RuntimeError(f"{exc}\nserver log: {room.log_path}") from None
+
+    async def stop() -> None:
+        await asyncio.to_thread(room.stop)
+
+    return Server("ours", room.ws_url, room.log_path, room.pid, room.url, stop)
 
 
 async def start_peer(workdir: Path) -> Server:
@@ -235,7 +193,13 @@ async def start_peer(workdir: Path) -> Server:
     line = await asyncio.wait_for(proc.stdout.readline(), 30)
     if not line.startswith(b"listening"):
         raise RuntimeError(f"peer did not start: {line!r}; log: {log_path}")
-    return Server("peer", proc, f"ws://127.0.0.1:{port}", log_path)
+    return Server(
+        "peer",
+        f"ws://127.0.0.1:{port}",
+        log_path,
+        proc.pid,
+        stop_process=partial(stop_subprocess, proc),
+    )
 
 
 @dataclass

@@ -5,69 +5,39 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import signal
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from gameserver.testing import ServerProcess, draw_message
+
 from .conftest import Client
 
-URL_LINE = re.compile(r'Room "(?P<name>[^"]+)" is open at (?P<url>http://\S+)')
-
-
-class ServerProcess:
-    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
-        self.proc = proc
-        self.url = url
+CONFIG = {
+    "roomName": "restart-room",
+    "game": {"rounds": 2, "drawTimeSeconds": 120},
+    "timing": {"turnEndSeconds": 0.05, "gameOverSeconds": 0.05},
+}
 
 
 async def start_process(tmp: Path, db: Path) -> ServerProcess:
-    config = tmp / "room.yaml"
-    config.write_text(
-        "roomName: restart-room\n"
-        "game: {rounds: 2, drawTimeSeconds: 120}\n"
-        "timing: {turnEndSeconds: 0.05, gameOverSeconds: 0.05}\n"
+    # GAMESERVER_PORT is set to prove the --port flag (0: any free port) wins over it.
+    server = ServerProcess(
+        tmp / "server", CONFIG, admin_token="t0ken-for-tests", env={"GAMESERVER_PORT": "1"}, db=db
     )
-    env = {**os.environ, "GAMESERVER_ADMIN_TOKEN": "t0ken-for-tests", "GAMESERVER_PORT": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gameserver",
-        "serve",
-        "--config",
-        str(config),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--admin-port",
-        "0",
-        "--db",
-        str(db),
-        "--log-format",
-        "json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 20)
-    match = URL_LINE.search(line.decode())
-    assert match, f"no URL line, got {line!r}"
-    assert match["name"] == "restart-room"
-    return ServerProcess(proc, match["url"])
+    await asyncio.to_thread(server.start, 20)
+    assert server.room_name == "restart-room" and server.port not in (0, 1)
+    return server
 
 
 async def stop_process(server: ServerProcess) -> tuple[int, str]:
-    server.proc.send_signal(signal.SIGTERM)
-    _, err = await asyncio.wait_for(server.proc.communicate(), 20)
-    return server.proc.returncode or 0, err.decode()
+    """SIGTERM and wait: the exit code and what this run logged."""
+    code = await asyncio.to_thread(server.stop, signal.SIGTERM, 20)
+    return code or 0, server.run_log()
 
 
 @pytest.fixture
@@ -79,7 +49,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 async def join(
     session: aiohttp.ClientSession, url: str, name: str, token: str | None = None
 ) -> Client:
-    client = Client(await session.ws_connect(url + "ws"))
+    client = Client(await session.ws_connect(url + "/ws"))
     msg = {"type": "join", "name": name} | ({"token": token} if token else {})
     await client.send(msg)
     client.welcome = await client.expect("welcome")
@@ -102,32 +72,18 @@ async def test_sigterm_mid_game_then_restart_resumes_scores_and_canvas(
         word = (await ann.expect("turn", lambda m: m["phase"] == "drawing"))["word"]
         for stroke in range(1, 4):
             await ann.send(
-                {
-                    "type": "draw",
-                    "stroke": stroke,
-                    "tool": "brush",
-                    "color": stroke,
-                    "width": 6,
-                    "points": [[stroke * 10, stroke * 10], [stroke * 20, 5]],
-                }
+                draw_message(
+                    stroke, [[stroke * 10, stroke * 10], [stroke * 20, 5]], color=stroke, width=6
+                )
             )
-        await ann.send(
-            {
-                "type": "draw",
-                "stroke": 1,
-                "tool": "brush",
-                "color": 1,
-                "width": 6,
-                "points": [[99, 99]],
-            }
-        )
+        await ann.send(draw_message(1, [[99, 99]], color=1, width=6))
         await bob.send({"type": "chat", "text": word})
         await cyd.expect("draw", lambda m: m["stroke"] == 1 and m["points"] == [[99, 99]])
         guessed = await cyd.expect("guessed")
         bob_points = guessed["points"]
         assert bob_points > 0
     except BaseException:
-        first.proc.kill()
+        await asyncio.to_thread(first.kill)
         raise
 
     code, stderr = await stop_process(first)
@@ -157,16 +113,7 @@ async def test_sigterm_mid_game_then_restart_resumes_scores_and_canvas(
         # the turn goes on: the drawer keeps drawing and the last guesser can still guess
         cyd2 = await join(session, second.url, "Cyd", cyd.you["token"])
         assert "word" not in cyd2.welcome["state"] and word not in json.dumps(cyd2.welcome)
-        await ann2.send(
-            {
-                "type": "draw",
-                "stroke": 4,
-                "tool": "brush",
-                "color": 2,
-                "width": 4,
-                "points": [[1, 1]],
-            }
-        )
+        await ann2.send(draw_message(4, [[1, 1]], color=2))
         assert (await cyd2.expect("draw"))["stroke"] == 4
         await cyd2.send({"type": "chat", "text": word})
         end = await bob2.expect("turn_end")
@@ -207,22 +154,12 @@ async def test_hard_kill_loses_at_most_the_last_moments(
         await ann.send({"type": "choose_word", "index": 0})
         await ann.expect("turn", lambda m: m["phase"] == "drawing")
         for stroke in range(1, 21):
-            await ann.send(
-                {
-                    "type": "draw",
-                    "stroke": stroke,
-                    "tool": "brush",
-                    "color": 3,
-                    "width": 4,
-                    "points": [[stroke, stroke]],
-                }
-            )
+            await ann.send(draw_message(stroke, [[stroke, stroke]]))
         await bob.expect("draw", lambda m: m["stroke"] == 20)
         # the writer commits every 100 ms without being asked: wait until it has
         await wait_for_rows(db, "SELECT count(*) FROM strokes", 20, within=3)
     finally:
-        first.proc.kill()  # SIGKILL: no flush, no goodbye
-        await first.proc.wait()
+        await asyncio.to_thread(first.kill)  # SIGKILL: no flush, no goodbye
     second = await start_process(tmp_path, db)
     try:
         back = await join(session, second.url, "Bob", bob.you["token"])

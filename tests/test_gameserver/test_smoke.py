@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,6 +21,7 @@ import pytest
 from aiohttp import web
 
 from gameserver.smoke import run_smoke
+from gameserver.testing import ServerProcess
 
 ADMIN_TOKEN = "smoke-test-admin-token"
 CHECKS = ("livez", "readyz", "health", "room", "ws-join", "draw", "leave")
@@ -37,89 +33,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass
-class Room:
-    url: str
-    admin_url: str
-    log: Path
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:
-            return json.loads(response.read())
-
-    def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(
-            self.admin_url + path,
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())
-
-
-def wait_until_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"game server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"game server did not become ready:\n{log.read_text()[-3000:]}")
+Room = ServerProcess
 
 
 @pytest.fixture(scope="module")
 def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
-    workdir = tmp_path_factory.mktemp("smoke-room")
-    config = workdir / "room.yaml"
-    config.write_text(
-        "roomName: smoke-room\n"
-        "game: {rounds: 3, drawTimeSeconds: 60, wordChoices: 2}\n"
-        "timing: {chooseSeconds: 15, turnEndSeconds: 0.3, gameOverSeconds: 0.5}\n"
-    )
-    port, admin_port = free_port(), free_port()
-    log = workdir / "server.log"
-    env = {**os.environ, "GAMESERVER_ADMIN_TOKEN": ADMIN_TOKEN}
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gameserver",
-                "serve",
-                "--config",
-                str(config),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--admin-port",
-                str(admin_port),
-                "--db",
-                str(workdir / "room.db"),
-                "--log-format",
-                "json",
-            ],
-            stdout=log_file,
-            stderr=log_file,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, proc, log)
-        yield Room(url, f"http://127.0.0.1:{admin_port}", log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    config = {
+        "roomName": "smoke-room",
+        "game": {"rounds": 3, "drawTimeSeconds": 60, "wordChoices": 2},
+        "timing": {"chooseSeconds": 15, "turnEndSeconds": 0.3, "gameOverSeconds": 0.5},
+    }
+    server = Room(tmp_path_factory.mktemp("smoke-room"), config, admin_token=ADMIN_TOKEN)
+    with server:
+        yield server
 
 
 @dataclass
