@@ -14,6 +14,7 @@ import pytest
 
 from gameserver.cli import main as cli
 from gameserver.runner import RunningRoom
+from gameserver.testing import draw_message
 
 from .conftest import ADMIN_TOKEN, Client, Connect
 
@@ -47,16 +48,7 @@ async def test_backup_while_drawing_is_consistent_and_verified(
         stroke = 0
         while not stop.is_set():
             stroke += 1
-            await ann.send(
-                {
-                    "type": "draw",
-                    "stroke": stroke,
-                    "tool": "brush",
-                    "color": 3,
-                    "width": 4,
-                    "points": [[stroke % 1600, 1], [2, 2]],
-                }
-            )
+            await ann.send(draw_message(stroke, [[stroke % 1600, 1], [2, 2]]))
             await asyncio.sleep(0.02)
         return stroke
 
@@ -142,9 +134,7 @@ async def test_damaged_dumps_are_refused_and_room_keeps_its_data(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     ann, bob = await start_drawing(room, connect)
-    await ann.send(
-        {"type": "draw", "stroke": 1, "tool": "brush", "color": 3, "width": 4, "points": [[5, 5]]}
-    )
+    await ann.send(draw_message(1, [[5, 5]]))
     await bob.expect("draw")
     good = await take_backup(room, tmp_path / "good")
     text = good.read_text()
@@ -182,14 +172,10 @@ async def test_restore_swaps_database_and_clients_reconnect(
     room: RunningRoom, connect: Connect, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     ann, bob = await start_drawing(room, connect)
-    await ann.send(
-        {"type": "draw", "stroke": 7, "tool": "brush", "color": 3, "width": 4, "points": [[5, 5]]}
-    )
+    await ann.send(draw_message(7, [[5, 5]]))
     await bob.expect("draw")
     dump = await take_backup(room, tmp_path / "b")
-    await ann.send(
-        {"type": "draw", "stroke": 8, "tool": "brush", "color": 3, "width": 4, "points": [[6, 6]]}
-    )
+    await ann.send(draw_message(8, [[6, 6]]))
     await bob.expect("draw", lambda m: m["stroke"] == 8)
     cyd = await connect(room, "Cyd")  # joins after the backup
     code = await run_cli(

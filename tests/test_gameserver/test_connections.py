@@ -15,6 +15,7 @@ import pytest
 
 from gameserver import server as server_module
 from gameserver.runner import RunningRoom
+from gameserver.testing import draw_message
 
 from .conftest import Connect
 
@@ -68,16 +69,7 @@ async def test_client_that_stops_reading_is_dropped_not_buffered(
         batch = [[x % 1600 + 0.5, x % 900 + 0.5] for x in range(256)]
         server = room.server
         for stroke in range(4000):
-            await drawer.send(
-                {
-                    "type": "draw",
-                    "stroke": stroke % 300,
-                    "tool": "brush",
-                    "color": 3,
-                    "width": 4,
-                    "points": batch,
-                }
-            )
+            await drawer.send(draw_message(stroke % 300, batch))
             if stroke % 50 == 49:
                 await drawer.send({"type": "clear"})  # stay under the canvas cap
             if server.metrics.slow_dropped:
@@ -179,30 +171,12 @@ async def test_late_joiner_taking_in_a_big_canvas_is_not_dropped_as_slow(
     await ann.expect("turn", lambda m: m["phase"] == "drawing")
     batch = [[1000 + (i % 599) + 0.5, 100 + (i % 799) + 0.5] for i in range(256)]
     for stroke in range(160):  # about 40,000 points, a welcome of about 600 kB
-        await ann.send(
-            {
-                "type": "draw",
-                "stroke": stroke,
-                "tool": "brush",
-                "color": 3,
-                "width": 4,
-                "points": batch,
-            }
-        )
+        await ann.send(draw_message(stroke, batch))
     await bob.expect("draw", lambda m: m["stroke"] == 159, within=20)
     late = await stalled_client(room, "Late")  # joins, then does not read for a while
     try:
         await bob.expect("players", lambda m: any(p["name"] == "Late" for p in m["players"]))
-        await ann.send(
-            {
-                "type": "draw",
-                "stroke": 500,
-                "tool": "brush",
-                "color": 4,
-                "width": 4,
-                "points": [[1, 1]],
-            }
-        )
+        await ann.send(draw_message(500, [[1, 1]], color=4))
         await bob.expect("draw", lambda m: m["stroke"] == 500)
         got = await read_frames(
             late, lambda ms: any(m["type"] == "draw" and m["stroke"] == 500 for m in ms)

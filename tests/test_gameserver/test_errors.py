@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from gameserver.runner import RunningRoom
+from gameserver.testing import draw_message
 
 from .conftest import Client, Connect
 
@@ -62,58 +63,23 @@ async def test_invalid_messages_after_join_change_nothing(
         ({"type": "chat", "text": "x" * 201}, "bad_message"),
         ({"type": "chat"}, "bad_message"),
         (
-            {
-                "type": "draw",
-                "stroke": 1,
-                "tool": "brush",
-                "color": 3,
-                "width": 5,
-                "points": [[1, 1]],
-            },
+            draw_message(1, [[1, 1]], width=5),
             "wrong_phase",
         ),
         (
-            {
-                "type": "draw",
-                "stroke": 1,
-                "tool": "pen",
-                "color": 3,
-                "width": 5,
-                "points": [[1, 1]],
-            },
+            draw_message(1, [[1, 1]], tool="pen", width=5),
             "bad_message",
         ),
         (
-            {
-                "type": "draw",
-                "stroke": 1,
-                "tool": "brush",
-                "color": 99,
-                "width": 5,
-                "points": [[1, 1]],
-            },
+            draw_message(1, [[1, 1]], color=99, width=5),
             "bad_message",
         ),
         (
-            {
-                "type": "draw",
-                "stroke": 1,
-                "tool": "brush",
-                "color": 3,
-                "width": 5,
-                "points": [[1, 1]] * 257,
-            },
+            draw_message(1, [[1, 1]] * 257, width=5),
             "bad_message",
         ),
         (
-            {
-                "type": "draw",
-                "stroke": -1,
-                "tool": "brush",
-                "color": 3,
-                "width": 5,
-                "points": [[1, 1]],
-            },
+            draw_message(-1, [[1, 1]], width=5),
             "bad_message",
         ),
         ({"type": "choose_word", "index": 0}, "wrong_phase"),
@@ -148,23 +114,12 @@ async def test_non_drawer_messages_are_refused_during_a_turn(
     assert (await other.expect("error"))["code"] == "not_drawer"
     await drawer.send({"type": "choose_word", "index": 0})
     await other.expect("turn", lambda m: m["phase"] == "drawing")
-    await other.send(
-        {"type": "draw", "stroke": 1, "tool": "brush", "color": 3, "width": 5, "points": [[1, 1]]}
-    )
+    await other.send(draw_message(1, [[1, 1]], width=5))
     assert (await other.expect("error"))["code"] == "not_drawer"
     await other.send({"type": "clear"})
     assert (await other.expect("error"))["code"] == "not_drawer"
     # out-of-range values are clamped, not refused
-    await drawer.send(
-        {
-            "type": "draw",
-            "stroke": 2,
-            "tool": "brush",
-            "color": 3,
-            "width": 400,
-            "points": [[-50, 5000], [1600.04, 12.345]],
-        }
-    )
+    await drawer.send(draw_message(2, [[-50, 5000], [1600.04, 12.345]], width=400))
     echoed = await other.expect("draw")
     assert echoed["width"] == 40 and echoed["points"] == [[0, 900], [1600, 12.3]]
 
@@ -206,16 +161,7 @@ async def test_draw_rate_limit_is_separate_from_chat(
     await drawer.send({"type": "choose_word", "index": 0})
     await drawer.expect("turn", lambda m: m["phase"] == "drawing")
     for i in range(12):
-        await drawer.send(
-            {
-                "type": "draw",
-                "stroke": i,
-                "tool": "brush",
-                "color": 3,
-                "width": 5,
-                "points": [[i, i]],
-            }
-        )
+        await drawer.send(draw_message(i, [[i, i]], width=5))
     assert (await drawer.expect("error"))["code"] == "rate_limited"
     await other.expect("draw", lambda m: m["stroke"] == 9)
     draws = [m for m in other.seen if m["type"] == "draw"]

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 
 from gameserver.runner import RunningRoom
+from gameserver.testing import draw_message
 
 from .conftest import ADMIN_TOKEN, Client, Connect
 
@@ -25,16 +26,7 @@ async def play_turn(clients: dict[str, Client]) -> str:
     drawing = await drawer.expect("turn", lambda m: m["phase"] == "drawing")
     word = drawing["word"]
     assert word == offer["words"][0]
-    await drawer.send(
-        {
-            "type": "draw",
-            "stroke": 1,
-            "tool": "brush",
-            "color": 3,
-            "width": 6,
-            "points": [[10, 10], [20, 25.55]],
-        }
-    )
+    await drawer.send(draw_message(1, [[10, 10], [20, 25.55]], width=6))
     await drawer.expect("draw")  # the sender's own copy is its acknowledgement
     for client in clients.values():
         if client is not drawer:
@@ -169,16 +161,7 @@ async def test_late_joiner_gets_canvas_and_state_but_not_the_word(
     await drawer.send({"type": "choose_word", "index": 1})
     word = (await drawer.expect("turn", lambda m: m["phase"] == "drawing"))["word"]
     for stroke in range(1, 4):
-        await drawer.send(
-            {
-                "type": "draw",
-                "stroke": stroke,
-                "tool": "brush",
-                "color": stroke,
-                "width": 4,
-                "points": [[stroke, stroke]],
-            }
-        )
+        await drawer.send(draw_message(stroke, [[stroke, stroke]], color=stroke))
     await drawer.send({"type": "fill", "stroke": 9, "color": 7, "x": 800, "y": 450})
     await drawer.send({"type": "undo"})
     assert (await drawer.expect("undo"))["stroke"] == 9
@@ -207,16 +190,7 @@ async def test_reconnect_with_token_resumes_seat_and_score(
     await guesser.send({"type": "chat", "text": word})
     points = (await cyd.expect("guessed"))["points"]
     assert points > 0
-    await drawer.send(
-        {
-            "type": "draw",
-            "stroke": 5,
-            "tool": "brush",
-            "color": 4,
-            "width": 9,
-            "points": [[100, 100]],
-        }
-    )
+    await drawer.send(draw_message(5, [[100, 100]], color=4, width=9))
     await guesser.expect("draw")
     token, seat = guesser.you["token"], guesser.id
     assert len(token) == 32 and int(token, 16) >= 0

@@ -13,6 +13,7 @@ from gameserver import protocol as p
 from gameserver.game import Close, Outbound, Room, Send
 from gameserver.protocol import ProtocolError
 from gameserver.settings import GameSettings, Timing
+from gameserver.testing import draw_message
 
 
 class Game:
@@ -275,14 +276,7 @@ def test_only_the_drawer_draws_and_canvas_replays_after_undo_and_clear() -> None
     assert err.value.code == "not_drawer"
     g.do(ann, p.Draw(1, "brush", 3, 8, [(1, 1), (2, 2)]))
     g.do(ann, p.Draw(1, "eraser", 5, 30, [(3, 3)]))  # continuation keeps the first style
-    assert g.last(bob, "draw") == {
-        "type": "draw",
-        "stroke": 1,
-        "tool": "brush",
-        "color": 3,
-        "width": 8,
-        "points": [(3, 3)],
-    }
+    assert g.last(bob, "draw") == draw_message(1, [(3, 3)], width=8)
     g.do(ann, p.Fill(2, 4, 10, 10))
     g.do(ann, p.Draw(3, "brush", 1, 2, [(5, 5)]))
     g.do(ann, p.Undo())

@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 
 from gameserver.smoke import run_smoke
-from gameserver.testing import ServerProcess
+from gameserver.testing import ServerProcess, draw_message
 
 ADMIN_TOKEN = "smoke-test-admin-token"
 CHECKS = ("livez", "readyz", "health", "room", "ws-join", "draw", "leave")
@@ -175,14 +175,7 @@ async def test_running_game_is_not_disturbed(room: Room, players: list[Player]) 
     await drawer.expect("choose_word")
     await drawer.ws.send_json({"type": "choose_word", "index": 0})
     await drawer.expect("turn", phase="drawing")
-    stroke = {
-        "type": "draw",
-        "stroke": 7,
-        "tool": "brush",
-        "color": 4,
-        "width": 5,
-        "points": [[10, 10], [20, 20]],
-    }
+    stroke = draw_message(7, [[10, 10], [20, 20]], color=4, width=5)
     await drawer.ws.send_json(stroke)
     await drawer.expect("draw", stroke=7)
 

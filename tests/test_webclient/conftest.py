@@ -7,21 +7,15 @@ every player is a fresh browser context (own storage, own WebSocket).
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Playwright, expect, sync_playwright
+
+from gameserver.testing import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -42,12 +36,6 @@ ADMIN_TOKEN = "webclient-test-admin-token"
 expect.set_options(timeout=15_000)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def default_config(**game: Any) -> dict[str, Any]:
     """A fast room: one round, short pauses between turns, five words to choose from."""
     settings = {
@@ -66,99 +54,8 @@ def default_config(**game: Any) -> dict[str, Any]:
     }
 
 
-class GameServer:
-    """One `python -m gameserver serve` process that can be killed and started again."""
-
-    def __init__(self, workdir: Path, config: dict[str, Any]) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.admin_port = free_port()
-        self.db = workdir / "room.db"
-        self.config_path = workdir / "room.json"
-        self.config_path.write_text(json.dumps(config))
-        self.log_path = workdir / "server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30) -> None:
-        self.starts += 1
-        env = {**os.environ, "GAMESERVER_ADMIN_TOKEN": ADMIN_TOKEN}
-        env.pop("GAMESERVER_CONFIG", None)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gameserver",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--admin-port",
-                    str(self.admin_port),
-                    "--db",
-                    str(self.db),
-                    "--config",
-                    str(self.config_path),
-                    "--log-format",
-                    "json",
-                ],
-                cwd=self.workdir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.wait_ready(timeout)
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                pytest.fail(f"game server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/room", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"game server did not answer /api/room within {timeout} s:\n{self.log_tail()}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as r:
-            return json.loads(r.read())
-
-    def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.admin_port}{path}",
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return json.loads(r.read())
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no log)"
+# The browser tests' name for the shared helper: one restartable `gameserver serve` process.
+GameServer = ServerProcess
 
 
 @pytest.fixture
@@ -169,7 +66,7 @@ def game_server(tmp_path: Path) -> Iterator[Callable[..., GameServer]]:
     def start(**game: Any) -> GameServer:
         workdir = tmp_path / f"server{len(servers)}"
         workdir.mkdir()
-        server = GameServer(workdir, default_config(**game))
+        server = GameServer(workdir, default_config(**game), admin_token=ADMIN_TOKEN)
         servers.append(server)
         server.start()
         return server
