@@ -254,6 +254,10 @@ class Demo:
             say("everything is stopped")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gameroom_operator.demo", description=__doc__)
     parser.add_argument(
@@ -263,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         "removed at the end)",
     )
     args = parser.parse_args(argv)
+    # `kill`, a closed terminal or a supervisor stop the demo as cleanly as Ctrl-C does:
+    # the children run in their own sessions and would otherwise be left behind.
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, _interrupt)
     if args.state_dir:
         demo = Demo(args.state_dir.resolve(), keep_state=True)
     else:
