@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 import yaml
 
+from .. import fastjson
 from . import errors
 from .builtin_schemas import SchemaNode, builtin_root
 from .defaults import (
@@ -77,7 +78,7 @@ def now() -> str:
 
 def _clone(value: Any) -> Any:
     """A deep copy of JSON-shaped data (faster than copy.deepcopy for it)."""
-    return json.loads(json.dumps(value, default=str))
+    return fastjson.loads(fastjson.dumps(value, default=str))
 
 
 def _micro_now() -> str:
@@ -539,7 +540,7 @@ class ApiCore:
                 dry_run=dry_run,
             )
         try:
-            patch = json.loads(raw or b"null")
+            patch = fastjson.loads(raw or b"null")
         except ValueError as exc:
             raise errors.bad_request(f"error decoding patch: {exc}") from exc
         old = self.get(rt, ns, name)

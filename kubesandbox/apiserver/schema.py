@@ -14,6 +14,7 @@ from typing import Any
 import celpy
 import structlog
 
+from .. import fastjson
 from .errors import cause
 
 log = structlog.get_logger("kubesandbox.schema")
@@ -456,7 +457,7 @@ def _cel_eval(expression: str, activation: dict[str, Any]) -> Any:
 
 def _canonical(value: Any) -> str:
     """A JSON text that tells apart everything CEL tells apart (1 vs 1.0, true vs 1)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return fastjson.dumps(value, sort_keys=True).decode()
 
 
 @functools.lru_cache(maxsize=16384)
@@ -465,9 +466,9 @@ def _cel_outcome(expression: str, self_json: str, old_json: str | None) -> tuple
     ``self`` and ``oldSelf``, so the outcome is remembered by their canonical JSON. Every
     status patch re-validates the unchanged spec; tree-walking cel-python costs ~2 ms per
     evaluation, the lookup a few microseconds."""
-    activation: dict[str, Any] = {"self": celpy.json_to_cel(json.loads(self_json))}
+    activation: dict[str, Any] = {"self": celpy.json_to_cel(fastjson.loads(self_json))}
     if old_json is not None:
-        activation["oldSelf"] = celpy.json_to_cel(json.loads(old_json))
+        activation["oldSelf"] = celpy.json_to_cel(fastjson.loads(old_json))
     try:
         result = _cel_eval(expression, activation)
     except Exception as exc:  # noqa: BLE001 - any CEL failure is reported, not raised

@@ -18,6 +18,7 @@ import structlog
 import yaml
 from aiohttp import web
 
+from .. import fastjson
 from . import discovery, errors, openapi, protobuf, tables
 from .builtin_schemas import remove_fields, unknown_fields
 from .core import PATCH_APPLY, ApiCore, DeleteOptions, _micro_now
@@ -56,7 +57,7 @@ BOOKMARK_INTERVAL = float(os.environ.get("KUBESANDBOX_BOOKMARK_SECONDS", "5"))
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return fastjson.dumps(obj)
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -175,12 +176,18 @@ class ApiServer:
 
     async def _persist_loop(self) -> None:
         assert self.store.dirty is not None
+        last_save = 0.0
         while True:
             await self.store.dirty.wait()
             self.store.dirty.clear()
-            await asyncio.sleep(0.5)
+            # A snapshot costs time in proportion to the store (50 ms for 10,000 objects):
+            # save at most every 0.5 s and spend at most ~10% of the time saving. Stop
+            # always saves, so nothing is lost on a clean shutdown.
+            await asyncio.sleep(max(0.5, 10 * last_save))
             try:
+                started = time.perf_counter()
                 self._save()
+                last_save = time.perf_counter() - started
             except OSError as exc:
                 log.error(
                     "apiserver.persist_failed",
@@ -472,7 +479,7 @@ class ApiServer:
         try:
             if ct in ("application/yaml", "application/x-yaml", "text/yaml"):
                 return yaml.safe_load(raw.decode())
-            return json.loads(raw or b"{}")
+            return fastjson.loads(raw or b"{}")
         except (ValueError, yaml.YAMLError) as exc:
             raise errors.bad_request(f"the object provided is unrecognized: {exc}") from exc
 
@@ -743,7 +750,7 @@ class ApiServer:
         )
         if ct != PATCH_APPLY and request.query.get("fieldValidation") == "Strict":
             with contextlib.suppress(ValueError):
-                patch = json.loads(raw or b"null")
+                patch = fastjson.loads(raw or b"null")
                 if isinstance(patch, dict):
                     self._field_validation(request, rt, version, patch)
         obj, created = self.core.patch(
@@ -791,7 +798,7 @@ class ApiServer:
         self, request: web.Request, rt: ResourceType, version: str, ns: str, name: str
     ) -> web.Response:
         raw = await request.read()
-        body = json.loads(raw) if raw.strip() else None
+        body = fastjson.loads(raw) if raw.strip() else None
         opts = self._delete_options(request, body)
         obj = self.core.delete(rt, ns, name, opts)
         still_there = self.store.get(rt.key, ns if rt.namespaced else "", name)
@@ -823,7 +830,7 @@ class ApiServer:
         self, request: web.Request, rt: ResourceType, version: str, ns: str
     ) -> web.Response:
         raw = await request.read()
-        body = json.loads(raw) if raw.strip() else None
+        body = fastjson.loads(raw) if raw.strip() else None
         opts = self._delete_options(request, body)
         q = request.query
         label_reqs = parse_label_selector(q.get("labelSelector"))
@@ -901,7 +908,7 @@ class ApiServer:
             info.verb = "patch"
             raw = await request.read()
             ct = request.headers.get("Content-Type", "").split(";")[0].strip()
-            patch = yaml.safe_load(raw.decode()) if ct == PATCH_APPLY else json.loads(raw)
+            patch = yaml.safe_load(raw.decode()) if ct == PATCH_APPLY else fastjson.loads(raw)
             wanted = (
                 json_patch(current, patch)
                 if ct.startswith("application/json-patch")
@@ -933,7 +940,7 @@ class ApiServer:
             )
         assert rt.scale is not None
         path = [p for p in rt.scale.spec_replicas_path.strip(".").split(".") if p]
-        new = json.loads(_dumps(obj))
+        new = fastjson.loads(_dumps(obj))
         cur = new
         for p in path[:-1]:
             cur = cur.setdefault(p, {})
@@ -958,7 +965,7 @@ class ApiServer:
                 raise ApiError(
                     409, f'pod {name} is already assigned to node "{node}"', reason="Conflict"
                 )
-            new = json.loads(_dumps(pod))
+            new = fastjson.loads(_dumps(pod))
             new["spec"]["nodeName"] = target
             conditions = [
                 c

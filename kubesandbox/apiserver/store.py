@@ -7,11 +7,12 @@ watchers and the snapshot writer can hold references safely.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from kubesandbox import fastjson
 
 RKey = tuple[str, str]  # (group, plural)
 
@@ -35,7 +36,7 @@ class WatchEvent:
             obj = self.obj
             if obj.get("apiVersion") != api_version:
                 obj = {**obj, "apiVersion": api_version}
-            line = json.dumps({"type": etype, "object": obj}, separators=(",", ":")).encode()
+            line = fastjson.dumps({"type": etype, "object": obj})
             line += b"\n"
             self._encoded[cache_key] = line
         return line

@@ -18,6 +18,8 @@ from typing import Any
 import aiohttp
 import structlog
 
+from kubesandbox import fastjson
+
 log = structlog.get_logger("kubesandbox.client")
 
 Obj = dict[str, Any]
@@ -111,14 +113,14 @@ class ApiClient:
         params: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Any:
-        data = None if body is None else json.dumps(body)
+        data = None if body is None else fastjson.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else {}
         async with self.session.request(
             method, self.api_url + path, data=data, params=params, headers=headers
         ) as resp:
             text = await resp.text()
             try:
-                payload: Any = json.loads(text) if text else None
+                payload: Any = fastjson.loads(text) if text else None
             except ValueError:
                 payload = text
             if resp.status >= 400:
@@ -190,10 +192,12 @@ class ApiClient:
             buffer = b""
             async for chunk in resp.content.iter_any():
                 buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
+                if b"\n" not in chunk:
+                    continue
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
                     if line.strip():
-                        yield json.loads(line)
+                        yield fastjson.loads(line)
 
 
 def _maybe_json(text: str) -> Any:
