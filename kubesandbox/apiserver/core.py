@@ -334,6 +334,23 @@ class ApiCore:
             raise self._invalid(rt, name, causes)
         return obj
 
+    def _admit_status(
+        self, rt: ResourceType, version: str | None, obj: dict[str, Any], old: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A /status write of a custom object: the same pruning, defaulting, schema and CEL
+        checks as the main endpoint, on the merged object. Errors under top-level fields the
+        write left unchanged (spec, ...) are ratcheted away as kube-apiserver does."""
+        schema = rt.schemas.get(version or rt.storage_version) or rt.schemas.get(rt.storage_version)
+        if not schema:
+            return obj
+        obj, causes = process_custom_object(obj, schema, old)
+        obj["apiVersion"] = rt.api_version()
+        obj["kind"] = rt.kind
+        causes = [c for c in causes if not _unchanged_top_field(c.get("field", ""), obj, old)]
+        if causes:
+            raise self._invalid(rt, obj["metadata"].get("name", ""), causes)
+        return obj
+
     def _validate_crd(self, crd: dict[str, Any]) -> list[dict[str, str]]:
         spec = crd.get("spec") or {}
         names = spec.get("names") or {}
@@ -657,6 +674,9 @@ class ApiCore:
         if subresource != "status":
             new = self._admit(rt, version, new, old)
             new_meta = new["metadata"]
+        elif rt.is_crd:
+            new = self._admit_status(rt, version, new, old)
+            new_meta = new["metadata"]
         if rt.has_generation and _spec_changed(old, new):
             new_meta["generation"] = int(old_meta.get("generation", 1)) + 1
         if not tracked:
@@ -817,7 +837,8 @@ class ApiCore:
                 new["metadata"].pop("managedFields", None)
             return
         key = (manager, operation, subresource or "")
-        if old is not None and self._owner_unchanged(old, key, changed):
+        before = _managed(old) if old is not None else {}
+        if old is not None and _owner_unchanged(before, key, changed):
             # The writer already owns every field it changed: only its timestamp moves.
             entries = []
             for entry in old["metadata"].get("managedFields") or []:
@@ -830,22 +851,14 @@ class ApiCore:
                 entries.append(entry)
             new["metadata"]["managedFields"] = entries
             return
-        managers = _managed(old) if old is not None else {}
+        managers = dict(before)
         for k in list(managers):
             if k != key:
                 managers[k] = managers[k] - changed
         managers[key] = managers.get(key, set()) | changed
-        new["metadata"]["managedFields"] = _encode_managed(managers, rt.api_version(), old)
-
-    def _owner_unchanged(
-        self, old: dict[str, Any], key: tuple[str, str, str], changed: set[FieldPath]
-    ) -> bool:
-        """Whether `key` already owns all of `changed` and nobody else owns any of it."""
-        managers = _managed(old)
-        mine = managers.get(key)
-        if mine is None or not changed <= mine:
-            return False
-        return all(not (owned & changed) for k, owned in managers.items() if k != key)
+        new["metadata"]["managedFields"] = _encode_managed(
+            managers, rt.api_version(), old, before, key
+        )
 
     # ------------------------------------------------------------ delete
     def delete(
@@ -1252,24 +1265,47 @@ def _managed(obj: dict[str, Any] | None) -> dict[tuple[str, str, str], set[Field
     return out
 
 
+def _owner_unchanged(
+    managers: dict[tuple[str, str, str], set[FieldPath]],
+    key: tuple[str, str, str],
+    changed: set[FieldPath],
+) -> bool:
+    """Whether `key` already owns all of `changed` and nobody else owns any of it."""
+    mine = managers.get(key)
+    if mine is None or not changed <= mine:
+        return False
+    return all(not (owned & changed) for k, owned in managers.items() if k != key)
+
+
+def _entry_key(entry: dict[str, Any]) -> tuple[str, str, str]:
+    return (
+        entry.get("manager", ""),
+        entry.get("operation", "Update"),
+        entry.get("subresource", ""),
+    )
+
+
 def _encode_managed(
     managers: dict[tuple[str, str, str], set[FieldPath]],
     api_version: str,
     old: dict[str, Any] | None,
+    before: dict[tuple[str, str, str], set[FieldPath]] | None = None,
+    writer: tuple[str, str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    times: dict[tuple[str, str, str], str] = {}
-    if old is not None:
+    """managedFields entries; other managers whose fields did not change keep their entry
+    (fields and time) as it was, without encoding it again."""
+    kept: dict[tuple[str, str, str], dict[str, Any]] = {}
+    if old is not None and before is not None:
         for entry in old["metadata"].get("managedFields") or []:
-            times[
-                (
-                    entry.get("manager", ""),
-                    entry.get("operation", "Update"),
-                    entry.get("subresource", ""),
-                )
-            ] = entry.get("time", "")
+            k = _entry_key(entry)
+            if k != writer and managers.get(k) == before.get(k):
+                kept[k] = entry
     out = []
     for key, fields in managers.items():
         if not fields:
+            continue
+        if key in kept:
+            out.append(kept[key])
             continue
         record: dict[str, Any] = {
             "manager": key[0],
@@ -1283,3 +1319,12 @@ def _encode_managed(
             record["subresource"] = key[2]
         out.append(record)
     return out
+
+
+def _unchanged_top_field(field: str, new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """Whether a cause's field lies under a top-level field (other than status) that is
+    the same in `new` and `old`."""
+    top = field.split(".", 1)[0].split("[", 1)[0]
+    if not top or top == "status":
+        return False
+    return bool(new.get(top) == old.get(top))
