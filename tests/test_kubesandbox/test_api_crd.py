@@ -363,3 +363,103 @@ def test_crd_with_two_versions_serves_both(api, namespace):
         assert crd.status.stored_versions == ["v1"]
     finally:
         ext.delete_custom_resource_definition("boxes.multi.test")
+
+
+STRICT_STATUS_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "lamps.strict.test"},
+    "spec": {
+        "group": "strict.test",
+        "scope": "Namespaced",
+        "names": {"plural": "lamps", "singular": "lamp", "kind": "Lamp"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "properties": {"watts": {"type": "integer", "maximum": 100}},
+                            },
+                            "status": {
+                                "type": "object",
+                                "x-kubernetes-validations": [
+                                    {
+                                        "rule": "!has(oldSelf.lit) || !oldSelf.lit || self.lit",
+                                        "message": "a lit lamp stays lit",
+                                    }
+                                ],
+                                "properties": {
+                                    "phase": {"type": "string", "enum": ["Off", "On"]},
+                                    "players": {"type": "integer"},
+                                    "lit": {"type": "boolean"},
+                                    "level": {"type": "integer", "default": 1},
+                                },
+                            },
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def test_status_writes_are_pruned_defaulted_and_validated(api, namespace):
+    ext = client.ApiextensionsV1Api(api)
+    ext.create_custom_resource_definition(STRICT_STATUS_CRD)
+    try:
+        co = client.CustomObjectsApi(api)
+        lamp = {"apiVersion": "strict.test/v1", "kind": "Lamp", "metadata": {"name": "l"}}
+        co.create_namespaced_custom_object(
+            "strict.test", "v1", namespace, "lamps", {**lamp, "spec": {"watts": 40}}
+        )
+        with pytest.raises(client.ApiException) as err:
+            co.patch_namespaced_custom_object_status(
+                "strict.test",
+                "v1",
+                namespace,
+                "lamps",
+                "l",
+                {"status": {"phase": "Bogus", "players": "many", "notInSchema": 1}},
+            )
+        assert err.value.status == 422
+        body = json.loads(err.value.body)
+        assert sorted(c["field"] for c in body["details"]["causes"]) == [
+            "status.phase",
+            "status.players",
+        ]
+        assert body["message"].startswith('Lamp.strict.test "l" is invalid: [')
+        assert "status" not in co.get_namespaced_custom_object(
+            "strict.test", "v1", namespace, "lamps", "l"
+        )
+        # A valid status is stored pruned and defaulted.
+        obj = co.patch_namespaced_custom_object_status(
+            "strict.test",
+            "v1",
+            namespace,
+            "lamps",
+            "l",
+            {"status": {"phase": "On", "lit": True, "notInSchema": 1}},
+        )
+        assert obj["status"] == {"phase": "On", "lit": True, "level": 1}
+        # CEL transition rules see the old status.
+        with pytest.raises(client.ApiException) as err:
+            co.patch_namespaced_custom_object_status(
+                "strict.test", "v1", namespace, "lamps", "l", {"status": {"lit": False}}
+            )
+        assert err.value.status == 422
+        assert "a lit lamp stays lit" in json.loads(err.value.body)["message"]
+        # Spec writes on the main endpoint keep working.
+        obj = co.patch_namespaced_custom_object(
+            "strict.test", "v1", namespace, "lamps", "l", {"spec": {"watts": 60}}
+        )
+        assert obj["spec"] == {"watts": 60} and obj["status"]["phase"] == "On"
+    finally:
+        ext.delete_custom_resource_definition("lamps.strict.test")
