@@ -159,7 +159,8 @@ class Sandbox:
 
 
 class SandboxProcess:
-    """`python -m kubesandbox up` in a subprocess: everything it starts dies with it."""
+    """`python -m kubesandbox up` in a subprocess; `stop()` stops it and its Pod processes
+    (on Linux they also die if it is killed: see the kubesandbox README)."""
 
     def __init__(self, args: Sequence[str] = (), log_dir: Path | None = None) -> None:
         self.args = list(args)

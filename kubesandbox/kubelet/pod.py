@@ -22,6 +22,7 @@ import structlog
 
 from kubesandbox.controllers.common import fmt_time, utcnow
 from kubesandbox.kubelet.env import ContainerConfigError, build_env, command_line
+from kubesandbox.kubelet.lifeline import die_with_parent
 from kubesandbox.kubelet.probes import ProbeCounter, ProbeTiming, run_handler
 from kubesandbox.kubelet.status import (
     ContainerView,
@@ -459,6 +460,7 @@ class PodWorker:
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             message = f"failed to start container process {argv[0]!r}: {exc}"

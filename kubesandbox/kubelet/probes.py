@@ -12,6 +12,8 @@ from typing import Any
 
 import aiohttp
 
+from kubesandbox.kubelet.lifeline import die_with_parent
+
 Obj = dict[str, Any]
 
 
@@ -140,6 +142,7 @@ async def _exec(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
     except OSError as exc:
         return ProbeOutcome(False, f"exec {command[0]!r} failed: {exc}")
