@@ -21,7 +21,7 @@ from . import GROUP, PLURAL, VERSION, metrics
 from . import names as n
 from .admin import RoomClient
 from .defaults import effective_spec
-from .diff import covers, merge_patch
+from .diff import covers, for_live, merge_patch
 from .kube import ApiError, Kube, api_path, object_path
 from .render import (
     TOKEN_KEY,
@@ -223,7 +223,7 @@ class Controller:
             if live is None:
                 result = await self._create(child, path)
                 created.append(label)
-            elif covers(live, child) is not None:
+            elif covers(live, child := for_live(child, live)) is not None:
                 _check_ownership(live, room)
                 result = await self.kube.merge_patch(path, merge_patch(child))
                 patched.append(label)
@@ -250,6 +250,7 @@ class Controller:
                 raise
         # An earlier run of this operator created it already: patch only if it differs.
         live = await self.kube.get(path)
+        child = for_live(child, live)
         if live is not None and covers(live, child) is None:
             return live
         return await self.kube.merge_patch(path, merge_patch(child))

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import json
+from decimal import Decimal
 from typing import Any
+
+from kubernetes.utils import parse_quantity
+
+from .names import USER_KEYS_ANNOTATION
 
 # Fields the API server owns or the cluster fills in; never compared.
 _SERVER_FIELDS = frozenset(
@@ -10,9 +17,28 @@ _SERVER_FIELDS = frozenset(
 )
 
 
-def _quantity_equal(desired: Any, live: Any) -> bool:
+# Keys whose values are resource quantities: the API server stores them canonically
+# ("0.5" -> "500m", "1.5Gi" -> "1536Mi"), so they are compared by value.
+_QUANTITY_KEYS = frozenset({"cpu", "memory", "storage", "ephemeral-storage", "sizeLimit"})
+
+
+def _quantity(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    try:
+        return Decimal(parse_quantity(value))
+    except (ValueError, ArithmeticError):
+        return None
+
+
+def _scalar_equal(desired: Any, live: Any, path: str) -> bool:
     # The API server may give back 1 for "1" (int-or-string fields) and the reverse.
-    return str(desired) == str(live)
+    if str(desired) == str(live):
+        return True
+    if path.rsplit(".", 1)[-1] in _QUANTITY_KEYS or ".resources." in path:
+        wanted, found = _quantity(desired), _quantity(live)
+        return wanted is not None and wanted == found
+    return False
 
 
 def covers(live: Any, desired: Any, path: str = "") -> str | None:
@@ -43,7 +69,7 @@ def covers(live: Any, desired: Any, path: str = "") -> str | None:
         return None
     if isinstance(desired, bool) or isinstance(live, bool):
         return None if desired is live else path or "."
-    if desired == live or _quantity_equal(desired, live):
+    if desired == live or _scalar_equal(desired, live, path):
         return None
     return path or "."
 
@@ -60,3 +86,88 @@ def merge_patch(desired: dict[str, Any]) -> dict[str, Any]:
         metadata.pop(key, None)
     patch["metadata"] = metadata
     return patch
+
+
+KeyPath = tuple[str | int, ...]
+
+
+def user_key_paths(value: Any, prefix: KeyPath) -> list[KeyPath]:
+    """Every dict key path in `value` (into lists by index), for the user-keys annotation."""
+    paths: list[KeyPath] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if item is None:
+                continue
+            paths.append((*prefix, key))
+            paths.extend(user_key_paths(item, (*prefix, key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            paths.extend(user_key_paths(item, (*prefix, index)))
+    return paths
+
+
+def encode_key_paths(paths: list[KeyPath]) -> str:
+    return json.dumps(sorted(paths, key=json.dumps), separators=(",", ":"))
+
+
+def _recorded_paths(live: dict[str, Any]) -> list[list[Any]]:
+    raw = (live.get("metadata", {}).get("annotations") or {}).get(USER_KEYS_ANNOTATION)
+    if not raw:
+        return []
+    try:
+        paths = json.loads(raw)
+    except ValueError:
+        return []
+    return [p for p in paths if isinstance(p, list)] if isinstance(paths, list) else []
+
+
+def for_live(desired: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
+    """What to compare with and write to `live`: removed keys as null, a PVC only ever grown."""
+    if live is None:
+        return desired
+    if desired.get("kind") == "PersistentVolumeClaim":
+        return _pvc_for_live(desired, live)
+    return with_removals(desired, live)
+
+
+def _pvc_for_live(desired: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
+    """A PVC's spec is immutable except for growing its storage request: never ask more.
+
+    The storage class and access modes stay as created; a smaller size is not applied (a
+    volume cannot shrink), a larger one is (the storage class must allow expansion).
+    """
+    result = copy.deepcopy(desired)
+    wanted = desired.get("spec", {}).get("resources", {}).get("requests", {}).get("storage")
+    current = (live.get("spec") or {}).get("resources", {}).get("requests", {}).get("storage")
+    wanted_bytes, current_bytes = _quantity(wanted), _quantity(current)
+    size = wanted
+    if current_bytes is not None and (wanted_bytes is None or wanted_bytes <= current_bytes):
+        size = current
+    result["spec"] = {"resources": {"requests": {"storage": size}}}
+    return result
+
+
+def with_removals(desired: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
+    """`desired` plus a None marker for each key applied last time and no longer rendered.
+
+    The live child's USER_KEYS_ANNOTATION lists the key paths that came from the room's spec
+    when it was last written (pod labels, annotations, nodeSelector, affinity, resources). A
+    key listed there that `desired` no longer has is sent as null, so a merge patch removes
+    it. Paths through lists are skipped: a merge patch replaces a list whole.
+    """
+    recorded = _recorded_paths(live) if live else []
+    if not recorded:
+        return desired
+    result = copy.deepcopy(desired)
+    for path in recorded:
+        if not path or not all(isinstance(part, str) for part in path):
+            continue
+        node: Any = result
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                break
+        else:
+            if path[-1] not in node:
+                node[path[-1]] = None
+    return result

@@ -8,6 +8,9 @@ MANAGED_BY = "gameroom-operator"
 ROOM_LABEL = f"{GROUP}/room"
 ADMIN_CLIENT_LABEL = f"{GROUP}/admin-client"
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
+# On the Deployment: the key paths the room's spec set at the last write (JSON), so keys the
+# user removes later are sent as null (diff.with_removals).
+USER_KEYS_ANNOTATION = f"{GROUP}/user-keys"
 GAME_PORT = 8080
 ADMIN_PORT = 8081
 

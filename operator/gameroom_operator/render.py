@@ -18,6 +18,7 @@ import yaml
 from . import DEFAULT_IMAGE, GROUP, KIND, VERSION
 from . import names as n
 from .defaults import effective_spec
+from .diff import KeyPath, encode_key_paths, user_key_paths
 
 CONFIG_FILE = "config.yaml"
 CONFIG_DIR = "/etc/gameroom"
@@ -240,7 +241,10 @@ def render_deployment(room: Room, version: str, options: RenderOptions) -> Manif
         "priorityClassName": pod.get("priorityClassName") or None,
     }
     metadata = _metadata(room, n.deployment(room.name), version)
-    metadata["annotations"] = {n.CONFIG_HASH_ANNOTATION: config_digest}
+    metadata["annotations"] = {
+        n.CONFIG_HASH_ANNOTATION: config_digest,
+        n.USER_KEYS_ANNOTATION: encode_key_paths(_user_keys(pod, spec["resources"])),
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -257,6 +261,19 @@ def render_deployment(room: Room, version: str, options: RenderOptions) -> Manif
             },
         },
     }
+
+
+def _user_keys(pod: dict[str, Any], resources: dict[str, Any]) -> list[KeyPath]:
+    """The Deployment key paths that come from the room's spec (see diff.with_removals)."""
+    template: KeyPath = ("spec", "template")
+    return [
+        *user_key_paths(pod.get("labels") or {}, (*template, "metadata", "labels")),
+        *user_key_paths(pod.get("annotations") or {}, (*template, "metadata", "annotations")),
+        *user_key_paths(
+            {key: pod.get(key) for key in ("nodeSelector", "affinity")}, (*template, "spec")
+        ),
+        *user_key_paths(resources, (*template, "spec", "containers", 0, "resources")),
+    ]
 
 
 def render_game_service(room: Room, version: str) -> Manifest:

@@ -167,16 +167,40 @@ def decide(obs: Observation) -> Verdict:
     )
 
 
+def kstatus(verdict: Verdict) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
+    """kstatus' abnormal-true conditions (Reconciling, Stalled) for a verdict.
+
+    Reconciling is True while the room is Pending or Starting (or a new spec is being
+    applied), Stalled is True when it is Failed; tools such as kstatus, Flux and Argo CD
+    read these two.
+    """
+    _, progress_reason, progress_message = verdict.progressing
+    if verdict.phase in ("Pending", "Starting") or (
+        verdict.phase != "Failed" and verdict.progressing[0] == "True"
+    ):
+        reconciling = ("True", progress_reason, progress_message)
+    else:
+        reconciling = ("False", verdict.phase, "Nothing left to do for the current spec.")
+    if verdict.phase == "Failed":
+        stalled = ("True", verdict.ready[1], verdict.ready[2])
+    else:
+        stalled = ("False", verdict.phase, "The room is not stuck.")
+    return reconciling, stalled
+
+
 def conditions(
     verdict: Verdict, previous: list[dict[str, Any]], generation: int, now: str
 ) -> list[dict[str, Any]]:
-    """The three conditions, keeping lastTransitionTime when a condition's status is unchanged."""
+    """Every condition, keeping lastTransitionTime when a condition's status is unchanged."""
     before = {c.get("type"): c for c in previous or []}
     result = []
+    reconciling, stalled = kstatus(verdict)
     for kind, (status, reason, message) in (
         ("Ready", verdict.ready),
         ("Progressing", verdict.progressing),
         ("Degraded", verdict.degraded),
+        ("Reconciling", reconciling),
+        ("Stalled", stalled),
     ):
         old = before.get(kind)
         if old is not None and not old.get("lastTransitionTime"):

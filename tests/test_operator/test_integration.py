@@ -152,7 +152,15 @@ async def test_create_reaches_ready_and_serves_players(
     assert status["observedGeneration"] == room["metadata"]["generation"]
     assert status["url"] == f"http://lobby-one.{kubectl.namespace}.svc/"
     assert status["image"] == "ghcr.io/drawgame/gameroom:0.1.0"
-    assert {c["type"] for c in status["conditions"]} == {"Ready", "Progressing", "Degraded"}
+    kinds = {c["type"]: c["status"] for c in status["conditions"]}
+    assert kinds == {
+        "Ready": "True",
+        "Progressing": "False",
+        "Degraded": "False",
+        "Reconciling": "False",
+        "Stalled": "False",
+    }
+    assert status["players"] == 0
     # kstatus: kubectl wait works on the condition.
     kubectl.run("wait", "--for=condition=Ready", "gameroom/lobby-one", "--timeout=10s")
 
@@ -177,13 +185,26 @@ async def test_create_reaches_ready_and_serves_players(
             )
 
     pod_ip = pod_of(kubectl, "lobby-one")["status"]["podIP"]
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
+        session.ws_connect(f"ws://{pod_ip}:8080/ws") as ws,
+    ):
+        await ws.send_json({"type": "join", "name": "bob", "protocol": 1})
+
+        async def players_counted() -> bool:
+            room = await asyncio.to_thread(kubectl.json, "gameroom", "lobby-one")
+            return bool(room["status"].get("players") == 1)
+
+        # The one prober reports the connected player in the room's status.
+        await async_wait_for("status.players to count the player", players_counted)
+        columns = kubectl.run("get", "gameroom", "lobby-one", "--no-headers").stdout.split()
+        assert columns[:3] == ["lobby-one", "Ready", "1"], columns
     welcome = await join(pod_ip)
     assert welcome["type"] == "welcome", welcome
     assert welcome["room"]["name"] == "lobby-one"
     assert welcome["state"]["settings"]["maxPlayers"] == 6
     assert welcome["state"]["settings"]["rounds"] == 2
     assert "Created" in events(kubectl, "lobby-one")
-    # The one prober notices the player count (the joined player keeps its seat a while).
     table = kubectl.run("get", "gamerooms", "-o", "wide").stdout
     assert "lobby-one" in table and "Ready" in table
     # The operator's own metrics count the room by phase.

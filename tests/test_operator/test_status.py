@@ -191,3 +191,29 @@ def test_a_ready_pod_of_the_current_template_is_ready_before_the_deployment_says
     # A ready Pod of the old settings is not enough.
     assert decide(replace(obs, pod_config_hash="old")).phase == "Starting"
     assert decide(replace(obs, pod_image="img:0.0.9")).phase == "Starting"
+
+
+def _kstatus(obs: Observation) -> dict[str, str]:
+    status = desired_status(obs, {}, "2026-01-01T00:00:00Z")
+    return {c["type"]: c["status"] for c in status["conditions"]}
+
+
+def test_kstatus_reconciling_while_pending_or_starting_stalled_when_failed() -> None:
+    pending = replace(READY, applied_generation=None, deployment=None, probe=None)
+    starting = replace(READY, deployment=deployment(ready=0), probe=None)
+    failed = replace(READY, apply_error="Service is invalid", apply_error_permanent=True)
+    assert _kstatus(READY)["Reconciling"] == _kstatus(READY)["Stalled"] == "False"
+    assert _kstatus(pending)["Reconciling"] == "True"
+    assert _kstatus(pending)["Stalled"] == "False"
+    assert _kstatus(starting)["Reconciling"] == "True"
+    assert _kstatus(failed) == {
+        "Ready": "False",
+        "Progressing": "False",
+        "Degraded": "True",
+        "Reconciling": "False",
+        "Stalled": "True",
+    }
+    stalled = next(
+        c for c in desired_status(failed, {}, "t")["conditions"] if c["type"] == "Stalled"
+    )
+    assert "Service is invalid" in stalled["message"]
