@@ -134,6 +134,16 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         room({}, name="a-room-whose-name-is-far-too-long-for-services"),
         ["metadata.name must be at most 40 characters"],
     ),
+    (
+        "name with a dot (not a Service name)",
+        room({}, name="my.room"),
+        ["metadata.name must be a DNS-1035 label"],
+    ),
+    (
+        "name starting with a digit (not a Service name)",
+        room({}, name="2048"),
+        ["metadata.name must be a DNS-1035 label"],
+    ),
 ]
 
 
@@ -183,6 +193,36 @@ def test_storage_class_is_immutable(kubectl: Kubectl) -> None:
     )
     assert result.returncode != 0
     assert "storageClassName is immutable" in result.stderr
+
+
+def test_storage_class_cannot_be_added_or_removed_later(kubectl: Kubectl) -> None:
+    kubectl.apply(room({}, name="unpinned"))
+    for name, storage in (("unpinned", {"storageClassName": "fast"}), ("pinned2", None)):
+        if storage is None:
+            kubectl.apply(room({"storage": {"storageClassName": "fast"}}, name=name))
+            storage = {"storageClassName": None}
+        result = kubectl.run(
+            "patch",
+            "gameroom",
+            name,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"storage": storage}}),
+            check=False,
+        )
+        assert result.returncode != 0, (name, result.stdout)
+        assert "spec.storage.storageClassName" in result.stderr, result.stderr
+        assert "only be chosen when the room is created" in result.stderr, result.stderr
+    # Growing the volume stays possible.
+    kubectl.run(
+        "patch",
+        "gameroom",
+        "unpinned",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"storage": {"size": "2Gi"}}}),
+    )
+    assert kubectl.json("gameroom", "unpinned")["spec"]["storage"]["size"] == "2Gi"
 
 
 def test_explain_documents_the_spec(kubectl: Kubectl) -> None:
