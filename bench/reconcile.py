@@ -230,6 +230,8 @@ async def run(demo: Demo, rooms: int, concurrency: int) -> dict[str, Any]:
         sampler.start()
         return sampler
 
+    # The sandbox (API server, controllers, kubelet) is one process: the first spawned.
+    sandbox = Sampler(next(p.pid for name, p in demo.processes if "kubesandbox" in name))
     async with aiohttp.ClientSession(
         base_url=upstream, connector=aiohttp.TCPConnector(limit=concurrency)
     ) as api:
@@ -245,6 +247,7 @@ async def run(demo: Demo, rooms: int, concurrency: int) -> dict[str, Any]:
         await asyncio.sleep(2)
         proxy.reset()
         cpu_before = sampler.cpu_seconds()
+        sandbox_cpu_before = sandbox.cpu_seconds()
         slots = asyncio.Semaphore(concurrency)
 
         async def create(i: int) -> None:
@@ -266,6 +269,7 @@ async def run(demo: Demo, rooms: int, concurrency: int) -> dict[str, Any]:
         finished = time.monotonic()
         children_done = proxy.last_seen.get(("POST", "deployments"), finished)
         cpu_create = sampler.cpu_seconds() - cpu_before
+        sandbox_cpu = sandbox.cpu_seconds() - sandbox_cpu_before
         create_writes = proxy.writes()
         peak_create = sampler.peak_rss
         sampler.running = False
@@ -311,6 +315,9 @@ async def run(demo: Demo, rooms: int, concurrency: int) -> dict[str, Any]:
         "operator_peak_rss_mb_creating": round(peak_create / 2**20, 1),
         "operator_peak_rss_mb_resync": round(peak_resync / 2**20, 1),
         "operator_cpu_percent_while_creating": round(100 * cpu_create / (finished - started), 1),
+        "sandbox_cpu_percent_while_creating": round(100 * sandbox_cpu / (finished - started), 1),
+        "sandbox_cpu_ms_per_room": round(1000 * sandbox_cpu / rooms, 1),
+        "operator_cpu_ms_per_room": round(1000 * cpu_create / rooms, 1),
     }
 
 
@@ -355,6 +362,12 @@ def report(result: dict[str, Any]) -> None:
         f"children of all rooms created after {result['children_seconds']} s "
         f"({result['children_per_second']} rooms/s: the operator's part); the rest of the time "
         "to Ready is the sandbox's Deployment/ReplicaSet controllers and kubelet"
+    )
+    print(
+        f"CPU while creating: sandbox {result['sandbox_cpu_percent_while_creating']} % "
+        f"({result['sandbox_cpu_ms_per_room']} ms/room), operator "
+        f"{result['operator_cpu_percent_while_creating']} % "
+        f"({result['operator_cpu_ms_per_room']} ms/room); 100 % is one core"
     )
     print("writes by kind:", json.dumps(result["writes_by_kind"]))
     print(f"resync of {result['rooms']} rooms took {result['resync_seconds']} s")

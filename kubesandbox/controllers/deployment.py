@@ -107,7 +107,7 @@ class DeploymentController:
         self.replicasets = replicasets
         self.pods = pods
         self.recorder = recorder
-        self.queue = WorkQueue("deployment", self.reconcile, workers=4)
+        self.queue = WorkQueue("deployment", self.reconcile, workers=16)
         self.by_uid: dict[str, Key] = {}
         self.rs_by_owner: dict[str, set[Key]] = {}
         self.rs_owner: dict[str, str] = {}  # rs uid -> deployment uid

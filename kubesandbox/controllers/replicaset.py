@@ -99,7 +99,7 @@ class ReplicaSetController:
         self.replicasets = replicasets
         self.pods = pods
         self.recorder = recorder
-        self.queue = WorkQueue("replicaset", self.reconcile, workers=4)
+        self.queue = WorkQueue("replicaset", self.reconcile, workers=16)
         self.expectations = Expectations()
         self.by_uid: dict[str, Key] = {}
         self.pods_by_owner: dict[str, set[Key]] = {}

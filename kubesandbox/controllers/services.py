@@ -48,7 +48,7 @@ class EndpointsController:
         self.pods = pods
         self.endpoints = endpoints
         self.slices = slices
-        self.queue = WorkQueue("endpoints", self.reconcile, workers=4)
+        self.queue = WorkQueue("endpoints", self.reconcile, workers=16)
         self._index: dict[tuple[str, str, str], set[str]] = {}
         self._index_key: dict[Key, tuple[str, str, str]] = {}
         self._pods_by_label: dict[tuple[str, str, str], set[str]] = {}
