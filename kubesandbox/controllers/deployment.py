@@ -230,6 +230,8 @@ class DeploymentController:
 
     def _old_pods_exist(self, olds: list[Obj]) -> bool:
         uids = {rs["metadata"]["uid"] for rs in olds}
+        if not uids:
+            return False
         return any(controller_uid(p) in uids for p in self.pods.cache.values())
 
     async def _create_rs(self, deployment: Obj, revision: int, replicas: int) -> Obj | None:

@@ -52,8 +52,28 @@ class EndpointsController:
         self._index: dict[tuple[str, str, str], set[str]] = {}
         self._index_key: dict[Key, tuple[str, str, str]] = {}
         self._pods_by_label: dict[tuple[str, str, str], set[str]] = {}
+        # (namespace, Service name) -> names of the EndpointSlices labelled for it.
+        self._slice_index: dict[tuple[str, str], set[str]] = {}
         services.add_handler(self._on_service)
         pods.add_handler(self._on_pod)
+        slices.add_handler(self._on_slice)
+
+    def _on_slice(self, kind: str, sl: Obj, old: Obj | None) -> None:
+        meta = sl["metadata"]
+        namespace, name = meta.get("namespace", ""), meta["name"]
+        for obj, present in ((old, False), (sl, kind != "DELETED")):
+            if obj is None:
+                continue
+            service = ((obj.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL)
+            if service is None:
+                continue
+            bucket = self._slice_index.setdefault((namespace, service), set())
+            if present:
+                bucket.add(name)
+            else:
+                bucket.discard(name)
+                if not bucket:
+                    del self._slice_index[(namespace, service)]
 
     def _on_service(self, kind: str, svc: Obj, old: Obj | None) -> None:
         meta = svc["metadata"]
@@ -140,10 +160,15 @@ class EndpointsController:
         return None
 
     def _slices(self, namespace: str, name: str) -> list[Obj]:
+        candidates = (
+            self.slices.get(namespace, slice_name)
+            for slice_name in sorted(self._slice_index.get((namespace, name), ()))
+        )
         return [
             s
-            for s in self.slices.items(namespace)
-            if ((s.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL) == name
+            for s in candidates
+            if s is not None
+            and ((s.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL) == name
             and ((s.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
         ]
 
