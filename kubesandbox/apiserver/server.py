@@ -181,9 +181,9 @@ class ApiServer:
             await self.store.dirty.wait()
             self.store.dirty.clear()
             # A snapshot costs time in proportion to the store (50 ms for 10,000 objects):
-            # save at most every 0.5 s and spend at most ~10% of the time saving. Stop
+            # save at most every 0.5 s and spend at most ~5% of the time saving. Stop
             # always saves, so nothing is lost on a clean shutdown.
-            await asyncio.sleep(max(0.5, 10 * last_save))
+            await asyncio.sleep(max(0.5, 20 * last_save))
             try:
                 started = time.perf_counter()
                 self._save()
