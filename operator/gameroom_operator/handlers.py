@@ -77,7 +77,11 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     credentials = await asyncio.to_thread(load_credentials, ours.kubeconfig)
     controller = Controller(
         Kube(credentials),
-        RenderOptions(default_image=ours.default_image, log_format=ours.room_log_format),
+        RenderOptions(
+            default_image=ours.default_image,
+            log_format=ours.room_log_format,
+            operator_namespace=ours.operator_namespace,
+        ),
         probe_interval=ours.probe_interval,
         resync_interval=ours.resync_interval,
     )

@@ -29,6 +29,7 @@ RUN_AS = 10001
 GRACE_PERIOD_SECONDS = 45
 PRESTOP_SLEEP_SECONDS = 5
 OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "gameroom-operator"}
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set on every namespace by the API server
 
 Manifest = dict[str, Any]
 
@@ -47,6 +48,10 @@ class Room:
 class RenderOptions:
     default_image: str = DEFAULT_IMAGE
     log_format: str = "json"
+    # The operator's own namespace: the only one whose operator Pods may reach a room's admin
+    # port. Empty (not known, e.g. an operator running outside the cluster): the room's own
+    # namespace only.
+    operator_namespace: str = ""
 
 
 def image_of(spec: dict[str, Any], options: RenderOptions) -> str:
@@ -313,7 +318,16 @@ def render_admin_service(room: Room, version: str) -> Manifest:
     }
 
 
-def render_network_policy(room: Room, version: str) -> Manifest:
+def _operator_peer(options: RenderOptions) -> dict[str, Any]:
+    peer: dict[str, Any] = {"podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)}}
+    if options.operator_namespace:
+        peer["namespaceSelector"] = {
+            "matchLabels": {NAMESPACE_NAME_LABEL: options.operator_namespace}
+        }
+    return peer
+
+
+def render_network_policy(room: Room, version: str, options: RenderOptions) -> Manifest:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -324,13 +338,11 @@ def render_network_policy(room: Room, version: str) -> Manifest:
             "ingress": [
                 # The game port is public: players and the kubelet's probes.
                 {"ports": [{"port": n.GAME_PORT, "protocol": "TCP"}]},
-                # The admin port only from the operator (any namespace) and this room's jobs.
+                # The admin port only from the operator's Pods (in its own namespace) and
+                # this room's jobs.
                 {
                     "from": [
-                        {
-                            "namespaceSelector": {},
-                            "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)},
-                        },
+                        _operator_peer(options),
                         {
                             "podSelector": {
                                 "matchLabels": {
@@ -372,13 +384,15 @@ def render_ingress(room: Room, version: str) -> Manifest | None:
                 },
             }
         ],
-        "ingressClassName": ingress.get("className") or None,
         "tls": (
             [{"hosts": [ingress["host"]], "secretName": ingress["tlsSecretName"]}]
             if ingress.get("tlsSecretName")
             else None
         ),
     }
+    # Left out (never null) without a className: the cluster's default IngressClass fills it in.
+    if ingress.get("className"):
+        spec["ingressClassName"] = ingress["className"]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -399,7 +413,7 @@ def render_children(
         render_pvc(room, version),
         render_admin_service(room, version),
         render_game_service(room, version),
-        render_network_policy(room, version),
+        render_network_policy(room, version, options),
         render_deployment(room, version, options),
     ]
     ingress = render_ingress(room, version)

@@ -25,6 +25,7 @@ class Settings:
     resync_interval: float
     kubeconfig: str | None
     room_log_format: str
+    operator_namespace: str = ""  # "" = not known: rooms admit only operators in their namespace
 
     @property
     def standalone(self) -> bool:
@@ -33,6 +34,21 @@ class Settings:
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(ENV_PREFIX + name, default)
+
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def own_namespace(path: str = SERVICE_ACCOUNT_NAMESPACE) -> str:
+    """The namespace the operator runs in: POD_NAMESPACE (downward API), else its service
+    account's, else "" (running outside the cluster)."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().strip()
+    except OSError:
+        return ""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -101,6 +117,13 @@ def parser() -> argparse.ArgumentParser:
         default=_env("ROOM_LOG_FORMAT", "json"),
         help="log format the game servers are started with",
     )
+    p.add_argument(
+        "--operator-namespace",
+        default=_env("OPERATOR_NAMESPACE", ""),
+        help="namespace of the operator's Pods, the only one the rooms' NetworkPolicies admit "
+        "to the admin port; default: POD_NAMESPACE, else the service account's namespace, "
+        "else none (only operator Pods in the room's own namespace)",
+    )
     return p
 
 
@@ -120,4 +143,5 @@ def from_args(argv: list[str] | None = None) -> Settings:
         resync_interval=args.resync_interval,
         kubeconfig=args.kubeconfig,
         room_log_format=args.room_log_format,
+        operator_namespace=args.operator_namespace or own_namespace(),
     )

@@ -195,6 +195,7 @@ CHILD_KINDS = (
     "service",
     "deployment",
     "networkpolicy",
+    "ingress",
 )
 
 

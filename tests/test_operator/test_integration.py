@@ -173,6 +173,7 @@ async def test_create_reaches_ready_and_serves_players(
         "service": 2,
         "deployment": 1,
         "networkpolicy": 1,
+        "ingress": 0,
     }
     for items in found.values():
         for item in items:
@@ -340,7 +341,84 @@ async def test_invalid_spec_change_is_refused_and_room_keeps_running(
     )
     assert result.returncode != 0
     assert "spec.game.maxPlayers" in result.stderr
-    assert kubectl.json("gameroom", "stubborn")["status"]["phase"] == "Ready"
+    # The operator goes on serving the room and applying valid changes; the refused value
+    # never reaches the game server.
+    kubectl.patch_room("stubborn", {"game": {"rounds": 4}})
+
+    def applied() -> dict[str, Any] | None:
+        room = kubectl.json("gameroom", "stubborn")
+        done = room["status"].get("observedGeneration") == room["metadata"]["generation"]
+        return room if done and condition(room, "Ready").get("status") == "True" else None
+
+    room = wait_for("the valid change to be applied", applied, READY_TIMEOUT)
+    assert room["status"]["phase"] == "Ready"
+    config = yaml.safe_load(kubectl.json("configmap", "stubborn-config")["data"]["config.yaml"])
+    assert config["game"]["rounds"] == 4 and config["game"]["maxPlayers"] == 12
+
+    def serving_new_settings() -> dict[str, Any] | None:
+        pod = pod_of(kubectl, "stubborn")
+        hash_now = kubectl.json("deployment", "stubborn")["metadata"]["annotations"]
+        annotations = pod["metadata"].get("annotations") or {}
+        key = "drawgame.dev/config-hash"
+        return pod if annotations.get(key) == hash_now[key] else None
+
+    pod = wait_for("the Pod with the new settings", serving_new_settings, READY_TIMEOUT)
+    welcome = await join(pod["status"]["podIP"], "late")
+    assert welcome["state"]["settings"]["maxPlayers"] == 12
+    assert welcome["state"]["settings"]["rounds"] == 4
+
+
+async def test_removed_ingress_and_keys_are_removed_from_the_children(
+    shared_ns: Kubectl, operator: OperatorProcess
+) -> None:
+    kubectl = shared_ns
+    kubectl.apply(
+        room_manifest(
+            "trimmed",
+            expose={"ingress": {"host": "trimmed.example.com"}},
+            podTemplate={"labels": {"team": "blue"}, "nodeSelector": {"kubernetes.io/os": "linux"}},
+            resources={"limits": {"cpu": "0.5", "memory": "256Mi"}},
+        )
+    )
+
+    def template() -> dict[str, Any] | None:
+        found = kubectl.maybe("deployment", "trimmed")
+        return found["spec"]["template"] if found else None
+
+    ingress = wait_for("the Ingress", lambda: kubectl.maybe("ingress", "trimmed"), 30)
+    assert ingress["spec"]["rules"][0]["host"] == "trimmed.example.com"
+    assert ingress["metadata"]["ownerReferences"][0]["kind"] == "GameRoom"
+    before = wait_for("the Deployment", template, 30)
+    assert before["metadata"]["labels"]["team"] == "blue"
+
+    kubectl.run(
+        "patch",
+        "gameroom",
+        "trimmed",
+        "--type=json",
+        "-p",
+        json.dumps(
+            [
+                {"op": "remove", "path": "/spec/expose/ingress"},
+                {"op": "remove", "path": "/spec/podTemplate/labels/team"},
+                {"op": "remove", "path": "/spec/podTemplate/nodeSelector"},
+                {"op": "remove", "path": "/spec/resources/limits/cpu"},
+            ]
+        ),
+    )
+
+    def trimmed() -> dict[str, Any] | None:
+        found = template()
+        if found is None or "team" in found["metadata"]["labels"]:
+            return None
+        return found
+
+    after = wait_for("the label to be removed from the Deployment", trimmed, 30)
+    assert "nodeSelector" not in after["spec"]
+    assert after["spec"]["containers"][0]["resources"]["limits"] == {"memory": "256Mi"}
+    wait_for("the Ingress to be deleted", lambda: kubectl.maybe("ingress", "trimmed") is None, 30)
+    wait_ready(kubectl, "trimmed")
+    kubectl.run("delete", "gameroom", "trimmed", "--timeout=60s")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,6 +492,7 @@ def test_killed_mid_reconcile_converges_without_duplicates(
                 "service": 2,
                 "deployment": 1,
                 "networkpolicy": 1,
+                "ingress": 0,
             }, name
             pods = kubectl.json("pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
             assert len([p for p in pods if not p["metadata"].get("deletionTimestamp")]) == 1

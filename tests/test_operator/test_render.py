@@ -153,6 +153,13 @@ def test_full_room_renders_every_option() -> None:
     assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
     assert pod["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert pod["spec"]["tolerations"][0]["key"] == "dedicated"
+    assert pod["spec"]["imagePullSecrets"] == [{"name": "ghcr-pull"}]
+    assert pod["spec"]["priorityClassName"] == "game-rooms"
+    node_affinity = pod["spec"]["affinity"]["nodeAffinity"]
+    assert node_affinity["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"] == 50
+    assert kids["PersistentVolumeClaim"]["spec"]["storageClassName"] == "standard"
+    assert kids["office-party"]["spec"]["type"] == "NodePort"
+    assert kids["office-party"]["spec"]["ports"][0]["nodePort"] == 30080
     container = pod["spec"]["containers"][0]
     assert container["resources"]["limits"] == {"cpu": "1", "memory": "256Mi"}
     assert kids["PersistentVolumeClaim"]["spec"]["resources"]["requests"]["storage"] == "2Gi"
@@ -196,6 +203,8 @@ def test_admin_port_is_only_open_to_the_operator_and_room_jobs() -> None:
     assert [p["port"] for p in admin_rule["ports"]] == [8081]
     peers = admin_rule["from"]
     assert peers[0]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "gameroom-operator"}
+    # Operator namespace not known: operator Pods in the room's own namespace only.
+    assert "namespaceSelector" not in peers[0]
     assert peers[1]["podSelector"]["matchLabels"] == {
         "drawgame.dev/room": "tiny",
         "drawgame.dev/admin-client": "true",
@@ -240,3 +249,21 @@ def test_node_port_only_for_node_port_services() -> None:
 )
 def test_version_of_image(image: str, version: str) -> None:
     assert version_of(image) == version
+
+
+def test_admin_port_admits_operator_pods_only_from_the_operators_namespace() -> None:
+    options = RenderOptions(operator_namespace="gameroom-system")
+    policy = by_kind(render_children(MINIMAL, TOKEN, options))["NetworkPolicy"]
+    admin_rule = next(r for r in policy["spec"]["ingress"] if "from" in r)
+    assert admin_rule["from"][0] == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gameroom-system"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "gameroom-operator"}},
+    }
+    kubernetes_validate.validate(strip_absent(policy), "1.37.0", strict=True)
+
+
+def test_ingress_without_class_leaves_the_class_to_the_cluster_default() -> None:
+    room = Room("ing", "ns", "u", {"expose": {"ingress": {"host": "ing.example.com"}}})
+    ingress = by_kind(render_children(room, TOKEN))["Ingress"]
+    # Not even a null: a merge patch would remove the class the cluster's default filled in.
+    assert "ingressClassName" not in ingress["spec"]

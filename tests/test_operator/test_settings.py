@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from gameroom_operator import DEFAULT_IMAGE
-from gameroom_operator.settings import from_args
+from gameroom_operator.settings import from_args, own_namespace
 
 
 def test_defaults_are_standalone_all_namespaces_and_the_project_image(
@@ -41,3 +43,18 @@ def test_bad_flag_value_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         from_args(["--log-format", "xml"])
     assert "invalid choice: 'xml'" in capsys.readouterr().err
+
+
+def test_operator_namespace_from_flag_downward_api_or_service_account(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("GAMEROOM_OPERATOR_OPERATOR_NAMESPACE", raising=False)
+    monkeypatch.delenv("POD_NAMESPACE", raising=False)
+    account = tmp_path / "namespace"
+    assert own_namespace(str(account)) == ""  # outside a cluster
+    account.write_text("ops\n")
+    assert own_namespace(str(account)) == "ops"
+    monkeypatch.setenv("POD_NAMESPACE", "gameroom-system")
+    assert own_namespace(str(account)) == "gameroom-system"
+    assert from_args([]).operator_namespace == "gameroom-system"
+    assert from_args(["--operator-namespace", "x"]).operator_namespace == "x"
