@@ -488,17 +488,14 @@ def _cel_root_view(value: Any) -> Any:
     return {**value, "metadata": visible}
 
 
-_SELF_TOKEN = re.compile(r"\bself\b")
-_SELF_FIELD = re.compile(r"\bself\.([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()")
-
-
-@functools.lru_cache(maxsize=1024)
-def _self_fields(expression: str) -> frozenset[str] | None:
-    """The top-level fields of ``self`` a rule reads, when it reads nothing else (every
-    ``self`` is ``self.field``, never a bare ``self``, ``self[...]`` or ``self.macro(...)``);
-    else None. Such a rule gives the same result on ``self`` cut down to those fields."""
-    uses = len(_SELF_TOKEN.findall(expression))
-    fields = _SELF_FIELD.findall(expression)
+@functools.lru_cache(maxsize=2048)
+def _var_fields(expression: str, var: str) -> frozenset[str] | None:
+    """The top-level fields of ``var`` (``self`` or ``oldSelf``) a rule reads, when it reads
+    nothing else of it (every use is ``var.field``, never a bare ``var``, ``var[...]`` or
+    ``var.macro(...)``); else None. Such a rule gives the same result on the variable cut
+    down to those fields, so the outcome is remembered under that smaller key."""
+    uses = len(re.findall(rf"\b{var}\b", expression))
+    fields = re.findall(rf"\b{var}\.([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()", expression)
     if uses == 0 or len(fields) != uses:
         return None
     return frozenset(fields)
@@ -523,18 +520,28 @@ def run_cel_rules(
         if has_old:
             old = _cel_root_view(old)
     whole_json: str | None = None
-    old_json = _canonical(old) if has_old else None
+    whole_old_json: str | None = None
     for rule in rules:
         expression = rule.get("rule", "")
         if "oldSelf" in expression and not has_old and not rule.get("optionalOldSelf"):
             continue  # transition rules only run on updates
-        fields = _self_fields(expression)
+        fields = _var_fields(expression, "self")
         if fields is not None:
             self_json = _canonical(_project(value, fields))
         else:
             if whole_json is None:
                 whole_json = _canonical(value)
             self_json = whole_json
+        # oldSelf is part of the key (and the activation) only for rules that name it.
+        old_json: str | None = None
+        if has_old and "oldSelf" in expression:
+            old_fields = _var_fields(expression, "oldSelf")
+            if old_fields is not None:
+                old_json = _canonical(_project(old, old_fields))
+            else:
+                if whole_old_json is None:
+                    whole_old_json = _canonical(old)
+                old_json = whole_old_json
         field = path
         if rule.get("fieldPath"):
             field = path + rule["fieldPath"] if path else rule["fieldPath"].lstrip(".")
