@@ -34,7 +34,7 @@ from .render import (
     strip_absent,
     version_of,
 )
-from .status import Observation, Probe, desired_status, status_changed
+from .status import Observation, Probe, desired_status, prober_stalled, status_changed
 
 log = structlog.get_logger("gameroom_operator")
 
@@ -541,8 +541,10 @@ class Controller:
             await self.sync_status(state)
 
     async def run_prober(self) -> None:
-        """One loop for all rooms: probe ready rooms, resync children when asked to."""
-        last_resync = time.monotonic()
+        """One loop for all rooms: probe ready rooms. The resync runs in its own task, so a
+        long resync never holds up the probes (nor /healthz)."""
+        if self.resync_interval:
+            self._spawn(self.run_resync())
         while True:
             self._last_loop = time.monotonic()
             states = [s for s in self.rooms.values() if not s.deleting]
@@ -550,16 +552,19 @@ class Controller:
                 *(self.probe_room(s) for s in states if s.pod_ready),
                 return_exceptions=True,
             )
-            if self.resync_interval and time.monotonic() - last_resync >= self.resync_interval:
-                last_resync = time.monotonic()
-                for state in states:
-                    if state.applied_generation is None:
-                        continue
-                    try:
-                        await self.reconcile_known(state)
-                    except Exception as error:  # noqa: BLE001 - logged; Kopf retries on events
-                        log.warning("resync_failed", room=state.name, error=str(error))
             await asyncio.sleep(self.probe_interval)
+
+    async def run_resync(self) -> None:
+        """Every resync interval: re-check every room's children (writes only on drift)."""
+        while True:
+            await asyncio.sleep(self.resync_interval)
+            for state in [s for s in self.rooms.values() if not s.deleting]:
+                if state.applied_generation is None:
+                    continue
+                try:
+                    await self.reconcile_known(state)
+                except Exception as error:  # noqa: BLE001 - logged; Kopf retries on events
+                    log.warning("resync_failed", room=state.name, error=str(error))
 
     async def reconcile_known(self, state: RoomState) -> None:
         """A resync: the same as a reconcile, for a room already seen in this run."""
@@ -574,8 +579,7 @@ class Controller:
 
     def prober_healthy(self) -> tuple[bool, str]:
         age = time.monotonic() - self._last_loop
-        limit = max(60.0, self.probe_interval * 6 + (self.resync_interval or 0))
-        if age > limit:
+        if prober_stalled(age, self.probe_interval):
             return False, f"the room prober has not run for {age:.0f}s"
         return True, f"{len(self.rooms)} rooms known"
 

@@ -257,3 +257,12 @@ def desired_status(obs: Observation, previous: dict[str, Any], now: str) -> dict
 def status_changed(current: dict[str, Any], desired: dict[str, Any]) -> bool:
     """True when a status write is needed (fields we do not manage are left alone)."""
     return any(current.get(key) != value for key, value in desired.items())
+
+
+def prober_stalled(age: float, probe_interval: float) -> bool:
+    """True when the room prober's last pass is too old: /healthz then answers 503.
+
+    Bounded by the probe interval alone (six missed passes, at least a minute): the resync
+    runs in its own task and never delays the prober.
+    """
+    return age > max(60.0, probe_interval * 6)
