@@ -26,6 +26,7 @@ from .defaults import (
     validate_name,
 )
 from .errors import ApiError, cause
+from .metadata import check_decodable, validate_metadata
 from .patching import (
     _DELETE as _DELETE_MARK,
 )
@@ -313,6 +314,10 @@ class ApiCore:
     ) -> dict[str, Any]:
         """Defaulting, pruning and validation (CRD schemas and CEL, built-in basics)."""
         name = obj["metadata"].get("name", "")
+        check_decodable(
+            rt.kind, rt.group, rt.plural, (version or rt.api_version()).split("/")[-1], obj
+        )
+        meta_causes = validate_metadata(obj["metadata"])
         if rt.is_crd:
             schema = (
                 rt.schemas.get(version or rt.storage_version)
@@ -322,12 +327,12 @@ class ApiCore:
             obj, causes = process_custom_object(obj, schema, old)
             obj["apiVersion"] = rt.api_version()
             obj["kind"] = rt.kind
-            if causes:
-                raise self._invalid(rt, name, causes)
+            if meta_causes or causes:
+                raise self._invalid(rt, name, meta_causes + causes)
             return obj
         if not rt.group or rt.group in ("apps", "batch", "policy"):
             apply_builtin_defaults(rt.plural, rt.group, obj, creating=old is None)
-        causes = validate_builtin(rt.plural, obj)
+        causes = meta_causes + validate_builtin(rt.plural, obj)
         if rt.key == CRD_KEY:
             causes += self._validate_crd(obj)
         if causes:
