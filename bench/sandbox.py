@@ -6,6 +6,12 @@ fan-out of one stream of changes to 20 watchers, with 10,000 ConfigMaps stored. 
 requests/s per operation, the kubesandbox/kmock ratio and the servers' memory (RSS).
 Targets on a 2-core machine: >= 2,000 gets/s and >= 500 writes/s.
 
+kmock runs as its README shows (`KubernetesEmulator` in a `kmock.Server`), with no
+per-request timeout: one request on an empty emulator takes about 3 ms. Its rates fall as
+the run goes on because it records every request and re-filters that history on each new
+one (profiled: `kmock/_internal/dsl.py` `Filter.__iter__`), so its figures measure that
+design; read the ratios with this in mind.
+
 Run: .venv/bin/python bench/sandbox.py [--objects 10000] [--watchers 20]
 """
 
