@@ -137,17 +137,31 @@ SUPPORTED_FIELDS: dict[str, set[str]] = {
         "type",
     },
     "secrets": {"type"},
+    # events.k8s.io/v1 Events (stored in their own shape): kube's field label conversions.
+    "events.k8s.io/events": {
+        "regarding.kind",
+        "regarding.namespace",
+        "regarding.name",
+        "regarding.uid",
+        "regarding.apiVersion",
+        "regarding.resourceVersion",
+        "regarding.fieldPath",
+        "reason",
+        "reportingController",
+        "type",
+    },
     "namespaces": {"status.phase"},
     "jobs": {"status.successful"},
     "replicasets": {"status.replicas"},
 }
 
 
-def parse_field_selector(text: str | None, plural: str) -> list[FieldRequirement]:
+def parse_field_selector(text: str | None, plural: str, group: str = "") -> list[FieldRequirement]:
     if not text:
         return []
     out: list[FieldRequirement] = []
-    allowed = {"metadata.name", "metadata.namespace"} | SUPPORTED_FIELDS.get(plural, set())
+    fields = SUPPORTED_FIELDS.get(f"{group}/{plural}") or SUPPORTED_FIELDS.get(plural, set())
+    allowed = {"metadata.name", "metadata.namespace"} | fields
     for part in text.split(","):
         part = part.strip()
         if not part:

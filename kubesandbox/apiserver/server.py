@@ -524,7 +524,7 @@ class ApiServer:
     ) -> web.Response:
         q = request.query
         label_reqs = parse_label_selector(q.get("labelSelector"))
-        field_reqs = parse_field_selector(q.get("fieldSelector"), rt.plural)
+        field_reqs = parse_field_selector(q.get("fieldSelector"), rt.plural, rt.group)
         items = [
             o
             for o in self.store.iter(rt.key, ns)
@@ -591,7 +591,7 @@ class ApiServer:
     ) -> web.StreamResponse:
         q = request.query
         label_reqs = parse_label_selector(q.get("labelSelector"))
-        field_reqs = parse_field_selector(q.get("fieldSelector"), rt.plural)
+        field_reqs = parse_field_selector(q.get("fieldSelector"), rt.plural, rt.group)
         timeout = float(q.get("timeoutSeconds") or 1800)
         bookmarks = _truthy(q.get("allowWatchBookmarks"))
         send_initial = _truthy(q.get("sendInitialEvents"))
@@ -834,7 +834,7 @@ class ApiServer:
         opts = self._delete_options(request, body)
         q = request.query
         label_reqs = parse_label_selector(q.get("labelSelector"))
-        field_reqs = parse_field_selector(q.get("fieldSelector"), rt.plural)
+        field_reqs = parse_field_selector(q.get("fieldSelector"), rt.plural, rt.group)
         deleted = []
         for obj in list(self.store.iter(rt.key, ns if rt.namespaced and ns else None)):
             if labels_match(label_reqs, obj["metadata"].get("labels")) and fields_match(

@@ -207,6 +207,36 @@ def test_event_field_selectors_on_involved_object(api, namespace):
     assert [e.metadata.name for e in got.items] == ["ev0"]
 
 
+def test_events_k8s_io_field_selectors_on_regarding(api, namespace):
+    events = client.EventsV1Api(api)
+    for i, kind in enumerate(("Pod", "Deployment")):
+        events.create_namespaced_event(
+            namespace,
+            {
+                "metadata": {"name": f"nev{i}"},
+                "eventTime": "2026-01-01T00:00:00.000000Z",
+                "regarding": {"kind": kind, "name": "thing", "namespace": namespace},
+                "reason": "Tested" if i else "Other",
+                "note": "m",
+                "type": "Normal",
+                "action": "Testing",
+                "reportingController": "tests",
+                "reportingInstance": "tests-1",
+            },
+        )
+    got = events.list_namespaced_event(
+        namespace, field_selector="regarding.kind=Deployment,regarding.name=thing"
+    )
+    assert [e.metadata.name for e in got.items] == ["nev1"]
+    got = events.list_namespaced_event(
+        namespace, field_selector="reason=Other,reportingController=tests"
+    )
+    assert [e.metadata.name for e in got.items] == ["nev0"]
+    with pytest.raises(client.ApiException) as err:
+        events.list_namespaced_event(namespace, field_selector="involvedObject.name=thing")
+    assert err.value.status == 400
+
+
 def test_limit_and_continue_page_through_everything(api, namespace):
     core = client.CoreV1Api(api)
     for i in range(7):
