@@ -21,7 +21,7 @@ from . import GROUP, PLURAL, VERSION, metrics
 from . import names as n
 from .admin import RoomClient
 from .defaults import effective_spec
-from .diff import covers, for_live, merge_patch
+from .diff import covers, edited_by_others, for_live, merge_patch
 from .kube import ApiError, Kube, api_path, object_path
 from .render import (
     TOKEN_KEY,
@@ -325,12 +325,21 @@ class Controller:
         state = self._owner_state(body)
         if state is None:
             return
+        known = state.deployment
         state.deployment = None if event_type == "DELETED" else _slim_deployment(body)
         if not state.uid:
             self._forget_orphan(state)
             return
         if event_type == "DELETED" and not state.deleting and state.applied_generation:
             # Someone deleted the room's Deployment: put it back now, not at the next resync.
+            self._spawn(self._restore_children(state))
+        elif (
+            edited_by_others(known, body, event_type)
+            and not state.deleting
+            and state.applied_generation
+        ):
+            # Someone edited the room's Deployment (kubectl edit/scale): repair it now. (The
+            # event of our own patch may land here too; the reconcile then only reads.)
             self._spawn(self._restore_children(state))
         await self.sync_status(state)
 

@@ -171,3 +171,18 @@ def with_removals(desired: dict[str, Any], live: dict[str, Any] | None) -> dict[
             if path[-1] not in node:
                 node[path[-1]] = None
     return result
+
+
+def edited_by_others(
+    known: dict[str, Any] | None, event: dict[str, Any], event_type: str | None
+) -> bool:
+    """True when a watch event shows a child's spec changed past the version last known.
+
+    `known` is the child as the operator last wrote or saw it. A spec change bumps
+    metadata.generation; status updates (controllers, kubelet) do not, so they never count.
+    """
+    if event_type != "MODIFIED" or known is None:
+        return False
+    before = (known.get("metadata") or {}).get("generation") or 0
+    after = (event.get("metadata") or {}).get("generation") or 0
+    return bool(before) and after > before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gameroom_operator.diff import covers, for_live, merge_patch
+from gameroom_operator.diff import covers, edited_by_others, for_live, merge_patch
 from gameroom_operator.render import Room, render_children, strip_absent
 
 
@@ -143,3 +143,12 @@ def test_a_pvc_is_only_ever_grown() -> None:
     assert covers(live, shrunk) is None
     grown = for_live(_pvc({"storage": {"size": "3Gi"}}), live)
     assert merge_patch(grown)["spec"] == {"resources": {"requests": {"storage": "3Gi"}}}
+
+
+def test_only_spec_edits_by_others_count_as_edits() -> None:
+    known = {"metadata": {"generation": 3}}
+    assert edited_by_others(known, {"metadata": {"generation": 4}}, "MODIFIED")
+    # Status updates keep the generation; a listing or a deletion is not an edit.
+    assert not edited_by_others(known, {"metadata": {"generation": 3}}, "MODIFIED")
+    assert not edited_by_others(known, {"metadata": {"generation": 4}}, None)
+    assert not edited_by_others(None, {"metadata": {"generation": 4}}, "MODIFIED")

@@ -324,6 +324,29 @@ async def test_deleted_deployment_is_put_back(
     assert room["status"]["phase"] == "Ready"
 
 
+async def test_edited_deployment_is_repaired_without_waiting_for_a_resync(
+    shared_ns: Kubectl, operator: OperatorProcess
+) -> None:
+    kubectl = shared_ns  # the shared operator runs with --resync-interval 0
+    kubectl.apply(room_manifest("edited"))
+    wait_ready(kubectl, "edited")
+    kubectl.run("scale", "deployment", "edited", "--replicas=0")
+    kubectl.run(
+        "set", "env", "deployment/edited", "-c", "gameserver", "GAMESERVER_LOG_FORMAT=console"
+    )
+
+    def repaired() -> bool:
+        deployment = kubectl.json("deployment", "edited")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        return deployment["spec"]["replicas"] == 1 and env["GAMESERVER_LOG_FORMAT"] == "json"
+
+    wait_for("the Deployment to be repaired", repaired, 30)
+    wait_ready(kubectl, "edited")
+    pod = wait_for("a running Pod", lambda: pod_of(kubectl, "edited"), 30)
+    assert (await join(pod["status"]["podIP"], "fixed"))["type"] == "welcome"
+
+
 async def test_invalid_spec_change_is_refused_and_room_keeps_running(
     shared_ns: Kubectl, operator: OperatorProcess
 ) -> None:
