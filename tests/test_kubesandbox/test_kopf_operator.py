@@ -55,8 +55,13 @@ OPERATOR = textwrap.dedent(
 
     @kopf.on.delete("sandbox.test", "v1", "testrooms")
     def deleted(name, namespace, **_):
+        # What the API server shows while the handler runs: the object, held by the finalizer.
+        live = kubernetes.client.CustomObjectsApi().get_namespaced_custom_object(
+            "sandbox.test", "v1", namespace, "testrooms", name)["metadata"]
         kubernetes.client.CoreV1Api().create_namespaced_config_map(
-            namespace, {"metadata": {"name": f"{name}-farewell"}})
+            namespace, {"metadata": {"name": f"{name}-farewell"},
+                        "data": {"deletionTimestamp": live.get("deletionTimestamp") or "",
+                                 "finalizers": ",".join(live.get("finalizers") or [])}})
     """
 )
 
@@ -170,7 +175,10 @@ def test_kopf_operator_lifecycle(api, operator):
         return False
 
     wait_until(gone, timeout=30, message="the room to be deleted after its finalizer")
-    assert core.read_namespaced_config_map("kopfed-farewell", ns).metadata.name
+    seen = core.read_namespaced_config_map("kopfed-farewell", ns).data
+    # The handler ran on the object being deleted, still held by Kopf's finalizer.
+    assert seen["deletionTimestamp"], seen
+    assert "kopf.zalando.org/KopfFinalizerMarker" in seen["finalizers"].split(","), seen
     wait_until(
         lambda: (
             not [
