@@ -327,6 +327,8 @@ class ApiCore:
             obj, causes = process_custom_object(obj, schema, old)
             obj["apiVersion"] = rt.api_version()
             obj["kind"] = rt.kind
+            if old is not None:
+                causes = [c for c in causes if not _unchanged_top_field(c["field"], obj, old)]
             if meta_causes or causes:
                 raise self._invalid(rt, name, meta_causes + causes)
             return obj
@@ -1327,9 +1329,9 @@ def _encode_managed(
 
 
 def _unchanged_top_field(field: str, new: dict[str, Any], old: dict[str, Any]) -> bool:
-    """Whether a cause's field lies under a top-level field (other than status) that is
-    the same in `new` and `old`."""
+    """Whether a cause's field lies under a top-level field that is the same in `new` and
+    `old` (validation ratcheting: an update is not refused for what it did not change)."""
     top = field.split(".", 1)[0].split("[", 1)[0]
-    if not top or top == "status":
+    if not top:
         return False
     return bool(new.get(top) == old.get(top))

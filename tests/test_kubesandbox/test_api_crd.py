@@ -463,3 +463,39 @@ def test_status_writes_are_pruned_defaulted_and_validated(api, namespace):
         assert obj["spec"] == {"watts": 60} and obj["status"]["phase"] == "On"
     finally:
         ext.delete_custom_resource_definition("lamps.strict.test")
+
+
+def test_spec_writes_are_not_refused_for_a_status_that_a_newer_schema_rejects(api, namespace):
+    ext = client.ApiextensionsV1Api(api)
+    crd = json.loads(json.dumps(STRICT_STATUS_CRD))
+    crd["metadata"]["name"] = "bulbs.strict.test"
+    crd["spec"]["names"] = {"plural": "bulbs", "singular": "bulb", "kind": "Bulb"}
+    ext.create_custom_resource_definition(crd)
+    try:
+        co = client.CustomObjectsApi(api)
+        bulb = {"apiVersion": "strict.test/v1", "kind": "Bulb", "metadata": {"name": "b"}}
+        co.create_namespaced_custom_object("strict.test", "v1", namespace, "bulbs", bulb)
+        co.patch_namespaced_custom_object_status(
+            "strict.test", "v1", namespace, "bulbs", "b", {"status": {"phase": "On"}}
+        )
+        # The schema is tightened: the stored status is no longer valid...
+        live = ext.read_custom_resource_definition("bulbs.strict.test")
+        schema = live.spec.versions[0].schema.open_apiv3_schema
+        schema.properties["status"].properties["phase"].enum = ["Off"]
+        ext.replace_custom_resource_definition("bulbs.strict.test", live)
+        # ...but writes that leave it alone are accepted (validation ratcheting)...
+        obj = co.patch_namespaced_custom_object(
+            "strict.test", "v1", namespace, "bulbs", "b", {"spec": {"watts": 5}}
+        )
+        assert obj["spec"] == {"watts": 5} and obj["status"]["phase"] == "On"
+        # ...while new invalid values are still refused.
+        with pytest.raises(client.ApiException) as err:
+            co.patch_namespaced_custom_object(
+                "strict.test", "v1", namespace, "bulbs", "b", {"spec": {"watts": 500}}
+            )
+        assert err.value.status == 422
+        assert [c["field"] for c in json.loads(err.value.body)["details"]["causes"]] == [
+            "spec.watts"
+        ]
+    finally:
+        ext.delete_custom_resource_definition("bulbs.strict.test")

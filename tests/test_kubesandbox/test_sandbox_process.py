@@ -1,4 +1,4 @@
-"""`python -m kubesandbox up` as a process: what it starts dies with it, however it stops,
+"""`python -m kubesandbox up` as a process: its Pod processes die with it, however it stops,
 and two sandboxes running side by side get their own addresses."""
 
 from __future__ import annotations
