@@ -15,6 +15,7 @@ import ipaddress
 import itertools
 import os
 import pathlib
+import time
 from typing import Any
 
 import structlog
@@ -42,6 +43,7 @@ class ServiceProxy:
         self.listeners: dict[ListenKey, asyncio.Server] = {}
         self._rr: dict[ListenKey, itertools.count[int]] = {}
         self._hosts_pending = False
+        self._hosts_cost = 0.0
         self._lock = asyncio.Lock()
         self._syncing: set[tuple[str, str]] = set()
         self._conns: set[asyncio.Task[None]] = set()
@@ -164,7 +166,10 @@ class ServiceProxy:
         if self._hosts_pending:
             return
         self._hosts_pending = True
-        asyncio.get_running_loop().call_later(0.05, self._write_hosts)
+        # Coalesce bursts; with thousands of Services a rewrite costs milliseconds, so the
+        # file is rewritten at most ~10% of the time (new names appear within 10x its cost).
+        delay = max(0.05, 10 * self._hosts_cost)
+        asyncio.get_running_loop().call_later(delay, self._write_hosts)
 
     def hosts_lines(self) -> list[str]:
         lines = []
@@ -190,6 +195,7 @@ class ServiceProxy:
         return lines
 
     def _write_hosts(self) -> None:
+        started = time.perf_counter()
         self._hosts_pending = False
         text = "# kubesandbox service names, rewritten on every Service change\n"
         text += "\n".join(self.hosts_lines()) + "\n"
@@ -197,6 +203,7 @@ class ServiceProxy:
         tmp = self.hosts_file.with_name(f".{self.hosts_file.name}.{os.getpid()}")
         tmp.write_text(text)
         os.replace(tmp, self.hosts_file)
+        self._hosts_cost = time.perf_counter() - started
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
