@@ -268,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     # `kill`, a closed terminal or a supervisor stop the demo as cleanly as Ctrl-C does:
-    # the children run in their own sessions and would otherwise be left behind.
-    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+    # the children run in their own sessions and would otherwise be left behind. SIGINT is
+    # set explicitly because a shell starting the demo in the background ignores it.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, _interrupt)
     if args.state_dir:
         demo = Demo(args.state_dir.resolve(), keep_state=True)
