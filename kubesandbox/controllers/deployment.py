@@ -23,6 +23,7 @@ from kubesandbox.controllers.common import (
     utcnow,
 )
 from kubesandbox.controllers.events import EventRecorder
+from kubesandbox.controllers.owners import OwnerIndex
 from kubesandbox.controllers.rollout import (
     DESIRED_REPLICAS,
     HASH_LABEL,
@@ -108,36 +109,19 @@ class DeploymentController:
         self.pods = pods
         self.recorder = recorder
         self.queue = WorkQueue("deployment", self.reconcile, workers=16)
-        self.by_uid: dict[str, Key] = {}
-        self.rs_by_owner: dict[str, set[Key]] = {}
-        self.rs_owner: dict[str, str] = {}  # rs uid -> deployment uid
+        self.owners = OwnerIndex(track_child_uids=True)  # also rs uid -> deployment uid
         deployments.add_handler(self._on_deployment)
         replicasets.add_handler(self._on_rs)
         pods.add_handler(self._on_pod)
 
     def _on_deployment(self, kind: str, obj: Obj, old: Obj | None) -> None:
-        meta = obj["metadata"]
-        key = (meta.get("namespace", ""), meta["name"])
-        if kind == "DELETED":
-            self.by_uid.pop(meta.get("uid", ""), None)
-        else:
-            self.by_uid[meta.get("uid", "")] = key
-        self.queue.add(key)
+        self.queue.add(self.owners.owner_event(kind, obj))
 
     def _on_rs(self, kind: str, rs: Obj, old: Obj | None) -> None:
-        uid = controller_uid(rs)
+        uid = self.owners.child_event(kind, rs)
         if uid is None:
             return
-        meta = rs["metadata"]
-        rkey = (meta.get("namespace", ""), meta["name"])
-        owned = self.rs_by_owner.setdefault(uid, set())
-        if kind == "DELETED":
-            owned.discard(rkey)
-            self.rs_owner.pop(meta.get("uid", ""), None)
-        else:
-            owned.add(rkey)
-            self.rs_owner[meta.get("uid", "")] = uid
-        key = self.by_uid.get(uid)
+        key = self.owners.owner_key(uid)
         if key is not None:
             self.queue.add(key)
 
@@ -145,19 +129,13 @@ class DeploymentController:
         # Recreate waits for old pods to be gone: a pod deletion may unblock a rollout.
         if kind != "DELETED":
             return
-        rs_uid = controller_uid(pod)
-        owner = self.rs_owner.get(rs_uid or "")
-        key = self.by_uid.get(owner or "")
+        owner = self.owners.owner_of_child(controller_uid(pod))
+        key = self.owners.owner_key(owner)
         if key is not None:
             self.queue.add(key)
 
     def owned_replicasets(self, uid: str) -> list[Obj]:
-        out = []
-        for key in list(self.rs_by_owner.get(uid, ())):
-            rs = self.replicasets.cache.get(key)
-            if rs is not None and controller_uid(rs) == uid:
-                out.append(rs)
-        return out
+        return self.owners.children(uid, self.replicasets.cache)
 
     async def reconcile(self, key: Key) -> float | None:
         deployment = self.deployments.cache.get(key)

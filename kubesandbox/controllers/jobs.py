@@ -26,7 +26,6 @@ from kubesandbox.controllers.client import (
 )
 from kubesandbox.controllers.common import (
     Obj,
-    controller_uid,
     fmt_time,
     is_terminating,
     owner_ref,
@@ -35,21 +34,11 @@ from kubesandbox.controllers.common import (
     utcnow,
 )
 from kubesandbox.controllers.events import EventRecorder
+from kubesandbox.controllers.owners import OwnerIndex
 from kubesandbox.controllers.replicaset import Expectations
 
 log = structlog.get_logger("kubesandbox.jobs")
 Key = tuple[str, str]
-
-
-def _index(index: dict[str, set[Key]], kind: str, obj: Obj, owner_uid: str | None) -> None:
-    if owner_uid is None:
-        return
-    meta = obj["metadata"]
-    key = (meta.get("namespace", ""), meta["name"])
-    if kind == "DELETED":
-        index.get(owner_uid, set()).discard(key)
-    else:
-        index.setdefault(owner_uid, set()).add(key)
 
 
 def job_pod(job: Obj) -> Obj:
@@ -103,29 +92,21 @@ class JobController:
         self.recorder = recorder
         self.backoff_base = backoff_base
         self.queue = WorkQueue("job", self.reconcile, workers=2)
-        self.by_uid: dict[str, Key] = {}
-        self.pods_by_owner: dict[str, set[Key]] = {}
+        self.owners = OwnerIndex()
         self.expectations = Expectations()
         jobs.add_handler(self._on_job)
         pods.add_handler(self._on_pod)
 
     def _on_job(self, kind: str, job: Obj, old: Obj | None) -> None:
-        meta = job["metadata"]
-        key = (meta.get("namespace", ""), meta["name"])
-        if kind == "DELETED":
-            self.by_uid.pop(meta.get("uid", ""), None)
-        else:
-            self.by_uid[meta.get("uid", "")] = key
-        self.queue.add(key)
+        self.queue.add(self.owners.owner_event(kind, job))
 
     def _on_pod(self, kind: str, pod: Obj, old: Obj | None) -> None:
-        uid = controller_uid(pod)
+        uid = self.owners.child_event(kind, pod)
         if uid is None:
             return
-        _index(self.pods_by_owner, kind, pod, uid)
         if kind == "ADDED":
             self.expectations.created(uid)
-        key = self.by_uid.get(uid)
+        key = self.owners.owner_key(uid)
         if key is not None:
             self.queue.add(key)
 
@@ -135,11 +116,7 @@ class JobController:
             return None
         meta = job["metadata"]
         uid = meta["uid"]
-        pods = [
-            p
-            for k in list(self.pods_by_owner.get(uid, ()))
-            if (p := self.pods.cache.get(k)) is not None and controller_uid(p) == uid
-        ]
+        pods = self.owners.children(uid, self.pods.cache)
         now = utcnow()
         plan = plan_job(job, pods, now)
         was_finished = job_finished(job)
@@ -220,26 +197,18 @@ class CronJobController:
         self.jobs = jobs
         self.recorder = recorder
         self.queue = WorkQueue("cronjob", self.reconcile, workers=2)
-        self.by_uid: dict[str, Key] = {}
-        self.jobs_by_owner: dict[str, set[Key]] = {}
+        self.owners = OwnerIndex()
         cronjobs.add_handler(self._on_cronjob)
         jobs.add_handler(self._on_job)
 
     def _on_cronjob(self, kind: str, cj: Obj, old: Obj | None) -> None:
-        meta = cj["metadata"]
-        key = (meta.get("namespace", ""), meta["name"])
-        if kind == "DELETED":
-            self.by_uid.pop(meta.get("uid", ""), None)
-        else:
-            self.by_uid[meta.get("uid", "")] = key
-        self.queue.add(key)
+        self.queue.add(self.owners.owner_event(kind, cj))
 
     def _on_job(self, kind: str, job: Obj, old: Obj | None) -> None:
-        uid = controller_uid(job)
+        uid = self.owners.child_event(kind, job)
         if uid is None:
             return
-        _index(self.jobs_by_owner, kind, job, uid)
-        key = self.by_uid.get(uid)
+        key = self.owners.owner_key(uid)
         if key is not None:
             self.queue.add(key)
 
@@ -250,11 +219,7 @@ class CronJobController:
         meta = cj["metadata"]
         uid = meta["uid"]
         namespace = meta.get("namespace", "default")
-        jobs = [
-            j
-            for k in list(self.jobs_by_owner.get(uid, ()))
-            if (j := self.jobs.cache.get(k)) is not None and controller_uid(j) == uid
-        ]
+        jobs = self.owners.children(uid, self.jobs.cache)
         now = utcnow()
         plan = plan_cronjob(cj, jobs, now)
         status = dict(cj.get("status") or {})

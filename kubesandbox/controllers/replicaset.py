@@ -11,7 +11,6 @@ import structlog
 from kubesandbox.controllers.client import PODS, REPLICASETS, ApiClient, Informer, WorkQueue
 from kubesandbox.controllers.common import (
     Obj,
-    controller_uid,
     is_terminating,
     owner_ref,
     parse_time,
@@ -22,6 +21,7 @@ from kubesandbox.controllers.common import (
     utcnow,
 )
 from kubesandbox.controllers.events import EventRecorder
+from kubesandbox.controllers.owners import OwnerIndex
 
 log = structlog.get_logger("kubesandbox.replicaset")
 Key = tuple[str, str]
@@ -101,47 +101,31 @@ class ReplicaSetController:
         self.recorder = recorder
         self.queue = WorkQueue("replicaset", self.reconcile, workers=16)
         self.expectations = Expectations()
-        self.by_uid: dict[str, Key] = {}
-        self.pods_by_owner: dict[str, set[Key]] = {}
+        self.owners = OwnerIndex()
         replicasets.add_handler(self._on_rs)
         pods.add_handler(self._on_pod)
 
     def _on_rs(self, kind: str, rs: Obj, old: Obj | None) -> None:
-        meta = rs["metadata"]
-        key = (meta.get("namespace", ""), meta["name"])
-        if kind == "DELETED":
-            self.by_uid.pop(meta.get("uid", ""), None)
-        else:
-            self.by_uid[meta.get("uid", "")] = key
-        self.queue.add(key)
+        self.queue.add(self.owners.owner_event(kind, rs))
 
     def _on_pod(self, kind: str, pod: Obj, old: Obj | None) -> None:
-        uid = controller_uid(pod)
+        uid = self.owners.child_event(kind, pod)
         if uid is None:
             return
-        meta = pod["metadata"]
-        pkey = (meta.get("namespace", ""), meta["name"])
-        owned = self.pods_by_owner.setdefault(uid, set())
+        name = pod["metadata"]["name"]
         if kind == "DELETED":
-            owned.discard(pkey)
-            self.expectations.deleted(uid, meta["name"])
+            self.expectations.deleted(uid, name)
         else:
             if kind == "ADDED":
                 self.expectations.created(uid)
-            owned.add(pkey)
             if is_terminating(pod):
-                self.expectations.deleted(uid, meta["name"])
-        key = self.by_uid.get(uid)
+                self.expectations.deleted(uid, name)
+        key = self.owners.owner_key(uid)
         if key is not None:
             self.queue.add(key)
 
     def owned_pods(self, uid: str) -> list[Obj]:
-        out = []
-        for key in list(self.pods_by_owner.get(uid, ())):
-            pod = self.pods.cache.get(key)
-            if pod is not None and controller_uid(pod) == uid:
-                out.append(pod)
-        return out
+        return self.owners.children(uid, self.pods.cache)
 
     async def reconcile(self, key: Key) -> float | None:
         rs = self.replicasets.cache.get(key)
