@@ -128,16 +128,20 @@ class PodWorker:
         if self.virtual or not self.volumes:
             return
         with contextlib.suppress(ContainerConfigError, OSError):
-            self.volumes = await asyncio.to_thread(
-                materialize_volumes,
-                self.pod,
-                self.dir,
-                state_dir=self.kubelet.config.state_dir,
-                pvc_root=self.kubelet.config.pvc_dir,
-                get_configmap=self.kubelet.get_configmap,
-                get_secret=self.kubelet.get_secret,
-                get_pvc=self.kubelet.get_pvc,
-            )
+            self.volumes = await self._materialize_volumes()
+
+    async def _materialize_volumes(self) -> dict[str, pathlib.Path]:
+        """Write the Pod's volumes to real directories (off the event loop)."""
+        return await asyncio.to_thread(
+            materialize_volumes,
+            self.pod,
+            self.dir,
+            state_dir=self.kubelet.config.state_dir,
+            pvc_root=self.kubelet.config.pvc_dir,
+            get_configmap=self.kubelet.get_configmap,
+            get_secret=self.kubelet.get_secret,
+            get_pvc=self.kubelet.get_pvc,
+        )
 
     async def event(self, type_: str, reason: str, message: str, container: str = "") -> None:
         obj = {
@@ -240,16 +244,7 @@ class PodWorker:
         delay = 1.0
         while not self.stopping:
             try:
-                self.volumes = await asyncio.to_thread(
-                    materialize_volumes,
-                    self.pod,
-                    self.dir,
-                    state_dir=self.kubelet.config.state_dir,
-                    pvc_root=self.kubelet.config.pvc_dir,
-                    get_configmap=self.kubelet.get_configmap,
-                    get_secret=self.kubelet.get_secret,
-                    get_pvc=self.kubelet.get_pvc,
-                )
+                self.volumes = await self._materialize_volumes()
                 return True
             except ContainerConfigError as exc:
                 for view in [*self.init, *self.main]:
