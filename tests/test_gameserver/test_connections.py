@@ -72,6 +72,10 @@ async def test_client_that_stops_reading_is_dropped_not_buffered(
             await drawer.send(draw_message(stroke % 300, batch))
             if stroke % 50 == 49:
                 await drawer.send({"type": "clear"})  # stay under the canvas cap
+                # Pace the flood to a client that does read: the test process runs the
+                # server and every client on one loop, so on a busy machine an unpaced
+                # flood could starve the watcher's reader until it looks stalled too.
+                await watcher.expect("clear", within=10)
             if server.metrics.slow_dropped:
                 break
         # the stuck peer is gone; everyone who reads keeps playing
