@@ -20,7 +20,6 @@ import structlog
 from . import GROUP, PLURAL, VERSION, metrics
 from . import names as n
 from .admin import RoomClient
-from .defaults import effective_spec
 from .diff import covers, edited_by_others, for_live, merge_patch
 from .kube import ApiError, Kube, api_path, object_path
 from .render import (
@@ -71,10 +70,18 @@ class RoomState:
     maintenance_error: str = ""  # the last error reported in an Event, to post it only once
     probe: Probe | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _room: Room | None = field(default=None, repr=False)
 
     @property
     def room(self) -> Room:
-        return Room(name=self.name, namespace=self.namespace, uid=self.uid, spec=self.spec)
+        """The room for the renderer, made again only when the spec or uid changed (it
+        caches the effective spec, which every status decision reads)."""
+        room = self._room
+        if room is None or room.spec is not self.spec or room.uid != self.uid:
+            room = self._room = Room(
+                name=self.name, namespace=self.namespace, uid=self.uid, spec=self.spec
+            )
+        return room
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ class Controller:
         self._reconcile_slots = asyncio.Semaphore(reconcile_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_loop = time.monotonic()
+        self._gauge_pending = False
 
     # ---- room bookkeeping -------------------------------------------------------------------
 
@@ -140,6 +148,18 @@ class Controller:
         return state
 
     def _update_phase_gauge(self) -> None:
+        """Recount rooms by phase at most once a second: a count per status write would
+        cost O(rooms) each time, O(rooms^2) when a thousand rooms start at once."""
+        if self._gauge_pending:
+            return
+        self._gauge_pending = True
+        try:
+            asyncio.get_running_loop().call_later(1.0, self._count_phases)
+        except RuntimeError:  # no loop (unit tests of the bookkeeping): count now
+            self._count_phases()
+
+    def _count_phases(self) -> None:
+        self._gauge_pending = False
         counts: dict[str, int] = {}
         for state in self.rooms.values():
             if not state.uid:
@@ -408,8 +428,8 @@ class Controller:
     # ---- status -----------------------------------------------------------------------------
 
     def observation(self, state: RoomState) -> Observation:
-        spec = effective_spec(state.spec)
         room = state.room
+        spec = room.effective
         image = image_of(spec, self.options)
         return Observation(
             generation=state.generation,
@@ -505,7 +525,7 @@ class Controller:
     # ---- probing and maintenance ------------------------------------------------------------
 
     def _maintenance_differs(self, state: RoomState) -> bool:
-        wanted = effective_spec(state.spec)["maintenance"]
+        wanted = state.room.effective["maintenance"]
         probe = state.probe
         if probe is None or not probe.reachable:
             return False
@@ -519,7 +539,7 @@ class Controller:
         async with self._probe_slots:
             state.probe = await self.room_client.probe(state.pod_ip, state.token)
             if self._maintenance_differs(state):
-                wanted = effective_spec(state.spec)["maintenance"]
+                wanted = state.room.effective["maintenance"]
                 try:
                     await self.room_client.set_maintenance(
                         state.pod_ip, state.token, bool(wanted["enabled"]), str(wanted["message"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import structlog
@@ -30,6 +30,34 @@ class _Runtime:
 
 
 runtime = _Runtime()
+
+
+class SpecDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """Kopf's annotation diff-base, built from what it keeps of a room and nothing else.
+
+    Kopf's own build deep-copies the whole body (status, managedFields and all) and then
+    drops all but the spec, labels and annotations: a third of the operator's CPU when a
+    thousand rooms start at once. This hands it only those parts; the essence is the same.
+    """
+
+    def build(
+        self,
+        *,
+        body: kopf.Body,
+        extra_fields: Any = None,
+    ) -> kopf.BodyEssence:
+        if extra_fields:
+            return super().build(body=body, extra_fields=extra_fields)
+        meta = body.get("metadata", {})
+        slim: dict[str, Any] = {
+            key: value
+            for key, value in body.items()
+            if key not in ("apiVersion", "kind", "metadata", "status")
+        }
+        slim["metadata"] = {
+            key: meta[key] for key in ("name", "namespace", "labels", "annotations") if key in meta
+        }
+        return super().build(body=kopf.Body(cast(kopf.RawBody, slim)))
 
 
 def configure(settings: Settings) -> None:
@@ -65,7 +93,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Set once: changing storages later makes Kopf handle every object again.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = SpecDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
     # Our own Events say what an admin must know; Kopf's per-handler ones would be noise.

@@ -8,6 +8,7 @@ child) and strips it on create.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -43,6 +44,12 @@ class Room:
     uid: str
     spec: dict[str, Any]
 
+    @functools.cached_property
+    def effective(self) -> dict[str, Any]:
+        """The spec with every default filled in, computed once per Room; read it, never
+        change it (the rendered children share its values)."""
+        return effective_spec(self.spec)
+
 
 @dataclass(frozen=True)
 class RenderOptions:
@@ -68,7 +75,7 @@ def version_of(image: str) -> str:
 
 def game_config(room: Room) -> dict[str, Any]:
     """The game server's config file (docs/CONTRACT.md) for this room."""
-    spec = effective_spec(room.spec)
+    spec = room.effective
     game = dict(spec["game"])
     game.setdefault("customWords", [])
     return {
@@ -135,7 +142,7 @@ def render_secret(room: Room, version: str, admin_token: str) -> Manifest:
 
 
 def render_pvc(room: Room, version: str) -> Manifest:
-    storage = effective_spec(room.spec)["storage"]
+    storage = room.effective["storage"]
     spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": storage["size"]}},
@@ -173,7 +180,7 @@ def _security_context() -> dict[str, Any]:
 
 
 def render_deployment(room: Room, version: str, options: RenderOptions) -> Manifest:
-    spec = effective_spec(room.spec)
+    spec = room.effective
     pod = spec["podTemplate"]
     image = image_of(spec, options)
     config_digest = config_hash(room)
@@ -282,7 +289,7 @@ def _user_keys(pod: dict[str, Any], resources: dict[str, Any]) -> list[KeyPath]:
 
 
 def render_game_service(room: Room, version: str) -> Manifest:
-    expose = effective_spec(room.spec)["expose"]
+    expose = room.effective["expose"]
     port: dict[str, Any] = {
         "name": "http",
         "port": expose["port"],
@@ -360,7 +367,7 @@ def render_network_policy(room: Room, version: str, options: RenderOptions) -> M
 
 
 def render_ingress(room: Room, version: str) -> Manifest | None:
-    expose = effective_spec(room.spec)["expose"]
+    expose = room.effective["expose"]
     ingress = expose.get("ingress")
     if not ingress:
         return None
@@ -406,7 +413,7 @@ def render_children(
 ) -> list[Manifest]:
     """Every child of the room in the order to create them (what a Pod mounts comes first)."""
     options = options or RenderOptions()
-    version = version_of(image_of(effective_spec(room.spec), options))
+    version = version_of(image_of(room.effective, options))
     children = [
         render_config_map(room, version),
         render_secret(room, version, admin_token),

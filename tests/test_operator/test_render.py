@@ -267,3 +267,21 @@ def test_ingress_without_class_leaves_the_class_to_the_cluster_default() -> None
     ingress = by_kind(render_children(room, TOKEN))["Ingress"]
     # Not even a null: a merge patch would remove the class the cluster's default filled in.
     assert "ingressClassName" not in ingress["spec"]
+
+
+def test_cached_effective_spec_is_not_changed_by_rendering_or_patching() -> None:
+    """The Room computes its effective spec once and children share its values: rendering,
+    comparing with a live child and building patches must leave it as it was."""
+    import copy
+
+    from gameroom_operator.diff import for_live, merge_patch
+
+    room = Room("full", "games", "uid-1", example_spec("gameroom-full.yaml"))
+    before = copy.deepcopy(room.effective)
+    first = render_children(room, TOKEN)
+    for child in first:
+        live = copy.deepcopy(strip_absent(child))
+        live["metadata"].setdefault("annotations", {})["drawgame.dev/user-keys"] = '[["x"]]'
+        merge_patch(for_live(child, live))
+    assert room.effective == before
+    assert render_children(room, TOKEN) == first
