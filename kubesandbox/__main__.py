@@ -123,7 +123,12 @@ async def run_up(args: argparse.Namespace) -> int:
                 virtual_pods=args.virtual_pods,
             )
             config.network_slot = slot
-            manager = ControllerManager(server.url, config)
+            manager = ControllerManager(
+                server.url,
+                config,
+                server=server,
+                transport="http" if args.controllers_over_http else "local",
+            )
             await manager.start()
     record = {
         "pid": os.getpid(),
@@ -286,6 +291,13 @@ def parser() -> argparse.ArgumentParser:
         "--no-controllers",
         action="store_true",
         help="run only the API server (no controllers, kubelet or proxy)",
+    )
+    up.add_argument(
+        "--controllers-over-http",
+        action="store_true",
+        default=os.environ.get("KUBESANDBOX_CONTROLLERS_OVER_HTTP", "") not in ("", "0"),
+        help="controllers, kubelet and proxy talk to the API server over loopback HTTP, like "
+        "separate processes, instead of calling it in process (the default, much cheaper)",
     )
     up.add_argument(
         "--watch-history",

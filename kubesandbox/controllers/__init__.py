@@ -1,8 +1,10 @@
 """The sandbox's kube-controller-manager, kubelet and kube-proxy in one object.
 
-Everything here is a client of the API server over HTTP: list+watch into informers,
-writes through the API. ``ControllerManager(api_url, config)`` is what ``kubesandbox up``
-starts after the API server.
+Everything here is a client of the API server: list+watch into informers, writes through
+the API. ``ControllerManager(api_url, config, server=server)`` is what ``kubesandbox up``
+starts after the API server: given the ``ApiServer`` of the same process, the controllers
+call its core directly (``LocalClient``, no loopback HTTP); without it, or with
+``transport="http"``, they use HTTP (``ApiClient``) like separate processes would.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
+from typing import TYPE_CHECKING, Literal
 
 import structlog
 
@@ -27,28 +30,62 @@ from kubesandbox.controllers.client import (
     SECRETS,
     SERVICES,
     ApiClient,
+    ApiTransport,
     Informer,
     WorkQueue,
 )
 from kubesandbox.controllers.deployment import DeploymentController
 from kubesandbox.controllers.events import EventRecorder
 from kubesandbox.controllers.jobs import CronJobController, JobController
+from kubesandbox.controllers.local import LocalClient
 from kubesandbox.controllers.replicaset import ReplicaSetController
 from kubesandbox.controllers.services import EndpointsController, PersistentVolumeController
 from kubesandbox.network.slots import NetworkSlot, claim_slot
 
+if TYPE_CHECKING:
+    from kubesandbox.apiserver.server import ApiServer
+
 log = structlog.get_logger("kubesandbox.controllers")
 
-__all__ = ["ControllerManager"]
+__all__ = ["ControllerManager", "Transport"]
+
+Transport = Literal["auto", "local", "http"]
 
 
 class ControllerManager:
     """Runs the controllers, the kubelet and the network pieces against one API server."""
 
-    def __init__(self, api_url: str, config: SandboxConfig) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        config: SandboxConfig,
+        *,
+        server: ApiServer | None = None,
+        transport: Transport = "auto",
+        audit_objects: bool = False,
+    ) -> None:
+        """``transport``: "local" calls ``server.core`` in process (the default when a
+        ``server`` is given), "http" talks to ``api_url`` over HTTP (the default without).
+
+        ``audit_objects`` (in process only, for tests): remember every object handed to the
+        controllers, so that ``self.client.mutated()`` can tell whether one was changed."""
         self.api_url = api_url.rstrip("/")
         self.config = config
-        self.client = ApiClient(self.api_url)
+        if transport not in ("auto", "local", "http"):
+            raise ValueError(f"transport must be 'auto', 'local' or 'http', not {transport!r}")
+        if transport == "local" and server is None:
+            raise ValueError(
+                "transport='local' needs the ApiServer of this process: "
+                "ControllerManager(url, config, server=server)"
+            )
+        self.transport: Literal["local", "http"] = (
+            "local" if server is not None and transport != "http" else "http"
+        )
+        self.client: ApiTransport = (
+            LocalClient(server, audit=audit_objects)
+            if self.transport == "local" and server is not None
+            else ApiClient(self.api_url)
+        )
         self.informers: dict[str, Informer] = {}
         self.queues: list[WorkQueue] = []
         self.kubelet: object | None = None
@@ -152,7 +189,12 @@ class ControllerManager:
         except TimeoutError:
             missing = [n for n, i in self.informers.items() if not i.synced.is_set()]
             log.warning("informers not synced yet", resources=missing)
-        log.info("controllers started", api=self.api_url, virtual_pods=self.config.virtual_pods)
+        log.info(
+            "controllers started",
+            api=self.api_url,
+            transport=self.transport,
+            virtual_pods=self.config.virtual_pods,
+        )
 
     async def stop(self) -> None:
         """Stop everything; every process the kubelet started is terminated first."""

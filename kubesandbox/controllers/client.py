@@ -13,7 +13,7 @@ import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import structlog
@@ -81,6 +81,51 @@ class ApiError(Exception):
 def key_of(obj: Obj) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
     return (meta.get("namespace") or "", meta["name"])
+
+
+class ApiTransport(Protocol):
+    """What controllers, the kubelet and informers need from an API client.
+
+    ``ApiClient`` (HTTP) and ``kubesandbox.controllers.local.LocalClient`` (in process)
+    implement it with the same paths, results and ``ApiError`` status codes.
+    """
+
+    @property
+    def api_url(self) -> str: ...
+
+    async def close(self) -> None: ...
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Any: ...
+
+    async def get(self, path: str) -> Obj | None: ...
+
+    async def list(self, path: str, params: dict[str, str] | None = None) -> Obj: ...
+
+    async def create(self, path: str, body: Obj) -> Obj: ...
+
+    async def replace(self, path: str, body: Obj) -> Obj: ...
+
+    async def patch(self, path: str, body: Any, kind: str = "merge") -> Obj: ...
+
+    async def delete(
+        self, path: str, *, propagation: str | None = None, grace: int | None = None
+    ) -> Obj | None: ...
+
+    def watch(
+        self,
+        path: str,
+        resource_version: str,
+        timeout_seconds: int = 300,
+        extra: dict[str, str] | None = None,
+    ) -> AsyncIterator[Obj]: ...
 
 
 class ApiClient:
@@ -218,7 +263,7 @@ class Informer:
     """
 
     def __init__(
-        self, client: ApiClient, resource: Resource, *, label_selector: str | None = None
+        self, client: ApiTransport, resource: Resource, *, label_selector: str | None = None
     ) -> None:
         self.client = client
         self.resource = resource

@@ -10,8 +10,8 @@ import structlog
 from kubesandbox.controllers.client import (
     DEPLOYMENTS,
     REPLICASETS,
-    ApiClient,
     ApiError,
+    ApiTransport,
     Informer,
     WorkQueue,
 )
@@ -97,7 +97,7 @@ def new_replicaset(deployment: Obj, revision: int, replicas: int, collision: int
 class DeploymentController:
     def __init__(
         self,
-        client: ApiClient,
+        client: ApiTransport,
         deployments: Informer,
         replicasets: Informer,
         pods: Informer,
@@ -183,7 +183,7 @@ class DeploymentController:
                     f"Scaled up replica set {new_rs['metadata']['name']} from 0 to {initial}",
                 )
         else:
-            await self._ensure_revision(deployment, new_rs, old_views)
+            new_rs = await self._ensure_revision(deployment, new_rs, old_views)
 
         new_view = rs_view(new_rs)
         strategy = (spec.get("strategy") or {}).get("type", "RollingUpdate")
@@ -193,7 +193,9 @@ class DeploymentController:
         else:
             surge, unavailable = surge_and_unavailable(deployment)
             plan = plan_rolling_update(desired, new_view, old_views, surge, unavailable)
-        await self._apply(deployment, plan, [new_rs, *olds])
+        scaled = await self._apply(deployment, plan, [new_rs, *olds])
+        new_rs = scaled.get(new_rs["metadata"]["name"], new_rs)
+        olds = [scaled.get(rs["metadata"]["name"], rs) for rs in olds]
 
         limit = spec.get("revisionHistoryLimit")
         for name in history_to_delete(old_views, None if limit is None else int(limit)):
@@ -232,8 +234,11 @@ class DeploymentController:
             return None
         return created
 
-    async def _ensure_revision(self, deployment: Obj, new_rs: Obj, old_views: list[RSView]) -> None:
-        """A rollback makes an old ReplicaSet new again: it gets the next revision."""
+    async def _ensure_revision(self, deployment: Obj, new_rs: Obj, old_views: list[RSView]) -> Obj:
+        """A rollback makes an old ReplicaSet new again: it gets the next revision.
+
+        Returns the new ReplicaSet as it is now (the cached object is never changed: it is
+        shared with the informer, and in process with the API server's store)."""
         current = revision_of(new_rs)
         highest = max((v.revision for v in old_views), default=0)
         if current > highest:
@@ -247,8 +252,8 @@ class DeploymentController:
                     ),
                     {"metadata": {"annotations": wanted}},
                 )
-                new_rs["metadata"] = updated["metadata"]
-            return
+                return {**new_rs, "metadata": updated["metadata"]}
+            return new_rs
         annotations = dict(new_rs["metadata"].get("annotations") or {})
         history = [h for h in annotations.get(REVISION_HISTORY, "").split(",") if h]
         history.append(str(current))
@@ -265,10 +270,12 @@ class DeploymentController:
             REPLICASETS.item(new_rs["metadata"].get("namespace"), new_rs["metadata"]["name"]),
             patch,
         )
-        new_rs["metadata"] = updated["metadata"]
+        return {**new_rs, "metadata": updated["metadata"]}
 
-    async def _apply(self, deployment: Obj, plan: ScalePlan, rses: list[Obj]) -> None:
+    async def _apply(self, deployment: Obj, plan: ScalePlan, rses: list[Obj]) -> dict[str, Obj]:
+        """Scale ReplicaSets per the plan; returns the scaled ones by name, as they are now."""
         by_name = {rs["metadata"]["name"]: rs for rs in rses}
+        scaled: dict[str, Obj] = {}
         for name, target in plan.scale.items():
             rs = by_name.get(name)
             if rs is None:
@@ -278,7 +285,7 @@ class DeploymentController:
                 REPLICASETS.item(rs["metadata"].get("namespace"), name),
                 {"spec": {"replicas": target}},
             )
-            rs["spec"] = updated.get("spec", rs.get("spec"))
+            scaled[name] = {**rs, "spec": updated.get("spec", rs.get("spec"))}
             verb = "up" if target > before else "down"
             await self.recorder.record(
                 deployment,
@@ -286,6 +293,7 @@ class DeploymentController:
                 "ScalingReplicaSet",
                 f"Scaled {verb} replica set {name} from {before} to {target}",
             )
+        return scaled
 
     async def _sync_status(
         self, deployment: Obj, new_rs: Obj | None, olds: list[Obj], created: bool

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from kubesandbox.controllers.client import EVENTS, ApiClient, ApiError
+from kubesandbox.controllers.client import EVENTS, ApiError, ApiTransport
 
 log = structlog.get_logger("kubesandbox.events")
 
@@ -24,7 +24,7 @@ def now_micro() -> str:
 class EventRecorder:
     """Creates an Event per (object, reason, message) and bumps its count on repeats."""
 
-    def __init__(self, client: ApiClient, component: str, host: str | None = None) -> None:
+    def __init__(self, client: ApiTransport, component: str, host: str | None = None) -> None:
         self.client = client
         self.component = component
         self.host = host

@@ -19,8 +19,8 @@ from kubesandbox.controllers.client import (
     CRONJOBS,
     JOBS,
     PODS,
-    ApiClient,
     ApiError,
+    ApiTransport,
     Informer,
     WorkQueue,
 )
@@ -80,7 +80,7 @@ def _last_failure(pods: list[Obj]) -> str | None:
 class JobController:
     def __init__(
         self,
-        client: ApiClient,
+        client: ApiTransport,
         jobs: Informer,
         pods: Informer,
         recorder: EventRecorder,
@@ -190,7 +190,7 @@ class JobController:
 
 class CronJobController:
     def __init__(
-        self, client: ApiClient, cronjobs: Informer, jobs: Informer, recorder: EventRecorder
+        self, client: ApiTransport, cronjobs: Informer, jobs: Informer, recorder: EventRecorder
     ) -> None:
         self.client = client
         self.cronjobs = cronjobs

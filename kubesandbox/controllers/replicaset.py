@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from kubesandbox.controllers.client import PODS, REPLICASETS, ApiClient, Informer, WorkQueue
+from kubesandbox.controllers.client import PODS, REPLICASETS, ApiTransport, Informer, WorkQueue
 from kubesandbox.controllers.common import (
     Obj,
     is_terminating,
@@ -93,7 +93,7 @@ class Expectations:
 
 class ReplicaSetController:
     def __init__(
-        self, client: ApiClient, replicasets: Informer, pods: Informer, recorder: EventRecorder
+        self, client: ApiTransport, replicasets: Informer, pods: Informer, recorder: EventRecorder
     ) -> None:
         self.client = client
         self.replicasets = replicasets

@@ -13,8 +13,8 @@ from kubesandbox.controllers.client import (
     ENDPOINTS,
     ENDPOINTSLICES,
     PVCS,
-    ApiClient,
     ApiError,
+    ApiTransport,
     Informer,
     WorkQueue,
 )
@@ -37,7 +37,7 @@ Key = tuple[str, str]
 class EndpointsController:
     def __init__(
         self,
-        client: ApiClient,
+        client: ApiTransport,
         services: Informer,
         pods: Informer,
         endpoints: Informer,
@@ -248,7 +248,7 @@ class PersistentVolumeController:
     """Binds every pending claim to a fresh directory under ``{state_dir}/pvc``."""
 
     def __init__(
-        self, client: ApiClient, pvcs: Informer, config: SandboxConfig, recorder: EventRecorder
+        self, client: ApiTransport, pvcs: Informer, config: SandboxConfig, recorder: EventRecorder
     ) -> None:
         self.client = client
         self.pvcs = pvcs

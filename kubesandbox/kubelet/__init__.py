@@ -22,8 +22,8 @@ from kubesandbox.config import SandboxConfig
 from kubesandbox.controllers.client import (
     NODES,
     PODS,
-    ApiClient,
     ApiError,
+    ApiTransport,
     Informer,
 )
 from kubesandbox.controllers.common import fmt_time, utcnow
@@ -85,7 +85,7 @@ def service_env_name(name: str) -> str:
 class Kubelet:
     def __init__(
         self,
-        client: ApiClient,
+        client: ApiTransport,
         config: SandboxConfig,
         *,
         pods: Informer,

@@ -20,6 +20,7 @@ from kubesandbox.apiserver import ApiServer
 from kubesandbox.config import DEFAULT_IMAGE_RULES, ImageRule, SandboxConfig
 from kubesandbox.controllers import ControllerManager
 from kubesandbox.controllers.client import ApiClient
+from kubesandbox.controllers.local import LocalClient
 from kubesandbox.network import install_resolver
 from kubesandbox.network.slots import claim_slot
 
@@ -69,7 +70,10 @@ async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[San
         backoff_base_seconds=0.2,
         backoff_max_seconds=1.0,
     )
-    manager = ControllerManager(url, config)
+    # In process, as `kubesandbox up` runs them; every object handed to the controllers is
+    # fingerprinted, so that the teardown can check none of them was changed in place.
+    manager = ControllerManager(url, config, server=api, audit_objects=True)
+    assert manager.transport == "local"
     await manager.start()
     client = ApiClient(url)
     kubeconfig = state / "kubeconfig"
@@ -86,6 +90,9 @@ async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[San
         await client.close()
         await api.stop()
         slot.release()
+    assert isinstance(manager.client, LocalClient)
+    changed = manager.client.mutated()
+    assert not changed, f"objects changed in place after the API handed them out: {changed[:3]}"
 
 
 async def kubectl(sb: Sandbox, *args: str, check: bool = True) -> tuple[int, str]:
