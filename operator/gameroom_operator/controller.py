@@ -69,6 +69,9 @@ class RoomState:
     pod_seen: bool = False  # a Pod event (or a list) told us the Pod's state in this run
     maintenance_error: str = ""  # the last error reported in an Event, to post it only once
     probe: Probe | None = None
+    attempts: int = 0  # failed reconciles in a row (for the retry back-off)
+    retry_pending: bool = False
+    refused_generation: int | None = None  # the API server refused this spec: wait for a new one
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _room: Room | None = field(default=None, repr=False)
 
@@ -275,10 +278,66 @@ class Controller:
             return live
         return await self.kube.merge_patch(path, merge_patch(child))
 
-    async def reconcile(self, body: dict[str, Any], fresh: bool = False) -> ApplyResult:
+    async def room_changed(self, body: dict[str, Any], event_type: str | None) -> None:
+        """Every watch event of a room: reconcile when its spec has a generation not yet
+        applied in this run (so at start-up, every room once), else only refresh its status.
+
+        Level-triggered, like a kubebuilder reconciler: the room's generation is the only
+        trigger, so a retried, repeated or reordered event never writes twice.
+        """
+        state = self.observe_room(body, event_type)
+        if state is None:
+            return
+        if state.deleting:
+            if state.applied_generation is not None:
+                await self.sync_status(state)
+            return
+        if not needs_reconcile(state):
+            return
+        # A room created while we watch has no children yet: skip reading them.
+        fresh = event_type == "ADDED" and not state.status and state.attempts == 0
+        await self.reconcile_state(state, fresh=fresh)
+
+    async def reconcile_state(self, state: RoomState, fresh: bool = False) -> None:
+        """Reconcile, and on failure say why and come back later (never for a spec the API
+        server refuses: that waits for the next spec change)."""
+        try:
+            await self.reconcile(state, fresh=fresh)
+        except ApiError as error:
+            if error.permanent:
+                state.refused_generation = state.generation
+                log.warning(
+                    "room_refused",
+                    room=state.name,
+                    ns=state.namespace,
+                    error=error.message,
+                    hint="fix the GameRoom's spec",
+                )
+                return
+            self._retry_later(state, str(error))
+        except (OSError, TimeoutError) as error:
+            self._retry_later(state, f"the API server did not answer: {error}")
+        else:
+            state.attempts = 0
+
+    def _retry_later(self, state: RoomState, why: str) -> None:
+        state.attempts += 1
+        delay = retry_delay(state.attempts)
+        log.warning(
+            "reconcile_failed", room=state.name, ns=state.namespace, error=why, retry_in=delay
+        )
+        if not state.retry_pending:
+            state.retry_pending = True
+            self._spawn(self._retry(state, delay))
+
+    async def _retry(self, state: RoomState, delay: float) -> None:
+        await asyncio.sleep(delay)
+        state.retry_pending = False
+        if self.rooms.get((state.namespace, state.name)) is state and needs_reconcile(state):
+            await self.reconcile_state(state)
+
+    async def reconcile(self, state: RoomState, fresh: bool = False) -> ApplyResult:
         """Bring the room's children in line with its spec, then update its status."""
-        state = self.observe_room(body, None)
-        assert state is not None
         started = time.perf_counter()
         async with self._reconcile_slots, state.lock:
             try:
@@ -622,6 +681,17 @@ class Controller:
             task.cancel()
         await self.room_client.close()
         await self.kube.close()
+
+
+def needs_reconcile(state: RoomState) -> bool:
+    """A room needs a reconcile when its spec generation was neither applied in this run
+    nor refused by the API server (a refused spec waits for the user's next change)."""
+    return state.generation not in (state.applied_generation, state.refused_generation)
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before retrying a failed reconcile: 5 s, doubling, at most 60 s."""
+    return float(min(5 * 2 ** max(attempts - 1, 0), 60))
 
 
 def _slim_deployment(deployment: dict[str, Any]) -> dict[str, Any]:

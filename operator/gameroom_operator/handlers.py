@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, cast
+from typing import Any
 
 import kopf
 import structlog
@@ -12,7 +12,7 @@ from aiohttp import web
 
 from . import GROUP, PLURAL, VERSION, metrics
 from .controller import Controller
-from .kube import ApiError, Kube, load_credentials
+from .kube import Kube, load_credentials
 from .names import MANAGED_BY
 from .render import RenderOptions
 from .settings import Settings
@@ -30,34 +30,6 @@ class _Runtime:
 
 
 runtime = _Runtime()
-
-
-class SpecDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
-    """Kopf's annotation diff-base, built from what it keeps of a room and nothing else.
-
-    Kopf's own build deep-copies the whole body (status, managedFields and all) and then
-    drops all but the spec, labels and annotations: a third of the operator's CPU when a
-    thousand rooms start at once. This hands it only those parts; the essence is the same.
-    """
-
-    def build(
-        self,
-        *,
-        body: kopf.Body,
-        extra_fields: Any = None,
-    ) -> kopf.BodyEssence:
-        if extra_fields:
-            return super().build(body=body, extra_fields=extra_fields)
-        meta = body.get("metadata", {})
-        slim: dict[str, Any] = {
-            key: value
-            for key, value in body.items()
-            if key not in ("apiVersion", "kind", "metadata", "status")
-        }
-        slim["metadata"] = {
-            key: meta[key] for key in ("name", "namespace", "labels", "annotations") if key in meta
-        }
-        return super().build(body=kopf.Body(cast(kopf.RawBody, slim)))
 
 
 def configure(settings: Settings) -> None:
@@ -90,12 +62,8 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     ours = runtime.settings
     if ours is None:
         raise kopf.PermanentError("gameroom_operator.handlers.configure() was not called")
-    # Set once: changing storages later makes Kopf handle every object again.
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = SpecDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    # Rooms are reconciled level-triggered from their events (room_event below): no Kopf
+    # change-detection handlers, so no diff-base or progress annotations are written.
     # Our own Events say what an admin must know; Kopf's per-handler ones would be noise.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 270
@@ -140,29 +108,13 @@ async def cleanup(**_: Any) -> None:
     log.info("operator_stopped")
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-async def reconcile(body: kopf.Body, reason: str, retry: int, **_: Any) -> None:
-    try:
-        fresh = reason == kopf.Reason.CREATE and retry == 0
-        await _controller().reconcile(_plain(body), fresh=fresh)
-    except ApiError as error:
-        if error.permanent:
-            raise kopf.PermanentError(f"{error.message} (fix the GameRoom's spec)") from error
-        raise kopf.TemporaryError(str(error), delay=5) from error
-    except (OSError, TimeoutError) as error:
-        raise kopf.TemporaryError(f"API server unreachable: {error}", delay=5) from error
-
-
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def room_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # noqa: A002
+    """Every event of a room, including each room listed at start-up: the controller
+    reconciles a spec generation it has not applied yet (create, update and resume in one)."""
     controller = runtime.controller
-    if controller is None:
-        return
-    state = controller.observe_room(_plain(body), type)
-    if state is not None and state.deleting and state.applied_generation is not None:
-        await controller.sync_status(state)
+    if controller is not None:
+        await controller.room_changed(_plain(body), type)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)

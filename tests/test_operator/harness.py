@@ -206,10 +206,18 @@ class HoldingProxy:
     operator in the middle of its reconciles, at a point chosen by the test.
     """
 
-    def __init__(self, upstream: str, hold: Callable[[str, str], bool]) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        hold: Callable[[str, str], bool],
+        refuse: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.upstream = upstream.rstrip("/")
         self.hold = hold
         self.held = 0
+        # Requests answered at once with 503 Service Unavailable (a passing API outage).
+        self.refuse = refuse or (lambda method, path: False)
+        self.refused = 0
         self.port = 0
         self._loop: Any = None
         self._thread: Any = None
@@ -242,6 +250,14 @@ class HoldingProxy:
                     self.held += 1
                     await self._stop.wait()
                     raise web.HTTPServiceUnavailable()
+                if self.refuse(request.method, request.path):
+                    self.refused += 1
+                    raise web.HTTPServiceUnavailable(
+                        text='{"kind":"Status","status":"Failure","reason":"ServiceUnavailable",'
+                        '"message":"the server is currently unable to handle the request",'
+                        '"code":503}',
+                        content_type="application/json",
+                    )
                 headers = {k: v for k, v in request.headers.items() if k.lower() not in hop}
                 body = await request.read()
                 async with session.request(

@@ -526,6 +526,53 @@ def test_killed_mid_reconcile_converges_without_duplicates(
         second.stop()
 
 
+@pytest.mark.kubesandbox_only
+def test_api_outage_during_create_is_retried_until_ready(
+    kubeconfig: str, own_ns: Kubectl, tmp_path: Path, kube_sandbox: Any
+) -> None:
+    """Deployment creates fail with 503 for a while: the room says so, then, with no one
+    touching it, the operator retries and the room becomes Ready."""
+    kubectl = own_ns
+    outage = {"on": True}
+    proxy = HoldingProxy(
+        str(kube_sandbox.url),
+        lambda method, path: False,
+        refuse=lambda method, path: (
+            outage["on"] and method == "POST" and path.endswith("/deployments")
+        ),
+    )
+    proxy.start()
+    operator = _own_operator(
+        proxy.kubeconfig(kubeconfig, tmp_path / "proxied.kubeconfig"),
+        kubectl,
+        tmp_path / "operator.log",
+        "--resync-interval",
+        "0",
+    )
+    try:
+        operator.start()
+        kubectl.apply(room_manifest("outage-room"))
+        wait_for("the Deployment create to be refused", lambda: proxy.refused >= 1, 60)
+
+        def says_why() -> bool:
+            status = kubectl.json("gameroom", "outage-room").get("status") or {}
+            ready = [c for c in status.get("conditions", []) if c["type"] == "Ready"]
+            return bool(ready) and "unable to handle" in ready[0].get("message", "")
+
+        wait_for("the room's status to carry the API error", says_why, 60)
+        assert (
+            kubectl.json("deployments", "-l", "app.kubernetes.io/instance=outage-room")["items"]
+            == []
+        )
+        outage["on"] = False
+        wait_ready(kubectl, "outage-room")
+        assert proxy.refused >= 1
+        assert len(children(kubectl, "outage-room")["deployment"]) == 1
+    finally:
+        operator.stop()
+        proxy.stop()
+
+
 def test_resync_with_nothing_to_change_writes_nothing(
     kubeconfig: str, own_ns: Kubectl, tmp_path: Path, sandbox_write_counter: Any
 ) -> None:

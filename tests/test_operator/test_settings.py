@@ -58,39 +58,3 @@ def test_operator_namespace_from_flag_downward_api_or_service_account(
     assert own_namespace(str(account)) == "gameroom-system"
     assert from_args([]).operator_namespace == "gameroom-system"
     assert from_args(["--operator-namespace", "x"]).operator_namespace == "x"
-
-
-def test_diffbase_essence_is_kopfs_own_without_copying_the_whole_body() -> None:
-    """Our slimmer diff-base build gives Kopf exactly the essence its own build gives."""
-    import kopf
-    from gameroom_operator.handlers import SpecDiffBaseStorage
-
-    body = {
-        "apiVersion": "drawgame.dev/v1alpha1",
-        "kind": "GameRoom",
-        "metadata": {
-            "name": "lobby",
-            "namespace": "games",
-            "uid": "u-1",
-            "generation": 3,
-            "labels": {"team": "a"},
-            "annotations": {
-                "drawgame.dev/last-handled-configuration": '{"spec":{}}',
-                "kubectl.kubernetes.io/last-applied-configuration": "{}",
-                "note": "kept",
-            },
-            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
-        },
-        "spec": {"game": {"rounds": 3, "customWords": ["a", "b"]}},
-        "status": {"phase": "Ready"},
-    }
-    ours = SpecDiffBaseStorage(prefix="drawgame.dev", key="last-handled-configuration")
-    kopfs = kopf.AnnotationsDiffBaseStorage(prefix="drawgame.dev", key="last-handled-configuration")
-    essence = ours.build(body=kopf.Body(body))
-    assert essence == kopfs.build(body=kopf.Body(body))
-    assert essence == {
-        "spec": {"game": {"rounds": 3, "customWords": ["a", "b"]}},
-        "metadata": {"labels": {"team": "a"}, "annotations": {"note": "kept"}},
-    }
-    body["spec"]["game"]["customWords"].append("c")  # the essence is a copy
-    assert essence["spec"]["game"]["customWords"] == ["a", "b"]
