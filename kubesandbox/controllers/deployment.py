@@ -110,6 +110,7 @@ class DeploymentController:
         self.recorder = recorder
         self.queue = WorkQueue("deployment", self.reconcile, workers=16)
         self.owners = OwnerIndex(track_child_uids=True)  # also rs uid -> deployment uid
+        self.pod_owners = OwnerIndex()  # rs uid -> its pods, for Recreate's "old pods gone?"
         deployments.add_handler(self._on_deployment)
         replicasets.add_handler(self._on_rs)
         pods.add_handler(self._on_pod)
@@ -126,10 +127,11 @@ class DeploymentController:
             self.queue.add(key)
 
     def _on_pod(self, kind: str, pod: Obj, old: Obj | None) -> None:
+        rs_uid = self.pod_owners.child_event(kind, pod)
         # Recreate waits for old pods to be gone: a pod deletion may unblock a rollout.
-        if kind != "DELETED":
+        if kind != "DELETED" or rs_uid is None:
             return
-        owner = self.owners.owner_of_child(controller_uid(pod))
+        owner = self.owners.owner_of_child(rs_uid)
         key = self.owners.owner_key(owner)
         if key is not None:
             self.queue.add(key)
@@ -209,10 +211,8 @@ class DeploymentController:
         return await self._sync_status(deployment, new_rs, olds, created)
 
     def _old_pods_exist(self, olds: list[Obj]) -> bool:
-        uids = {rs["metadata"]["uid"] for rs in olds}
-        if not uids:
-            return False
-        return any(controller_uid(p) in uids for p in self.pods.cache.values())
+        cache = self.pods.cache
+        return any(self.pod_owners.children(rs["metadata"]["uid"], cache) for rs in olds)
 
     async def _create_rs(self, deployment: Obj, revision: int, replicas: int) -> Obj | None:
         namespace = deployment["metadata"].get("namespace", "default")

@@ -50,8 +50,23 @@ def template_without_hash(template: Obj) -> Obj:
     return clean
 
 
+def _hashless_view(template: Obj) -> Obj:
+    """The template without the pod-template-hash label, copying only the path to it."""
+    meta = template.get("metadata")
+    labels = (meta or {}).get("labels")
+    if not labels or HASH_LABEL not in labels:
+        return template
+    kept = {k: v for k, v in labels.items() if k != HASH_LABEL}
+    return {**template, "metadata": {**(meta or {}), "labels": kept}}
+
+
 def templates_equal(a: Obj, b: Obj) -> bool:
-    return canonical(template_without_hash(a)) == canonical(template_without_hash(b))
+    """Equal apart from the pod-template-hash label (Kubernetes' EqualIgnoreHash).
+
+    A deep comparison of the JSON values, without copying or serializing the templates:
+    the Deployment controller asks this for every owned ReplicaSet on every reconcile.
+    """
+    return _hashless_view(a or {}) == _hashless_view(b or {})
 
 
 def revision_of(obj: Obj) -> int:

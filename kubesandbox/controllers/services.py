@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 
 import structlog
@@ -125,20 +124,17 @@ class EndpointsController:
 
     @staticmethod
     def _relevant_change(pod: Obj, old: Obj) -> bool:
-        def view(p: Obj) -> str:
+        def view(p: Obj) -> tuple[object, ...]:
             status = p.get("status") or {}
             ready = [
                 c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"
             ]
-            return json.dumps(
-                [
-                    p["metadata"].get("labels"),
-                    p["metadata"].get("deletionTimestamp") is not None,
-                    status.get("podIP"),
-                    status.get("phase"),
-                    ready,
-                ],
-                sort_keys=True,
+            return (
+                p["metadata"].get("labels"),
+                p["metadata"].get("deletionTimestamp") is not None,
+                status.get("podIP"),
+                status.get("phase"),
+                ready,
             )
 
         return view(pod) != view(old)

@@ -26,6 +26,18 @@ from kubesandbox.controllers.endpoints_logic import SERVICE_NAME_LABEL, ready_ba
 log = structlog.get_logger("kubesandbox.proxy")
 Obj = dict[str, Any]
 ListenKey = tuple[str, str, str, int]  # namespace, service, ip, port
+ServiceKey = tuple[str, str]  # namespace, service
+
+
+def _service_key(obj: Obj) -> ServiceKey:
+    meta = obj["metadata"]
+    return (meta.get("namespace", ""), meta["name"])
+
+
+def _proxy_view(svc: Obj) -> tuple[object, object]:
+    """What the proxy and the hosts file use of a Service."""
+    spec = svc.get("spec") or {}
+    return spec.get("clusterIP"), spec.get("ports")
 
 
 def _loopback(ip: str) -> bool:
@@ -41,12 +53,22 @@ class ServiceProxy:
         self.slices = slices
         self.hosts_file = hosts_file
         self.listeners: dict[ListenKey, asyncio.Server] = {}
+        # (namespace, service) -> its listeners, so a Service event touches only its own.
+        self._listening: dict[ServiceKey, set[ListenKey]] = {}
         self._rr: dict[ListenKey, itertools.count[int]] = {}
         self._hosts_pending = False
         self._hosts_cost = 0.0
         self._lock = asyncio.Lock()
         self._syncing: set[tuple[str, str]] = set()
         self._conns: set[asyncio.Task[None]] = set()
+        # The hosts file is kept per Service and only changed entries are recomputed.
+        self._slice_names: dict[ServiceKey, set[str]] = {}
+        self._host_lines: dict[ServiceKey, list[str]] = {}
+        self._stale_hosts: set[ServiceKey] = set()
+        for sl in slices.items():
+            self._index_slice(sl, None)
+        for svc in services.items():
+            self._stale_hosts.add(_service_key(svc))
 
     def start(self) -> None:
         self.services.add_handler(self._on_service)
@@ -66,17 +88,51 @@ class ServiceProxy:
     # ------------------------------------------------------------ events
 
     def _on_service(self, kind: str, svc: Obj, old: Obj | None) -> None:
-        meta = svc["metadata"]
-        key = (meta.get("namespace", ""), meta["name"])
+        key = _service_key(svc)
+        if kind == "MODIFIED" and old is not None and _proxy_view(old) == _proxy_view(svc):
+            return  # status or metadata only: nothing to listen on or resolve changed
         asyncio.get_running_loop().create_task(self._sync_service(key))
+        self._stale_hosts.add(key)
         self._schedule_hosts()
 
     def _on_slice(self, kind: str, sl: Obj, old: Obj | None) -> None:
-        spec = (sl.get("metadata") or {}).get("labels") or {}
-        if spec.get(SERVICE_NAME_LABEL):
-            svc = self.services.get(sl["metadata"].get("namespace", ""), spec[SERVICE_NAME_LABEL])
+        changed = self._index_slice(sl if kind != "DELETED" else None, old)
+        for key in changed:
+            svc = self.services.get(*key)
             if svc is not None and (svc.get("spec") or {}).get("clusterIP") == "None":
+                self._stale_hosts.add(key)
                 self._schedule_hosts()
+
+    def _index_slice(self, new: Obj | None, old: Obj | None) -> set[ServiceKey]:
+        """Track which slices belong to which Service; returns the Services affected."""
+        affected: set[ServiceKey] = set()
+        for obj, present in ((old, False), (new, True)):
+            if obj is None:
+                continue
+            meta = obj.get("metadata") or {}
+            service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+            if not service:
+                continue
+            key = (meta.get("namespace", ""), service)
+            affected.add(key)
+            names = self._slice_names.setdefault(key, set())
+            if present:
+                names.add(meta["name"])
+            else:
+                names.discard(meta["name"])
+                if not names:
+                    del self._slice_names[key]
+        return affected
+
+    def service_slices(self, namespace: str, name: str) -> list[Obj]:
+        """The EndpointSlices labelled for one Service (from the slice index)."""
+        found = []
+        for slice_name in sorted(self._slice_names.get((namespace, name), ())):
+            sl = self.slices.get(namespace, slice_name)
+            labels = ((sl or {}).get("metadata") or {}).get("labels") or {}
+            if sl is not None and labels.get(SERVICE_NAME_LABEL) == name:
+                found.append(sl)
+        return found
 
     async def _sync_service(self, key: tuple[str, str]) -> None:
         async with self._lock:
@@ -90,9 +146,11 @@ class ServiceProxy:
                     for port in spec.get("ports") or []:
                         if port.get("protocol", "TCP") == "TCP":
                             wanted.add((namespace, name, ip, int(port["port"])))
-            current = {k for k in self.listeners if k[0] == namespace and k[1] == name}
+            current = set(self._listening.get(key, ()))
             for stale in current - wanted:
                 self.listeners.pop(stale).close()
+                self._rr.pop(stale, None)
+                self._forget_listener(key, stale)
             for new in wanted - current:
                 try:
                     server = await asyncio.start_server(
@@ -107,6 +165,14 @@ class ServiceProxy:
                     )
                     continue
                 self.listeners[new] = server
+                self._listening.setdefault(key, set()).add(new)
+
+    def _forget_listener(self, key: ServiceKey, listen: ListenKey) -> None:
+        keys = self._listening.get(key)
+        if keys is not None:
+            keys.discard(listen)
+            if not keys:
+                del self._listening[key]
 
     # ------------------------------------------------------------ forwarding
 
@@ -121,12 +187,7 @@ class ServiceProxy:
         )
         if service_port is None:
             return []
-        slices = [
-            s
-            for s in self.slices.items(namespace)
-            if ((s.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL) == name
-        ]
-        return ready_backends(slices, service_port)
+        return ready_backends(self.service_slices(namespace, name), service_port)
 
     def _accept(
         self, key: ListenKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -172,26 +233,36 @@ class ServiceProxy:
         asyncio.get_running_loop().call_later(delay, self._write_hosts)
 
     def hosts_lines(self) -> list[str]:
-        lines = []
-        for svc in sorted(
-            self.services.items(),
-            key=lambda s: (s["metadata"].get("namespace", ""), s["metadata"]["name"]),
-        ):
-            meta = svc["metadata"]
-            names = f"{meta['name']}.{meta.get('namespace', 'default')}.svc"
-            spec = svc.get("spec") or {}
-            ip = spec.get("clusterIP")
-            if ip and ip != "None":
-                lines.append(f"{ip} {names} {names}.cluster.local")
-            elif ip == "None":
-                for sl in self.slices.items(meta.get("namespace", "")):
-                    labels = (sl.get("metadata") or {}).get("labels") or {}
-                    if labels.get(SERVICE_NAME_LABEL) != meta["name"]:
-                        continue
-                    for ep in sl.get("endpoints") or []:
-                        if (ep.get("conditions") or {}).get("ready", True):
-                            for addr in ep.get("addresses") or []:
-                                lines.append(f"{addr} {names} {names}.cluster.local")
+        """The hosts file's entries, ordered by namespace and Service name.
+
+        Only Services changed since the last call are looked at again (their own slices
+        through the slice index), so a rewrite costs a sort and a join, not a scan.
+        """
+        for key in self._stale_hosts:
+            svc = self.services.get(*key)
+            if svc is None:
+                self._host_lines.pop(key, None)
+            else:
+                self._host_lines[key] = self._service_hosts(svc)
+        self._stale_hosts.clear()
+        lines: list[str] = []
+        for key in sorted(self._host_lines):
+            lines.extend(self._host_lines[key])
+        return lines
+
+    def _service_hosts(self, svc: Obj) -> list[str]:
+        meta = svc["metadata"]
+        names = f"{meta['name']}.{meta.get('namespace', 'default')}.svc"
+        ip = (svc.get("spec") or {}).get("clusterIP")
+        if ip and ip != "None":
+            return [f"{ip} {names} {names}.cluster.local"]
+        lines: list[str] = []
+        if ip == "None":
+            for sl in self.service_slices(meta.get("namespace", ""), meta["name"]):
+                for ep in sl.get("endpoints") or []:
+                    if (ep.get("conditions") or {}).get("ready", True):
+                        for addr in ep.get("addresses") or []:
+                            lines.append(f"{addr} {names} {names}.cluster.local")
         return lines
 
     def _write_hosts(self) -> None:

@@ -1,0 +1,172 @@
+"""The per-key indexes that replaced scans: the proxy's per-Service hosts entries and slice
+index, the Deployment controller's pods-per-ReplicaSet index, template comparison. Each
+must follow every change (added, modified, relabelled, deleted), not just the first."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import pathlib
+from typing import Any
+
+from kubesandbox.controllers.client import (
+    DEPLOYMENTS,
+    ENDPOINTSLICES,
+    PODS,
+    REPLICASETS,
+    SERVICES,
+    ApiClient,
+    Informer,
+)
+from kubesandbox.controllers.deployment import DeploymentController
+from kubesandbox.controllers.events import EventRecorder
+from kubesandbox.controllers.rollout import HASH_LABEL, templates_equal
+from kubesandbox.network.proxy import ServiceProxy
+
+Obj = dict[str, Any]
+NEVER = "http://127.0.0.1:9"  # never contacted: caches are filled and events fed here
+
+
+def service(name: str, ip: str, ns: str = "games") -> Obj:
+    return {"metadata": {"name": name, "namespace": ns}, "spec": {"clusterIP": ip}}
+
+
+def endpoint_slice(name: str, svc: str, *ready: str, ns: str = "games") -> Obj:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": {"kubernetes.io/service-name": svc},
+        },
+        "endpoints": [{"addresses": [ip], "conditions": {"ready": True}} for ip in ready],
+    }
+
+
+class Feed:
+    """An informer cache plus its handlers, driven by hand like a watch would."""
+
+    def __init__(self, informer: Informer) -> None:
+        self.informer = informer
+
+    def put(self, obj: Obj) -> None:
+        meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        old = self.informer._store(key, obj)
+        self.informer._emit("ADDED" if old is None else "MODIFIED", obj, old)
+
+    def drop(self, obj: Obj) -> None:
+        meta = obj["metadata"]
+        old = self.informer._drop((meta.get("namespace", ""), meta["name"]))
+        self.informer._emit("DELETED", obj, old)
+
+
+async def test_hosts_entries_follow_services_and_headless_slices(tmp_path: pathlib.Path) -> None:
+    client = ApiClient(NEVER)
+    services, slices = Informer(client, SERVICES), Informer(client, ENDPOINTSLICES)
+    svc, sl = Feed(services), Feed(slices)
+    # Objects already cached before the proxy exists are part of its first file.
+    svc.put(service("web", "127.2.0.5"))
+    proxy = ServiceProxy(services, slices, tmp_path / "hosts")
+    proxy.start()
+    assert proxy.hosts_lines() == ["127.2.0.5 web.games.svc web.games.svc.cluster.local"]
+
+    svc.put(service("db", "None"))
+    sl.put(endpoint_slice("db-a", "db", "127.0.0.20"))
+    assert proxy.hosts_lines() == [
+        "127.0.0.20 db.games.svc db.games.svc.cluster.local",
+        "127.2.0.5 web.games.svc web.games.svc.cluster.local",
+    ]
+    # A second slice, then a changed address, then the first slice relabelled away.
+    sl.put(endpoint_slice("db-b", "db", "127.0.0.21"))
+    sl.put(endpoint_slice("db-a", "db", "127.0.0.22"))
+    assert proxy.hosts_lines()[:2] == [
+        "127.0.0.22 db.games.svc db.games.svc.cluster.local",
+        "127.0.0.21 db.games.svc db.games.svc.cluster.local",
+    ]
+    sl.put(endpoint_slice("db-a", "cache", "127.0.0.22"))
+    assert proxy.hosts_lines()[0] == "127.0.0.21 db.games.svc db.games.svc.cluster.local"
+    assert [s["metadata"]["name"] for s in proxy.service_slices("games", "cache")] == ["db-a"]
+    # A new ClusterIP, a deleted Service, a deleted slice.
+    svc.put(service("web", "127.2.0.9"))
+    svc.drop(service("db", "None"))
+    sl.drop(endpoint_slice("db-b", "db"))
+    assert proxy.hosts_lines() == ["127.2.0.9 web.games.svc web.games.svc.cluster.local"]
+    assert proxy.service_slices("games", "db") == []
+    # The file written is what hosts_lines says.
+    proxy._write_hosts()
+    text = (tmp_path / "hosts").read_text().splitlines()
+    assert text[1:] == ["127.2.0.9 web.games.svc web.games.svc.cluster.local"]
+    await asyncio.sleep(0)  # let the listener syncs the events started run
+    await proxy.stop()
+
+
+async def test_status_only_service_changes_leave_the_hosts_entries_alone(
+    tmp_path: pathlib.Path,
+) -> None:
+    client = ApiClient(NEVER)
+    services, slices = Informer(client, SERVICES), Informer(client, ENDPOINTSLICES)
+    proxy = ServiceProxy(services, slices, tmp_path / "hosts")
+    proxy.start()
+    feed = Feed(services)
+    feed.put(service("web", "127.2.0.5"))
+    assert proxy.hosts_lines() == ["127.2.0.5 web.games.svc web.games.svc.cluster.local"]
+    labelled = copy.deepcopy(service("web", "127.2.0.5"))
+    labelled["metadata"]["labels"] = {"a": "b"}
+    feed.put(labelled)
+    assert proxy._stale_hosts == set()
+    await asyncio.sleep(0)
+    await proxy.stop()
+
+
+def pod(name: str, rs_uid: str) -> Obj:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": f"pod-{name}",
+            "ownerReferences": [{"uid": rs_uid, "controller": True, "kind": "ReplicaSet"}],
+        }
+    }
+
+
+def test_old_pods_are_found_through_the_owner_index_until_they_are_gone() -> None:
+    client = ApiClient(NEVER)
+    deployments, replicasets = Informer(client, DEPLOYMENTS), Informer(client, REPLICASETS)
+    pods = Informer(client, PODS)
+    controller = DeploymentController(
+        client, deployments, replicasets, pods, EventRecorder(client, "deployment-controller")
+    )
+    feed = Feed(pods)
+    old_rs = {"metadata": {"name": "web-1", "namespace": "ns", "uid": "rs-1"}}
+    other_rs = {"metadata": {"name": "web-2", "namespace": "ns", "uid": "rs-2"}}
+    assert not controller._old_pods_exist([old_rs])
+    feed.put(pod("a", "rs-1"))
+    feed.put(pod("b", "rs-2"))
+    assert controller._old_pods_exist([old_rs])
+    assert controller._old_pods_exist([other_rs])
+    feed.drop(pod("a", "rs-1"))
+    assert not controller._old_pods_exist([old_rs])
+    # Released by its owner (ownerReference removed): no longer one of its pods.
+    orphan = pod("b", "rs-2")
+    orphan["metadata"]["ownerReferences"] = []
+    feed.put(orphan)
+    assert not controller._old_pods_exist([other_rs])
+
+
+def test_templates_equal_ignores_only_the_hash_label_and_copies_nothing() -> None:
+    template = {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "c", "image": "web:1", "ports": [{"containerPort": 80}]}]},
+    }
+    hashed = copy.deepcopy(template)
+    hashed["metadata"]["labels"][HASH_LABEL] = "abc"
+    before = copy.deepcopy(hashed)
+    assert templates_equal(hashed, template) and templates_equal(template, hashed)
+    assert hashed == before  # the ReplicaSet's template (a cached object) is untouched
+    changed = copy.deepcopy(hashed)
+    changed["spec"]["containers"][0]["ports"][0]["containerPort"] = 81
+    assert not templates_equal(changed, template)
+    relabelled = copy.deepcopy(hashed)
+    relabelled["metadata"]["labels"]["app"] = "api"
+    assert not templates_equal(relabelled, template)
+    assert not templates_equal({**template, "metadata": {}}, template)
