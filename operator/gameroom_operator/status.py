@@ -133,7 +133,17 @@ def decide(obs: Observation) -> Verdict:
             ("False", "Starting", message),
         )
     probe = obs.probe
-    if probe is not None and probe.reachable and probe.health in ("degraded", "unhealthy"):
+    if probe is None:
+        # The Pod is up but its first health report is still on its way (it follows the
+        # Pod's readiness within a moment): say Ready once, with what the room reports.
+        message = "Waiting for the game server to become ready."
+        return Verdict(
+            "Starting",
+            ("False", "Starting", message),
+            ("True", "Starting", message),
+            ("False", "Starting", message),
+        )
+    if probe.reachable and probe.health in ("degraded", "unhealthy"):
         message = f"The room reports itself {probe.health}."
         return Verdict(
             "Degraded",
@@ -148,7 +158,7 @@ def decide(obs: Observation) -> Verdict:
         else ("False", "RolledOut", "The room runs its latest spec.")
     )
     reported = probe is not None and probe.reachable
-    maintenance = probe.maintenance_enabled if probe and reported else obs.maintenance_wanted
+    maintenance = probe.maintenance_enabled if reported else obs.maintenance_wanted
     if maintenance:
         return Verdict(
             "Maintenance",
@@ -157,7 +167,7 @@ def decide(obs: Observation) -> Verdict:
             ("False", "Maintenance", "Maintenance mode was asked for in the spec."),
         )
     note = ""
-    if probe is not None and not probe.reachable:
+    if not probe.reachable:
         note = f" The admin API did not answer ({probe.error}); players and health are unknown."
     return Verdict(
         "Ready",

@@ -126,8 +126,17 @@ def test_maintenance_is_ready_but_says_so() -> None:
     assert verdict.ready[0] == "True"
 
 
-def test_maintenance_wanted_but_not_yet_probed() -> None:
-    assert decide(replace(READY, probe=None, maintenance_wanted=True)).phase == "Maintenance"
+def test_ready_waits_for_the_first_health_report() -> None:
+    # One status write says Ready with what the room reports, not two in a row.
+    verdict = decide(replace(READY, probe=None))
+    assert verdict.phase == "Starting"
+    assert "Waiting for the game server" in verdict.ready[2]
+
+
+def test_maintenance_wanted_and_admin_api_unreachable() -> None:
+    unreachable = Probe(reachable=False, error="connection refused")
+    obs = replace(READY, probe=unreachable, maintenance_wanted=True)
+    assert decide(obs).phase == "Maintenance"
 
 
 def test_unreachable_admin_api_keeps_ready_with_unknown_health() -> None:
