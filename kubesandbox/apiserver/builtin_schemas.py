@@ -43,37 +43,64 @@ class ListInfo:
 
 
 class SchemaNode:
-    """A position in a JSON schema; `$ref`s resolve against the upstream definitions."""
+    """A position in a JSON schema; `$ref`s resolve against the upstream definitions.
 
-    __slots__ = ("schema",)
+    Schemas are never changed once loaded, so a node remembers its declared children, its
+    items node, its additionalProperties node and its list info: walking the same schema
+    again (every write walks the object's schema) resolves nothing twice. Keys that are not
+    declared properties share one node, so arbitrary label or data keys cost no memory."""
+
+    __slots__ = ("schema", "_kids", "_extra", "_items", "_info")
 
     def __init__(self, schema: dict[str, Any] | None) -> None:
         self.schema = _resolve(schema or {})
+        self._kids: dict[str, SchemaNode] | None = None
+        self._extra: SchemaNode | None = None
+        self._items: SchemaNode | None = None
+        self._info: ListInfo | None = None
 
     def child(self, key: str) -> SchemaNode:
-        props = self.schema.get("properties") or {}
-        if key in props:
-            return SchemaNode(props[key])
-        extra = self.schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            return SchemaNode(extra)
-        return SchemaNode({})
+        kids = self._kids
+        if kids is not None:
+            found = kids.get(key)
+            if found is not None:
+                return found
+        props = self.schema.get("properties")
+        if props and key in props:
+            if kids is None:
+                kids = self._kids = {}
+            node = kids[key] = SchemaNode(props[key])
+            return node
+        extra = self._extra
+        if extra is None:
+            spec = self.schema.get("additionalProperties")
+            extra = self._extra = SchemaNode(spec if isinstance(spec, dict) else {})
+        return extra
 
     def items(self) -> SchemaNode:
-        items = self.schema.get("items")
-        return SchemaNode(items if isinstance(items, dict) else {})
+        node = self._items
+        if node is None:
+            items = self.schema.get("items")
+            node = self._items = SchemaNode(items if isinstance(items, dict) else {})
+        return node
 
     def list_info(self) -> ListInfo:
-        s = self.schema
-        strategy = str(s.get("x-kubernetes-patch-strategy", ""))
-        merge_key = s.get("x-kubernetes-patch-merge-key")
-        list_type = s.get("x-kubernetes-list-type")
-        keys = tuple(s.get("x-kubernetes-list-map-keys") or ())
-        if list_type == "map" or (merge_key and "merge" in strategy):
-            return ListInfo("map", keys or ((merge_key,) if merge_key else ()), merge_key, strategy)
-        if list_type == "set" or ("merge" in strategy and not merge_key):
-            return ListInfo("set", (), None, strategy)
-        return ListInfo("atomic", (), None, strategy)
+        info = self._info
+        if info is None:
+            info = self._info = _list_info(self.schema)
+        return info
+
+
+def _list_info(s: dict[str, Any]) -> ListInfo:
+    strategy = str(s.get("x-kubernetes-patch-strategy", ""))
+    merge_key = s.get("x-kubernetes-patch-merge-key")
+    list_type = s.get("x-kubernetes-list-type")
+    keys = tuple(s.get("x-kubernetes-list-map-keys") or ())
+    if list_type == "map" or (merge_key and "merge" in strategy):
+        return ListInfo("map", keys or ((merge_key,) if merge_key else ()), merge_key, strategy)
+    if list_type == "set" or ("merge" in strategy and not merge_key):
+        return ListInfo("set", (), None, strategy)
+    return ListInfo("atomic", (), None, strategy)
 
 
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from .defaults import (
     validate_name,
 )
 from .errors import ApiError, cause
+from .fieldcache import MEMO, FieldSet
 from .metadata import check_decodable, validate_metadata
 from .patching import (
     _DELETE as _DELETE_MARK,
@@ -34,8 +35,6 @@ from .patching import (
     FieldPath,
     apply_merge,
     changed_fields,
-    decode_fields,
-    encode_fields,
     field_set,
     json_patch,
     merge_patch,
@@ -104,6 +103,7 @@ class ApiCore:
             ClusterIPAllocator(service_cidr) if service_cidr else ClusterIPAllocator()
         )
         self._builtin_nodes: dict[RKey, SchemaNode] = {}
+        self._crd_nodes: dict[tuple[RKey, str], tuple[dict[str, Any], SchemaNode]] = {}
         for rt in builtin_resources():
             self._register(rt)
         for crd in list(self.store.iter(CRD_KEY, None)):
@@ -162,7 +162,16 @@ class ApiCore:
 
     def schema_node(self, rt: ResourceType, version: str | None = None) -> SchemaNode:
         if rt.is_crd:
-            return SchemaNode(rt.schemas.get(version or rt.storage_version) or {})
+            schema = rt.schemas.get(version or rt.storage_version) or {}
+            # Keyed by the schema dict itself (a CRD update brings a new one): the node
+            # memoizes its children, so each write walks an already-resolved tree.
+            slot = (rt.key, version or rt.storage_version)
+            known = self._crd_nodes.get(slot)
+            if known is not None and known[0] is schema:
+                return known[1]
+            crd_node = SchemaNode(schema)
+            self._crd_nodes[slot] = (schema, crd_node)
+            return crd_node
         cached = self._builtin_nodes.get(rt.key)
         if cached is None:
             node = builtin_root(rt.definition_names.get(rt.versions[0], ""))
@@ -222,11 +231,14 @@ class ApiCore:
         manager: str,
         dry_run: bool = False,
         operation: str = "Update",
+        consume: bool = False,
     ) -> dict[str, Any]:
+        """Create an object from `body`. With `consume` the caller hands `body` over (a
+        freshly decoded request): it is stored as it is changed, not copied first."""
         if not isinstance(body, dict):
             raise errors.bad_request("the object provided is not a JSON object")
         applied = _clone(body) if operation == "Apply" else None
-        obj = _clone(body)
+        obj = body if consume else _clone(body)
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             meta = obj["metadata"] = {}
@@ -508,7 +520,9 @@ class ApiCore:
         subresource: str | None = None,
         manager: str,
         dry_run: bool = False,
+        consume: bool = False,
     ) -> dict[str, Any]:
+        """Replace an object with `body` (see `create` for `consume`)."""
         if not isinstance(body, dict):
             raise errors.bad_request("the object provided is not a JSON object")
         meta = body.get("metadata") or {}
@@ -530,7 +544,7 @@ class ApiCore:
             rt,
             version,
             old,
-            _clone(body),
+            body if consume else _clone(body),
             subresource=subresource,
             manager=manager,
             dry_run=dry_run,
@@ -625,10 +639,14 @@ class ApiCore:
         operation: str = "Update",
         tracked: bool = False,
     ) -> dict[str, Any]:
+        # Stored objects are never changed in place, so the new version shares every subtree
+        # it does not change with the old one; only the top level and metadata (which this
+        # write fills in) are its own. A patch shares untouched subtrees the same way.
         old_meta = old["metadata"]
         if subresource == "status":
             status = new.get("status")
-            new = _clone(old)
+            # (_crd_established rewrites a CRD's spec.names in place: CRDs get a deep copy)
+            new = _clone(old) if rt.key == CRD_KEY else {**old, "metadata": dict(old_meta)}
             if status is None:
                 new.pop("status", None)
             else:
@@ -637,9 +655,11 @@ class ApiCore:
             meta = new.get("metadata")
             if not isinstance(meta, dict):
                 meta = new["metadata"] = {}
+            elif meta is old_meta:
+                meta = new["metadata"] = dict(old_meta)
             if "status" in rt.subresources:
                 if "status" in old:
-                    new["status"] = _clone(old["status"])
+                    new["status"] = old["status"]
                 else:
                     new.pop("status", None)
             for key in (
@@ -746,7 +766,14 @@ class ApiCore:
             if subresource:
                 raise errors.not_found(rt.plural, rt.group, name)
             created = self.create(
-                rt, version, ns, applied, manager=manager, dry_run=dry_run, operation="Apply"
+                rt,
+                version,
+                ns,
+                applied,
+                manager=manager,
+                dry_run=dry_run,
+                operation="Apply",
+                consume=True,
             )
             return created, True
         applied_view = applied if subresource != "status" else {"status": applied.get("status")}
@@ -1258,8 +1285,8 @@ def _manager_versions(obj: dict[str, Any]) -> dict[tuple[str, str, str], str]:
     }
 
 
-def _managed(obj: dict[str, Any] | None) -> dict[tuple[str, str, str], set[FieldPath]]:
-    out: dict[tuple[str, str, str], set[FieldPath]] = {}
+def _managed(obj: dict[str, Any] | None) -> dict[tuple[str, str, str], FieldSet]:
+    out: dict[tuple[str, str, str], FieldSet] = {}
     if obj is None:
         return out
     for entry in obj["metadata"].get("managedFields") or []:
@@ -1268,14 +1295,14 @@ def _managed(obj: dict[str, Any] | None) -> dict[tuple[str, str, str], set[Field
             entry.get("operation", "Update"),
             entry.get("subresource", ""),
         )
-        out[key] = decode_fields(entry.get("fieldsV1") or {})
+        out[key] = MEMO.decode(entry.get("fieldsV1") or {})
     return out
 
 
 def _owner_unchanged(
-    managers: dict[tuple[str, str, str], set[FieldPath]],
+    managers: dict[tuple[str, str, str], FieldSet],
     key: tuple[str, str, str],
-    changed: set[FieldPath],
+    changed: FieldSet,
 ) -> bool:
     """Whether `key` already owns all of `changed` and nobody else owns any of it."""
     mine = managers.get(key)
@@ -1293,10 +1320,10 @@ def _entry_key(entry: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def _encode_managed(
-    managers: dict[tuple[str, str, str], set[FieldPath]],
+    managers: dict[tuple[str, str, str], FieldSet],
     api_version: str,
     old: dict[str, Any] | None,
-    before: dict[tuple[str, str, str], set[FieldPath]] | None = None,
+    before: dict[tuple[str, str, str], FieldSet] | None = None,
     writer: tuple[str, str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """managedFields entries; other managers whose fields did not change keep their entry
@@ -1305,7 +1332,8 @@ def _encode_managed(
     if old is not None and before is not None:
         for entry in old["metadata"].get("managedFields") or []:
             k = _entry_key(entry)
-            if k != writer and managers.get(k) == before.get(k):
+            mine, was = managers.get(k), before.get(k)
+            if k != writer and (mine is was or mine == was):
                 kept[k] = entry
     out = []
     for key, fields in managers.items():
@@ -1320,7 +1348,7 @@ def _encode_managed(
             "apiVersion": api_version,
             "time": now(),
             "fieldsType": "FieldsV1",
-            "fieldsV1": encode_fields(fields),
+            "fieldsV1": MEMO.encode(fields),
         }
         if key[2]:
             record["subresource"] = key[2]

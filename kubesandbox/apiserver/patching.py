@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from .builtin_schemas import SchemaNode
@@ -263,33 +264,43 @@ def field_set(
 ) -> set[FieldPath]:
     """The leaf field paths an object sets (lists keyed by their map keys)."""
     out: set[FieldPath] = set()
+    _collect_fields(obj, node, prefix, out, with_status)
+    return out
+
+
+def _collect_fields(
+    obj: Any, node: SchemaNode, prefix: FieldPath, out: set[FieldPath], with_status: bool
+) -> None:
+    # One accumulator for the whole walk: no intermediate sets to merge at every level.
     if isinstance(obj, dict):
-        if not obj and prefix:
-            out.add(prefix)
+        if not obj:
+            if prefix:
+                out.add(prefix)
+            return
+        top = not prefix
+        meta = prefix == ("metadata",)
         for key, value in obj.items():
-            if not prefix and (
-                key in ("apiVersion", "kind") or (key == "status" and not with_status)
-            ):
+            if top and (key in ("apiVersion", "kind") or (key == "status" and not with_status)):
                 continue
-            if prefix == ("metadata",) and key in _UNTRACKED_META:
+            if meta and key in _UNTRACKED_META:
                 continue
-            out |= field_set(value, node.child(key), prefix + (key,))
-        return out
+            _collect_fields(value, node.child(key), prefix + (key,), out, False)
+        return
     if isinstance(obj, list):
         info = node.list_info()
         if info.kind == "map" and info.keys:
+            items = node.items()
             for item in obj:
                 if isinstance(item, dict):
-                    ident = ("k", _item_key(item, info.keys))
-                    out.add(prefix + (ident,))
-                    out |= field_set(item, node.items(), prefix + (ident,))
-            return out
+                    here = prefix + (("k", _item_key(item, info.keys)),)
+                    out.add(here)
+                    _collect_fields(item, items, here, out, False)
+            return
         if info.kind == "set":
             for item in obj:
                 out.add(prefix + (("v", json.dumps(item, sort_keys=True)),))
-            return out
+            return
     out.add(prefix)
-    return out
 
 
 def changed_fields(
@@ -297,41 +308,58 @@ def changed_fields(
 ) -> set[FieldPath]:
     """Leaf paths whose value differs between `old` and `new` (only where `new` sets them);
     equal subtrees are skipped without being walked."""
+    out: set[FieldPath] = set()
+    _collect_changed(old, new, node, prefix, out, with_status)
+    return out
+
+
+def _collect_changed(
+    old: Any,
+    new: Any,
+    node: SchemaNode,
+    prefix: FieldPath,
+    out: set[FieldPath],
+    with_status: bool,
+) -> None:
     if old is _DELETE:
-        return field_set(new, node, prefix, with_status=with_status)
+        _collect_fields(new, node, prefix, out, with_status)
+        return
     if old == new:
-        return set()
+        return
     if isinstance(new, dict) and isinstance(old, dict):
-        out: set[FieldPath] = set()
+        top = not prefix
+        meta = prefix == ("metadata",)
         for key, value in new.items():
-            if not prefix and (
-                key in ("apiVersion", "kind") or (key == "status" and not with_status)
-            ):
+            if top and (key in ("apiVersion", "kind") or (key == "status" and not with_status)):
                 continue
-            if prefix == ("metadata",) and key in _UNTRACKED_META:
+            if meta and key in _UNTRACKED_META:
                 continue
             before = old.get(key, _DELETE)
             if before is not _DELETE and before == value:
                 continue
-            out |= changed_fields(before, value, node.child(key), prefix + (key,))
-        return out
+            _collect_changed(before, value, node.child(key), prefix + (key,), out, False)
+        return
     if isinstance(new, list) and isinstance(old, list):
         info = node.list_info()
         if info.kind == "map" and info.keys:
             olds = {_item_key(x, info.keys): x for x in old if isinstance(x, dict)}
-            out = set()
+            items = node.items()
             for item in new:
                 if not isinstance(item, dict):
                     continue
-                ident = ("k", _item_key(item, info.keys))
-                before = olds.get(ident[1], _DELETE)
+                ident = _item_key(item, info.keys)
+                here = prefix + (("k", ident),)
+                before = olds.get(ident, _DELETE)
                 if before is _DELETE:
-                    out.add(prefix + (ident,))
-                out |= changed_fields(before, item, node.items(), prefix + (ident,))
-            return out
+                    out.add(here)
+                _collect_changed(before, item, items, here, out, False)
+            return
         if info.kind == "set":
-            return {prefix + (("v", json.dumps(x, sort_keys=True)),) for x in new if x not in old}
-    return field_set(new, node, prefix, with_status=with_status)
+            for x in new:
+                if x not in old:
+                    out.add(prefix + (("v", json.dumps(x, sort_keys=True)),))
+            return
+    _collect_fields(new, node, prefix, out, with_status)
 
 
 def _item_key(item: dict[str, Any], keys: tuple[str, ...]) -> str:
@@ -427,19 +455,63 @@ def _sort_key(path: FieldPath) -> tuple[str, ...]:
     return tuple(e if isinstance(e, str) else f"{e[0]}:{e[1]}" for e in path)
 
 
-def encode_fields(paths: set[FieldPath]) -> dict[str, Any]:
-    """Field paths -> the FieldsV1 JSON shape kube-apiserver stores in managedFields."""
+def encode_fields(paths: AbstractSet[FieldPath]) -> dict[str, Any]:
+    """Field paths -> the FieldsV1 JSON shape kube-apiserver stores in managedFields.
+
+    Members are ordered as if the paths were sorted by `_sort_key` and inserted in that
+    order (a list item's "." first, then the rest by name, "f:" fields by their bare name):
+    the paths go into a tree once and each level is sorted on its own, instead of sorting
+    every full path."""
+    return encode_fields_and_set(paths)[0]
+
+
+def encode_fields_and_set(
+    paths: AbstractSet[FieldPath],
+) -> tuple[dict[str, Any], frozenset[FieldPath]]:
+    """`encode_fields(paths)` and `decode_fields` of it, without decoding: the paths that
+    survive the round trip (a field that another path goes through is not a leaf)."""
     root: dict[str, Any] = {}
-    for path in sorted(paths, key=_sort_key):
+    decoded: set[FieldPath] = set()
+    ends: list[tuple[FieldPath, dict[str, Any]]] = []
+    for path in paths:
+        if not path:
+            continue
         cur = root
-        for elem in path:
+        for depth, elem in enumerate(path):
             if isinstance(elem, tuple):
                 name = f"{elem[0]}:{elem[1]}"
-                cur = cur.setdefault(name, {})
-                cur.setdefault(".", {})
+                nxt = cur.get(name)
+                if nxt is None:
+                    nxt = cur[name] = {".": {}}
+                    decoded.add(path[: depth + 1])  # a list item's "." decodes to its path
             else:
-                cur = cur.setdefault(f"f:{elem}", {})
-    return root
+                name = "f:" + elem
+                nxt = cur.get(name)
+                if nxt is None:
+                    nxt = cur[name] = {}
+            cur = nxt
+        ends.append((path, cur))
+    decoded.update(p for p, node in ends if not node)
+    kept = frozenset(decoded)
+    return _ordered(root), kept
+
+
+def _member_order(name: str) -> str:
+    return name[2:] if name.startswith("f:") else name
+
+
+def _ordered(tree: dict[str, Any]) -> dict[str, Any]:
+    if not tree:
+        return tree
+    out: dict[str, Any] = {}
+    if "." in tree:
+        out["."] = tree["."]
+    names = [n for n in tree if n != "."]
+    if len(names) > 1:
+        names.sort(key=_member_order)
+    for name in names:
+        out[name] = _ordered(tree[name])
+    return out
 
 
 def decode_fields(fields: dict[str, Any], prefix: FieldPath = ()) -> set[FieldPath]:

@@ -449,6 +449,7 @@ class ApiServer:
                 subresource=subresource,
                 manager=manager,
                 dry_run=_dry(request),
+                consume=True,
             )
             return _json(self.core.out(rt, obj, version))
         if method == "PATCH":
@@ -730,7 +731,13 @@ class ApiServer:
                 raise ApiError(404, "the server could not find the requested resource", details={})
         self._field_validation(request, rt, version, body)
         obj = self.core.create(
-            rt, version, ns, body, manager=self._manager(request), dry_run=_dry(request)
+            rt,
+            version,
+            ns,
+            body,
+            manager=self._manager(request),
+            dry_run=_dry(request),
+            consume=True,
         )
         return self._with_warnings(request, _json(self.core.out(rt, obj, version), status=201))
 
@@ -945,7 +952,9 @@ class ApiServer:
         for p in path[:-1]:
             cur = cur.setdefault(p, {})
         cur[path[-1]] = replicas
-        updated = self.core.update(rt, None, ns, name, new, manager=self._manager(request))
+        updated = self.core.update(
+            rt, None, ns, name, new, manager=self._manager(request), consume=True
+        )
         return _json(self._scale_object(rt, updated))
 
     # ------------------------------------------------------------ pods: eviction, binding, log
