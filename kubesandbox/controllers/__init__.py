@@ -37,7 +37,7 @@ from kubesandbox.controllers.client import (
 from kubesandbox.controllers.deployment import DeploymentController
 from kubesandbox.controllers.events import EventRecorder
 from kubesandbox.controllers.jobs import CronJobController, JobController
-from kubesandbox.controllers.local import LocalClient
+from kubesandbox.controllers.local import FieldValidation, LocalClient
 from kubesandbox.controllers.replicaset import ReplicaSetController
 from kubesandbox.controllers.services import EndpointsController, PersistentVolumeController
 from kubesandbox.network.slots import NetworkSlot, claim_slot
@@ -63,12 +63,14 @@ class ControllerManager:
         server: ApiServer | None = None,
         transport: Transport = "auto",
         audit_objects: bool = False,
+        field_validation: FieldValidation = "Ignore",
     ) -> None:
         """``transport``: "local" calls ``server.core`` in process (the default when a
         ``server`` is given), "http" talks to ``api_url`` over HTTP (the default without).
 
         ``audit_objects`` (in process only, for tests): remember every object handed to the
-        controllers, so that ``self.client.mutated()`` can tell whether one was changed."""
+        controllers, so that ``self.client.mutated()`` can tell whether one was changed;
+        ``field_validation`` (in process only): see ``LocalClient``."""
         self.api_url = api_url.rstrip("/")
         self.config = config
         if transport not in ("auto", "local", "http"):
@@ -82,7 +84,7 @@ class ControllerManager:
             "local" if server is not None and transport != "http" else "http"
         )
         self.client: ApiTransport = (
-            LocalClient(server, audit=audit_objects)
+            LocalClient(server, audit=audit_objects, field_validation=field_validation)
             if self.transport == "local" and server is not None
             else ApiClient(self.api_url)
         )

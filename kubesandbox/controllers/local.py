@@ -10,8 +10,9 @@ store's own objects instead of a JSON line decoded again by every informer.
 Faithfulness: every write goes through ``ApiCore`` exactly as an HTTP write does
 (admission, validation, defaulting, managedFields under the controller manager's field
 manager, resourceVersions, watch events that every other watcher sees). Unknown fields
-in created or replaced objects are dropped as ``fieldValidation=Warn`` does; requests are
-recorded in the API server's request log like HTTP requests.
+in created or replaced objects are not looked for by default (``field_validation``:
+the controllers build their own bodies; the tests run them with "Strict" so that a stray
+field fails), and requests are recorded in the API server's request log like HTTP ones.
 
 Aliasing: the core never mutates a stored object (every write stores a new dict), and it
 deep-copies request bodies (``create``/``update`` clone the body, ``patch`` decodes bytes).
@@ -28,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlencode
 
 import structlog
@@ -59,6 +60,7 @@ PATCH_TYPES = {
     "json": "application/json-patch+json",
 }
 BOOKMARK_SECONDS = 5.0
+FieldValidation = Literal["Ignore", "Warn", "Strict"]
 
 
 class Route:
@@ -109,8 +111,22 @@ class LocalClient:
     """An ``ApiClient`` that calls ``server.core`` in this process instead of HTTP."""
 
     def __init__(
-        self, server: ApiServer, *, user_agent: str = USER_AGENT, audit: bool = False
+        self,
+        server: ApiServer,
+        *,
+        user_agent: str = USER_AGENT,
+        audit: bool = False,
+        field_validation: FieldValidation = "Ignore",
     ) -> None:
+        """``field_validation`` for created and replaced objects, as the HTTP query parameter:
+        "Ignore" (the default: the controllers' own bodies have no unknown fields, which the
+        tests check with "Strict"), "Warn" (dropped and logged, what HTTP does by default)
+        or "Strict" (rejected with 400)."""
+        if field_validation not in ("Ignore", "Warn", "Strict"):
+            raise ValueError(
+                f"field_validation must be Ignore, Warn or Strict, not {field_validation!r}"
+            )
+        self.field_validation = field_validation
         self.server = server
         self.core = server.core
         self.store = server.store
@@ -302,8 +318,8 @@ class LocalClient:
         )
 
     def _drop_unknown(self, rt: ResourceType, version: str, body: Any) -> Any:
-        """fieldValidation=Warn: unknown fields of built-in kinds are dropped, as decoding does."""
-        if not isinstance(body, dict):
+        """Unknown fields: dropped for built-in kinds (Warn), or a 400 (Strict)."""
+        if self.field_validation == "Ignore" or not isinstance(body, dict):
             return body
         node = self.core.schema_node(rt, version)
         if not node.schema:
@@ -311,6 +327,10 @@ class LocalClient:
         unknown = unknown_fields(body, node)
         if not unknown:
             return body
+        if self.field_validation == "Strict":
+            raise server_errors.bad_request(
+                "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown)
+            )
         log.warning("unknown fields dropped", resource=rt.plural, fields=unknown)
         if rt.is_crd:
             return body

@@ -72,7 +72,10 @@ async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[San
     )
     # In process, as `kubesandbox up` runs them; every object handed to the controllers is
     # fingerprinted, so that the teardown can check none of them was changed in place.
-    manager = ControllerManager(url, config, server=api, audit_objects=True)
+    # "Strict": a controller that sends a field the schema does not know fails the test.
+    manager = ControllerManager(
+        url, config, server=api, audit_objects=True, field_validation="Strict"
+    )
     assert manager.transport == "local"
     await manager.start()
     client = ApiClient(url)

@@ -92,6 +92,19 @@ async def test_hosts_entries_follow_services_and_headless_slices(tmp_path: pathl
     sl.drop(endpoint_slice("db-b", "db"))
     assert proxy.hosts_lines() == ["127.2.0.9 web.games.svc web.games.svc.cluster.local"]
     assert proxy.service_slices("games", "db") == []
+    # Back again, between others: the order is by namespace, then name.
+    svc.put(service("db", "127.2.0.7"))
+    svc.put(service("api", "127.2.0.8", ns="a-first"))
+    svc.put(service("zz", "127.2.0.6"))
+    assert [line.split()[1] for line in proxy.hosts_lines()] == [
+        "api.a-first.svc",
+        "db.games.svc",
+        "web.games.svc",
+        "zz.games.svc",
+    ]
+    svc.drop(service("db", "127.2.0.7"))
+    svc.drop(service("api", "127.2.0.8", ns="a-first"))
+    svc.drop(service("zz", "127.2.0.6"))
     # The file written is what hosts_lines says.
     proxy._write_hosts()
     text = (tmp_path / "hosts").read_text().splitlines()

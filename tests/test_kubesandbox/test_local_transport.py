@@ -160,11 +160,17 @@ async def test_requests_are_in_the_request_log(api: ApiServer) -> None:
 async def test_unknown_fields_are_dropped_without_touching_the_callers_body(
     api: ApiServer,
 ) -> None:
-    local = LocalClient(api)
+    local = LocalClient(api, field_validation="Warn")
     body = {"metadata": {"name": "cm"}, "data": {"a": "b"}, "bogus": {"x": 1}}
     created = await local.create(CONFIGMAPS.collection(NS), body)
     assert "bogus" not in created and created["data"] == {"a": "b"}
     assert body["bogus"] == {"x": 1}
+    strict = LocalClient(api, field_validation="Strict")
+    with pytest.raises(ApiError) as rejected:
+        await strict.create(CONFIGMAPS.collection(NS), {**body, "metadata": {"name": "cm2"}})
+    assert rejected.value.status == 400 and 'unknown field "bogus"' in str(rejected.value)
+    with pytest.raises(ValueError, match="field_validation"):
+        LocalClient(api, field_validation="Loose")  # type: ignore[arg-type]
 
 
 async def test_handed_out_objects_do_not_change_when_the_object_is_written_again(
