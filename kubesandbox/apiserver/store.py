@@ -207,6 +207,25 @@ class Store:
             self.data.setdefault(rkey, {}).setdefault(ns, {})[meta["name"]] = obj
             self._reindex(rkey, ns, meta["name"], None, obj)
 
+    def load_object(self, rkey: RKey, obj: dict[str, Any]) -> None:
+        """Put a restored object in place (no event, resourceVersion untouched)."""
+        meta = obj["metadata"]
+        ns = meta.get("namespace", "")
+        bucket = self.data.setdefault(rkey, {}).setdefault(ns, {})
+        old = bucket.get(meta["name"])
+        bucket[meta["name"]] = obj
+        self._reindex(rkey, ns, meta["name"], old, obj)
+
+    def unload_object(self, rkey: RKey, namespace: str, name: str) -> None:
+        """Drop a restored object again (no event)."""
+        bucket = self.data.get(rkey, {}).get(namespace, {})
+        old = bucket.pop(name, None)
+        if old is None:
+            return
+        if not bucket:
+            self.data[rkey].pop(namespace, None)
+        self._reindex(rkey, namespace, name, old, None)
+
 
 def _has_loop() -> bool:
     try:
