@@ -26,8 +26,7 @@ def safe_encode(value: int, length: int = 10) -> str:
 def fnv32a(data: bytes) -> int:
     h = 0x811C9DC5
     for byte in data:
-        h ^= byte
-        h = (h * 0x01000193) & 0xFFFFFFFF
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
     return h
 
 

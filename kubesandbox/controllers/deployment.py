@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import copy
-import json
+from typing import Any
 
 import structlog
 
@@ -65,11 +64,14 @@ def rs_view(rs: Obj) -> RSView:
 def new_replicaset(deployment: Obj, revision: int, replicas: int, collision: int = 0) -> Obj:
     meta = deployment["metadata"]
     spec = deployment.get("spec") or {}
-    template = copy.deepcopy(spec.get("template") or {})
-    hash_ = pod_template_hash(template, collision)
-    tmeta = template.setdefault("metadata", {})
+    # New dicts only along the paths that change; the rest is shared with the Deployment
+    # (read-only here: the API server copies the body it is given).
+    source = spec.get("template") or {}
+    hash_ = pod_template_hash(source, collision)
+    tmeta = {**(source.get("metadata") or {})}
     tmeta["labels"] = {**(tmeta.get("labels") or {}), HASH_LABEL: hash_}
-    selector = copy.deepcopy(spec.get("selector") or {})
+    template = {**source, "metadata": tmeta}
+    selector = {**(spec.get("selector") or {})}
     selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: hash_}
     surge, _ = surge_and_unavailable(deployment)
     desired = int(spec.get("replicas", 1))
@@ -305,12 +307,11 @@ class DeploymentController:
         )
         old = deployment.get("status") or {}
 
-        def comparable(s: Obj) -> str:
+        def comparable(s: Obj) -> tuple[Obj, list[tuple[Any, Any, Any]]]:
             conds = [
                 (c.get("type"), c.get("status"), c.get("reason")) for c in s.get("conditions") or []
             ]
-            rest = {k: v for k, v in s.items() if k != "conditions"}
-            return json.dumps([rest, conds], sort_keys=True, default=str)
+            return {k: v for k, v in s.items() if k != "conditions"}, conds
 
         if comparable(status) != comparable(old):
             meta = deployment["metadata"]

@@ -413,13 +413,8 @@ class LocalClient:
             raise ServerError(
                 409, f'pod {route.name} is already assigned to node "{node}"', reason="Conflict"
             )
-        new = _clone(pod)
-        new["spec"]["nodeName"] = target
-        conditions = [
-            c
-            for c in (new.get("status") or {}).get("conditions") or []
-            if c.get("type") != "PodScheduled"
-        ]
+        status = pod.get("status") or {}
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
         conditions.append(
             {
                 "type": "PodScheduled",
@@ -427,8 +422,14 @@ class LocalClient:
                 "lastTransitionTime": _micro_now()[:19] + "Z",
             }
         )
-        new.setdefault("status", {})["conditions"] = conditions
-        new["metadata"]["resourceVersion"] = str(self.store.next_rv())
+        # New dicts along the changed paths only; the rest is shared with the stored Pod,
+        # which nothing writes into (the store keeps objects immutable).
+        new = {
+            **pod,
+            "metadata": {**pod["metadata"], "resourceVersion": str(self.store.next_rv())},
+            "spec": {**(pod.get("spec") or {}), "nodeName": target},
+            "status": {**status, "conditions": conditions},
+        }
         self.store.put(route.rt.key, new, "MODIFIED")
         return {
             "kind": "Status",

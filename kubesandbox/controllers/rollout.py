@@ -4,7 +4,6 @@ history cleanup and the Progressing/Available conditions."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import math
 from dataclasses import dataclass, field
@@ -36,18 +35,10 @@ _SKIPPED_ANNOTATIONS = {
 
 def pod_template_hash(template: Obj, collision_count: int = 0) -> str:
     """A stable, label-safe hash of a pod template (fnv32a, safe-encoded, as Kubernetes)."""
-    data = canonical(template_without_hash(template))
+    data = canonical(_hashless_view(template or {}))
     if collision_count:
         data += str(collision_count).encode()
     return safe_encode(fnv32a(data))
-
-
-def template_without_hash(template: Obj) -> Obj:
-    clean = copy.deepcopy(template or {})
-    labels = (clean.get("metadata") or {}).get("labels")
-    if labels and HASH_LABEL in labels:
-        del labels[HASH_LABEL]
-    return clean
 
 
 def _hashless_view(template: Obj) -> Obj:
