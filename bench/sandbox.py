@@ -13,6 +13,14 @@ one (profiled: `kmock/_internal/dsl.py` `Filter.__iter__`), so its figures measu
 design; read the ratios with this in mind.
 
 Run: .venv/bin/python bench/sandbox.py [--objects 10000] [--watchers 20]
+
+`--core N` measures instead the API server's own cost per write, in this process and
+without HTTP: the writes one GameRoom causes from creation to Ready (the room and its
+children as the operator renders them, the Deployment -> ReplicaSet -> Pod chain with the
+controllers' status patches, the kubelet's Pod status updates, the operator's status
+patches), repeated for N rooms, plus what saving the state (--state-dir) costs for them.
+It prints milliseconds of CPU per room: the figure to compare between versions of the
+API server (it does not depend on the machine's load the way wall-clock rates do).
 """
 
 from __future__ import annotations
@@ -242,12 +250,265 @@ async def fan_out(s: aiohttp.ClientSession, target: Target, objects: int, watche
     return watchers * changes / (time.perf_counter() - start)
 
 
+# ---------------------------------------------------------------- core cost per room
+
+
+def core_bench(rooms: int) -> None:
+    import copy
+    import inspect
+    import tempfile
+    import uuid
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "operator"))
+    from gameroom_operator.render import Room, render_children
+
+    from kubesandbox.apiserver.core import PATCH_MERGE
+    from kubesandbox.apiserver.server import ApiServer
+
+    example = yaml.safe_load((root / "examples" / "gameroom.yaml").read_text())
+
+    spent = [0.0]  # CPU seconds inside the API server's calls only
+
+    def create(group: str, version: str, plural: str, body: dict, manager: str) -> dict:
+        rt = api.lookup(group, version, plural)
+        extra = {"consume": True} if consume else {}
+        t = time.process_time()
+        obj = api.create(rt, version, "games", body, manager=manager, **extra)
+        spent[0] += time.process_time() - t
+        return obj
+
+    def merge(
+        group: str,
+        version: str,
+        plural: str,
+        name: str,
+        patch: dict,
+        manager: str,
+        sub: str | None = None,
+    ) -> dict:
+        rt = api.lookup(group, version, plural)
+        raw = json.dumps(patch).encode()
+        t = time.process_time()
+        obj = api.patch(
+            rt, version, "games", name, raw, PATCH_MERGE, subresource=sub, manager=manager
+        )[0]
+        spent[0] += time.process_time() - t
+        return obj
+
+    def one_room(i: int) -> None:
+        body = copy.deepcopy(example)
+        body["metadata"] = {"name": f"room-{i}", "namespace": "games"}
+        gr = create("drawgame.dev", "v1alpha1", "gamerooms", body, "kubectl-client-side-apply")
+        name = gr["metadata"]["name"]
+        merge(
+            "drawgame.dev",
+            "v1alpha1",
+            "gamerooms",
+            name,
+            {"metadata": {"finalizers": ["drawgame.dev/cleanup"]}},
+            "gameroom-operator",
+        )
+        room = Room(name, "games", gr["metadata"]["uid"], gr["spec"])
+        for child in render_children(room, "token-" + uuid.uuid4().hex):
+            group, _, version = child["apiVersion"].rpartition("/")
+            plural = {
+                "ConfigMap": "configmaps",
+                "Secret": "secrets",
+                "PersistentVolumeClaim": "persistentvolumeclaims",
+                "Service": "services",
+                "NetworkPolicy": "networkpolicies",
+                "Deployment": "deployments",
+                "Ingress": "ingresses",
+            }[child["kind"]]
+            create(group, version, plural, child, "gameroom-operator")
+        deploy = api.get(api.lookup("apps", "v1", "deployments"), "games", name)
+        template = copy.deepcopy(deploy["spec"]["template"])
+        owner = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": name,
+            "uid": deploy["metadata"]["uid"],
+            "controller": True,
+        }
+        rs = create(
+            "apps",
+            "v1",
+            "replicasets",
+            {
+                "metadata": {
+                    "name": name + "-5d4f8",
+                    "labels": template["metadata"]["labels"],
+                    "ownerReferences": [owner],
+                },
+                "spec": {
+                    "replicas": 1,
+                    "selector": deploy["spec"]["selector"],
+                    "template": template,
+                },
+            },
+            "kube-controller-manager",
+        )
+        merge(
+            "apps",
+            "v1",
+            "deployments",
+            name,
+            {
+                "status": {
+                    "observedGeneration": 1,
+                    "replicas": 1,
+                    "updatedReplicas": 1,
+                    "unavailableReplicas": 1,
+                }
+            },
+            "kube-controller-manager",
+            "status",
+        )
+        pod = copy.deepcopy(template)
+        pod["metadata"]["name"] = name + "-5d4f8-x7k2q"
+        pod["metadata"]["ownerReferences"] = [
+            {
+                **owner,
+                "kind": "ReplicaSet",
+                "name": rs["metadata"]["name"],
+                "uid": rs["metadata"]["uid"],
+            }
+        ]
+        create("", "v1", "pods", pod, "kube-controller-manager")
+        merge(
+            "apps",
+            "v1",
+            "replicasets",
+            rs["metadata"]["name"],
+            {"status": {"replicas": 1, "observedGeneration": 1}},
+            "kube-controller-manager",
+            "status",
+        )
+        merge(
+            "",
+            "v1",
+            "pods",
+            pod["metadata"]["name"],
+            {"spec": {"nodeName": "sandbox"}},
+            "kube-scheduler",
+        )
+        for ready in ("False", "True"):
+            conditions = [
+                {
+                    "type": t,
+                    "status": ready if t in ("Ready", "ContainersReady") else "True",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
+                for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+            ]
+            merge(
+                "",
+                "v1",
+                "pods",
+                pod["metadata"]["name"],
+                {
+                    "status": {
+                        "phase": "Running",
+                        "podIP": "127.0.0.2",
+                        "conditions": conditions,
+                        "containerStatuses": [
+                            {
+                                "name": c["name"],
+                                "ready": ready == "True",
+                                "restartCount": 0,
+                                "image": c["image"],
+                                "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+                            }
+                            for c in pod["spec"]["containers"]
+                        ],
+                    }
+                },
+                "kubelet",
+                "status",
+            )
+        merge(
+            "apps",
+            "v1",
+            "replicasets",
+            rs["metadata"]["name"],
+            {"status": {"readyReplicas": 1, "availableReplicas": 1}},
+            "kube-controller-manager",
+            "status",
+        )
+        merge(
+            "apps",
+            "v1",
+            "deployments",
+            name,
+            {"status": {"readyReplicas": 1, "availableReplicas": 1, "unavailableReplicas": None}},
+            "kube-controller-manager",
+            "status",
+        )
+        for phase in ("Starting", "Ready"):
+            merge(
+                "drawgame.dev",
+                "v1alpha1",
+                "gamerooms",
+                name,
+                {"status": {"phase": phase, "observedGeneration": 1}},
+                "gameroom-operator",
+                "status",
+            )
+
+    crd = yaml.safe_load((root / "crds" / "gameroom.yaml").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ApiServer(state_dir=Path(tmp), persist=True)
+        store, api = server.store, server.core
+        consume = "consume" in inspect.signature(api.create).parameters
+        api.create(
+            api.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+            None,
+            "",
+            crd,
+            manager="kubectl",
+        )
+        api.create(
+            api.lookup("", "v1", "namespaces"),
+            None,
+            "",
+            {"metadata": {"name": "games"}},
+            manager="kubectl",
+        )
+        writes_before = store.rv
+        save_cpu = 0.0
+        batch = 25  # a save every 25 rooms: 0.5 s at the 50 rooms/s goal
+        for i in range(rooms):
+            one_room(i)
+            if (i + 1) % batch == 0:
+                t = time.process_time()
+                server._save()
+                save_cpu += time.process_time() - t
+        writes = store.rv - writes_before
+        if hasattr(server, "state_files"):
+            server.state_files.close()  # a clean stop
+    print(f"{rooms} rooms through ApiCore in process: {writes / rooms:.1f} writes/room")
+    per_write, per_save = 1000 * spent[0] / rooms, 1000 * save_cpu / rooms
+    print(
+        f"API server CPU per room: {per_write:.2f} ms in create/patch + {per_save:.2f} ms "
+        f"saving state = {per_write + per_save:.2f} ms"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--watchers", type=int, default=20)
     parser.add_argument("--no-peer", action="store_true", help="skip the kmock peer")
+    parser.add_argument(
+        "--core", type=int, metavar="ROOMS", help="measure ApiCore's CPU per room instead"
+    )
     args = parser.parse_args()
+    if args.core:
+        core_bench(args.core)
+        return 0
     targets = [start_sandbox()]
     if not args.no_peer:
         targets.append(start_kmock())

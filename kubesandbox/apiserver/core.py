@@ -36,6 +36,7 @@ from .patching import (
     apply_merge,
     changed_fields,
     field_set,
+    fields_tree,
     json_patch,
     merge_patch,
     remove_path,
@@ -852,6 +853,19 @@ class ApiCore:
     ) -> None:
         """Record which fields `manager` set (managedFields), moving ownership to it."""
         node = self.schema_node(rt)
+        if old is None and subresource != "status":
+            # A new object: its creator owns every field it set, nobody else owns any.
+            tree = fields_tree(new, node)
+            record: dict[str, Any] = {
+                "manager": manager,
+                "operation": operation,
+                "apiVersion": rt.api_version(),
+                "time": now(),
+                "fieldsType": "FieldsV1",
+                "fieldsV1": tree,
+            }
+            new["metadata"]["managedFields"] = [record] if tree else []
+            return
         if subresource == "status":
             changed = (
                 changed_fields(

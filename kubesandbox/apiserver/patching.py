@@ -303,6 +303,59 @@ def _collect_fields(
     out.add(prefix)
 
 
+def fields_tree(obj: Any, node: SchemaNode, *, with_status: bool = False) -> dict[str, Any]:
+    """`encode_fields(field_set(obj, node))` in one walk over the object, without building
+    a path tuple per field (what a create records for its manager)."""
+    tree = _tree_of(obj, node, True, with_status)
+    return _ordered(tree) if tree else {}
+
+
+def _tree_of(
+    obj: Any, node: SchemaNode, top: bool, with_status: bool, meta: bool = False
+) -> dict[str, Any] | None:
+    """The FieldsV1 members under a value; None when it contributes no field at all."""
+    if isinstance(obj, dict):
+        if not obj:
+            return None if top else {}
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            if top and (key in ("apiVersion", "kind") or (key == "status" and not with_status)):
+                continue
+            if meta and key in _UNTRACKED_META:
+                continue
+            sub = _tree_of(value, node.child(key), False, False, top and key == "metadata")
+            if sub is not None:
+                out["f:" + key] = sub
+        return out or None
+    if isinstance(obj, list):
+        info = node.list_info()
+        if info.kind == "map" and info.keys:
+            items = node.items()
+            found: dict[str, Any] = {}
+            for item in obj:
+                if isinstance(item, dict):
+                    here = found.setdefault("k:" + _item_key(item, info.keys), {".": {}})
+                    sub = _tree_of(item, items, False, False)
+                    if sub:
+                        _merge_tree(here, sub)
+            return found or None
+        if info.kind == "set":
+            members: dict[str, Any] = {
+                "v:" + json.dumps(item, sort_keys=True): {".": {}} for item in obj
+            }
+            return members or None
+    return None if top else {}
+
+
+def _merge_tree(into: dict[str, Any], more: dict[str, Any]) -> None:
+    for name, sub in more.items():
+        have = into.get(name)
+        if have is None:
+            into[name] = sub
+        else:
+            _merge_tree(have, sub)
+
+
 def changed_fields(
     old: Any, new: Any, node: SchemaNode, prefix: FieldPath = (), *, with_status: bool = False
 ) -> set[FieldPath]:

@@ -27,6 +27,7 @@ from kubesandbox.apiserver.patching import (
     encode_fields,
     encode_fields_and_set,
     field_set,
+    fields_tree,
 )
 from kubesandbox.apiserver.store import Store
 
@@ -232,6 +233,38 @@ def test_changed_fields_of_a_pod_match_the_reference(with_status: bool) -> None:
     assert ("spec", "containers", ("k", '{"name":"web"}'), "env", ("k", '{"name":"C"}')) in got
     assert changed_fields(_DELETE, new, node) == ref_field_set(new, node)
     assert changed_fields(POD, POD, node) == set()
+
+
+_keys = st.sampled_from(
+    [
+        "metadata", "spec", "status", "apiVersion", "kind", "name", "uid", "labels",
+        "finalizers", "containers", "env", "value", "ports", "containerPort", "protocol",
+        "args", "image", "volumes", "emptyDir", "tolerations", "key", "a",
+    ]
+)  # fmt: skip
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(["x", "y"]))
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_keys, inner, max_size=4)),
+    max_leaves=25,
+)
+_objects = st.dictionaries(_keys, _values, max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_objects)
+def test_a_create_records_what_encoding_its_field_set_would(obj: dict[str, Any]) -> None:
+    node = _pod_node()
+    expected = fastjson.dumps(encode_fields(field_set(obj, node)))
+    assert fastjson.dumps(fields_tree(obj, node)) == expected
+
+
+def test_a_create_records_a_real_pod_like_before() -> None:
+    node = _pod_node()
+    assert fastjson.dumps(fields_tree(POD, node)) == fastjson.dumps(
+        ref_encode(ref_field_set(POD, node))
+    )
+    assert fields_tree({"metadata": {"name": "only-untracked"}}, node) == {}
 
 
 # ------------------------------------------------------------------ the memo
