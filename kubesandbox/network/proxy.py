@@ -59,6 +59,7 @@ class ServiceProxy:
         self._rr: dict[ListenKey, itertools.count[int]] = {}
         self._hosts_pending = False
         self._hosts_cost = 0.0
+        self._hosts_writing: asyncio.Future[None] | None = None
         self._lock = asyncio.Lock()
         self._syncing: set[tuple[str, str]] = set()
         self._conns: set[asyncio.Task[None]] = set()
@@ -80,6 +81,9 @@ class ServiceProxy:
         self._schedule_hosts()
 
     async def stop(self) -> None:
+        if self._hosts_writing is not None:
+            with contextlib.suppress(OSError):
+                await self._hosts_writing
         for server in self.listeners.values():
             server.close()
         for task in list(self._conns):
@@ -274,15 +278,29 @@ class ServiceProxy:
         return lines
 
     def _write_hosts(self) -> None:
+        """Rewrite the hosts file now (the text on the loop, the file I/O in a thread)."""
+        if self._hosts_writing is not None and not self._hosts_writing.done():
+            asyncio.get_running_loop().call_later(0.05, self._write_hosts)  # one at a time
+            return
         started = time.perf_counter()
         self._hosts_pending = False
         text = "# kubesandbox service names, rewritten on every Service change\n"
         text += self.hosts_text()
-        self.hosts_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.hosts_file.with_name(f".{self.hosts_file.name}.{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, self.hosts_file)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            _replace_file(self.hosts_file, text)
+        else:
+            self._hosts_writing = loop.run_in_executor(None, _replace_file, self.hosts_file, text)
         self._hosts_cost = time.perf_counter() - started
+
+
+def _replace_file(path: pathlib.Path, text: str) -> None:
+    """Atomically replace ``path`` (readers see the old or the new file, never a partial one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -107,6 +107,8 @@ async def test_hosts_entries_follow_services_and_headless_slices(tmp_path: pathl
     svc.drop(service("zz", "127.2.0.6"))
     # The file written is what hosts_lines says.
     proxy._write_hosts()
+    assert proxy._hosts_writing is not None
+    await proxy._hosts_writing  # the file is written off the event loop
     text = (tmp_path / "hosts").read_text().splitlines()
     assert text[1:] == ["127.2.0.9 web.games.svc web.games.svc.cluster.local"]
     await asyncio.sleep(0)  # let the listener syncs the events started run
