@@ -36,6 +36,7 @@ from .patching import (
     apply_merge,
     changed_fields,
     field_set,
+    fields_have,
     fields_tree,
     json_patch,
     merge_patch,
@@ -885,27 +886,12 @@ class ApiCore:
                 new["metadata"].pop("managedFields", None)
             return
         key = (manager, operation, subresource or "")
-        before = _managed(old) if old is not None else {}
-        if old is not None and _owner_unchanged(before, key, changed):
-            # The writer already owns every field it changed: only its timestamp moves.
-            entries = []
-            for entry in old["metadata"].get("managedFields") or []:
-                if (
-                    entry.get("manager"),
-                    entry.get("operation"),
-                    entry.get("subresource", ""),
-                ) == key:
-                    entry = {**entry, "time": now()}
-                entries.append(entry)
-            new["metadata"]["managedFields"] = entries
+        if old is None:
+            managers: dict[tuple[str, str, str], FieldSet] = {key: changed}
+            new["metadata"]["managedFields"] = _encode_managed(managers, rt.api_version(), None)
             return
-        managers = dict(before)
-        for k in list(managers):
-            if k != key:
-                managers[k] = managers[k] - changed
-        managers[key] = managers.get(key, set()) | changed
-        new["metadata"]["managedFields"] = _encode_managed(
-            managers, rt.api_version(), old, before, key
+        new["metadata"]["managedFields"] = _moved_ownership(
+            old["metadata"].get("managedFields") or [], key, changed, rt.api_version()
         )
 
     # ------------------------------------------------------------ delete
@@ -1313,18 +1299,6 @@ def _managed(obj: dict[str, Any] | None) -> dict[tuple[str, str, str], FieldSet]
     return out
 
 
-def _owner_unchanged(
-    managers: dict[tuple[str, str, str], FieldSet],
-    key: tuple[str, str, str],
-    changed: FieldSet,
-) -> bool:
-    """Whether `key` already owns all of `changed` and nobody else owns any of it."""
-    mine = managers.get(key)
-    if mine is None or not changed <= mine:
-        return False
-    return all(not (owned & changed) for k, owned in managers.items() if k != key)
-
-
 def _entry_key(entry: dict[str, Any]) -> tuple[str, str, str]:
     return (
         entry.get("manager", ""),
@@ -1368,6 +1342,71 @@ def _encode_managed(
             record["subresource"] = key[2]
         out.append(record)
     return out
+
+
+def _moved_ownership(
+    entries: list[dict[str, Any]],
+    key: tuple[str, str, str],
+    changed: FieldSet,
+    api_version: str,
+) -> list[dict[str, Any]]:
+    """managedFields after `key` changed the fields `changed`: it owns them now and nobody
+    else does. Ownership is read off each entry's FieldsV1 tree path by path, so only the
+    entries that lose a field (and the writer's, when it gains one) are decoded and encoded
+    again; the others stay the same dicts."""
+    touched = set()
+    writer_owns_all = False
+    for i, entry in enumerate(entries):
+        fields = entry.get("fieldsV1") or {}
+        if _entry_key(entry) == key:
+            writer_owns_all = all(fields_have(fields, p) for p in changed)
+        elif any(fields_have(fields, p) for p in changed):
+            touched.add(i)
+    writer_known = any(_entry_key(e) == key for e in entries)
+    if writer_known and writer_owns_all and not touched:
+        # The writer already owns every field it changed: only its timestamp moves.
+        stamp = now()
+        return [
+            {**e, "time": stamp}
+            if (e.get("manager"), e.get("operation"), e.get("subresource", "")) == key
+            else e
+            for e in entries
+        ]
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for i, entry in enumerate(entries):
+        k = _entry_key(entry)
+        if k in seen:
+            continue  # a repeated manager counts once, where it first appears
+        seen.add(k)
+        fields = entry.get("fieldsV1") or {}
+        if k == key:
+            out.append(_record(k, MEMO.decode(fields) | changed, api_version))
+        elif not fields:
+            continue  # owns nothing: dropped
+        elif i in touched:
+            left = MEMO.decode(fields) - changed
+            if left:
+                out.append(_record(k, left, api_version))
+        else:
+            out.append(entry)
+    if key not in seen:
+        out.append(_record(key, changed, api_version))
+    return out
+
+
+def _record(key: tuple[str, str, str], fields: FieldSet, api_version: str) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "manager": key[0],
+        "operation": key[1],
+        "apiVersion": api_version,
+        "time": now(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": MEMO.encode(fields),
+    }
+    if key[2]:
+        record["subresource"] = key[2]
+    return record
 
 
 def _unchanged_top_field(field: str, new: dict[str, Any], old: dict[str, Any]) -> bool:

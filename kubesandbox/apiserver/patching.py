@@ -567,6 +567,17 @@ def _ordered(tree: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def fields_have(fields: dict[str, Any], path: FieldPath) -> bool:
+    """Whether `path` is in `decode_fields(fields)`, found by walking the tree."""
+    node = fields
+    for elem in path:
+        found = node.get(f"{elem[0]}:{elem[1]}" if isinstance(elem, tuple) else "f:" + elem)
+        if found is None:
+            return False
+        node = found
+    return bool(path) and (not node or "." in node)
+
+
 def decode_fields(fields: dict[str, Any], prefix: FieldPath = ()) -> set[FieldPath]:
     out: set[FieldPath] = set()
     for name, sub in (fields or {}).items():

@@ -27,6 +27,7 @@ from kubesandbox.apiserver.patching import (
     encode_fields,
     encode_fields_and_set,
     field_set,
+    fields_have,
     fields_tree,
 )
 from kubesandbox.apiserver.store import Store
@@ -414,3 +415,91 @@ def test_managed_fields_are_the_same_with_and_without_the_memo(
     assert with_memo == without
     managers = {e["manager"] for e in with_memo[-2]}
     assert managers == {"rs", "kubelet"}
+
+
+# ------------------------------------------------------------------ moving ownership
+
+
+@settings(max_examples=400, deadline=None)
+@given(_path_sets, _paths)
+def test_fields_have_answers_like_membership_in_the_decoded_set(
+    paths: set[FieldPath], probe: FieldPath
+) -> None:
+    fields = encode_fields(paths)
+    decoded = decode_fields(fields)
+    for path in [*paths, probe, ()]:
+        assert fields_have(fields, path) == (path in decoded)
+
+
+def ref_move(
+    entries: list[dict[str, Any]], key: tuple[str, str, str], changed: set[FieldPath]
+) -> list[dict[str, Any]]:
+    """Ownership moved as before: decode every entry, subtract, encode what changed."""
+    before: dict[tuple[str, str, str], set[FieldPath]] = {}
+    for e in entries:
+        before[(e["manager"], e.get("operation", "Update"), e.get("subresource", ""))] = (
+            decode_fields(e.get("fieldsV1") or {})
+        )
+    mine = before.get(key)
+    if (
+        mine is not None
+        and changed <= mine
+        and all(not (owned & changed) for k, owned in before.items() if k != key)
+    ):
+        return [
+            {**e, "time": "NEW"}
+            if (e.get("manager"), e.get("operation"), e.get("subresource", "")) == key
+            else e
+            for e in entries
+        ]
+    managers = {k: (v | changed if k == key else v - changed) for k, v in before.items()}
+    managers.setdefault(key, set(changed))
+    out = []
+    for k, fields in managers.items():
+        if not fields:
+            continue
+        if k != key and fields == before[k]:
+            out.append(next(e for e in entries if e["manager"] == k[0]))
+            continue
+        record = {
+            "manager": k[0],
+            "operation": k[1],
+            "apiVersion": "v1",
+            "time": "NEW",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": ref_encode(fields),
+        }
+        if k[2]:
+            record["subresource"] = k[2]
+        out.append(record)
+    return out
+
+
+_managers = st.sampled_from(["kubectl", "operator", "kubelet"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.dictionaries(_managers, _path_sets, max_size=3),
+    _managers,
+    st.booleans(),
+    _path_sets.filter(bool),
+)
+def test_moving_ownership_gives_what_decoding_every_entry_gave(
+    owned: dict[str, set[FieldPath]], writer: str, status: bool, changed: set[FieldPath]
+) -> None:
+    entries = []
+    for manager, paths in owned.items():
+        entry = {
+            "manager": manager,
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": "OLD",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": ref_encode(paths),
+        }
+        entries.append(entry)
+    key = (writer, "Update", "status" if status else "")
+    got = core_module._moved_ownership(entries, key, frozenset(changed), "v1")
+    got = [{**e, "time": "NEW"} if e["time"] != "OLD" else e for e in got]
+    assert fastjson.dumps(got) == fastjson.dumps(ref_move(entries, key, changed))
