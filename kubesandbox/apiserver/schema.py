@@ -436,9 +436,52 @@ def _validate_object(
         if root and key in ("apiVersion", "kind", "metadata"):
             continue
         sub = _properties_schema(schema, key)
-        if sub is not None:
-            out.extend(validate(item, sub, _join(path, key), olds.get(key, _MISSING)))
+        if sub is None:
+            continue
+        before = olds.get(key, _MISSING)
+        if root and (before is _MISSING or before == item):
+            out.extend(_validate_top_field(item, sub, _join(path, key), before is _MISSING))
+        else:
+            out.extend(validate(item, sub, _join(path, key), before))
     return out
+
+
+class _TopFieldMemo:
+    """Causes of a top-level field (spec, status, ...) by (schema, path, content, whether
+    an old value exists). Validation is a pure function of these when the old value is
+    missing or equal to the new one (transition rules then see oldSelf == self), which is
+    the case for the spec of a status write, the status of a spec write and every create of
+    a value seen before: those are not walked again."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._known: dict[tuple[int, str, bytes, bool], tuple[dict[str, Any], list[Cause]]] = {}
+        self.hits = 0
+
+    def causes(self, value: Any, schema: dict[str, Any], path: str, created: bool) -> list[Cause]:
+        try:
+            content = fastjson.dumps(value)
+        except (TypeError, ValueError):
+            return validate(value, schema, path, _MISSING if created else value)
+        key = (id(schema), path, content, created)
+        hit = self._known.get(key)
+        if hit is not None and hit[0] is schema:
+            self.hits += 1
+            return [dict(c) for c in hit[1]]
+        found = validate(value, schema, path, _MISSING if created else value)
+        if len(self._known) >= self.limit:
+            self._known.clear()
+        self._known[key] = (schema, [dict(c) for c in found])
+        return found
+
+
+TOP_FIELDS = _TopFieldMemo()
+
+
+def _validate_top_field(
+    value: Any, schema: dict[str, Any], path: str, created: bool
+) -> list[Cause]:
+    return TOP_FIELDS.causes(value, schema, path, created)
 
 
 # ---------------------------------------------------------------- CEL
