@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 
 import kopf
 
-from . import handlers, logs
+from . import fastjson, handlers, logs
 from .settings import Settings, from_args
+
+
+def tune_gc() -> None:
+    """Collect cyclic garbage less often, and never re-scan what start-up loaded.
+
+    Watch events and API answers allocate many short-lived objects; with the default
+    threshold (700) Python's collector ran so often over the operator's long-lived state that
+    it took a third of its CPU when a thousand rooms start at once. Freezing moves the
+    objects loaded so far (Kopf, the kubernetes client) out of every future collection.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 10)
+
+
+GC_THRESHOLD = 20_000
 
 
 def run(settings: Settings) -> None:
@@ -21,6 +38,8 @@ def run(settings: Settings) -> None:
     if settings.log_level != "DEBUG":
         # Kopf logs every handled event of every room at INFO; our own logs say what changed.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    fastjson.install()
+    tune_gc()
     handlers.configure(settings)
     kopf.run(
         standalone=settings.standalone,
