@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -125,7 +125,7 @@ class ApiTransport(Protocol):
         resource_version: str,
         timeout_seconds: int = 300,
         extra: dict[str, str] | None = None,
-    ) -> AsyncIterator[Obj]: ...
+    ) -> AsyncGenerator[Obj, None]: ...
 
 
 class ApiClient:
@@ -218,7 +218,7 @@ class ApiClient:
         resource_version: str,
         timeout_seconds: int = 300,
         extra: dict[str, str] | None = None,
-    ) -> AsyncIterator[Obj]:
+    ) -> AsyncGenerator[Obj, None]:
         params = {
             **(extra or {}),
             "watch": "true",
@@ -350,22 +350,25 @@ class Informer:
     async def _watch_once(self, rv: str) -> tuple[str, bool]:
         path = self.resource.collection()
         extra = {"labelSelector": self.label_selector} if self.label_selector else None
-        async for event in self.client.watch(path, rv, extra=extra):
-            etype = event.get("type")
-            obj = event.get("object") or {}
-            if etype == "ERROR":
-                return rv, True  # 410 Gone and friends: relist
-            meta = obj.get("metadata") or {}
-            rv = str(meta.get("resourceVersion", rv))
-            if etype == "BOOKMARK":
-                continue
-            key = key_of(obj)
-            if etype == "DELETED":
-                old = self._drop(key)
-                self._emit("DELETED", obj, old)
-            else:
-                old = self._store(key, obj)
-                self._emit("ADDED" if old is None else "MODIFIED", obj, old)
+        # aclosing: a cancelled informer closes its watch at once (unsubscribing it), not
+        # whenever the garbage collector finalizes the generator.
+        async with contextlib.aclosing(self.client.watch(path, rv, extra=extra)) as events:
+            async for event in events:
+                etype = event.get("type")
+                obj = event.get("object") or {}
+                if etype == "ERROR":
+                    return rv, True  # 410 Gone and friends: relist
+                meta = obj.get("metadata") or {}
+                rv = str(meta.get("resourceVersion", rv))
+                if etype == "BOOKMARK":
+                    continue
+                key = key_of(obj)
+                if etype == "DELETED":
+                    old = self._drop(key)
+                    self._emit("DELETED", obj, old)
+                else:
+                    old = self._store(key, obj)
+                    self._emit("ADDED" if old is None else "MODIFIED", obj, old)
         return rv, False
 
 

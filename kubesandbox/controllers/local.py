@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlencode
 
@@ -488,7 +488,7 @@ class LocalClient:
         resource_version: str,
         timeout_seconds: int = 300,
         extra: dict[str, str] | None = None,
-    ) -> AsyncIterator[Obj]:
+    ) -> AsyncGenerator[Obj, None]:
         """Watch events as dicts ``{"type", "object"}``, straight from the store's feed.
 
         Like the HTTP watch: events after ``resource_version`` (all objects as ADDED for

@@ -169,7 +169,7 @@ def test_old_pods_are_found_through_the_owner_index_until_they_are_gone() -> Non
 
 
 def test_templates_equal_ignores_only_the_hash_label_and_copies_nothing() -> None:
-    template = {
+    template: Obj = {
         "metadata": {"labels": {"app": "web"}},
         "spec": {"containers": [{"name": "c", "image": "web:1", "ports": [{"containerPort": 80}]}]},
     }
