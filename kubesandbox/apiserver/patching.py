@@ -305,9 +305,9 @@ def _collect_fields(
 
 def fields_tree(obj: Any, node: SchemaNode, *, with_status: bool = False) -> dict[str, Any]:
     """`encode_fields(field_set(obj, node))` in one walk over the object, without building
-    a path tuple per field (what a create records for its manager)."""
-    tree = _tree_of(obj, node, True, with_status)
-    return _ordered(tree) if tree else {}
+    a path tuple per field (what a create records for its manager). Members are produced
+    in their final order (see `encode_fields`), so no second pass sorts them."""
+    return _tree_of(obj, node, True, with_status) or {}
 
 
 def _tree_of(
@@ -318,12 +318,12 @@ def _tree_of(
         if not obj:
             return None if top else {}
         out: dict[str, Any] = {}
-        for key, value in obj.items():
+        for key in sorted(obj):
             if top and (key in ("apiVersion", "kind") or (key == "status" and not with_status)):
                 continue
             if meta and key in _UNTRACKED_META:
                 continue
-            sub = _tree_of(value, node.child(key), False, False, top and key == "metadata")
+            sub = _tree_of(obj[key], node.child(key), False, False, top and key == "metadata")
             if sub is not None:
                 out["f:" + key] = sub
         return out or None
@@ -332,18 +332,28 @@ def _tree_of(
         if info.kind == "map" and info.keys:
             items = node.items()
             found: dict[str, Any] = {}
+            repeated = False
             for item in obj:
                 if isinstance(item, dict):
-                    here = found.setdefault("k:" + _item_key(item, info.keys), {".": {}})
+                    name = "k:" + _item_key(item, info.keys)
+                    here = found.get(name)
+                    if here is None:
+                        here = found[name] = {".": {}}
+                    else:
+                        repeated = True
                     sub = _tree_of(item, items, False, False)
                     if sub:
                         _merge_tree(here, sub)
-            return found or None
+            if not found:
+                return None
+            if repeated:
+                return {name: _ordered(found[name]) for name in sorted(found)}
+            return {name: found[name] for name in sorted(found)}
         if info.kind == "set":
-            members: dict[str, Any] = {
-                "v:" + json.dumps(item, sort_keys=True): {".": {}} for item in obj
-            }
-            return members or None
+            if not obj:
+                return None
+            names = sorted({"v:" + json.dumps(item, sort_keys=True) for item in obj})
+            return {name: {".": {}} for name in names}
     return None if top else {}
 
 

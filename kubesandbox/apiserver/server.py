@@ -71,7 +71,16 @@ def _error_response(exc: ApiError) -> web.Response:
 
 
 class RequestInfo:
-    __slots__ = ("verb", "namespace", "resource", "subresource", "name", "group", "version")
+    __slots__ = (
+        "verb",
+        "namespace",
+        "resource",
+        "subresource",
+        "name",
+        "group",
+        "version",
+        "warnings",
+    )
 
     def __init__(self) -> None:
         self.verb = ""
@@ -81,10 +90,12 @@ class RequestInfo:
         self.name = ""
         self.group = ""
         self.version = ""
+        # Warning headers for the response (kept here: a missing key in the request's
+        # own mapping costs an exception on every request)
+        self.warnings: list[str] = []
 
 
 INFO = web.RequestKey("info", RequestInfo)
-WARNINGS = web.RequestKey("warnings", list)
 
 
 class ApiServer:
@@ -505,11 +516,11 @@ class ApiServer:
         if not rt.is_crd:
             remove_fields(body, unknown)
         if mode == "Warn":
-            request[WARNINGS] = [f'unknown field "{p}"' for p in unknown]
+            request[INFO].warnings = [f'unknown field "{p}"' for p in unknown]
         return unknown
 
     def _with_warnings(self, request: web.Request, response: web.Response) -> web.Response:
-        for w in request.get(WARNINGS) or []:
+        for w in request[INFO].warnings:
             response.headers.add("Warning", f'299 - "{w}"'.replace('""', '"'))
         return response
 
