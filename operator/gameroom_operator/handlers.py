@@ -141,13 +141,13 @@ async def room_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # no
 @kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
 async def deployment_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # noqa: A002
     if runtime.controller is not None:
-        await runtime.controller.observe_deployment(_plain(body), type)
+        await runtime.controller.observe_deployment(_child(body), type)
 
 
 @kopf.on.event("", "v1", "pods", labels=CHILD_LABELS)
 async def pod_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # noqa: A002
     if runtime.controller is not None:
-        await runtime.controller.observe_pod(_plain(body), type)
+        await runtime.controller.observe_pod(_child(body), type)
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:
@@ -155,6 +155,19 @@ def _plain(body: kopf.Body) -> dict[str, Any]:
         "metadata": dict(body.get("metadata", {})),
         "spec": _thaw(body.get("spec", {})),
         "status": _thaw(body.get("status", {})) if "status" in body else None,
+    }
+
+
+def _child(body: kopf.Body) -> dict[str, Any]:
+    """What the controller reads of a Deployment or Pod: its metadata (without the
+    managedFields), status and container images; a whole Pod spec is not worth copying."""
+    meta = {key: _thaw(value) for key, value in body.get("metadata", {}).items()}
+    meta.pop("managedFields", None)
+    containers = body.get("spec", {}).get("containers") or []
+    return {
+        "metadata": meta,
+        "spec": {"containers": [{"image": c.get("image", "")} for c in containers]},
+        "status": _thaw(body.get("status", {})),
     }
 
 

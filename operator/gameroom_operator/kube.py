@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
-from . import __version__, metrics
+from . import __version__, fastjson, metrics
 
 USER_AGENT = f"gameroom-operator/{__version__}"
 
@@ -159,14 +160,14 @@ class Kube:
     ) -> dict[str, Any]:
         session = await self._ensure()
         metrics.API_CALLS.labels(verb=method).inc()
-        data = None if body is None else json.dumps(body)
+        data = None if body is None else orjson.dumps(body)
         headers = {"Content-Type": content_type} if body is not None else {}
         async with session.request(method, path, data=data, headers=headers, params=params) as r:
-            text = await r.text()
+            raw = await r.read()
             if r.status >= 400:
                 metrics.API_ERRORS.labels(verb=method, code=str(r.status)).inc()
-                raise ApiError(r.status, method, path, text)
-            return json.loads(text) if text else {}
+                raise ApiError(r.status, method, path, raw.decode("utf-8", "replace"))
+            return fastjson.loads(raw) if raw else {}
 
     async def get(self, path: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""

@@ -34,6 +34,9 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set on every namespace b
 
 Manifest = dict[str, Any]
 
+# libyaml's emitter when PyYAML has it (the same text, ten times faster), else PyYAML's own.
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 
 @dataclass(frozen=True)
 class Room:
@@ -127,7 +130,9 @@ def render_config_map(room: Room, version: str) -> Manifest:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(room, n.config_map(room.name), version),
-        "data": {CONFIG_FILE: yaml.safe_dump(config, sort_keys=False, allow_unicode=True)},
+        "data": {
+            CONFIG_FILE: yaml.dump(config, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True)
+        },
     }
 
 
