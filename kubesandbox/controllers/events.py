@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
+import time
 from typing import Any
 
 import structlog
@@ -11,6 +11,7 @@ import structlog
 from kubesandbox.controllers.client import EVENTS, ApiError, ApiTransport
 
 log = structlog.get_logger("kubesandbox.events")
+_last_stamp = 0
 
 
 def now_iso() -> str:
@@ -29,6 +30,14 @@ class EventRecorder:
         self.component = component
         self.host = host
         self._seen: dict[tuple[str, str, str, str], tuple[str, int]] = {}
+
+    @staticmethod
+    def _stamp() -> int:
+        """Event names end in the time in nanoseconds, hex, as Kubernetes' recorder names
+        them (``NAME.17a3f0c2d4e5b6a7``); unique across all recorders of this process."""
+        global _last_stamp
+        _last_stamp = max(time.time_ns(), _last_stamp + 1)
+        return _last_stamp
 
     async def record(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         meta = obj.get("metadata") or {}
@@ -50,7 +59,7 @@ class EventRecorder:
                         raise
                     # The Event expired or was deleted: start a new one.
                     del self._seen[key]
-            name = f"{meta.get('name', 'object')}.{secrets.token_hex(8)}"
+            name = f"{meta.get('name', 'object')}.{self._stamp():x}"
             source: dict[str, str] = {"component": self.component}
             if self.host:
                 source["host"] = self.host

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,11 +19,13 @@ from kubesandbox.controllers import ControllerManager
 from kubesandbox.controllers.client import (
     CONFIGMAPS,
     DEPLOYMENTS,
+    EVENTS,
     PODS,
     USER_AGENT,
     ApiClient,
     ApiError,
 )
+from kubesandbox.controllers.events import EventRecorder
 from kubesandbox.controllers.local import LocalClient, split_path
 
 Obj = dict[str, Any]
@@ -302,3 +305,20 @@ def test_manager_picks_the_transport(tmp_path: Any) -> None:
         ControllerManager("http://127.0.0.1:1", config, transport="local")
     with pytest.raises(ValueError, match="transport must be"):
         ControllerManager("http://127.0.0.1:1", config, transport="grpc")  # type: ignore[arg-type]
+
+
+async def test_events_are_named_by_time_and_never_collide(api: ApiServer) -> None:
+    local = LocalClient(api)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": NS}}
+    first, second = EventRecorder(local, "kubelet"), EventRecorder(local, "default-scheduler")
+    for i in range(20):  # two recorders, same object, as fast as they can
+        await first.record(pod, "Normal", "Pulled", f"pulled {i}")
+        await second.record(pod, "Normal", "Scheduled", f"scheduled {i}")
+    await first.record(pod, "Normal", "Pulled", "pulled 0")  # a repeat bumps the count
+    events = (await local.list(EVENTS.collection(NS)))["items"]
+    assert len(events) == 40
+    suffixes = [int(e["metadata"]["name"].split(".")[1], 16) for e in events]
+    assert len(set(suffixes)) == 40
+    assert all(abs(s - time.time_ns()) < 60 * 10**9 for s in suffixes)
+    repeated = [e for e in events if e["message"] == "pulled 0"]
+    assert [e["count"] for e in repeated] == [2]
