@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from typing import Any
 
 Obj = dict[str, Any]
@@ -50,8 +51,18 @@ def parse_time(value: str | None) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+_last_formatted: tuple[int, str] = (-1, "")
+
+
 def fmt_time(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 in whole seconds, UTC (the string of the last second asked is reused:
+    statuses and events format "now" many times a second)."""
+    global _last_formatted
+    second = math.floor(value.timestamp())
+    if _last_formatted[0] != second:
+        text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _last_formatted = (second, text)
+    return _last_formatted[1]
 
 
 def utcnow() -> dt.datetime:

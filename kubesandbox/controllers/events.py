@@ -9,13 +9,14 @@ from typing import Any
 import structlog
 
 from kubesandbox.controllers.client import EVENTS, ApiError, ApiTransport
+from kubesandbox.controllers.common import fmt_time
 
 log = structlog.get_logger("kubesandbox.events")
 _last_stamp = 0
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return fmt_time(dt.datetime.now(dt.UTC))
 
 
 def now_micro() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
@@ -29,7 +28,9 @@ BURST = 500
 
 
 def pod_from_template(owner: Obj, template: Obj, name_prefix: str) -> Obj:
-    meta = copy.deepcopy(template.get("metadata") or {})
+    """A Pod for the template. Its labels, annotations and spec are the template's own
+    (read-only: the API server copies a body it is given, nothing here writes into it)."""
+    meta = template.get("metadata") or {}
     pod_meta: Obj = {
         "generateName": f"{name_prefix}-",
         "namespace": owner["metadata"].get("namespace", "default"),
@@ -42,7 +43,7 @@ def pod_from_template(owner: Obj, template: Obj, name_prefix: str) -> Obj:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": pod_meta,
-        "spec": copy.deepcopy(template.get("spec") or {}),
+        "spec": template.get("spec") or {},
     }
 
 

@@ -1,11 +1,14 @@
-"""The per-key indexes that replaced scans: the proxy's per-Service hosts entries and slice
-index, the Deployment controller's pods-per-ReplicaSet index, template comparison. Each
-must follow every change (added, modified, relabelled, deleted), not just the first."""
+"""The per-key indexes that replaced scans (the proxy's per-Service hosts entries and slice
+index, the Deployment controller's pods-per-ReplicaSet index) must follow every change
+(added, modified, relabelled, deleted), not just the first; the helpers that replaced
+copies and re-formatting (template comparison, Pods from a template, time stamps) must
+give the same answers and leave their inputs alone."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import datetime as dt
 import pathlib
 from typing import Any
 
@@ -18,8 +21,10 @@ from kubesandbox.controllers.client import (
     ApiClient,
     Informer,
 )
+from kubesandbox.controllers.common import fmt_time
 from kubesandbox.controllers.deployment import DeploymentController
 from kubesandbox.controllers.events import EventRecorder
+from kubesandbox.controllers.replicaset import pod_from_template
 from kubesandbox.controllers.rollout import HASH_LABEL, templates_equal
 from kubesandbox.network.proxy import ServiceProxy
 
@@ -185,3 +190,31 @@ def test_templates_equal_ignores_only_the_hash_label_and_copies_nothing() -> Non
     relabelled["metadata"]["labels"]["app"] = "api"
     assert not templates_equal(relabelled, template)
     assert not templates_equal({**template, "metadata": {}}, template)
+
+
+def test_fmt_time_reuses_the_last_second_but_is_right_for_any_time() -> None:
+    base = dt.datetime(2026, 11, 28, 17, 0, 5, 999_000, tzinfo=dt.UTC)
+    assert fmt_time(base) == "2026-11-28T17:00:05Z"
+    assert fmt_time(base + dt.timedelta(milliseconds=1)) == "2026-11-28T17:00:06Z"
+    assert fmt_time(base - dt.timedelta(days=400)) == "2025-10-24T17:00:05Z"
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    assert fmt_time(dt.datetime(2026, 1, 1, 1, 30, tzinfo=plus_two)) == "2025-12-31T23:30:00Z"
+    assert fmt_time(base) == "2026-11-28T17:00:05Z"
+
+
+def test_pods_from_a_template_leave_the_template_alone() -> None:
+    template: Obj = {
+        "metadata": {"labels": {"app": "web"}, "annotations": {"a": "b"}},
+        "spec": {"containers": [{"name": "c", "image": "web:1"}]},
+    }
+    before = copy.deepcopy(template)
+    owner = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": "web-1", "namespace": "ns", "uid": "u"},
+    }
+    pod = pod_from_template(owner, template, "web-1")
+    assert pod["metadata"]["generateName"] == "web-1-"
+    assert pod["metadata"]["labels"] == {"app": "web"}
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == "u"
+    assert pod["spec"] == template["spec"] and template == before
