@@ -71,6 +71,7 @@ class RoomState:
     probe: Probe | None = None
     attempts: int = 0  # failed reconciles in a row (for the retry back-off)
     retry_pending: bool = False
+    restore_pending: bool = False  # a repair of deleted children is on its way
     refused_generation: int | None = None  # the API server refused this spec: wait for a new one
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _room: Room | None = field(default=None, repr=False)
@@ -422,7 +423,24 @@ class Controller:
             self._spawn(self._restore_children(state))
         await self.sync_status(state)
 
+    async def observe_child(self, body: dict[str, Any], event_type: str | None) -> None:
+        """A room's Service, ConfigMap, PVC, NetworkPolicy or Ingress: when someone deletes
+        it, put it back now rather than at the next resync."""
+        if event_type != "DELETED":
+            return
+        meta = body.get("metadata") or {}
+        room = (meta.get("labels") or {}).get(n.ROOM_LABEL)
+        state = self.rooms.get((meta.get("namespace", ""), room)) if room else None
+        if state is None or not state.uid or state.deleting or not state.applied_generation:
+            return
+        if not any(o.get("uid") == state.uid for o in meta.get("ownerReferences") or []):
+            return  # a leftover of an earlier room of the same name
+        if not state.restore_pending:
+            state.restore_pending = True
+            self._spawn(self._restore_children(state))
+
     async def _restore_children(self, state: RoomState) -> None:
+        state.restore_pending = False
         room_path = api_path(f"{GROUP}/{VERSION}", PLURAL, state.namespace, state.name)
         room = await self.kube.get(room_path)
         if room is None or room["metadata"].get("deletionTimestamp"):

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from . import GROUP, PLURAL, VERSION, metrics
 from .controller import Controller
+from .informer import ChildWatch, Handler, Kind, watches_for
 from .kube import Kube, load_credentials
 from .names import MANAGED_BY
 from .render import RenderOptions
@@ -26,6 +27,7 @@ class _Runtime:
     settings: Settings | None = None
     controller: Controller | None = None
     prober: asyncio.Task[None] | None = None
+    watches: list[asyncio.Task[None]] = []
     web_runner: web.AppRunner | None = None
 
 
@@ -49,6 +51,37 @@ class NoDiffBaseStorage(kopf.DiffBaseStorage):
 
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
         return None
+
+
+# What the controller follows of a room's children, and the kinds it only puts back when
+# deleted. Secrets are left out: watching them would need list/watch on every Secret of the
+# cluster (RBAC cannot narrow that by label); a deleted admin token returns at the resync.
+OBSERVED = (Kind("apps/v1", "deployments"), Kind("v1", "pods"))
+REPAIRED = (
+    Kind("v1", "configmaps"),
+    Kind("v1", "services"),
+    Kind("v1", "persistentvolumeclaims"),
+    Kind("networking.k8s.io/v1", "networkpolicies"),
+    Kind("networking.k8s.io/v1", "ingresses"),
+)
+
+
+def child_watches(controller: Controller, namespaces: tuple[str, ...]) -> list[ChildWatch]:
+    """The watches of the rooms' children (ours, not Kopf's: see informer.py)."""
+
+    async def deployment(event_type: str | None, body: dict[str, Any]) -> None:
+        await controller.observe_deployment(body, event_type)
+
+    async def pod(event_type: str | None, body: dict[str, Any]) -> None:
+        await controller.observe_pod(body, event_type)
+
+    async def other(event_type: str | None, body: dict[str, Any]) -> None:
+        await controller.observe_child(body, event_type)
+
+    handlers: list[tuple[Kind, Handler]] = [(OBSERVED[0], deployment), (OBSERVED[1], pod)]
+    handlers += [(kind, other) for kind in REPAIRED]
+    selector = ",".join(f"{key}={value}" for key, value in CHILD_LABELS.items())
+    return watches_for(controller.kube, handlers, selector, namespaces)
 
 
 def configure(settings: Settings) -> None:
@@ -103,7 +136,11 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         resync_interval=ours.resync_interval,
     )
     runtime.controller = controller
-    runtime.prober = asyncio.get_running_loop().create_task(controller.run_prober())
+    loop = asyncio.get_running_loop()
+    runtime.prober = loop.create_task(controller.run_prober())
+    runtime.watches = [
+        loop.create_task(watch.run()) for watch in child_watches(controller, ours.namespaces)
+    ]
     if ours.metrics_port:
         runner = web.AppRunner(metrics.make_app(controller.prober_healthy), access_log=None)
         await runner.setup()
@@ -122,6 +159,8 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 async def cleanup(**_: Any) -> None:
     if runtime.prober is not None:
         runtime.prober.cancel()
+    for watch in runtime.watches:
+        watch.cancel()
     if runtime.web_runner is not None:
         await runtime.web_runner.cleanup()
     if runtime.controller is not None:
@@ -138,36 +177,11 @@ async def room_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # no
         await controller.room_changed(_plain(body), type)
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
-async def deployment_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # noqa: A002
-    if runtime.controller is not None:
-        await runtime.controller.observe_deployment(_child(body), type)
-
-
-@kopf.on.event("", "v1", "pods", labels=CHILD_LABELS)
-async def pod_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # noqa: A002
-    if runtime.controller is not None:
-        await runtime.controller.observe_pod(_child(body), type)
-
-
 def _plain(body: kopf.Body) -> dict[str, Any]:
     return {
         "metadata": dict(body.get("metadata", {})),
         "spec": _thaw(body.get("spec", {})),
         "status": _thaw(body.get("status", {})) if "status" in body else None,
-    }
-
-
-def _child(body: kopf.Body) -> dict[str, Any]:
-    """What the controller reads of a Deployment or Pod: its metadata (without the
-    managedFields), status and container images; a whole Pod spec is not worth copying."""
-    meta = {key: _thaw(value) for key, value in body.get("metadata", {}).items()}
-    meta.pop("managedFields", None)
-    containers = body.get("spec", {}).get("containers") or []
-    return {
-        "metadata": meta,
-        "spec": {"containers": [{"image": c.get("image", "")} for c in containers]},
-        "status": _thaw(body.get("status", {})),
     }
 
 

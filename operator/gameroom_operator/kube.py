@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,9 +83,13 @@ def load_credentials(kubeconfig: str | None = None) -> Credentials:
     )
 
 
-def api_path(api_version: str, kind_plural: str, namespace: str, name: str | None = None) -> str:
+def api_path(
+    api_version: str, kind_plural: str, namespace: str | None, name: str | None = None
+) -> str:
+    """The URL path of a collection or object; namespace None: across all namespaces."""
     prefix = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-    path = f"{prefix}/namespaces/{namespace}/{kind_plural}"
+    scope = f"/namespaces/{namespace}" if namespace is not None else ""
+    path = f"{prefix}{scope}/{kind_plural}"
     return f"{path}/{name}" if name else path
 
 
@@ -168,6 +173,26 @@ class Kube:
                 metrics.API_ERRORS.labels(verb=method, code=str(r.status)).inc()
                 raise ApiError(r.status, method, path, raw.decode("utf-8", "replace"))
             return fastjson.loads(raw) if raw else {}
+
+    async def stream(self, path: str, params: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+        """The decoded events of a watch request, one per line, until the server ends it."""
+        session = await self._ensure()
+        metrics.API_CALLS.labels(verb="WATCH").inc()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=None)
+        async with session.get(path, params=params, timeout=timeout) as response:
+            if response.status >= 400:
+                text = await response.text()
+                metrics.API_ERRORS.labels(verb="WATCH", code=str(response.status)).inc()
+                raise ApiError(response.status, "WATCH", path, text)
+            pending = b""
+            async for chunk in response.content.iter_any():
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield fastjson.loads(line)
+            if pending.strip():
+                yield fastjson.loads(pending)
 
     async def get(self, path: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""

@@ -324,6 +324,45 @@ async def test_deleted_deployment_is_put_back(
     assert room["status"]["phase"] == "Ready"
 
 
+def test_deleted_service_and_config_are_put_back_without_waiting_for_a_resync(
+    shared_ns: Kubectl, operator: OperatorProcess
+) -> None:
+    kubectl = shared_ns  # the shared operator runs with --resync-interval 0
+    kubectl.apply(room_manifest("mended"))
+    wait_ready(kubectl, "mended")
+    before = {
+        kind: kubectl.json(kind, name)["metadata"]["uid"]
+        for kind, name in (
+            ("service", "mended"),
+            ("configmap", "mended-config"),
+            ("networkpolicy", "mended-admin"),
+        )
+    }
+    kubectl.run("delete", "service/mended", "configmap/mended-config", "networkpolicy/mended-admin")
+
+    def put_back() -> bool:
+        for (kind, name), uid in zip(
+            (
+                ("service", "mended"),
+                ("configmap", "mended-config"),
+                ("networkpolicy", "mended-admin"),
+            ),
+            before.values(),
+            strict=True,
+        ):
+            found = kubectl.maybe(kind, name)
+            if found is None or found["metadata"]["uid"] == uid:
+                return False
+        return True
+
+    wait_for("the Service, ConfigMap and NetworkPolicy to be recreated", put_back, 30)
+    config = kubectl.json("configmap", "mended-config")
+    assert "roomName: mended" in config["data"]["config.yaml"]
+    owners = kubectl.json("service", "mended")["metadata"]["ownerReferences"]
+    assert owners[0]["kind"] == "GameRoom" and owners[0]["name"] == "mended"
+    assert wait_ready(kubectl, "mended")["status"]["phase"] == "Ready"
+
+
 async def test_edited_deployment_is_repaired_without_waiting_for_a_resync(
     shared_ns: Kubectl, operator: OperatorProcess
 ) -> None:
