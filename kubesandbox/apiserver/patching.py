@@ -298,7 +298,7 @@ def _collect_fields(
             return
         if info.kind == "set":
             for item in obj:
-                out.add(prefix + (("v", json.dumps(item, sort_keys=True)),))
+                out.add(prefix + (("v", _set_member(item)),))
             return
     out.add(prefix)
 
@@ -352,7 +352,7 @@ def _tree_of(
         if info.kind == "set":
             if not obj:
                 return None
-            names = sorted({"v:" + json.dumps(item, sort_keys=True) for item in obj})
+            names = sorted({"v:" + _set_member(item) for item in obj})
             return {name: {".": {}} for name in names}
     return None if top else {}
 
@@ -420,15 +420,45 @@ def _collect_changed(
         if info.kind == "set":
             for x in new:
                 if x not in old:
-                    out.add(prefix + (("v", json.dumps(x, sort_keys=True)),))
+                    out.add(prefix + (("v", _set_member(x)),))
             return
     _collect_fields(new, node, prefix, out, with_status)
 
 
 def _item_key(item: dict[str, Any], keys: tuple[str, ...]) -> str:
-    return json.dumps(
-        {k: item.get(k) for k in keys if k in item}, sort_keys=True, separators=(",", ":")
-    )
+    """The JSON of a list item's key fields, as `json.dumps(..., sort_keys=True,
+    separators=(",", ":"))` writes it (plain strings and numbers without calling it)."""
+    if len(keys) == 1:
+        key = keys[0]
+        if key not in item:
+            return "{}"
+        return "{" + _json_text(key) + ":" + _json_text(item[key]) + "}"
+    present = sorted(k for k in dict.fromkeys(keys) if k in item)
+    return "{" + ",".join(_json_text(k) + ":" + _json_text(item[k]) for k in present) + "}"
+
+
+def _set_member(item: Any) -> str:
+    """How a set-list member is named: `json.dumps(item, sort_keys=True)`."""
+    if isinstance(item, dict | list):
+        return json.dumps(item, sort_keys=True)
+    return _json_text(item)
+
+
+def _json_text(value: Any) -> str:
+    """`json.dumps(value)` for a scalar (ensure_ascii, like the standard library)."""
+    if isinstance(value, str):
+        if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+            return '"' + value + '"'
+        return json.dumps(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return int.__repr__(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def value_at(obj: Any, path: FieldPath) -> Any:

@@ -22,6 +22,7 @@ from kubesandbox.apiserver.patching import (
     _UNTRACKED_META,
     FieldPath,
     _item_key,
+    _set_member,
     changed_fields,
     decode_fields,
     encode_fields,
@@ -503,3 +504,39 @@ def test_moving_ownership_gives_what_decoding_every_entry_gave(
     got = core_module._moved_ownership(entries, key, frozenset(changed), "v1")
     got = [{**e, "time": "NEW"} if e["time"] != "OLD" else e for e in got]
     assert fastjson.dumps(got) == fastjson.dumps(ref_move(entries, key, changed))
+
+
+# ------------------------------------------------------------------ list item names
+
+_json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=8),
+        st.sampled_from(['a"b', "a\\b", "tab\tx", "é", "\x7f", " ", ""]),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["name", "port", "protocol", "x"]), _json_values),
+    st.lists(st.sampled_from(["name", "port", "protocol"]), min_size=1, max_size=3).map(tuple),
+)
+def test_list_item_names_are_what_json_dumps_wrote(item: dict[str, Any], keys: tuple) -> None:
+    expected = json.dumps(
+        {k: item.get(k) for k in keys if k in item}, sort_keys=True, separators=(",", ":")
+    )
+    assert _item_key(item, keys) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json_values)
+def test_set_members_are_named_as_json_dumps_wrote(value: Any) -> None:
+    assert _set_member(value) == json.dumps(value, sort_keys=True)
