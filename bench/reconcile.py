@@ -20,6 +20,7 @@ import collections
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -174,6 +175,12 @@ async def operator_metric(port: int, name: str) -> float:
     return 0.0
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def prepare(state_dir: Path) -> Demo:
     demo = Demo(state_dir, keep_state=True)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -192,7 +199,7 @@ async def run(demo: Demo, rooms: int, concurrency: int) -> dict[str, Any]:
     state_dir = demo.state_dir
     config = yaml.safe_load(demo.kubeconfig.read_text())
     upstream = config["clusters"][0]["cluster"]["server"]
-    metrics_port = 18090
+    metrics_port = free_port()  # two benchmarks at once must not share the operator's port
 
     def start_operator(log: str) -> Sampler:
         process = demo.spawn(
