@@ -38,6 +38,7 @@ from .patching import (
     field_set,
     fields_have,
     fields_tree,
+    fields_with,
     json_patch,
     merge_patch,
     remove_path,
@@ -1381,7 +1382,7 @@ def _moved_ownership(
         seen.add(k)
         fields = entry.get("fieldsV1") or {}
         if k == key:
-            out.append(_record(k, MEMO.decode(fields) | changed, api_version))
+            out.append(_record(k, fields_with(fields, changed), api_version))
         elif not fields:
             continue  # owns nothing: dropped
         elif i in touched:
@@ -1395,14 +1396,17 @@ def _moved_ownership(
     return out
 
 
-def _record(key: tuple[str, str, str], fields: FieldSet, api_version: str) -> dict[str, Any]:
+def _record(
+    key: tuple[str, str, str], fields: FieldSet | dict[str, Any], api_version: str
+) -> dict[str, Any]:
+    """A managedFields entry for a field set, or for an already encoded FieldsV1 tree."""
     record: dict[str, Any] = {
         "manager": key[0],
         "operation": key[1],
         "apiVersion": api_version,
         "time": now(),
         "fieldsType": "FieldsV1",
-        "fieldsV1": MEMO.encode(fields),
+        "fieldsV1": fields if isinstance(fields, dict) else MEMO.encode(fields),
     }
     if key[2]:
         record["subresource"] = key[2]

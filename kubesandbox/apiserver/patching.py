@@ -589,6 +589,44 @@ def encode_fields_and_set(
     return _ordered(root), kept
 
 
+def fields_with(fields: dict[str, Any], paths: AbstractSet[FieldPath]) -> dict[str, Any]:
+    """`encode_fields(decode_fields(fields) | paths)` without decoding: the paths are added
+    to a copy of the tree that shares every branch they do not touch, and only the levels
+    that got a new member are put in order again."""
+    root = dict(fields)
+    copied = {id(root)}
+    unsorted: list[dict[str, Any]] = []
+    for path in paths:
+        if not path:
+            continue
+        cur = root
+        for elem in path:
+            if isinstance(elem, tuple):
+                name = f"{elem[0]}:{elem[1]}"
+                fresh: dict[str, Any] = {".": {}}
+            else:
+                name = "f:" + elem
+                fresh = {}
+            nxt = cur.get(name)
+            if nxt is None:
+                nxt = cur[name] = fresh
+                unsorted.append(cur)
+            elif id(nxt) not in copied:
+                nxt = cur[name] = dict(nxt)
+            copied.add(id(nxt))
+            cur = nxt
+    for level in unsorted:
+        if len(level) > 1:
+            members = sorted((n for n in level if n != "."), key=_member_order)
+            dot = level.pop(".", None)
+            items = [(n, level[n]) for n in members]
+            level.clear()
+            if dot is not None:
+                level["."] = dot
+            level.update(items)
+    return root
+
+
 def _member_order(name: str) -> str:
     return name[2:] if name.startswith("f:") else name
 

@@ -30,6 +30,7 @@ from kubesandbox.apiserver.patching import (
     field_set,
     fields_have,
     fields_tree,
+    fields_with,
 )
 from kubesandbox.apiserver.store import Store
 
@@ -540,3 +541,16 @@ def test_list_item_names_are_what_json_dumps_wrote(item: dict[str, Any], keys: t
 @given(_json_values)
 def test_set_members_are_named_as_json_dumps_wrote(value: Any) -> None:
     assert _set_member(value) == json.dumps(value, sort_keys=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_path_sets, _path_sets)
+def test_adding_paths_to_a_tree_gives_what_encoding_the_union_gave(
+    owned: set[FieldPath], added: set[FieldPath]
+) -> None:
+    fields = encode_fields(owned)
+    before = fastjson.dumps(fields)
+    grown = fields_with(fields, added)
+    expected = encode_fields(decode_fields(fields) | added)
+    assert fastjson.dumps(grown) == fastjson.dumps(expected)
+    assert fastjson.dumps(fields) == before  # the stored tree is left as it was
