@@ -40,8 +40,14 @@ log = structlog.get_logger("gameroom_operator")
 Key = tuple[str, str]  # (namespace, name)
 
 
+_clock: list[Any] = [0, ""]  # (whole second, its text): status needs no finer time
+
+
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    second = int(time.time())
+    if _clock[0] != second:
+        _clock[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")]
+    return str(_clock[1])
 
 
 @dataclass

@@ -53,6 +53,11 @@ class Room:
         change it (the rendered children share its values)."""
         return effective_spec(self.spec)
 
+    @functools.cached_property
+    def settings_hash(self) -> str:
+        """See config_hash()."""
+        return _settings_hash(self)
+
 
 @dataclass(frozen=True)
 class RenderOptions:
@@ -94,10 +99,14 @@ def game_config(room: Room) -> dict[str, Any]:
 
 
 def config_hash(room: Room) -> str:
-    """Hash of the settings that need a restart to apply.
+    """Hash of the settings that need a restart to apply (computed once per Room).
 
     Maintenance is left out on purpose: it is switched through the admin API without a restart.
     """
+    return room.settings_hash
+
+
+def _settings_hash(room: Room) -> str:
     config = game_config(room)
     config.pop("maintenance")
     blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
