@@ -39,6 +39,7 @@ from .patching import (
     fields_have,
     fields_tree,
     fields_with,
+    fields_without,
     json_patch,
     merge_patch,
     remove_path,
@@ -1386,7 +1387,7 @@ def _moved_ownership(
         elif not fields:
             continue  # owns nothing: dropped
         elif i in touched:
-            left = MEMO.decode(fields) - changed
+            left = fields_without(fields, changed)
             if left:
                 out.append(_record(k, left, api_version))
         else:

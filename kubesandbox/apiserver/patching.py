@@ -627,6 +627,35 @@ def fields_with(fields: dict[str, Any], paths: AbstractSet[FieldPath]) -> dict[s
     return root
 
 
+def fields_without(fields: dict[str, Any], paths: AbstractSet[FieldPath]) -> dict[str, Any]:
+    """`encode_fields(decode_fields(fields) - paths)` without decoding: a copy of the tree
+    (sharing what is not touched) with the owned leaves among `paths` taken out, and the
+    fields that were only on the way to them."""
+    root = dict(fields)
+    copied = {id(root)}
+    # Deepest first: a list item loses its fields before the item itself is looked at.
+    for path in sorted(paths, key=len, reverse=True):
+        if not path or not fields_have(root, path):
+            continue
+        trail: list[tuple[dict[str, Any], str]] = []
+        cur = root
+        for elem in path:
+            name = f"{elem[0]}:{elem[1]}" if isinstance(elem, tuple) else "f:" + elem
+            nxt = cur[name]
+            if id(nxt) not in copied:
+                nxt = cur[name] = dict(nxt)
+                copied.add(id(nxt))
+            trail.append((cur, name))
+            cur = nxt
+        if set(cur) - {"."}:
+            continue  # a list item with fields of its own stays (its "." comes back)
+        for parent, name in reversed(trail):
+            del parent[name]
+            if parent is root or parent:
+                break
+    return root
+
+
 def _member_order(name: str) -> str:
     return name[2:] if name.startswith("f:") else name
 

@@ -31,6 +31,7 @@ from kubesandbox.apiserver.patching import (
     fields_have,
     fields_tree,
     fields_with,
+    fields_without,
 )
 from kubesandbox.apiserver.store import Store
 
@@ -554,3 +555,18 @@ def test_adding_paths_to_a_tree_gives_what_encoding_the_union_gave(
     expected = encode_fields(decode_fields(fields) | added)
     assert fastjson.dumps(grown) == fastjson.dumps(expected)
     assert fastjson.dumps(fields) == before  # the stored tree is left as it was
+
+
+@settings(max_examples=600, deadline=None)
+@given(_path_sets, _path_sets)
+def test_taking_paths_out_of_a_tree_gives_what_encoding_the_difference_gave(
+    owned: set[FieldPath], taken: set[FieldPath]
+) -> None:
+    fields = encode_fields(owned)
+    before = fastjson.dumps(fields)
+    decoded = decode_fields(fields)
+    taken |= set(list(decoded)[: len(decoded) // 2])  # some of what is really owned
+    shrunk = fields_without(fields, taken)
+    expected = encode_fields(decoded - taken)
+    assert fastjson.dumps(shrunk) == fastjson.dumps(expected)
+    assert fastjson.dumps(fields) == before
