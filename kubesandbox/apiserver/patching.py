@@ -323,7 +323,11 @@ def _tree_of(
                 continue
             if meta and key in _UNTRACKED_META:
                 continue
-            sub = _tree_of(obj[key], node.child(key), False, False, top and key == "metadata")
+            value = obj[key]
+            if not isinstance(value, dict | list):
+                out["f:" + key] = {}  # a scalar is a leaf whatever its schema says
+                continue
+            sub = _tree_of(value, node.child(key), False, False, top and key == "metadata")
             if sub is not None:
                 out["f:" + key] = sub
         return out or None
