@@ -139,13 +139,13 @@ _paths = st.lists(st.one_of(_names, _items), min_size=1, max_size=4).map(tuple)
 _path_sets = st.sets(_paths, max_size=25)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_path_sets)
 def test_encoding_is_byte_identical_to_sorting_every_path(paths: set[FieldPath]) -> None:
     assert fastjson.dumps(encode_fields(paths)) == fastjson.dumps(ref_encode(paths))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_path_sets)
 def test_encoding_knows_what_decoding_will_give(paths: set[FieldPath]) -> None:
     fields, decoded = encode_fields_and_set(paths)
@@ -255,7 +255,7 @@ _values = st.recursive(
 _objects = st.dictionaries(_keys, _values, max_size=6)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(_objects)
 def test_a_create_records_what_encoding_its_field_set_would(obj: dict[str, Any]) -> None:
     node = _pod_node()
@@ -423,7 +423,7 @@ def test_managed_fields_are_the_same_with_and_without_the_memo(
 # ------------------------------------------------------------------ moving ownership
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_path_sets, _paths)
 def test_fields_have_answers_like_membership_in_the_decoded_set(
     paths: set[FieldPath], probe: FieldPath
@@ -481,7 +481,7 @@ def ref_move(
 _managers = st.sampled_from(["kubectl", "operator", "kubelet"])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     st.dictionaries(_managers, _path_sets, max_size=3),
     _managers,
@@ -526,7 +526,7 @@ _json_values = st.recursive(
 )
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(
     st.dictionaries(st.sampled_from(["name", "port", "protocol", "x"]), _json_values),
     st.lists(st.sampled_from(["name", "port", "protocol"]), min_size=1, max_size=3).map(tuple),
@@ -538,13 +538,13 @@ def test_list_item_names_are_what_json_dumps_wrote(item: dict[str, Any], keys: t
     assert _item_key(item, keys) == expected
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_json_values)
 def test_set_members_are_named_as_json_dumps_wrote(value: Any) -> None:
     assert _set_member(value) == json.dumps(value, sort_keys=True)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(_path_sets, _path_sets)
 def test_adding_paths_to_a_tree_gives_what_encoding_the_union_gave(
     owned: set[FieldPath], added: set[FieldPath]
@@ -557,7 +557,7 @@ def test_adding_paths_to_a_tree_gives_what_encoding_the_union_gave(
     assert fastjson.dumps(fields) == before  # the stored tree is left as it was
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(_path_sets, _path_sets)
 def test_taking_paths_out_of_a_tree_gives_what_encoding_the_difference_gave(
     owned: set[FieldPath], taken: set[FieldPath]
