@@ -327,7 +327,7 @@ def tune_gc() -> None:
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(20_000, 20, 10)
+    gc.set_threshold(100_000, 20, 10)
 
 
 def main(argv: list[str] | None = None) -> int:
