@@ -97,6 +97,29 @@ class DeleteOptions:
     precondition_rv: str | None = None
     dry_run: bool = False
 
+    @classmethod
+    def from_body(cls, body: Any) -> DeleteOptions:
+        """The options a DeleteOptions body asks for (query parameters come on top)."""
+        opts = cls()
+        if isinstance(body, dict):
+            opts.propagation = body.get("propagationPolicy")
+            if body.get("orphanDependents") is True:
+                opts.propagation = "Orphan"
+            opts.grace_period = body.get("gracePeriodSeconds")
+            pre = body.get("preconditions") or {}
+            opts.precondition_uid = pre.get("uid")
+            opts.precondition_rv = pre.get("resourceVersion")
+            opts.dry_run = bool(body.get("dryRun"))
+        return opts
+
+    def check(self) -> None:
+        """Refuse a propagation policy kube-apiserver does not know, with its message."""
+        if self.propagation not in (None, "Background", "Foreground", "Orphan"):
+            raise errors.bad_request(
+                f'propagationPolicy: Unsupported value: "{self.propagation}": supported '
+                'values: "Foreground", "Background", "Orphan"'
+            )
+
 
 class ApiCore:
     def __init__(self, store: Store, service_cidr: str | None = None) -> None:
@@ -949,6 +972,33 @@ class ApiCore:
             return self.store.get(rt.key, new["metadata"].get("namespace", ""), name) or new
         self._remove(rt, obj)
         return obj
+
+    def delete_answer(
+        self, rt: ResourceType, version: str, ns: str, name: str, deleted: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """What a DELETE answers, as kube-apiserver does: the object while it is still there
+        (202 when its deletion waits for finalizers or a grace period; Pods, Services,
+        Namespaces and custom objects always answer with the object), else a Status."""
+        still_there = self.store.get(rt.key, ns if rt.namespaced else "", name)
+        if still_there is not None or rt.plural in ("pods", "services", "namespaces") or rt.is_crd:
+            accepted = (
+                still_there is not None
+                and not rt.is_crd
+                and rt.plural not in ("pods", "namespaces")
+            )
+            return (202 if accepted else 200), self.out(rt, still_there or deleted, version)
+        return 200, {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {
+                "name": name,
+                "group": rt.group,
+                "kind": rt.plural,
+                "uid": deleted["metadata"]["uid"],
+            },
+        }
 
     def _graceful_pod_delete(self, pod: dict[str, Any], options: DeleteOptions) -> bool:
         """Pods bound to a node get a grace period for their kubelet to stop them."""

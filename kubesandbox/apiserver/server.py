@@ -781,16 +781,7 @@ class ApiServer:
 
     def _delete_options(self, request: web.Request, body: Any) -> DeleteOptions:
         q = request.query
-        opts = DeleteOptions()
-        if isinstance(body, dict):
-            opts.propagation = body.get("propagationPolicy")
-            if body.get("orphanDependents") is True:
-                opts.propagation = "Orphan"
-            opts.grace_period = body.get("gracePeriodSeconds")
-            pre = body.get("preconditions") or {}
-            opts.precondition_uid = pre.get("uid")
-            opts.precondition_rv = pre.get("resourceVersion")
-            opts.dry_run = bool(body.get("dryRun"))
+        opts = DeleteOptions.from_body(body)
         if q.get("propagationPolicy"):
             opts.propagation = q["propagationPolicy"]
         if q.get("orphanDependents") == "true":
@@ -799,11 +790,7 @@ class ApiServer:
             opts.grace_period = int(q["gracePeriodSeconds"])
         if _dry(request):
             opts.dry_run = True
-        if opts.propagation not in (None, "Background", "Foreground", "Orphan"):
-            raise errors.bad_request(
-                f'propagationPolicy: Unsupported value: "{opts.propagation}": supported '
-                'values: "Foreground", "Background", "Orphan"'
-            )
+        opts.check()
         return opts
 
     async def _delete(
@@ -813,30 +800,8 @@ class ApiServer:
         body = fastjson.loads(raw) if raw.strip() else None
         opts = self._delete_options(request, body)
         obj = self.core.delete(rt, ns, name, opts)
-        still_there = self.store.get(rt.key, ns if rt.namespaced else "", name)
-        if still_there is not None or rt.plural in ("pods", "services", "namespaces") or rt.is_crd:
-            return _json(
-                self.core.out(rt, still_there or obj, version),
-                status=202
-                if still_there is not None
-                and not rt.is_crd
-                and rt.plural not in ("pods", "namespaces")
-                else 200,
-            )
-        return _json(
-            {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Success",
-                "details": {
-                    "name": name,
-                    "group": rt.group,
-                    "kind": rt.plural,
-                    "uid": obj["metadata"]["uid"],
-                },
-            }
-        )
+        status, answer = self.core.delete_answer(rt, version, ns, name, obj)
+        return _json(answer, status=status)
 
     async def _delete_collection(
         self, request: web.Request, rt: ResourceType, version: str, ns: str

@@ -128,7 +128,71 @@ class ApiTransport(Protocol):
     ) -> AsyncGenerator[Obj, None]: ...
 
 
-class ApiClient:
+PATCH_TYPES = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+}
+
+
+class ClientVerbs:
+    """get/list/create/replace/patch/delete on top of a client's ``request``: one
+    definition for ``ApiClient`` (HTTP) and ``LocalClient`` (in process)."""
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        raise NotImplementedError
+
+    async def get(self, path: str) -> Obj | None:
+        try:
+            result: Obj = await self.request("GET", path)
+            return result
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def list(self, path: str, params: dict[str, str] | None = None) -> Obj:
+        result: Obj = await self.request("GET", path, params=params)
+        return result
+
+    async def create(self, path: str, body: Obj) -> Obj:
+        result: Obj = await self.request("POST", path, body=body)
+        return result
+
+    async def replace(self, path: str, body: Obj) -> Obj:
+        result: Obj = await self.request("PUT", path, body=body)
+        return result
+
+    async def patch(self, path: str, body: Any, kind: str = "merge") -> Obj:
+        result: Obj = await self.request("PATCH", path, body=body, content_type=PATCH_TYPES[kind])
+        return result
+
+    async def delete(
+        self, path: str, *, propagation: str | None = None, grace: int | None = None
+    ) -> Obj | None:
+        body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation:
+            body["propagationPolicy"] = propagation
+        if grace is not None:
+            body["gracePeriodSeconds"] = grace
+        try:
+            result: Obj = await self.request("DELETE", path, body=body)
+            return result
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+
+class ApiClient(ClientVerbs):
     """Thin JSON client for one API server URL."""
 
     def __init__(self, api_url: str) -> None:
@@ -171,46 +235,6 @@ class ApiClient:
             if resp.status >= 400:
                 raise ApiError(resp.status, payload, method, path)
             return payload
-
-    async def get(self, path: str) -> Obj | None:
-        try:
-            return await self.request("GET", path)
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    async def list(self, path: str, params: dict[str, str] | None = None) -> Obj:
-        return await self.request("GET", path, params=params)
-
-    async def create(self, path: str, body: Obj) -> Obj:
-        return await self.request("POST", path, body=body)
-
-    async def replace(self, path: str, body: Obj) -> Obj:
-        return await self.request("PUT", path, body=body)
-
-    async def patch(self, path: str, body: Any, kind: str = "merge") -> Obj:
-        ctype = {
-            "merge": "application/merge-patch+json",
-            "strategic": "application/strategic-merge-patch+json",
-            "json": "application/json-patch+json",
-        }[kind]
-        return await self.request("PATCH", path, body=body, content_type=ctype)
-
-    async def delete(
-        self, path: str, *, propagation: str | None = None, grace: int | None = None
-    ) -> Obj | None:
-        body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
-        if propagation:
-            body["propagationPolicy"] = propagation
-        if grace is not None:
-            body["gracePeriodSeconds"] = grace
-        try:
-            return await self.request("DELETE", path, body=body)
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
 
     async def watch(
         self,

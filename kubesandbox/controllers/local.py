@@ -47,18 +47,13 @@ from kubesandbox.apiserver.selectors import (
     parse_label_selector,
 )
 from kubesandbox.apiserver.store import WatchEvent
-from kubesandbox.controllers.client import USER_AGENT, ApiError, Obj
+from kubesandbox.controllers.client import USER_AGENT, ApiError, ClientVerbs, Obj
 
 if TYPE_CHECKING:
     from kubesandbox.apiserver.server import ApiServer
 
 log = structlog.get_logger("kubesandbox.local")
 
-PATCH_TYPES = {
-    "merge": "application/merge-patch+json",
-    "strategic": "application/strategic-merge-patch+json",
-    "json": "application/json-patch+json",
-}
 BOOKMARK_SECONDS = 5.0
 FieldValidation = Literal["Ignore", "Warn", "Strict"]
 
@@ -107,7 +102,7 @@ def split_path(path: str) -> tuple[str, str, str, str, str, str]:
     return group, version, namespace, plural, name, sub
 
 
-class LocalClient:
+class LocalClient(ClientVerbs):
     """An ``ApiClient`` that calls ``server.core`` in this process instead of HTTP."""
 
     def __init__(
@@ -364,43 +359,11 @@ class LocalClient:
 
     def _delete(self, route: Route, body: Any) -> tuple[int, Obj]:
         rt, version, ns, name = route.rt, route.version, route.namespace, route.name
-        opts = DeleteOptions()
-        if isinstance(body, dict):
-            opts.propagation = body.get("propagationPolicy")
-            if body.get("orphanDependents") is True:
-                opts.propagation = "Orphan"
-            opts.grace_period = body.get("gracePeriodSeconds")
-            pre = body.get("preconditions") or {}
-            opts.precondition_uid = pre.get("uid")
-            opts.precondition_rv = pre.get("resourceVersion")
-            opts.dry_run = bool(body.get("dryRun"))
-        if opts.propagation not in (None, "Background", "Foreground", "Orphan"):
-            raise server_errors.bad_request(
-                f'propagationPolicy: Unsupported value: "{opts.propagation}": supported '
-                'values: "Foreground", "Background", "Orphan"'
-            )
+        opts = DeleteOptions.from_body(body)
+        opts.check()
         obj = self.core.delete(rt, ns, name, opts)
-        still_there = self.store.get(rt.key, ns if rt.namespaced else "", name)
-        if still_there is not None or rt.plural in ("pods", "services", "namespaces") or rt.is_crd:
-            accepted = (
-                still_there is not None
-                and not rt.is_crd
-                and rt.plural not in ("pods", "namespaces")
-            )
-            found = self.core.out(rt, still_there or obj, version)
-            return (202 if accepted else 200), self._hand_out(found)
-        return 200, {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Success",
-            "details": {
-                "name": name,
-                "group": rt.group,
-                "kind": rt.plural,
-                "uid": obj["metadata"]["uid"],
-            },
-        }
+        status, answer = self.core.delete_answer(rt, version, ns, name, obj)
+        return status, (self._hand_out(answer) if answer.get("kind") != "Status" else answer)
 
     def _bind(self, route: Route, body: Any) -> Obj:
         """pods/binding, as the API server's binding subresource does it."""
@@ -438,48 +401,6 @@ class LocalClient:
             "status": "Success",
             "code": 201,
         }
-
-    # ------------------------------------------------------------ ApiClient's verbs
-    async def get(self, path: str) -> Obj | None:
-        try:
-            result: Obj = await self.request("GET", path)
-            return result
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    async def list(self, path: str, params: dict[str, str] | None = None) -> Obj:
-        result: Obj = await self.request("GET", path, params=params)
-        return result
-
-    async def create(self, path: str, body: Obj) -> Obj:
-        result: Obj = await self.request("POST", path, body=body)
-        return result
-
-    async def replace(self, path: str, body: Obj) -> Obj:
-        result: Obj = await self.request("PUT", path, body=body)
-        return result
-
-    async def patch(self, path: str, body: Any, kind: str = "merge") -> Obj:
-        result: Obj = await self.request("PATCH", path, body=body, content_type=PATCH_TYPES[kind])
-        return result
-
-    async def delete(
-        self, path: str, *, propagation: str | None = None, grace: int | None = None
-    ) -> Obj | None:
-        body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
-        if propagation:
-            body["propagationPolicy"] = propagation
-        if grace is not None:
-            body["gracePeriodSeconds"] = grace
-        try:
-            result: Obj = await self.request("DELETE", path, body=body)
-            return result
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
 
     # ------------------------------------------------------------ watch
     async def watch(
