@@ -78,8 +78,11 @@ def child_watches(controller: Controller, namespaces: tuple[str, ...]) -> list[C
     async def other(event_type: str | None, body: dict[str, Any]) -> None:
         await controller.observe_child(body, event_type)
 
-    handlers: list[tuple[Kind, Handler]] = [(OBSERVED[0], deployment), (OBSERVED[1], pod)]
-    handlers += [(kind, other) for kind in REPAIRED]
+    handlers: list[tuple[Kind, Handler, tuple[str, ...] | None]] = [
+        (OBSERVED[0], deployment, None),
+        (OBSERVED[1], pod, None),
+    ]
+    handlers += [(kind, other, ("DELETED",)) for kind in REPAIRED]
     selector = ",".join(f"{key}={value}" for key, value in CHILD_LABELS.items())
     return watches_for(controller.kube, handlers, selector, namespaces)
 

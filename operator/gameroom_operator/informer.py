@@ -53,6 +53,7 @@ class ChildWatch:
         handler: Handler,
         namespace: str | None = None,
         namespace_patterns: Iterable[str] = (),
+        event_types: Iterable[str] | None = None,
     ) -> None:
         self.kube = kube
         self.kind = kind
@@ -62,6 +63,8 @@ class ChildWatch:
         # Glob patterns (from --namespaces) are matched here, as they cannot be asked of
         # the API server: such a watch covers every namespace.
         self.patterns = tuple(namespace_patterns)
+        # Only these event types reach the handler (None: all, the initial listing included).
+        self.event_types = frozenset(event_types) if event_types is not None else None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -77,6 +80,8 @@ class ChildWatch:
     def _deliver(self, event_type: str | None, obj: dict[str, Any]) -> None:
         """Hand an event over without waiting for it: the watch keeps reading. Tasks start
         in arrival order, so each object's events update the controller's state in order."""
+        if self.event_types is not None and event_type not in self.event_types:
+            return
         if not self._wanted(obj):
             return
         task = asyncio.get_running_loop().create_task(self._handle(event_type, obj))
@@ -164,17 +169,27 @@ class ChildWatch:
 
 def watches_for(
     kube: Kube,
-    kinds: Iterable[tuple[Kind, Handler]],
+    kinds: Iterable[tuple[Kind, Handler, Iterable[str] | None]],
     selector: str,
     namespaces: Iterable[str],
 ) -> list[ChildWatch]:
-    """One watch per kind and namespace; all namespaces when none is given or any is a glob."""
+    """One watch per kind and namespace; all namespaces when none is given or any is a glob.
+
+    Each kind comes with its handler and the event types it wants (None: all)."""
     wanted = tuple(namespaces)
     globbed = any(set(ns) & set("*?[") for ns in wanted)
     scopes: list[str | None] = [None] if not wanted or globbed else list(wanted)
     patterns = wanted if globbed else ()
     return [
-        ChildWatch(kube, kind, selector, handler, namespace=scope, namespace_patterns=patterns)
-        for kind, handler in kinds
+        ChildWatch(
+            kube,
+            kind,
+            selector,
+            handler,
+            namespace=scope,
+            namespace_patterns=patterns,
+            event_types=types,
+        )
+        for kind, handler, types in kinds
         for scope in scopes
     ]
