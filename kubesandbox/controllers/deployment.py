@@ -113,6 +113,11 @@ class DeploymentController:
         self.queue = WorkQueue("deployment", self.reconcile, workers=16)
         self.owners = OwnerIndex(track_child_uids=True)  # also rs uid -> deployment uid
         self.pod_owners = OwnerIndex()  # rs uid -> its pods, for Recreate's "old pods gone?"
+        # templates_equal outcomes by the identity of the two templates (both held, so an
+        # id is not reused while its entry lives): cached objects are never changed in
+        # place, and a ReplicaSet's or Deployment's template stays the same dict across
+        # versions that do not touch it, so most reconciles compare nothing.
+        self._same_template: dict[tuple[int, int], tuple[Obj, Obj, bool]] = {}
         deployments.add_handler(self._on_deployment)
         replicasets.add_handler(self._on_rs)
         pods.add_handler(self._on_pod)
@@ -138,6 +143,17 @@ class DeploymentController:
         if key is not None:
             self.queue.add(key)
 
+    def _templates_equal(self, rs_template: Obj, template: Obj) -> bool:
+        key = (id(rs_template), id(template))
+        seen = self._same_template.get(key)
+        if seen is not None and seen[0] is rs_template and seen[1] is template:
+            return seen[2]
+        same = templates_equal(rs_template, template)
+        if len(self._same_template) >= 8192:
+            self._same_template.clear()
+        self._same_template[key] = (rs_template, template, same)
+        return same
+
     def owned_replicasets(self, uid: str) -> list[Obj]:
         return self.owners.children(uid, self.replicasets.cache)
 
@@ -155,7 +171,7 @@ class DeploymentController:
             (
                 rs
                 for rs in all_rs
-                if templates_equal((rs.get("spec") or {}).get("template") or {}, template)
+                if self._templates_equal((rs.get("spec") or {}).get("template") or {}, template)
             ),
             None,
         )
