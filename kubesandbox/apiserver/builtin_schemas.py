@@ -50,7 +50,7 @@ class SchemaNode:
     again (every write walks the object's schema) resolves nothing twice. Keys that are not
     declared properties share one node, so arbitrary label or data keys cost no memory."""
 
-    __slots__ = ("schema", "_kids", "_extra", "_items", "_info")
+    __slots__ = ("schema", "_kids", "_extra", "_items", "_info", "_fields")
 
     def __init__(self, schema: dict[str, Any] | None) -> None:
         self.schema = _resolve(schema or {})
@@ -58,6 +58,22 @@ class SchemaNode:
         self._extra: SchemaNode | None = None
         self._items: SchemaNode | None = None
         self._info: ListInfo | None = None
+        self._fields: tuple[dict[str, Any], bool, bool, bool] | None = None
+
+    def field_rules(self) -> tuple[dict[str, Any], bool, bool, bool]:
+        """(declared properties, any key allowed, only declared keys allowed, has an items
+        schema): what `unknown_fields` asks of this node for every value it walks."""
+        rules = self._fields
+        if rules is None:
+            s = self.schema
+            props = s.get("properties") or {}
+            extra = bool(s.get("additionalProperties"))
+            if s.get("x-kubernetes-preserve-unknown-fields"):
+                props_only = False
+            else:
+                props_only = "properties" in s and not extra
+            rules = self._fields = (props, extra, props_only, isinstance(s.get("items"), dict))
+        return rules
 
     def child(self, key: str) -> SchemaNode:
         kids = self._kids
@@ -123,6 +139,38 @@ def builtin_root(definition_name: str) -> SchemaNode | None:
 
 def unknown_fields(value: Any, node: SchemaNode, path: str = "", *, root: bool = True) -> list[str]:
     """Field paths in `value` that the schema does not declare (for fieldValidation)."""
+    if not _has_unknown(value, node, root):
+        return []  # the usual case, found without building a path per field
+    return _unknown_paths(value, node, path, root)
+
+
+def _has_unknown(value: Any, node: SchemaNode, root: bool) -> bool:
+    """Whether `_unknown_paths` would report anything (the same walk, no paths)."""
+    if isinstance(value, dict):
+        props, extra, props_only, _ = node.field_rules()
+        for key, item in value.items():
+            if key.startswith("$"):
+                continue
+            if root and key in ("apiVersion", "kind", "metadata"):
+                in_meta = key == "metadata" and isinstance(item, dict) and "metadata" in props
+                if in_meta and _has_unknown(item, node.child(key), False):
+                    return True
+                continue
+            if key in props or extra:
+                if isinstance(item, dict | list) and _has_unknown(item, node.child(key), False):
+                    return True
+            elif props_only:
+                return True
+        return False
+    if isinstance(value, list) and node.field_rules()[3]:
+        items = node.items()
+        return any(
+            _has_unknown(item, items, False) for item in value if isinstance(item, dict | list)
+        )
+    return False
+
+
+def _unknown_paths(value: Any, node: SchemaNode, path: str, root: bool) -> list[str]:
     s = node.schema
     out: list[str] = []
     if isinstance(value, dict):
@@ -137,15 +185,15 @@ def unknown_fields(value: Any, node: SchemaNode, path: str = "", *, root: bool =
             here = f"{path}.{key}" if path else key
             if root and key in ("apiVersion", "kind", "metadata"):
                 if key == "metadata" and isinstance(item, dict) and "metadata" in props:
-                    out += unknown_fields(item, node.child(key), here, root=False)
+                    out += _unknown_paths(item, node.child(key), here, False)
                 continue
             if key in props or s.get("additionalProperties"):
-                out += unknown_fields(item, node.child(key), here, root=False)
+                out += _unknown_paths(item, node.child(key), here, False)
             elif props_only:
                 out.append(here)
     elif isinstance(value, list) and isinstance(s.get("items"), dict):
         for i, item in enumerate(value):
-            out += unknown_fields(item, node.items(), f"{path}[{i}]", root=False)
+            out += _unknown_paths(item, node.items(), f"{path}[{i}]", False)
     return out
 
 
