@@ -647,7 +647,76 @@ def process_custom_object(
     """Prune, default and validate a custom object; return the stored form and the causes."""
     if not schema:
         return obj, []
-    pruned = prune(obj, schema, root=True)
-    defaulted = apply_defaults(pruned, schema)
+    defaulted = _prune_and_default_root(obj, schema)
     causes = validate(defaulted, schema, "", old if old is not None else _MISSING, root=True)
+    if not causes:
+        for key, value in defaulted.items():
+            if key not in _ROOT_KEPT and isinstance(value, dict | list):
+                SETTLED.add(schema, key, value)
     return defaulted, causes
+
+
+_ROOT_KEPT = ("apiVersion", "kind", "metadata")
+
+
+class _Settled:
+    """Top-level values (spec, status, ...) known to be what pruning and defaulting make of
+    them under a schema, by identity (the value and the schema are held, so an id is not
+    reused while its entry lives). Stored objects are never changed in place and a write
+    shares the top-level values it does not touch with the previous version, so the spec of
+    a status write (and the status of a spec write) is not copied and walked again: pruning
+    and defaulting a value they already produced gives the same content."""
+
+    def __init__(self, limit: int = 8192) -> None:
+        self.limit = limit
+        self._known: dict[tuple[int, str, int], tuple[dict[str, Any], Any]] = {}
+        self.hits = 0
+
+    def has(self, schema: dict[str, Any], key: str, value: Any) -> bool:
+        hit = self._known.get((id(schema), key, id(value)))
+        if hit is not None and hit[0] is schema and hit[1] is value:
+            self.hits += 1
+            return True
+        return False
+
+    def add(self, schema: dict[str, Any], key: str, value: Any) -> None:
+        if len(self._known) >= self.limit:
+            self._known.clear()
+        self._known[(id(schema), key, id(value))] = (schema, value)
+
+
+SETTLED = _Settled()
+
+
+def _prune_and_default_root(obj: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """`apply_defaults(prune(obj, schema, root=True), schema)`, with settled top-level
+    values (see `_Settled`) kept as they are."""
+    preserve = schema.get("x-kubernetes-preserve-unknown-fields", False)
+    out: dict[str, Any] = {}
+    settled: set[str] = set()
+    for key, item in obj.items():
+        if key in _ROOT_KEPT:
+            out[key] = item
+            continue
+        if isinstance(item, dict | list) and SETTLED.has(schema, key, item):
+            out[key] = item
+            settled.add(key)
+            continue
+        sub = _properties_schema(schema, key)
+        if sub is None:
+            if preserve:
+                out[key] = item
+            continue
+        out[key] = prune(item, sub)
+    for key, sub in (schema.get("properties") or {}).items():
+        if "default" in sub and (
+            key not in out or (out[key] is None and not sub.get("nullable", False))
+        ):
+            out[key] = prune(copy.deepcopy(sub["default"]), sub)
+    for key, item in list(out.items()):
+        if key in settled:
+            continue
+        sub = _properties_schema(schema, key)
+        if sub is not None:
+            out[key] = apply_defaults(item, sub)
+    return out

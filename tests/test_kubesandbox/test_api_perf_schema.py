@@ -84,3 +84,61 @@ def test_a_changed_schema_is_validated_afresh() -> None:
     stricter["properties"]["spec"]["properties"]["size"]["maximum"] = 3
     causes = process_custom_object(_obj(size=4), stricter, None)[1]
     assert [c["field"] for c in causes] == ["spec.size"]
+
+
+DEFAULTING: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": {
+            "type": "object",
+            "properties": {
+                "size": {"type": "integer", "default": 3},
+                "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            },
+        },
+        "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
+        "mode": {"type": "string", "default": "auto"},
+    },
+}
+
+
+def _reference(obj: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Pruning and defaulting as they were before settled values were remembered."""
+    return schema_module.apply_defaults(
+        schema_module.prune(copy.deepcopy(obj), schema, root=True), schema
+    )
+
+
+def test_a_status_write_keeps_the_stored_spec_and_gives_the_same_object() -> None:
+    body = _obj(size=2, junk=1) | {"stray": True, "status": {"phase": "New", "junk": 2}}
+    stored, causes = process_custom_object(copy.deepcopy(body), DEFAULTING, None)
+    assert causes == []
+    assert stored == _reference(body, DEFAULTING)
+    assert stored["spec"] == {"size": 2} and "stray" not in stored and stored["mode"] == "auto"
+    # A status write: the merged object shares the stored spec, the status is new.
+    merged = {**stored, "status": {"phase": "Ready", "junk": 3}}
+    hits = schema_module.SETTLED.hits
+    written, causes = process_custom_object(merged, DEFAULTING, stored)
+    assert causes == [] and schema_module.SETTLED.hits > hits
+    assert written["spec"] is stored["spec"]  # not copied and walked again
+    assert written == _reference(merged, DEFAULTING)
+    assert written["status"] == {"phase": "Ready"}
+    assert list(written) == list(_reference(merged, DEFAULTING))  # same key order
+
+
+def test_a_settled_value_under_another_schema_is_pruned_again() -> None:
+    stored = process_custom_object(_obj(size=2, junk=1), DEFAULTING, None)[0]
+    narrower = copy.deepcopy(DEFAULTING)
+    del narrower["properties"]["spec"]["properties"]["size"]
+    written = process_custom_object({**stored}, narrower, stored)[0]
+    assert written["spec"] == {}
+    assert written == _reference(stored, narrower)
+
+
+def test_an_invalid_value_is_not_remembered_as_settled() -> None:
+    bad = process_custom_object(_obj(size="x"), DEFAULTING, None)
+    assert [c["field"] for c in bad[1]] == ["spec.size"]
+    assert not schema_module.SETTLED.has(DEFAULTING, "spec", bad[0]["spec"])
