@@ -271,6 +271,36 @@ def test_a_create_records_a_real_pod_like_before() -> None:
     assert fields_tree({"metadata": {"name": "only-untracked"}}, node) == {}
 
 
+CRD_DEFINITION = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition"
+
+
+def test_a_crd_with_its_recursive_schema_is_recorded_like_before() -> None:
+    node = builtin_root(CRD_DEFINITION)
+    assert node is not None, "kubernetes-validate provides the CRD schema"
+    prop = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}}}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "things.x.io", "labels": {"a": "b"}},
+        "spec": {
+            "group": "x.io",
+            "names": {"plural": "things", "kind": "Thing", "shortNames": ["th"]},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {"s": prop}}},
+                }
+            ],
+        },
+    }
+    assert fastjson.dumps(fields_tree(crd, node)) == fastjson.dumps(
+        ref_encode(ref_field_set(crd, node))
+    )
+
+
 # ------------------------------------------------------------------ the memo
 
 
