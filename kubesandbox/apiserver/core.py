@@ -615,7 +615,7 @@ class ApiCore:
         elif content_type == PATCH_MERGE:
             if not isinstance(patch, dict):
                 raise errors.bad_request("merge patch must be a JSON object")
-            patched = merge_patch(current, patch)
+            patched = merge_patch(current, patch, owned=True)  # decoded just above
         elif content_type == PATCH_STRATEGIC:
             if rt.is_crd:
                 raise ApiError(

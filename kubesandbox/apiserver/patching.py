@@ -17,15 +17,18 @@ _DELETE = object()
 # ---------------------------------------------------------------- JSON merge patch
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
+def merge_patch(target: Any, patch: Any, *, owned: bool = False) -> Any:
+    """RFC 7386 JSON merge patch; `target` is not changed (untouched subtrees are shared).
+    `owned`: the patch was just decoded and nobody else holds it, so its lists and scalars
+    go into the result as they are instead of being deep-copied."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return patch if owned else copy.deepcopy(patch)
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = merge_patch(result.get(key), value)
+            result[key] = merge_patch(result.get(key), value, owned=owned)
     return result
 
 

@@ -238,10 +238,10 @@ class ServiceProxy:
         if self._hosts_pending:
             return
         self._hosts_pending = True
-        # Coalesce bursts: the file is rewritten at most ~3% of the time, counting the
+        # Coalesce bursts: the file is rewritten at most ~1% of the time, counting the
         # file I/O in its thread (which holds the GIL for most of it): a rewrite of 2,000
-        # Services costs ~1.5 ms in all, so new names appear within ~100 ms.
-        delay = max(HOSTS_MIN_DELAY, 30 * self._hosts_cost)
+        # Services costs ~2.5 ms in all, so new names appear within ~250 ms.
+        delay = max(HOSTS_MIN_DELAY, 100 * self._hosts_cost)
         asyncio.get_running_loop().call_later(delay, self._write_hosts)
 
     def hosts_lines(self) -> list[str]:
