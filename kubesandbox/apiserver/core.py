@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import secrets
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +83,16 @@ def now() -> str:
 def _clone(value: Any) -> Any:
     """A deep copy of JSON-shaped data (faster than copy.deepcopy for it)."""
     return fastjson.loads(fastjson.dumps(value, default=str))
+
+
+def new_uid() -> str:
+    """A random (version 4) UUID as text, the same as `str(uuid.uuid4())` without building
+    a UUID object (a third of the cost; one per created object)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _micro_now() -> str:
@@ -309,7 +319,7 @@ class ApiCore:
             raise errors.already_exists(rt.plural, rt.group, name)
         obj["apiVersion"] = rt.api_version()
         obj["kind"] = rt.kind
-        meta["uid"] = str(uuid.uuid4())
+        meta["uid"] = new_uid()
         meta["creationTimestamp"] = now()
         for key in (
             "deletionTimestamp",

@@ -1,6 +1,7 @@
-"""A merge patch the API server has just decoded is merged without deep copies of its
-values: the result must be what the copying merge gives, and the stored object it is
-applied to must come out unchanged."""
+"""Cheaper steps of a write. A merge patch the API server has just decoded is merged without
+deep copies of its values: the result must be what the copying merge gives, and the stored
+object it is applied to must come out unchanged. Object uids are made without a UUID
+object: they must still be random version 4 UUIDs in the usual text form."""
 
 from __future__ import annotations
 
@@ -45,3 +46,16 @@ def test_a_status_list_replaces_the_old_one_and_nulls_delete() -> None:
     assert result == {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
     assert stored["status"]["conditions"][0]["status"] == "False"
     assert stored["status"]["phase"] == "A"
+
+
+def test_object_uids_are_random_version_4_uuids() -> None:
+    import uuid
+
+    from kubesandbox.apiserver.core import new_uid
+
+    uids = {new_uid() for _ in range(500)}
+    assert len(uids) == 500
+    for uid in uids:
+        parsed = uuid.UUID(uid)
+        assert str(parsed) == uid  # lower-case, dashed, as Kubernetes prints them
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
