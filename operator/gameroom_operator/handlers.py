@@ -91,12 +91,6 @@ def configure(settings: Settings) -> None:
     runtime.settings = settings
 
 
-def _controller() -> Controller:
-    if runtime.controller is None:
-        raise kopf.TemporaryError("the operator is still starting", delay=1)
-    return runtime.controller
-
-
 @kopf.on.login()
 async def login(**_: Any) -> kopf.ConnectionInfo:
     """Kopf connects with the same credentials as our own client (--kubeconfig or in-cluster)."""
