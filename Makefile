@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast lint demo screenshots bench clean
+.PHONY: venv system-deps test test-fast lint demo screenshots bench clean
 
 venv: $(STAMP)
 
@@ -14,8 +14,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Debian packages the tests drive for real (COMMAND=PACKAGE): installed when missing.
+SYSTEM_DEPS := chromium=chromium
+
+## Installs the Debian packages the tests need (as root with apt-get), or says which are missing.
+system-deps:
+	@sh tools/system-deps.sh $(SYSTEM_DEPS)
+
 ## Run the whole suite: unit, protocol, sandbox, operator integration and browser tests.
-test: venv
+test: venv system-deps
 	$(PY) -m pytest
 
 ## Everything but the browser tests.
@@ -32,7 +39,7 @@ demo: venv
 	$(PY) -m gameroom_operator.demo
 
 ## Regenerate the README screenshots under docs/screenshots/.
-screenshots: venv
+screenshots: venv system-deps
 	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/test_webclient -m browser
 
 ## Benchmarks with their peers (see bench/README.md).

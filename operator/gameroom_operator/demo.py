@@ -258,6 +258,56 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _follow_parent() -> None:
+    """Stop when `make demo` itself is stopped by a signal sent to make alone (a supervisor
+    or a terminal multiplexer may do that; Ctrl-C reaches the whole process group anyway).
+
+    GNU make passes SIGTERM on to its children but not SIGINT or SIGHUP: for those it only
+    resets its handler to the default and waits for the children, which never heard of it.
+    So a thread watches the parent: gone (PR_SET_PDEATHSIG, then a check), or make's handler
+    for SIGINT, SIGTERM or SIGHUP no longer caught, means stop. Linux only.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import threading
+
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: our parent's death sends us SIGTERM
+    watched = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    # The stop signals make handles now (a shell starting it in the background ignores SIGINT).
+    handled = watched & _caught_signals(parent) if _process_name(parent) == "make" else set()
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent or not handled <= _caught_signals(parent):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="follow-make", daemon=True).start()
+
+
+def _process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _caught_signals(pid: int) -> set[int]:
+    """The signals `pid` has a handler for (SigCgt in /proc/PID/status)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                mask = int(line.split()[1], 16)
+                return {number for number in range(1, 65) if mask >> (number - 1) & 1}
+    except (OSError, ValueError):
+        pass
+    return set()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gameroom_operator.demo", description=__doc__)
     parser.add_argument(
@@ -272,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     # set explicitly because a shell starting the demo in the background ignores it.
     for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, _interrupt)
+    _follow_parent()
     if args.state_dir:
         demo = Demo(args.state_dir.resolve(), keep_state=True)
     else:
