@@ -6,6 +6,7 @@ may do), not to the whole foreground process group as Ctrl-C does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -70,7 +71,5 @@ def test_make_demo_serves_a_room_and_stops_with_make(stop: signal.Signals) -> No
             urllib.request.urlopen(url + "api/health", timeout=5)
     finally:
         for process in [*family, psutil.Process(make.pid)] if make.poll() is None else family:
-            try:
+            with contextlib.suppress(psutil.Error):
                 process.kill()
-            except psutil.Error:
-                pass
