@@ -208,8 +208,12 @@ async def test_create_reaches_ready_and_serves_players(
     assert "Created" in events(kubectl, "lobby-one")
     table = kubectl.run("get", "gamerooms", "-o", "wide").stdout
     assert "lobby-one" in table and "Ready" in table
-    # The operator's own metrics count the room by phase.
-    assert operator.metrics()['gameroom_operator_rooms{phase="Ready"}'] >= 1
+    # The operator's own metrics count the room by phase (recounted at most once a second).
+    wait_for(
+        "the rooms-by-phase gauge to count a Ready room",
+        lambda: operator.metrics().get('gameroom_operator_rooms{phase="Ready"}', 0) >= 1,
+        30,
+    )
 
 
 async def test_settings_change_rolls_the_room(
