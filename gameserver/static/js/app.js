@@ -1,17 +1,27 @@
 // Entry point: wires the connection, the room state and the views together.
-import { byId, show } from "./dom.js";
+import { byId, h, show } from "./dom.js";
 import { Connection, socketUrl } from "./net.js";
 import { Board } from "./board.js";
 import { DrawInput } from "./drawinput.js";
-import { initialState, reduce, isDrawer, isHost, timeLeft, playerName, hintText } from "./state.js";
-import { ChatLog } from "./views/chat.js";
+import {
+  initialState,
+  reduce,
+  isDrawer,
+  isHost,
+  timeLeft,
+  playerName,
+  hintText,
+  hintSpeech,
+} from "./state.js";
+import { ChatLog, nameEl } from "./views/chat.js";
 import { renderPlayers } from "./views/players.js";
 import { Toolbar } from "./views/toolbar.js";
 import { renderOverlays } from "./views/overlays.js";
 import { Lobby, refreshGallery, refreshLeaderboard } from "./views/lobby.js";
 import { JoinScreen, joinErrorText, rememberName } from "./views/join.js";
 import { toast } from "./views/toasts.js";
-import { hydrateIcons } from "./icons.js";
+import { hydrateIcons, icon } from "./icons.js";
+import { Sounds } from "./sound.js";
 
 hydrateIcons();
 
@@ -57,6 +67,16 @@ let pendingJoin = null;
 let joined = false;
 /** The current socket got its `welcome`: until then errors answer the join. */
 let seated = false;
+/** Spectators in the room (from /api/room: the server lists players only); -1 unknown. */
+let watching = -1;
+/**
+ * Chat lines this page sent during the turn and the server has not answered yet. The
+ * server answers each, in order, with an echo, a near miss, a rate limit or `guessed`:
+ * the line that `guessed` answers is the word (the server does not repeat it to us).
+ * @type {string[]}
+ */
+let unanswered = [];
+const sounds = new Sounds();
 
 const conn = new Connection(socketUrl());
 const board = new Board(/** @type {HTMLCanvasElement} */ (byId("board")));
@@ -158,6 +178,7 @@ conn.addEventListener("message", (event) => {
 function handle(msg) {
   const before = state;
   state = reduce(state, msg, Date.now());
+  trackGuesses(before, msg);
   switch (msg.type) {
     case "welcome":
       onWelcome(before, msg);
@@ -186,6 +207,9 @@ function handle(msg) {
     case "turn":
       onTurn(before, msg);
       break;
+    case "players":
+      void refreshWatching();
+      break;
     case "chat":
       chat.message(String(msg.name ?? playerName(state, msg.from)), String(msg.text ?? ""), {
         guessed: msg.scope === "guessed",
@@ -200,13 +224,15 @@ function handle(msg) {
       chat.system(
         me
           ? `You guessed the word! +${msg.points} points`
-          : `${msg.name} guessed the word! (+${msg.points})`,
+          : [nameEl(String(msg.name)), ` guessed the word! (+${msg.points})`],
         "success",
       );
+      sounds.play("guessed");
       break;
     }
     case "turn_end":
-      chat.system(`The word was “${msg.word}”.`, "reveal");
+      chat.system(["The word was “", h("bdi", {}, String(msg.word)), "”."], "reveal");
+      sounds.play("reveal");
       break;
     case "game_over": {
       const winners = (msg.ranking ?? []).filter((/** @type {any} */ r) => r.place === 1);
@@ -214,7 +240,7 @@ function handle(msg) {
       let text = "Game over!";
       if (names.length === 1) text = `Game over! ${names[0]} wins with ${winners[0].score} points.`;
       else if (names.length > 1) text = `Game over! A tie between ${names.join(" and ")}.`;
-      chat.system(text, "turn");
+      chat.system(h("bdi", {}, text), "turn");
       break;
     }
     case "announce":
@@ -231,7 +257,7 @@ function handle(msg) {
       break;
     case "kick_vote":
       chat.system(
-        `Vote to kick ${playerName(state, msg.targetId)}: ${msg.votes}/${msg.needed}`,
+        ["Vote to kick ", nameEl(playerName(state, msg.targetId)), `: ${msg.votes}/${msg.needed}`],
         "warning",
       );
       break;
@@ -268,10 +294,38 @@ function onWelcome(before, msg) {
   else if (before.you) chat.system("Your old seat had expired: you joined again.", "warning");
   else
     chat.system(
-      `You joined “${state.room.name}”${state.you?.spectator ? " as a spectator" : ""}.`,
+      [
+        "You joined “",
+        nameEl(state.room.name),
+        `”${state.you?.spectator ? " as a spectator: you can chat, but your guesses do not count" : ""}.`,
+      ],
       "info",
     );
   refreshLobbyHistory();
+  void refreshWatching();
+}
+
+/**
+ * Keep `unanswered` in step with the server's answers to our chat lines, and learn the
+ * word from the line that was a correct guess.
+ * @param {import("./state.js").RoomState} before @param {any} msg
+ */
+function trackGuesses(before, msg) {
+  const myId = state.you?.id;
+  if (msg.type === "turn" || msg.type === "turn_end" || msg.type === "welcome") {
+    unanswered = [];
+  } else if (msg.type === "chat" && msg.from === myId) {
+    unanswered.shift();
+  } else if (msg.type === "close_guess") {
+    unanswered.shift();
+  } else if (msg.type === "error" && msg.code === "rate_limited") {
+    unanswered.shift();
+  } else if (msg.type === "guessed" && msg.playerId === myId) {
+    const typed = unanswered.shift();
+    if (state.word === null && typeof typed === "string") state = { ...state, word: typed };
+    unanswered = [];
+  }
+  void before;
 }
 
 /** @param {any} msg */
@@ -316,6 +370,7 @@ function onTurn(before, msg) {
   if (msg.phase === "choosing") {
     board.load([]);
     input.resetStrokeIds();
+    if (mine) sounds.play("turn");
     if (msg.round !== before.round || before.phase === "lobby")
       announce(`Round ${msg.round}`, `of ${msg.rounds}`);
     chat.system(
@@ -328,8 +383,12 @@ function onTurn(before, msg) {
       announce("Your turn to draw!", String(msg.word ?? ""));
     } else {
       announce(`${drawer} is drawing`, "Type your guesses in the chat");
+      sounds.play("turn");
     }
-    chat.system(mine ? `Draw “${msg.word}”!` : `${drawer} is drawing now.`, "turn");
+    chat.system(
+      mine ? ["Draw “", h("bdi", {}, String(msg.word)), "”!"] : [nameEl(drawer), " is drawing now."],
+      "turn",
+    );
   }
 }
 
@@ -340,8 +399,10 @@ function announce(title, subtitle) {
   el.replaceChildren();
   const t = document.createElement("strong");
   t.textContent = title;
+  t.dir = "auto";
   const s = document.createElement("span");
   s.textContent = subtitle;
+  s.dir = "auto";
   el.append(t, s);
   show(el, true);
   el.classList.remove("announce--pop");
@@ -357,6 +418,7 @@ function refreshLobbyHistory() {
 }
 
 function showJoin() {
+  document.body.classList.remove("in-room");
   show(byId("screen-join"), true);
   show(byId("screen-room"), false);
   join.setBusy(false);
@@ -385,7 +447,11 @@ function render() {
   const drawer = isDrawer(state);
   const drawing = state.phase === "drawing";
   const inLobby = state.phase === "lobby";
+  const spectator = Boolean(state.you?.spectator);
+  const guessed = !drawer && Boolean(state.players.find((p) => p.id === state.you?.id)?.guessed);
+  document.body.classList.add("in-room");
   document.body.dataset.phase = state.phase;
+  document.body.classList.toggle("is-drawer", drawer && drawing);
 
   byId("room-name").textContent = state.room.name;
   const m = state.room.maintenance;
@@ -397,6 +463,7 @@ function render() {
   show(byId("lobby"), inLobby);
   show(byId("game"), !inLobby);
   show(byId("toolbar"), drawer && drawing);
+  if (!(drawer && drawing) && toolbar.paletteOpen) toolbar.openPalette(false);
   input.setEnabled(drawer && drawing && conn.isOpen);
 
   byId("round-label").textContent = inLobby
@@ -404,31 +471,95 @@ function render() {
     : state.phase === "game_over"
       ? "Game over"
       : `Round ${state.round} of ${state.rounds}`;
-  const wordEl = byId("word-label");
-  wordEl.classList.toggle("word-label--secret", drawer && state.word !== null && drawing);
-  wordEl.classList.toggle("word-label--hint", !drawer && drawing);
-  if (drawing && drawer && state.word) wordEl.textContent = state.word;
-  else if (drawing) wordEl.textContent = hintText(state.hint, state.wordLength);
-  else if (state.phase === "turn_end" && state.turnEnd) wordEl.textContent = state.turnEnd.word;
-  else if (state.phase === "choosing")
-    wordEl.textContent = drawer ? "Pick a word!" : "Waiting for a word…";
-  else if (inLobby) wordEl.textContent = isHost(state) ? "Start when ready" : "Waiting to start";
-  else wordEl.textContent = "";
-  byId("word-lengths").textContent =
-    drawing && state.wordLength.length > 0 ? `(${state.wordLength.join(", ")})` : "";
+  renderWord(drawer, drawing, guessed);
 
   const chatInput = /** @type {HTMLInputElement} */ (byId("chat-input"));
-  chatInput.placeholder =
-    drawing && !drawer && !state.you?.spectator ? "Type your guess here…" : "Say something nice…";
+  chatInput.placeholder = chatPlaceholder(drawer, drawing, guessed, spectator);
 
-  renderPlayers(state, (id, name) => {
-    if (window.confirm(`Vote to kick ${name}?`)) send({ type: "vote_kick", target: id });
-  });
+  renderPlayers(
+    state,
+    (id, name) => {
+      if (window.confirm(`Vote to kick ${name}?`)) send({ type: "vote_kick", target: id });
+    },
+    watching,
+  );
   renderOverlays(state, (index) => send({ type: "choose_word", index }));
   lobby.render(state);
   renderTimer();
 }
 
+/** The word, or the hint, in the top bar; spoken as words, not underscores. */
+function renderWord(
+  /** @type {boolean} */ drawer,
+  /** @type {boolean} */ drawing,
+  /** @type {boolean} */ guessed,
+) {
+  const wordEl = byId("word-label");
+  const known = drawing && state.word !== null && (drawer || guessed);
+  wordEl.classList.toggle("word-label--secret", known);
+  wordEl.classList.toggle("word-label--hint", drawing && !known);
+  let speech = "";
+  let lengths = "";
+  if (known) {
+    wordEl.textContent = String(state.word);
+    speech = drawer ? `Your word to draw: ${state.word}` : `You guessed it: ${state.word}`;
+    lengths = drawer ? "" : "You guessed it!";
+  } else if (drawing) {
+    wordEl.textContent = hintText(state.hint, state.wordLength);
+    speech = `Word to guess: ${hintSpeech(state.hint, state.wordLength)}`;
+    lengths = state.wordLength.length > 0 ? `(${state.wordLength.join(", ")})` : "";
+  } else if (state.phase === "turn_end" && state.turnEnd) {
+    wordEl.textContent = state.turnEnd.word;
+    speech = `The word was ${state.turnEnd.word}`;
+  } else if (state.phase === "choosing") {
+    wordEl.textContent = drawer ? "Pick a word!" : "Waiting for a word…";
+  } else if (state.phase === "lobby") {
+    wordEl.textContent = isHost(state) ? "Start when ready" : "Waiting to start";
+  } else {
+    wordEl.textContent = "";
+  }
+  wordEl.dir = known || state.phase === "turn_end" ? "auto" : "";
+  byId("word-lengths").textContent = lengths;
+  const speechEl = byId("word-speech");
+  const spoken = speech || wordEl.textContent;
+  if (speechEl.textContent !== spoken) speechEl.textContent = spoken;
+}
+
+/** What the chat box invites you to type, for who you are right now. */
+function chatPlaceholder(
+  /** @type {boolean} */ drawer,
+  /** @type {boolean} */ drawing,
+  /** @type {boolean} */ guessed,
+  /** @type {boolean} */ spectator,
+) {
+  if (spectator)
+    return drawing ? "Chat while you watch (guesses do not count)…" : "Chat while you watch…";
+  if (!drawing) return "Say something nice…";
+  if (drawer) return "Chat with those who guessed it…";
+  if (guessed) return "You got it! Chat with the others who did…";
+  return "Type your guess here…";
+}
+
+async function refreshWatching() {
+  try {
+    const response = await fetch("/api/room", { cache: "no-store" });
+    if (!response.ok) return;
+    const room = await response.json();
+    const count = typeof room.spectators === "number" ? room.spectators : -1;
+    if (count !== watching) {
+      watching = count;
+      render();
+    }
+  } catch {
+    // The next players update or the periodic refresh tries again.
+  }
+}
+// Spectators joining or leaving send no message: look again now and then.
+setInterval(() => {
+  if (joined && !document.hidden) void refreshWatching();
+}, 10_000);
+
+let lastTick = -1;
 function renderTimer() {
   const timer = byId("timer");
   const active =
@@ -438,7 +569,11 @@ function renderTimer() {
   const seconds = Math.ceil(timeLeft(state) / 1000);
   byId("timer-value").textContent = String(seconds);
   timer.setAttribute("aria-label", `${seconds} seconds left`);
-  timer.classList.toggle("timer--urgent", state.phase === "drawing" && seconds <= 10);
+  const urgent = state.phase === "drawing" && seconds <= 10;
+  timer.classList.toggle("timer--urgent", urgent);
+  if (urgent && seconds > 0 && seconds !== lastTick && (seconds === 10 || seconds <= 5))
+    sounds.play("tick");
+  lastTick = seconds;
 }
 setInterval(renderTimer, 250);
 
@@ -447,12 +582,27 @@ byId("chat-form").addEventListener("submit", (e) => {
   const field = /** @type {HTMLInputElement} */ (byId("chat-input"));
   const text = field.value.trim();
   if (!text) return;
-  if (send({ type: "chat", text: text.slice(0, 200) })) field.value = "";
-  else toast("Not connected right now: your message was not sent.", "warning");
+  if (send({ type: "chat", text: text.slice(0, 200) })) {
+    field.value = "";
+    if (state.phase === "drawing") unanswered.push(text.slice(0, 200));
+  } else toast("Not connected right now: your message was not sent.", "warning");
 });
 
 byId("share-button").addEventListener("click", async () => {
   const url = `${location.origin}${location.pathname}`;
+  if (typeof navigator.share === "function") {
+    // Phones open their share sheet (messengers, mail...); the clipboard is the fallback.
+    try {
+      await navigator.share({
+        title: document.title,
+        text: `Come draw and guess with me in “${state.room.name}”!`,
+        url,
+      });
+      return;
+    } catch (err) {
+      if (err instanceof DOMException && err.name === "AbortError") return;
+    }
+  }
   try {
     await navigator.clipboard.writeText(url);
     toast(`Room link copied: ${url}`, "success");
@@ -467,11 +617,42 @@ byId("share-button").addEventListener("click", async () => {
   }
 });
 
-byId("leave-button").addEventListener("click", () => {
+function leave() {
   send({ type: "leave" });
   conn.stop();
   leaveRoom("");
+}
+
+const leaveDialog = /** @type {HTMLDialogElement} */ (byId("leave-dialog"));
+byId("leave-button").addEventListener("click", () => {
+  // Mid-game, leaving gives up the seat and its points: ask first (it sits next to Share).
+  if (state.phase === "lobby" || state.you?.spectator) {
+    leave();
+    return;
+  }
+  leaveDialog.returnValue = "";
+  leaveDialog.showModal();
 });
+leaveDialog.addEventListener("close", () => {
+  if (leaveDialog.returnValue === "leave") leave();
+  else byId("leave-button").focus();
+});
+
+const soundButton = byId("sound-button");
+function renderSound() {
+  // A toggle button: its name stays "Sound", aria-pressed tells whether it is on.
+  soundButton.setAttribute("aria-pressed", String(!sounds.muted));
+  soundButton.title = sounds.muted ? "Sound cues are off" : "Sound cues are on";
+  soundButton.querySelector("svg")?.replaceWith(icon(sounds.muted ? "mute" : "sound"));
+}
+soundButton.addEventListener("click", () => {
+  sounds.setMuted(!sounds.muted);
+  renderSound();
+});
+renderSound();
+// Audio may only start after a tap or a key press.
+for (const type of ["pointerdown", "keydown"])
+  document.addEventListener(type, () => sounds.unlock(), { capture: true });
 
 document.addEventListener("keydown", (e) => {
   if (!joined || !isDrawer(state) || state.phase !== "drawing") return;

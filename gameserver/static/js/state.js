@@ -158,11 +158,15 @@ export function reduce(state, msg, receivedAt) {
       };
     case "hint":
       return { ...state, hint: str(msg.hint) };
-    case "guessed":
+    case "guessed": {
+      // A server may tell the guesser the word it found (PROTOCOL.md leaves it optional).
+      const mine = state.you !== null && msg.playerId === state.you.id;
       return {
         ...state,
+        word: mine && typeof msg.word === "string" ? msg.word : state.word,
         players: state.players.map((p) => (p.id === msg.playerId ? { ...p, guessed: true } : p)),
       };
+    }
     case "turn_end": {
       const totals = new Map(list(msg.scores).map((s) => [s.id, num(s.total)]));
       return {
@@ -270,4 +274,31 @@ export function ranked(list) {
 export function hintText(/** @type {string} */ hint, /** @type {number[]} */ lengths) {
   if (hint) return hint;
   return lengths.map((n) => Array(n).fill("_").join(" ")).join("   ");
+}
+
+/**
+ * What a screen reader says for a hint: "5 letters, 2 revealed: c blank blank blank e"
+ * rather than "underscore underscore ...".
+ * @param {string} hint e.g. "c _ _ _ e" (words are three spaces apart)
+ * @param {number[]} lengths letters per word
+ */
+export function hintSpeech(hint, lengths) {
+  const words = hint.trim() ? hint.trim().split(/ {2,}/) : [];
+  const counts = lengths.length > 0 ? lengths : words.map((w) => w.split(" ").length);
+  if (counts.length === 0) return "";
+  const letters =
+    counts.length === 1
+      ? `${counts[0]} letter${counts[0] === 1 ? "" : "s"}`
+      : `${counts.length} words: ${counts.slice(0, -1).join(", ")} and ${counts.at(-1)} letters`;
+  const shown = words.flatMap((w) => w.split(" ")).filter((c) => /[\p{L}\p{N}]/u.test(c)).length;
+  if (shown === 0) return letters;
+  const spelled = words
+    .map((w) =>
+      w
+        .split(" ")
+        .map((c) => (c === "_" ? "blank" : c))
+        .join(" "),
+    )
+    .join(", next word: ");
+  return `${letters}, ${shown} revealed: ${spelled}`;
 }

@@ -152,8 +152,8 @@ export async function refreshGallery(palette) {
         "li",
         { className: "gallery__item" },
         picture,
-        h("span", { className: "gallery__word" }, String(row.word ?? "")),
-        by ? h("span", { className: "gallery__by muted" }, `by ${by}`) : null,
+        h("bdi", { className: "gallery__word" }, String(row.word ?? "")),
+        by ? h("span", { className: "gallery__by muted" }, "by ", h("bdi", {}, String(by))) : null,
       ),
     );
   }

@@ -40,12 +40,16 @@ export function renderOverlays(state, onChoose) {
   show(overlay, which !== null);
   // The podium needs more room than the board: it becomes a full-window dialog.
   overlay.classList.toggle("overlay--modal", which === "podium");
+  // On phones the board is too small for a list: these become full-window dialogs there.
+  overlay.classList.toggle("overlay--list", which === "choose" || which === "turn-end");
   for (const name of ["choose", "waiting", "turn-end", "podium"]) {
     show(byId(`overlay-${name}`), name === which);
   }
   if (which === "choose") renderChoose(state.choices ?? [], onChoose);
   if (which === "waiting") {
-    byId("waiting-text").textContent = `${playerName(state, state.drawerId)} is choosing a word…`;
+    const waiting = byId("waiting-text");
+    clear(waiting);
+    waiting.append(h("bdi", {}, playerName(state, state.drawerId)), " is choosing a word…");
   }
   if (which === "turn-end") renderTurnEnd(state);
   if (which === "podium") renderPodium(state);
@@ -82,7 +86,7 @@ function renderTurnEnd(state) {
       h(
         "li",
         { className: row.gained > 0 ? "gain gain--plus" : "gain" },
-        h("span", { className: "gain__name" }, playerName(state, row.id)),
+        h("bdi", { className: "gain__name" }, playerName(state, row.id)),
         h("span", { className: "gain__points" }, row.gained > 0 ? `+${row.gained}` : "0"),
       ),
     );
@@ -106,7 +110,7 @@ function renderPodium(state) {
   ];
   for (const r of order) {
     if (!r) continue;
-    const tied = top.filter((x) => x.place === r.place).map((x) => x.name);
+    const tied = top.filter((x) => x.place === r.place).map((x) => String(x.name));
     podium.append(
       h(
         "div",
@@ -116,7 +120,11 @@ function renderPodium(state) {
           { className: "podium__medal", "aria-hidden": "true" },
           icon(r.place === 1 ? "crown" : "trophy"),
         ),
-        h("span", { className: "podium__name" }, tied.join(" & ")),
+        h(
+          "span",
+          { className: "podium__name" },
+          ...tied.flatMap((name, i) => (i === 0 ? [h("bdi", {}, name)] : [" & ", h("bdi", {}, name)])),
+        ),
         h("span", { className: "podium__score" }, `${r.score} points`),
         h("span", { className: "podium__block" }, `${r.place}`),
       ),
@@ -125,7 +133,7 @@ function renderPodium(state) {
   const rest = byId("podium-rest");
   clear(rest);
   for (const r of byPlace.filter((x) => x.place > 3)) {
-    rest.append(h("li", {}, `${r.place}. `, h("span", {}, r.name), ` — ${r.score} points`));
+    rest.append(h("li", {}, `${r.place}. `, h("bdi", {}, r.name), ` — ${r.score} points`));
   }
   renderLeaderboard(byId("podium-leaderboard"), go.leaderboard);
 }
@@ -148,7 +156,7 @@ export function renderLeaderboard(host, rows) {
         "li",
         { className: "leaderboard__row" },
         h("span", { className: "leaderboard__rank" }, `${i + 1}`),
-        h("span", { className: "leaderboard__name" }, String(row.name ?? "")),
+        h("bdi", { className: "leaderboard__name" }, String(row.name ?? "")),
         h("span", { className: "leaderboard__points" }, `${row.points ?? 0} pts`),
         h(
           "span",

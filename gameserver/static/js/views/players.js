@@ -1,13 +1,15 @@
-// The player list: rank, name, score, host crown, drawer pencil, who has guessed.
-import { byId, clear, h } from "../dom.js";
+// The player list: rank, name, score, host crown, drawer pencil, who has guessed; and who
+// is watching.
+import { byId, clear, h, show } from "../dom.js";
 import { ranked } from "../state.js";
 import { icon } from "../icons.js";
 
 /**
  * @param {import("../state.js").RoomState} state
  * @param {(id: string, name: string) => void} onKick
+ * @param {number} watching spectators in the room (from /api/room), -1 when unknown
  */
-export function renderPlayers(state, onKick) {
+export function renderPlayers(state, onKick, watching) {
   const listEl = byId("player-list");
   const inGame = !["lobby", "game_over"].includes(state.phase);
   const me = state.you;
@@ -66,7 +68,7 @@ export function renderPlayers(state, onKick) {
         h(
           "span",
           { className: "player__main" },
-          h("span", { className: "player__name" }, player.name),
+          h("bdi", { className: "player__name" }, player.name),
           isMe ? h("span", { className: "player__you" }, " (you)") : null,
           h("span", { className: "player__score" }, `${player.score} points`),
         ),
@@ -75,4 +77,25 @@ export function renderPlayers(state, onKick) {
       ),
     );
   }
+  renderSpectators(state, watching);
+}
+
+/** @param {import("../state.js").RoomState} state @param {number} watching */
+function renderSpectators(state, watching) {
+  const me = state.you;
+  // The server lists players only; spectators are a head count, and a spectator knows itself.
+  const count = Math.max(watching, me?.spectator ? 1 : 0);
+  const text = byId("spectators-text");
+  clear(text);
+  if (me?.spectator) {
+    const others = count - 1;
+    text.append(
+      "You are watching as ",
+      h("bdi", {}, me.name),
+      others > 0 ? ` (and ${others} other${others === 1 ? "" : "s"})` : "",
+    );
+  } else if (count > 0) {
+    text.append(`${count} watching`);
+  }
+  show(byId("spectators-note"), count > 0);
 }

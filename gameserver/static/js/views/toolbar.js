@@ -1,4 +1,6 @@
 // The drawer's tool bar: palette (named colours), widths, brush/eraser/fill, undo, clear.
+// Each radio group is one tab stop (roving tabindex) and arrow keys move within it. On
+// phones the palette folds into a colour button that opens it over the board.
 import { byId, clear, h } from "../dom.js";
 import { icon } from "../icons.js";
 
@@ -21,13 +23,67 @@ export class Toolbar {
     this.value = { tool: "brush", color: 3, width: 10 };
     byId("tool-undo").addEventListener("click", actions.onUndo);
     byId("tool-clear").addEventListener("click", actions.onClear);
+    /** @type {import("../palette.js").Colour[]} */
+    this.palette = [];
     this.#buildWidths();
     this.#buildTools();
     this.setPalette([]);
+    for (const id of ["palette", "widths", "tools"]) {
+      byId(id).addEventListener("keydown", (e) => this.#roam(/** @type {KeyboardEvent} */ (e)));
+    }
+    const toggle = byId("palette-toggle");
+    toggle.addEventListener("click", () => this.openPalette(!this.paletteOpen));
+    byId("palette").addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && this.paletteOpen) {
+        this.openPalette(false);
+        toggle.focus();
+      }
+    });
+  }
+
+  get paletteOpen() {
+    return byId("toolbar").classList.contains("toolbar--palette-open");
+  }
+
+  /** Whether the palette is folded behind its button (phones). */
+  get paletteFolded() {
+    return getComputedStyle(byId("palette-toggle")).display !== "none";
+  }
+
+  /** @param {boolean} open */
+  openPalette(open) {
+    byId("toolbar").classList.toggle("toolbar--palette-open", open);
+    byId("palette-toggle").setAttribute("aria-expanded", String(open));
+    if (open) /** @type {HTMLElement|null} */ (byId("palette").querySelector('[tabindex="0"]'))?.focus();
+  }
+
+  /** A colour picked from the folded palette closes it and returns to its button. */
+  #closeFoldedPalette() {
+    if (!this.paletteFolded || !this.paletteOpen) return;
+    this.openPalette(false);
+    byId("palette-toggle").focus();
+  }
+
+  /** Arrow keys, Home and End move the choice within a radio group. @param {KeyboardEvent} e */
+  #roam(e) {
+    const group = /** @type {HTMLElement} */ (e.currentTarget);
+    const radios = /** @type {HTMLElement[]} */ ([...group.querySelectorAll('[role="radio"]')]);
+    const at = radios.indexOf(/** @type {HTMLElement} */ (document.activeElement));
+    if (at < 0) return;
+    const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[e.key];
+    let next = -1;
+    if (step !== undefined) next = (at + step + radios.length) % radios.length;
+    else if (e.key === "Home") next = 0;
+    else if (e.key === "End") next = radios.length - 1;
+    if (next < 0) return;
+    e.preventDefault();
+    radios[next].focus();
+    radios[next].dispatchEvent(new CustomEvent("choose"));
   }
 
   /** @param {import("../palette.js").Colour[]} palette */
   setPalette(palette) {
+    this.palette = palette;
     const host = byId("palette");
     clear(host);
     palette.forEach((colour, index) => {
@@ -38,12 +94,14 @@ export class Toolbar {
         title: colour.name,
         "aria-label": colour.name,
         "data-color": index,
-        onclick: () =>
-          this.select({
-            color: index,
-            tool: this.value.tool === "eraser" ? "brush" : this.value.tool,
-          }),
       });
+      const pick = () =>
+        this.select({ color: index, tool: this.value.tool === "eraser" ? "brush" : this.value.tool });
+      swatch.addEventListener("click", () => {
+        pick();
+        this.#closeFoldedPalette();
+      });
+      swatch.addEventListener("choose", pick);
       swatch.style.backgroundColor = colour.hex;
       host.append(swatch);
     });
@@ -84,6 +142,7 @@ export class Toolbar {
             "aria-label": `${name} brush`,
             "data-width": width,
             onclick: () => this.select({ width }),
+            onchoose: () => this.select({ width }),
           },
           dot,
         ),
@@ -105,6 +164,7 @@ export class Toolbar {
             "aria-label": name,
             "data-tool": tool,
             onclick: () => this.select({ tool: /** @type {any} */ (tool) }),
+            onchoose: () => this.select({ tool: /** @type {any} */ (tool) }),
           },
           icon(glyph),
         ),
@@ -114,15 +174,20 @@ export class Toolbar {
 
   #sync() {
     const v = this.value;
-    for (const el of document.querySelectorAll("#palette .swatch")) {
-      el.setAttribute("aria-checked", String(Number(el.getAttribute("data-color")) === v.color));
-    }
-    for (const el of document.querySelectorAll("#widths .tool")) {
-      el.setAttribute("aria-checked", String(Number(el.getAttribute("data-width")) === v.width));
-    }
-    for (const el of document.querySelectorAll("#tools .tool")) {
-      el.setAttribute("aria-checked", String(el.getAttribute("data-tool") === v.tool));
-    }
+    /** @param {string} selector @param {(el: Element) => boolean} checked */
+    const mark = (selector, checked) => {
+      for (const el of document.querySelectorAll(selector)) {
+        const on = checked(el);
+        el.setAttribute("aria-checked", String(on));
+        el.setAttribute("tabindex", on ? "0" : "-1");
+      }
+    };
+    mark("#palette .swatch", (el) => Number(el.getAttribute("data-color")) === v.color);
+    mark("#widths .tool", (el) => Number(el.getAttribute("data-width")) === v.width);
+    mark("#tools .tool", (el) => el.getAttribute("data-tool") === v.tool);
+    const colour = this.palette[v.color];
+    byId("palette-current").style.backgroundColor = colour?.hex ?? "#000";
+    byId("palette-toggle").setAttribute("aria-label", `Colour: ${colour?.name ?? "none"}`);
     const canvas = document.getElementById("board");
     if (canvas) canvas.dataset.tool = v.tool;
   }
