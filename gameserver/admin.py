@@ -16,8 +16,10 @@ import structlog
 from aiohttp import web
 
 from gameserver.backup import BackupError, load_dump, make_snapshot
+from gameserver.protocol import find_surrogate, scrub_text
+from gameserver.roomstate import RoomStateError
 from gameserver.server import GameServer
-from gameserver.web import SERVER_KEY
+from gameserver.web import SERVER_KEY, harden_headers
 
 log = structlog.get_logger("gameserver.admin")
 
@@ -67,6 +69,12 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
             text=json.dumps({"error": "the body must be a JSON object"}),
             content_type="application/json",
         )
+    where = find_surrogate(data)
+    if where is not None:
+        message = f"field '{where}' holds an unpaired UTF-16 surrogate: send valid Unicode text"
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": message}), content_type="application/json"
+        )
     return data
 
 
@@ -82,8 +90,10 @@ async def stats(request: web.Request) -> web.Response:
         {
             "room": server.settings.room_name,
             "phase": room.phase,
-            "players": len(room.players()),
+            # Players online now; `seats` also counts seats kept for a reconnect.
+            "players": len(room.connected_players()),
             "connectedPlayers": len(room.connected_players()),
+            "seats": len(room.players()),
             "spectators": len(room.spectators()),
             "connections": len(server.sockets),
             "draining": server.draining,
@@ -108,13 +118,15 @@ async def put_maintenance(request: web.Request) -> web.Response:
         return _problem(400, "field 'enabled' is required and must be true or false")
     if not isinstance(message, str) or len(message) > 500:
         return _problem(400, "field 'message' must be a string of at most 500 characters")
-    return web.json_response(_server(request).set_maintenance(enabled, message))
+    return web.json_response(_server(request).set_maintenance(enabled, scrub_text(message)))
 
 
 async def announce(request: web.Request) -> web.Response:
     body = await _json_body(request)
     text = body.get("text")
     level = body.get("level", "info")
+    if isinstance(text, str):
+        text = scrub_text(text)
     if not isinstance(text, str) or not 1 <= len(text.strip()) <= 500:
         return _problem(400, "field 'text' is required: 1-500 characters")
     if level not in ("info", "warning"):
@@ -138,8 +150,9 @@ async def start_drain(request: web.Request) -> web.Response:
     body = await _json_body(request)
     message = body.get("message")
     server.draining = True
-    if isinstance(message, str) and message.strip():
-        server.broadcast({"type": "announce", "text": message.strip()[:500], "level": "warning"})
+    if isinstance(message, str) and scrub_text(message).strip():
+        text = scrub_text(message).strip()[:500]
+        server.broadcast({"type": "announce", "text": text, "level": "warning"})
     log.info("drain_started")
     return web.json_response(_drain_state(server))
 
@@ -233,7 +246,13 @@ async def restore(request: web.Request) -> web.Response:
             )
         if (busy := _busy(server)) is not None:
             return busy  # another restore won the race while this one was verified
-        await server.restore_database(result.database)
+        try:
+            await server.restore_database(result.database)
+        except RoomStateError as exc:
+            log.warning("restore_refused", problems=[str(exc)])
+            return _problem(
+                422, f"restore refused, the room keeps its data: {exc}", problems=[str(exc)]
+            )
         log.info("restored", rows=sum(result.row_counts.values()))
         return web.json_response(
             {
@@ -255,6 +274,7 @@ def _rmtree(path: Path) -> None:
 
 def build_admin_app(server: GameServer) -> web.Application:
     app = web.Application(middlewares=[require_token], client_max_size=MAX_RESTORE_BYTES)
+    app.on_response_prepare.append(harden_headers)
     app[SERVER_KEY] = server
     app.router.add_get("/admin/stats", stats)
     app.router.add_get("/admin/maintenance", get_maintenance)

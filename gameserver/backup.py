@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gameserver.roomstate import check_database
 from gameserver.store import SCHEMA_VERSION, TABLES, connect, schema_version, table_counts
 
 DUMP_FORMAT = "gameroom-sql-dump/1"
@@ -116,6 +117,53 @@ class Verification:
         return "FAILED: " + "; ".join(self.problems)
 
 
+# Authorizer action codes a dump's SQL may never use: other databases (ATTACH, also how
+# SQLite runs VACUUM), settings (PRAGMA), virtual tables, triggers and views.
+_REFUSED_ACTIONS = {
+    sqlite3.SQLITE_ATTACH: "ATTACH a database (or VACUUM)",
+    sqlite3.SQLITE_DETACH: "DETACH a database",
+    sqlite3.SQLITE_PRAGMA: "run a PRAGMA",
+    sqlite3.SQLITE_CREATE_VTABLE: "create a virtual table",
+    sqlite3.SQLITE_DROP_VTABLE: "drop a virtual table",
+    # Our dumps hold neither; a trigger would run inside the live room after a restore.
+    sqlite3.SQLITE_CREATE_TRIGGER: "create a trigger",
+    sqlite3.SQLITE_CREATE_VIEW: "create a view",
+}
+_MAIN_ONLY = (None, "main")
+
+
+class _DumpGuard:
+    """Keeps a dump's SQL inside the scratch database it is loaded into.
+
+    A dump is SQL from a file anyone may hand over: as written it could ATTACH the
+    live database (and change it although the restore is then refused) or write files
+    with VACUUM INTO. SQLite's authorizer refuses those statements before they run,
+    and the ATTACHED limit of 0 refuses every other database at the engine level."""
+
+    def __init__(self) -> None:
+        self.refused: list[str] = []
+
+    def install(self, conn: sqlite3.Connection) -> None:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        conn.set_authorizer(self._authorize)
+
+    def remove(self, conn: sqlite3.Connection) -> None:
+        conn.set_authorizer(None)
+
+    def _authorize(
+        self, action: int, arg1: str | None, arg2: str | None, db: str | None, _: str | None
+    ) -> int:
+        what = _REFUSED_ACTIONS.get(action)
+        if what is not None:
+            detail = f" ({arg1})" if arg1 else ""
+            self.refused.append(f"{what}{detail}")
+            return sqlite3.SQLITE_DENY
+        if db not in _MAIN_ONLY:
+            self.refused.append(f"use the database {db!r}")
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+
 def load_dump(dump: Path, manifest: dict[str, Any] | None, scratch: Path) -> Verification:
     """Load `dump` into the new database file `scratch` and check it thoroughly.
 
@@ -147,11 +195,21 @@ def load_dump(dump: Path, manifest: dict[str, Any] | None, scratch: Path) -> Ver
         scratch.unlink()
     conn = sqlite3.connect(str(scratch))
     try:
+        guard = _DumpGuard()
+        guard.install(conn)
         try:
             conn.executescript(text)
         except sqlite3.Error as exc:
-            result.problems.append(f"the dump does not load: {exc}")
+            if guard.refused:
+                result.problems.append(
+                    f"the dump was refused: it tries to {guard.refused[0]}; a backup only "
+                    "creates and fills this room's own tables"
+                )
+            else:
+                result.problems.append(f"the dump does not load: {exc}")
             return result
+        finally:
+            guard.remove(conn)
         check = conn.execute("PRAGMA integrity_check").fetchall()
         if check != [("ok",)]:
             result.problems.append(
@@ -186,6 +244,12 @@ def load_dump(dump: Path, manifest: dict[str, Any] | None, scratch: Path) -> Ver
                 )
             if result.problems:
                 return result
+        conn.close()
+        # The SQL loaded; now the room it saves must be one the game can run from.
+        state_problems = check_database(scratch, None)
+        if state_problems:
+            result.problems.extend(state_problems)
+            return result
         result.ok = True
         result.database = scratch
         return result

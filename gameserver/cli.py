@@ -29,6 +29,7 @@ from gameserver.backup import (
     read_manifest,
     verify_file,
 )
+from gameserver.roomstate import RoomStateError
 from gameserver.settings import SettingsError, read_token_file, resolve_settings
 from gameserver.store import StoreError
 
@@ -109,14 +110,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         settings = resolve_settings(flags)
     except SettingsError as exc:
-        print(f"gameserver: {exc}", file=sys.stderr)
+        # Logging is not set up yet: the line still follows the format asked for.
+        fmt = args.log_format or os.environ.get("GAMESERVER_LOG_FORMAT") or None
+        logs.fatal(str(exc), fmt if fmt in ("json", "console") else None)
         return 2
     logs.configure(settings.log_format)
     gc.freeze()  # start-up objects never need collecting: shorter GC pauses later
     try:
         return asyncio.run(_serve(settings))
-    except (StoreError, OSError) as exc:
-        print(f"gameserver: cannot start: {exc}", file=sys.stderr)
+    except (StoreError, RoomStateError, OSError) as exc:
+        log.error("cannot_start", error=f"cannot start: {exc}")
+        return 1
+    except Exception:
+        log.exception("crashed")
         return 1
 
 
@@ -130,11 +136,14 @@ async def _serve(settings: Any) -> int:
     room = await start_room(settings)
     if not settings.admin_token:
         log.warning("admin_api_disabled", hint="set GAMESERVER_ADMIN_TOKEN(_FILE)")
-    print(f'Room "{settings.room_name}" is open at {room.url}', flush=True)
+    if settings.log_format == "console":
+        # For a person at a terminal; in JSON mode the `serving` line carries the URL.
+        print(f'Room "{settings.room_name}" is open at {room.url}', flush=True)
     log.info(
         "serving",
         room=settings.room_name,
         url=room.url,
+        listen=f"{room.listen_host}:{room.port}",
         admin=room.admin_url,
         db=str(settings.db_path),
         version=settings.version,

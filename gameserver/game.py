@@ -15,7 +15,7 @@ from typing import Any
 
 from gameserver import protocol as p
 from gameserver import rules
-from gameserver.matching import is_close, is_match
+from gameserver.matching import is_close, is_match, name_key, reveals
 from gameserver.protocol import ProtocolError
 from gameserver.settings import GameSettings, SettingsError, Timing
 from gameserver.words import pick_choices, word_pool
@@ -114,6 +114,13 @@ def _token() -> str:
     return secrets.token_hex(16)
 
 
+def system_rng() -> random.Random:
+    """The room's default source of ids, offered words and hint positions: the OS
+    CSPRNG, so watching some of them never predicts the next (a Mersenne Twister's
+    state can be rebuilt from its outputs). Tests pass a seeded `random.Random`."""
+    return secrets.SystemRandom()
+
+
 class Room:
     """One room's players, settings and game."""
 
@@ -130,7 +137,7 @@ class Room:
     ) -> None:
         self.settings = settings
         self.timing = timing or Timing()
-        self.rng = rng or random.Random()
+        self.rng = rng or system_rng()
         self.reconnect_grace = reconnect_grace
         self.max_spectators = max_spectators
         self.leaderboard: dict[str, LeaderEntry] = leaderboard or {}
@@ -264,8 +271,8 @@ class Room:
             return member
         if block_new is not None:
             raise block_new
-        key = cmd.name.casefold()
-        if any(m.name.casefold() == key for m in self.members.values()):
+        key = name_key(cmd.name)
+        if any(name_key(m.name) == key for m in self.members.values()):
             raise ProtocolError("name_taken", f"the name {cmd.name!r} is taken in this room")
         if cmd.spectator:
             if len(self.spectators()) >= self.max_spectators:
@@ -930,7 +937,7 @@ class Room:
 
 
 def _gives_away(text: str, word: str) -> bool:
-    return is_match(text, word) or is_close(text, word)
+    return reveals(text, word)
 
 
 def _op_cost(op: Payload) -> int:

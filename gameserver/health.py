@@ -54,8 +54,13 @@ async def database_check(server: GameServer) -> dict[str, Any]:
         "latencyMs": round(latency * 1000, 2),
         "playersStored": players,
         "schemaVersion": server.store.schema_version,
-        "path": str(server.settings.db_path),
+        # The file's name only: its absolute path tells an outsider about the host.
+        "file": server.settings.db_path.name,
+        # Events the writer had to leave out (the rest of their batch was kept).
+        "eventsSkipped": server.store.skipped,
     }
+    if server.store.last_skipped:
+        check["lastSkipped"] = server.store.last_skipped[:200]
     if server.store.error:
         check["status"] = "fail"
         check["error"] = f"last write failed: {server.store.error}"
@@ -67,7 +72,7 @@ def storage_check(server: GameServer) -> dict[str, Any]:
     try:
         usage = shutil.disk_usage(folder)
     except OSError as exc:
-        return {"status": "fail", "error": f"cannot stat {folder}: {exc}"}
+        return {"status": "fail", "error": f"cannot stat the database folder: {exc.strerror}"}
     status = "ok"
     if usage.free < STORAGE_CRITICAL_BYTES:
         status = "fail"
@@ -78,7 +83,6 @@ def storage_check(server: GameServer) -> dict[str, Any]:
         "freeBytes": usage.free,
         "totalBytes": usage.total,
         "usedPercent": round(100 * (usage.total - usage.free) / max(1, usage.total), 1),
-        "path": str(folder),
     }
 
 
@@ -87,8 +91,11 @@ def websocket_check(server: GameServer) -> dict[str, Any]:
     return {
         "status": "ok",
         "connections": len(server.sockets),
-        "players": len(room.players()),
+        "waitingToJoin": len(server.unjoined),
+        # Players online now; `seats` also counts seats kept for a reconnect.
+        "players": len(room.connected_players()),
         "connectedPlayers": len(room.connected_players()),
+        "seats": len(room.players()),
         "spectators": len(room.spectators()),
         "acceptingJoins": not (server.draining or server.maintenance_enabled),
     }

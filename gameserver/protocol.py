@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -175,8 +176,17 @@ Command = (
 DRAWING_TYPES = frozenset({"draw", "fill", "undo", "clear"})
 
 
+# JSON allows integers of any length; past this bound they cannot be a float (a
+# coordinate, a width, a time) and `math.isfinite` would raise OverflowError on them.
+_FLOAT_BOUND = 1e308
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -_FLOAT_BOUND < value < _FLOAT_BOUND
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _is_int(value: Any) -> bool:
@@ -234,8 +244,42 @@ class _Fields:
         return value
 
 
-# Joiners that some scripts (Persian, Indic) and emoji sequences need inside a name.
-_NAME_JOINERS = frozenset("\u200c\u200d")
+# Joiners that some scripts (Persian, Indic) and emoji sequences need between two
+# visible characters; anywhere else they only hide text.
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def _joiner_kept(text: str, i: int) -> bool:
+    """A joiner at `text[i]` that sits between two visible characters."""
+    before = text[i - 1] if i > 0 else " "
+    after = text[i + 1] if i + 1 < len(text) else " "
+    return _visible(before) and _visible(after)
+
+
+def _visible(ch: str) -> bool:
+    return not ch.isspace() and unicodedata.category(ch)[0] not in "CZ"
+
+
+def scrub_text(text: str) -> str:
+    """Chat text as players may see it: no control or format characters.
+
+    Tabs and line breaks become spaces; other C0/C1 controls, bidi overrides and
+    isolates, zero-width spaces, soft hyphens and the like (Unicode Cc and Cf) are
+    dropped, except a joiner between two visible characters (emoji, Persian)."""
+    if text.isascii() and text.isprintable():
+        return text
+    out: list[str] = []
+    for i, ch in enumerate(text):
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            if ch in "\t\n\r\v\f\x1c\x1d\x1e\x1f\x85":
+                out.append(" ")
+        elif category == "Cf":
+            if ch in _JOINERS and _joiner_kept(text, i):
+                out.append(ch)
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def clean_name(raw: str, ref: str | None = None) -> str:
@@ -247,9 +291,41 @@ def clean_name(raw: str, ref: str | None = None) -> str:
         raise ProtocolError(
             "name_invalid", f"name must be 1-{NAME_MAX} characters after trimming", ref
         )
-    if any(not ch.isprintable() and ch not in _NAME_JOINERS for ch in name):
-        raise ProtocolError("name_invalid", "name must not contain control characters", ref)
+    for i, ch in enumerate(name):
+        if not ch.isprintable() and not (ch in _JOINERS and _joiner_kept(name, i)):
+            raise ProtocolError(
+                "name_invalid",
+                f"name must not contain control or invisible characters (U+{ord(ch):04X})",
+                ref,
+            )
     return name
+
+
+def find_surrogate(value: Any, path: str = "") -> str | None:
+    """The path of the first string (or key) in `value` holding an unpaired UTF-16
+    surrogate, or None. JSON's \\uD800-\\uDFFF escapes decode to such strings, which
+    no UTF-8 encoder (SQLite, the WebSocket writer) accepts."""
+    if isinstance(value, str):
+        return path or "(message)" if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            # The path goes into an error frame: a surrogate in it would break that too.
+            shown = _SURROGATE.sub("\ufffd", key)
+            where = f"{path}.{shown}" if path else shown
+            if shown != key:
+                return where
+            found = find_surrogate(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = find_surrogate(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _points(fields: _Fields) -> list[Point]:
@@ -283,6 +359,20 @@ def parse_client_message(raw: str) -> tuple[str, Command, str | None]:
         raise ProtocolError("bad_json", "message is not valid JSON") from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_message", "message must be a JSON object with a 'type'")
+    # Only a \\u escape can carry a lone surrogate (a text frame is valid UTF-8), so the
+    # walk runs for the rare frames holding one.
+    if "\\u" in raw:
+        where = find_surrogate(data)
+        if where is not None:
+            echo = data.get("ref")
+            if not (isinstance(echo, str) and len(echo) <= REF_MAX and not find_surrogate(echo)):
+                echo = None
+            raise ProtocolError(
+                "bad_message",
+                f"field '{where}' holds an unpaired UTF-16 surrogate (\\uD800-\\uDFFF): "
+                "send valid Unicode text",
+                echo,
+            )
     ref = data.get("ref")
     if ref is not None and not (isinstance(ref, str) and len(ref) <= REF_MAX):
         raise ProtocolError("bad_message", f"field 'ref' must be a string of at most {REF_MAX}")
@@ -345,11 +435,9 @@ def _fill(f: _Fields) -> Command:
 
 
 def _chat(f: _Fields) -> Command:
-    text = f.text("text").strip()
+    text = scrub_text(f.text("text")).strip()
     if not 1 <= len(text) <= CHAT_MAX:
-        raise f.fail("text", f"must be 1-{CHAT_MAX} characters after trimming")
-    if any(ord(ch) < 32 for ch in text):
-        text = "".join(ch if ord(ch) >= 32 else " " for ch in text)
+        raise f.fail("text", f"must be 1-{CHAT_MAX} visible characters after trimming and cleaning")
     return Chat(text=text)
 
 

@@ -62,10 +62,15 @@ class AbuseDetector:
 
 @dataclass(slots=True)
 class ConnectionLimits:
+    """One sender's buckets and abuse detectors: a socket's until it joins, then its
+    member's, so a reconnect resumes them instead of starting with full buckets."""
+
     chat: TokenBucket
     draw: TokenBucket
+    other: TokenBucket
     chat_abuse: AbuseDetector
     draw_abuse: AbuseDetector
+    other_abuse: AbuseDetector
 
     @classmethod
     def create(
@@ -76,10 +81,15 @@ class ConnectionLimits:
         draw_burst: int,
         abuse_factor: float = 3.0,
         abuse_seconds: int = 5,
+        other_rate: float = 10.0,
+        other_burst: int = 20,
     ) -> ConnectionLimits:
         return cls(
             chat=TokenBucket(chat_rate, chat_burst),
             draw=TokenBucket(draw_rate, draw_burst),
+            other=TokenBucket(other_rate, other_burst),
             chat_abuse=AbuseDetector(chat_rate, abuse_factor, abuse_seconds),
             draw_abuse=AbuseDetector(draw_rate, abuse_factor, abuse_seconds),
+            # Control messages and garbage are judged by the chat abuse factor, as before.
+            other_abuse=AbuseDetector(other_rate, abuse_factor, abuse_seconds),
         )

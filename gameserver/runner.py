@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,18 +24,18 @@ class RunningRoom:
     admin: web.AppRunner
     port: int
     admin_port: int
+    # The address the game port's socket is bound to, as the kernel reports it: what
+    # a Pod (or the sandbox's per-Pod loopback address) really listens on.
+    listen_host: str = "127.0.0.1"
+    admin_host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        host = self.server.settings.host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
-        return f"http://{shown}:{self.port}/"
+        return f"http://{_shown_host(self.listen_host)}:{self.port}/"
 
     @property
     def admin_url(self) -> str:
-        host = self.server.settings.host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
-        return f"http://{shown}:{self.admin_port}"
+        return f"http://{_shown_host(self.admin_host)}:{self.admin_port}"
 
     async def stop(self, reason: str = "restart") -> None:
         await self.server.shutdown(reason)
@@ -42,9 +43,26 @@ class RunningRoom:
         await self.admin.cleanup()
 
 
-def _bound_port(runner: web.AppRunner) -> int:
+def _bound(runner: web.AppRunner) -> tuple[str, int]:
     address = runner.addresses[0]
-    return int(address[1])
+    return str(address[0]), int(address[1])
+
+
+def _shown_host(bound: str) -> str:
+    """A host to reach a socket bound to `bound` by: for a wildcard bind, this host's
+    own address (a Pod's IP) when it has one besides loopback."""
+    if bound in WILDCARDS:
+        try:
+            own = socket.gethostbyname(socket.gethostname())
+        except OSError:
+            own = ""
+        return own if own and not own.startswith("127.") else "127.0.0.1"
+    if bound.startswith("::ffff:"):
+        return bound.removeprefix("::ffff:")
+    return f"[{bound}]" if ":" in bound else bound
+
+
+WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 
 
 async def start_room(
@@ -69,4 +87,6 @@ async def start_room(
     )
     await admin.setup()
     await web.TCPSite(admin, settings.host, settings.admin_port, reuse_address=True).start()
-    return RunningRoom(server, public, admin, _bound_port(public), _bound_port(admin))
+    public_host, public_port = _bound(public)
+    admin_host, admin_port = _bound(admin)
+    return RunningRoom(server, public, admin, public_port, admin_port, public_host, admin_host)

@@ -14,19 +14,22 @@ import random
 import socket
 import struct
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import WSMsgType, web
 
 from gameserver import PROTOCOL_VERSION
 from gameserver import protocol as p
-from gameserver.game import Close, LeaderEntry, Outbound, Room, Send
+from gameserver.game import Close, Outbound, Room, Send, system_rng
 from gameserver.metrics import Metrics
 from gameserver.protocol import ProtocolError
-from gameserver.ratelimit import AbuseDetector, ConnectionLimits, TokenBucket
+from gameserver.ratelimit import ConnectionLimits
+from gameserver.roomstate import RoomStateError, build_room, check_database, load_room
 from gameserver.settings import ServerSettings
 from gameserver.store import Store
 
@@ -39,10 +42,13 @@ KERNEL_SEND_BUFFER = 256 * 1024
 TICK_SECONDS = 0.1
 RECONNECT_RETRY_MS = 1000
 INTERNAL_ERROR_MESSAGE = "the server failed to apply this message; it was ignored"
-# Open sockets beyond every possible seat: pages still on the join screen, reconnects.
-SPARE_CONNECTIONS = 64
-OTHER_RATE = 10.0
-OTHER_BURST = 20
+UNREADABLE_MESSAGE = "the server could not read this message; it was ignored"
+# Close codes for sockets that never joined (see PROTOCOL.md).
+CLOSE_JOIN_TIMEOUT = 4008
+CLOSE_TRY_AGAIN = 1013
+# One traceback per failing place and this many seconds: a client repeating a message
+# that trips a bug must not flood the log.
+EXCEPTION_LOG_SECONDS = 60.0
 STATIC_DIR = Path(__file__).parent / "static"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -91,13 +97,12 @@ class Connection:
         "transport",
         "member_id",
         "limits",
-        "other",
-        "other_abuse",
         "peer",
         "closing",
         "close_code",
         "close_reason",
         "allowance",
+        "join_timer",
     )
 
     def __init__(
@@ -106,18 +111,14 @@ class Connection:
         transport: Any,
         limits: ConnectionLimits,
         peer: str,
-        other_rate: float = OTHER_RATE,
-        other_burst: int = OTHER_BURST,
     ) -> None:
         self.ws = ws
         self.transport = transport
         self.member_id: str | None = None
+        # The socket's own limits until it joins; then its member's (see GameServer).
         self.limits = limits
-        self.other = TokenBucket(other_rate, other_burst)
-        self.other_abuse = AbuseDetector(
-            other_rate, limits.chat_abuse.factor, limits.chat_abuse.seconds
-        )
         self.peer = peer
+        self.join_timer: asyncio.TimerHandle | None = None
         self.closing = False
         self.close_code = 1000
         self.close_reason = ""
@@ -139,7 +140,7 @@ class GameServer:
         self.settings = settings
         self.config = settings.config
         self.clock = clock
-        self.rng = rng or random.Random()
+        self.rng = rng or system_rng()
         self.metrics = Metrics()
         self.store = Store(settings.db_path, settings.room_name)
         self.room = Room(settings.config.game)
@@ -152,6 +153,12 @@ class GameServer:
         self.started_at = time.monotonic()
         self.conns: dict[str, Connection] = {}
         self.sockets: set[Connection] = set()
+        # Sockets that have not joined, oldest first, and how many per remote address.
+        self.unjoined: dict[Connection, None] = {}
+        self.unjoined_by_peer: Counter[str] = Counter()
+        # Rate limits belong to the member: a reconnect with the token resumes them.
+        self.member_limits: dict[str, ConnectionLimits] = {}
+        self._exception_logged: dict[str, float] = {}
         self.loop_lag = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._type_counters: dict[str, Any] = {}
@@ -165,9 +172,9 @@ class GameServer:
         self._spawn(self._lag_monitor())
         self.ready = True
 
-    def _open_store(self) -> None:
+    def _open_store(self, room: Room | None = None) -> None:
         self.store.open()
-        self.room = self._build_room()
+        self.room = room if room is not None else self._build_room()
         log.info(
             "room_loaded",
             room=self.settings.room_name,
@@ -177,25 +184,7 @@ class GameServer:
         )
 
     def _build_room(self) -> Room:
-        loaded = self.store.load()
-        cfg = self.config
-        board = {
-            e["name"].casefold(): LeaderEntry(e["name"], e["points"], e["wins"], e["games"])
-            for e in loaded.leaderboard
-        }
-        room = Room(
-            cfg.game,
-            timing=cfg.timing,
-            rng=self.rng,
-            reconnect_grace=cfg.reconnect_grace_seconds,
-            max_spectators=cfg.max_spectators,
-            leaderboard=board,
-        )
-        if loaded.snapshot is not None:
-            room.restore(loaded.snapshot, loaded.canvas, self.clock())
-        # The file's game settings win at every start (lobby changes last until restart).
-        room.apply_settings(cfg.game)
-        return room
+        return build_room(self.store.load(), self.config, self.clock(), self.rng)
 
     async def shutdown(self, reason: str = "restart") -> None:
         """SIGTERM: stop joins, persist everything, tell clients to reconnect, close."""
@@ -270,7 +259,9 @@ class GameServer:
     # ------------------------------------------------------------- sending
 
     def _frame(self, payload: dict[str, Any]) -> bytes:
-        return text_frame(_dumps(payload).encode())
+        # "replace": text that slipped past validation with an unpaired surrogate must
+        # not make the frame (and everyone's broadcast) fail.
+        return text_frame(_dumps(payload).encode("utf-8", "replace"))
 
     def _write(self, conn: Connection, frame: bytes) -> None:
         transport = conn.transport
@@ -334,57 +325,129 @@ class GameServer:
         conn.closing = True
         conn.close_code = code
         conn.close_reason = reason[:120]
-        self._spawn(conn.ws.close(code=code, message=reason.encode()[:120]))
+        if conn.ws.prepared:
+            self._spawn(conn.ws.close(code=code, message=reason.encode()[:120]))
+        # else: the handler closes it as soon as its handshake is done.
 
     # ---------------------------------------------------------- websockets
 
     def connection_limit(self) -> int:
-        return self.room.settings.max_players + self.config.max_spectators + SPARE_CONNECTIONS
-
-    async def websocket(self, request: web.Request) -> web.StreamResponse:
-        cfg = self.config
-        if len(self.sockets) >= self.connection_limit():
-            # Bounded memory: every seat is taken many times over (or someone is flooding).
-            self.metrics.closes.labels("503").inc()
-            return web.Response(
-                status=503,
-                text="this room has too many open connections; try again in a minute\n",
-                headers={"Retry-After": "30"},
-            )
-        ws = web.WebSocketResponse(
-            heartbeat=cfg.heartbeat_seconds,
-            max_msg_size=cfg.rate_limits.max_message_bytes,
-            compress=False,
+        """Open sockets at most: one per member (seats and spectator places) plus the
+        sockets still waiting to join."""
+        return (
+            self.room.settings.max_players + self.config.max_spectators + self.config.max_unjoined
         )
-        await ws.prepare(request)
-        _limit_kernel_buffer(request.transport)
-        rl = cfg.rate_limits
-        limits = ConnectionLimits.create(
+
+    def _new_limits(self) -> ConnectionLimits:
+        rl = self.config.rate_limits
+        return ConnectionLimits.create(
             rl.chat_per_second,
             rl.chat_burst,
             rl.draw_per_second,
             rl.draw_burst,
             rl.abuse_factor,
             rl.abuse_seconds,
-        )
-        conn = Connection(
-            ws,
-            request.transport,
-            limits,
-            request.remote or "?",
             rl.control_per_second,
             rl.control_burst,
         )
+
+    def origin_allowed(self, request: web.Request) -> bool:
+        """Same origin by default, plus the configured allow-list. A request without
+        an Origin header is no browser page (bots, the smoke test) and may connect."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True
+        allowed = self.config.allowed_origins
+        if "*" in allowed:
+            return True
+        origin = origin.strip().rstrip("/").lower()
+        if origin in allowed:
+            return True
+        parts = urlsplit(origin)
+        return bool(parts.netloc) and parts.netloc == request.host.lower()
+
+    def _admit(self, peer: str) -> web.Response | None:
+        """Make room for one more unjoined socket from `peer`, or refuse it."""
+        cfg = self.config
+        if self.unjoined_by_peer[peer] >= cfg.max_unjoined_per_address:
+            self.metrics.closes.labels("429").inc()
+            return web.Response(
+                status=429,
+                text="too many connections from your address are waiting to join this room; "
+                "join with the ones you have or close them\n",
+                headers={"Retry-After": "5"},
+            )
+        if len(self.unjoined) >= cfg.max_unjoined:
+            # Evict the oldest waiting socket of the address holding most of them: a
+            # flood from a few addresses only ever pushes out its own sockets, and the
+            # newcomer (a player reconnecting with its token) always gets its socket.
+            heaviest = max(self.unjoined_by_peer.items(), key=lambda item: item[1])[0]
+            victim = next(c for c in self.unjoined if c.peer == heaviest)
+            self._forget_unjoined(victim)
+            self._close(victim, CLOSE_TRY_AGAIN, "too many connections waiting to join")
+        return None
+
+    def _forget_unjoined(self, conn: Connection) -> None:
+        if self.unjoined.pop(conn, False) is None:
+            self.unjoined_by_peer[conn.peer] -= 1
+            if self.unjoined_by_peer[conn.peer] <= 0:
+                del self.unjoined_by_peer[conn.peer]
+        if conn.join_timer is not None:
+            conn.join_timer.cancel()
+            conn.join_timer = None
+
+    def _join_timed_out(self, conn: Connection) -> None:
+        conn.join_timer = None
+        if conn.member_id is None and conn in self.unjoined:
+            self._forget_unjoined(conn)
+            seconds = self.config.join_timeout_seconds
+            self._close(conn, CLOSE_JOIN_TIMEOUT, f"no join within {seconds:g} s")
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        cfg = self.config
+        if not self.origin_allowed(request):
+            self.metrics.closes.labels("403").inc()
+            origin = request.headers.get("Origin", "")[:200]
+            return web.Response(
+                status=403,
+                text=f"pages from {origin} may not open this room's WebSocket; the room's "
+                "operator can add that origin to allowedOrigins\n",
+            )
+        peer = request.remote or "?"
+        refused = self._admit(peer)
+        if refused is not None:
+            return refused
+        ws = web.WebSocketResponse(
+            heartbeat=cfg.heartbeat_seconds,
+            max_msg_size=cfg.rate_limits.max_message_bytes,
+            compress=False,
+        )
+        conn = Connection(ws, request.transport, self._new_limits(), peer)
+        # Counted before the handshake's await, so parallel upgrades see each other.
+        self.unjoined[conn] = None
+        self.unjoined_by_peer[peer] += 1
         self.sockets.add(conn)
         self.metrics.connections.set(len(self.sockets))
         try:
+            await ws.prepare(request)
+            conn.transport = request.transport
+            _limit_kernel_buffer(request.transport)
+            if conn.member_id is None and not conn.closing:
+                conn.join_timer = asyncio.get_running_loop().call_later(
+                    cfg.join_timeout_seconds, self._join_timed_out, conn
+                )
+            if conn.closing:
+                await ws.close(code=conn.close_code, message=conn.close_reason.encode())
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
                     try:
                         self.on_text(conn, msg.data)
                     except Exception:
-                        log.exception("message_failed", member=conn.member_id)
-                        self._error(conn, ProtocolError("internal_error", INTERNAL_ERROR_MESSAGE))
+                        self._log_exception("message_failed", member=conn.member_id)
+                        if self._allow(conn, "other", time.monotonic()):
+                            self._error(
+                                conn, ProtocolError("internal_error", INTERNAL_ERROR_MESSAGE)
+                            )
                 elif msg.type == WSMsgType.BINARY:
                     self._close(conn, 1003, "binary frames are not supported; send JSON text")
                 if conn.closing:
@@ -392,6 +455,7 @@ class GameServer:
                     await ws.close(code=conn.close_code, message=conn.close_reason.encode())
                     break
         finally:
+            self._forget_unjoined(conn)
             self.sockets.discard(conn)
             self.metrics.connections.set(len(self.sockets))
             member_id = conn.member_id
@@ -401,6 +465,15 @@ class GameServer:
                     self.deliver(self.room.disconnect(member_id, self.clock()))
                     self._update_gauges()
         return ws
+
+    def _log_exception(self, where: str, **context: Any) -> None:
+        """A traceback for the first failure at `where`, then one line a minute."""
+        now = time.monotonic()
+        last = self._exception_logged.get(where)
+        if last is not None and now - last < EXCEPTION_LOG_SECONDS:
+            return
+        self._exception_logged[where] = now
+        log.exception(where, repeats_suppressed_seconds=EXCEPTION_LOG_SECONDS, **context)
 
     def _count_type(self, kind: str) -> None:
         counter = self._type_counters.get(kind)
@@ -417,11 +490,16 @@ class GameServer:
         self.metrics.rate_in.add()
         try:
             kind, cmd, ref = p.parse_client_message(data)
-        except ProtocolError as err:
+        except Exception as exc:
+            # A parser bug (a number too large for a float, say) takes the same
+            # rate-limited error path as any invalid message.
             self._count_type("invalid")
+            if not isinstance(exc, ProtocolError):
+                self._log_exception("message_unreadable", member=conn.member_id)
+                exc = ProtocolError("bad_message", UNREADABLE_MESSAGE)
             if not self._allow(conn, "other", mono):
                 return
-            self._error(conn, err)
+            self._error(conn, exc)
             return
         self._count_type(kind)
         category = "draw" if kind in DRAW_TYPES else "chat" if kind == "chat" else "other"
@@ -464,7 +542,7 @@ class GameServer:
             return
         except Exception:
             # A bug must not take the connection (or the room) down; the sender learns.
-            log.exception("message_failed", member=conn.member_id, type=kind)
+            self._log_exception(f"message_failed:{kind}", member=conn.member_id, type=kind)
             self._error(conn, ProtocolError("internal_error", INTERNAL_ERROR_MESSAGE, ref))
             return
         self._persist()
@@ -477,7 +555,7 @@ class GameServer:
             bucket, abuse = limits.chat, limits.chat_abuse
         else:
             # Control messages and garbage share a generous bucket of their own.
-            bucket, abuse = conn.other, conn.other_abuse
+            bucket, abuse = limits.other, limits.other_abuse
         if abuse.record(mono):
             log.warning("abuse_closed", peer=conn.peer, category=category)
             self._close(conn, 1008, f"too many {category} messages")
@@ -512,10 +590,23 @@ class GameServer:
             self._close(previous, 4002, "session resumed on another connection")
         conn.member_id = member.id
         self.conns[member.id] = conn
+        self._forget_unjoined(conn)
+        limits = self.member_limits.get(member.id)
+        if limits is None:
+            # A seat's first socket: its limits (and what it spent joining) become the seat's.
+            limits = self.member_limits[member.id] = conn.limits
+            self._prune_member_limits()
+        conn.limits = limits
         self.send_to(conn, self.welcome(member.id, now))
         self.deliver(self.room.joined(member.id))
         self._update_gauges()
         log.info("joined", member=member.id, spectator=member.spectator, resumed=bool(cmd.token))
+
+    def _prune_member_limits(self) -> None:
+        members = self.room.members
+        if len(self.member_limits) > len(members):
+            for member_id in [m for m in self.member_limits if m not in members]:
+                del self.member_limits[member_id]
 
     def welcome(self, member_id: str, now: float) -> dict[str, Any]:
         member = self.room.members[member_id]
@@ -577,23 +668,37 @@ class GameServer:
     # ------------------------------------------------------------ restore
 
     async def restore_database(self, new_db: Path) -> None:
-        """Swap in a verified database, reload the room and tell clients to reconnect."""
+        """Swap in a verified database, reload the room and tell clients to reconnect.
+
+        Raises `RoomStateError` (and changes nothing) if the room saved in `new_db`
+        cannot be built and run."""
         from gameserver.backup import swap_in
 
+        name = self.settings.room_name
         self.restoring = True
         self.ready = False
         try:
+            problems = await asyncio.to_thread(
+                check_database, new_db, name, self.config, self.clock
+            )
+            if problems:
+                raise RoomStateError("; ".join(problems))
+            new_room = await asyncio.to_thread(
+                load_room, new_db, name, self.config, self.clock(), self.rng
+            )
             # Pending changes go to the old database: they survive if the swap fails.
             self._persist(force_state=True)
             await self._disconnect_all("restore")
             self.conns.clear()
             await asyncio.to_thread(self.store.close)
+            swapped = False
             try:
                 await asyncio.to_thread(swap_in, new_db, self.settings.db_path)
+                swapped = True
             finally:
-                # Reopen whichever database is in place now: the restored one, or the
-                # untouched old one if the swap failed.
-                await asyncio.to_thread(self._open_store)
+                # Reopen whichever database is in place now: the restored one (its room
+                # is built already), or the untouched old one if the swap failed.
+                await asyncio.to_thread(self._open_store, new_room if swapped else None)
             self._update_gauges()
         finally:
             self.restoring = False

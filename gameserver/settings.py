@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import typing
 from collections.abc import Mapping
@@ -23,6 +24,8 @@ from gameserver import __version__
 # process should stay small (an idle room is expected to need well under 60 MB).
 
 T = TypeVar("T")
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SettingsError(ValueError):
@@ -55,9 +58,36 @@ def _clean_words(value: Any, where: str, errors: list[str]) -> tuple[str, ...]:
         if not 1 <= len(word) <= 32:
             errors.append(f"{where}: custom word {item!r} must be 1-32 characters")
             return ()
+        if not word.isprintable() or _SURROGATE.search(word):
+            errors.append(
+                f"{where}: custom word {item!r} holds control, invisible or unpaired "
+                "surrogate characters"
+            )
+            return ()
         if word.casefold() not in seen:
             seen.add(word.casefold())
             cleaned.append(word)
+    return tuple(cleaned)
+
+
+def _clean_origins(value: Any, where: str, errors: list[str]) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        errors.append(f"{where}: must be a list of origins like https://play.example.com")
+        return ()
+    cleaned: list[str] = []
+    for item in value:
+        origin = item.strip().rstrip("/").lower() if isinstance(item, str) else ""
+        if origin == "*":
+            cleaned.append(origin)
+            continue
+        scheme, sep, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+            errors.append(
+                f"{where}: {item!r} is not an origin: write scheme://host[:port], "
+                "e.g. https://play.example.com, or '*' for any"
+            )
+            return ()
+        cleaned.append(origin)
     return tuple(cleaned)
 
 
@@ -93,6 +123,8 @@ def _check_value(
         return value
     elif meta.get("words"):
         return _clean_words(value, where, errors)
+    elif meta.get("origins"):
+        return _clean_origins(value, where, errors)
     if low is not None and value < low or high is not None and value > high:
         errors.append(f"{where}: must be between {low} and {high}, got {value}")
     return value
@@ -204,6 +236,15 @@ class RoomConfig:
     heartbeat_seconds: float = field(default=20, metadata=_range(0.2, 120))
     max_spectators: int = field(default=1000, metadata=_range(0, 10000))
     timing: Timing = field(default_factory=Timing)
+    # Sockets that opened /ws but have not joined yet (a page on its way in, or someone
+    # holding slots): closed after joinTimeoutSeconds, at most maxUnjoined of them and
+    # maxUnjoinedPerAddress from one remote address.
+    join_timeout_seconds: float = field(default=10, metadata=_range(0.05, 300, positive=True))
+    max_unjoined: int = field(default=32, metadata=_range(1, 10000))
+    max_unjoined_per_address: int = field(default=8, metadata=_range(1, 10000))
+    # Web pages (scheme://host[:port]) allowed to open the WebSocket besides the room's
+    # own origin; "*" allows any.
+    allowed_origins: tuple[str, ...] = field(default=(), metadata=_range(origins=True))
 
 
 @dataclass(frozen=True)

@@ -231,6 +231,9 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self.error: str | None = None
         self.writes = 0
+        # Events left out because they could not be written (see `_write`).
+        self.skipped = 0
+        self.last_skipped: str | None = None
 
     # --------------------------------------------------------------- lifecycle
 
@@ -315,16 +318,15 @@ class Store:
     def _write(self, batch: list[tuple[Any, ...]]) -> None:
         conn = self._conn
         assert conn is not None
-        last_state: dict[str, Any] | None = None
         try:
-            with conn:
-                for event in batch:
-                    if event[0] == "state":
-                        last_state = event[1]
-                    else:
-                        self._apply(conn, event)
-                if last_state is not None:
-                    self._write_state(conn, last_state)
+            try:
+                with conn:
+                    self._write_batch(conn, batch, skip_bad=False)
+            except Exception:
+                # One bad event must not cost the whole batch (a turn's strokes, the
+                # seats): write it again event by event, leaving out the ones that fail.
+                with conn:
+                    self._write_batch(conn, batch, skip_bad=True)
             self.writes += 1
             self.error = None
         except Exception as exc:
@@ -332,6 +334,32 @@ class Store:
             # (and flush() would hang). The failure shows in /api/health instead.
             self.error = f"{type(exc).__name__}: {exc}"
             log.error("store_write_failed", error=self.error, events=len(batch))
+
+    def _write_batch(
+        self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]], *, skip_bad: bool
+    ) -> None:
+        last_state: dict[str, Any] | None = None
+        if skip_bad and not conn.in_transaction:
+            # One transaction around the savepoints: releasing the outermost savepoint
+            # would otherwise commit each event on its own.
+            conn.execute("BEGIN")
+        for event in batch:
+            if event[0] == "state":
+                last_state = event[1]
+            elif not skip_bad:
+                self._apply(conn, event)
+            else:
+                conn.execute("SAVEPOINT event")
+                try:
+                    self._apply(conn, event)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO event")
+                    self.skipped += 1
+                    self.last_skipped = f"{event[0]}: {type(exc).__name__}: {exc}"
+                    log.error("store_event_skipped", kind=str(event[0]), error=self.last_skipped)
+                conn.execute("RELEASE event")
+        if last_state is not None:
+            self._write_state(conn, last_state)
 
     def _apply(self, conn: sqlite3.Connection, event: tuple[Any, ...]) -> None:
         kind = event[0]

@@ -1,8 +1,8 @@
 """Test helpers: run a real `python -m gameserver serve` process (like `aiohttp.test_utils`).
 
 `ServerProcess` writes a room config to a work directory, starts the server on loopback,
-learns the ports it really bound (pass 0 to let the OS pick) from the line it prints
-(`Room "..." is open at http://...`) and its `serving` log entry, waits for `/readyz`,
+learns the ports it really bound (pass 0 to let the OS pick) from its `serving` log
+entry (the `Room "..." is open at http://...` line in console mode), waits for `/readyz`,
 and stops, kills or restarts it on the same SQLite file. The methods are synchronous;
 async callers wrap the blocking ones in `asyncio.to_thread`.
 
@@ -28,6 +28,27 @@ __all__ = ["ServerProcess", "ServerStartError", "draw_message"]
 
 _OPEN_LINE = re.compile(r'Room "(?P<name>[^"]+)" is open at http://[^\s:/]+:(?P<port>\d+)/')
 _ADMIN_URL = re.compile(r'"?admin"?\s*[:=]\s*"?http://[^\s:/"]+:(?P<port>\d+)')
+_URL_PORT = re.compile(r"^http://[^/]+:(?P<port>\d+)")
+
+
+def _serving_ports(text: str) -> tuple[int | None, int | None]:
+    """The game and admin ports of the JSON `serving` log line in `text`, if any."""
+    for line in text.splitlines():
+        if '"serving"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict) or entry.get("event") != "serving":
+            continue
+        game = _URL_PORT.match(str(entry.get("url", "")))
+        admin = _URL_PORT.match(str(entry.get("admin", "")))
+        return (
+            int(game["port"]) if game else None,
+            int(admin["port"]) if admin else None,
+        )
+    return None, None
 
 
 class ServerStartError(RuntimeError):
@@ -173,13 +194,14 @@ class ServerProcess:
         while port is None or admin_port is None:
             self._check_alive()
             text = self.run_log()
-            if opened := _OPEN_LINE.search(text):
+            port, admin_port = _serving_ports(text)
+            if port is None and (opened := _OPEN_LINE.search(text)):
                 port = int(opened["port"])
-            if admin := _ADMIN_URL.search(text):
+            if admin_port is None and (admin := _ADMIN_URL.search(text)):
                 admin_port = int(admin["port"])
             if time.monotonic() > deadline:
                 raise ServerStartError(
-                    f"game server printed no 'is open at' line within {timeout:g} s:\n"
+                    f"game server logged no 'serving' line within {timeout:g} s:\n"
                     + self.log_tail()
                 )
             if port is None or admin_port is None:

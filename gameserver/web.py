@@ -14,6 +14,15 @@ from gameserver.server import CSP, MIME_TYPES, STATIC_DIR, GameServer
 SERVER_KEY = web.AppKey("gameserver", GameServer)
 
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+# What the Server header says: no framework or version for a scanner to match.
+SERVER_NAME = "gameroom"
+
+
+async def harden_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response (API, metrics, errors, the WebSocket upgrade): no MIME sniffing,
+    and a Server header without the aiohttp version."""
+    response.headers["Server"] = SERVER_NAME
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
 def _server(request: web.Request) -> GameServer:
@@ -119,6 +128,7 @@ STATIC_KEY = web.AppKey("static_dir", Path)
 
 def build_public_app(server: GameServer, static_dir: Path = STATIC_DIR) -> web.Application:
     app = web.Application()
+    app.on_response_prepare.append(harden_headers)
     app[SERVER_KEY] = server
     app[STATIC_KEY] = static_dir
     app.router.add_get("/", index)

@@ -195,17 +195,20 @@ async def test_late_joiner_taking_in_a_big_canvas_is_not_dropped_as_slow(
 async def test_open_connections_are_bounded(
     room_factory: RoomFactory, connect: Connect, http: aiohttp.ClientSession
 ) -> None:
-    room = await room_factory(game={"maxPlayers": 2}, maxSpectators=0)
+    room = await room_factory(
+        game={"maxPlayers": 2}, maxSpectators=0, maxUnjoined=4, maxUnjoinedPerAddress=4
+    )
     limit = room.server.connection_limit()
-    assert limit == 2 + 0 + server_module.SPARE_CONNECTIONS
-    clients = [await connect(room) for _ in range(limit)]
+    assert limit == 2 + 0 + 4
+    waiting = [await connect(room) for _ in range(4)]
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await http.ws_connect(room.url + "ws")
-    assert refused.value.status == 503
-    await clients[0].close()
-    await clients[0].wait_closed()
+    assert refused.value.status == 429
+    assert len(room.server.sockets) <= limit
+    await waiting[0].close()
+    await waiting[0].wait_closed()
     async with asyncio.timeout(5):
-        while len(room.server.sockets) >= limit:  # noqa: ASYNC110 (the server notices)
+        while len(room.server.unjoined) >= 4:  # noqa: ASYNC110 (the server notices)
             await asyncio.sleep(0.01)
     again = await connect(room, "Ann")  # a freed place can be used again
     assert again.you["name"] == "Ann"

@@ -93,11 +93,12 @@ def test_batched_writes_land_and_tables_stay_bounded(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_failed_batch_is_reported_and_the_writer_keeps_going(tmp_path: Path) -> None:
+def test_an_event_that_cannot_be_written_is_skipped_and_counted(tmp_path: Path) -> None:
     store = open_store(tmp_path / "room.db")
     store.submit([("stroke", 1, 1, {"type": "draw", "points": object()})])  # not JSON
     assert store.flush(timeout=5)
-    assert store.error is not None and "TypeError" in store.error
+    assert store.skipped == 1 and store.last_skipped is not None
+    assert "TypeError" in store.last_skipped
     store.submit([("stroke", 1, 2, {"type": "fill", "stroke": 2, "color": 1, "x": 1, "y": 1})])
     assert store.flush(timeout=5) and store.is_open
     assert store.error is None
