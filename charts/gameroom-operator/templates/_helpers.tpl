@@ -96,12 +96,13 @@ of each watched namespace.
 - apiGroups: [drawgame.dev]
   resources: [gamerooms/status]
   verbs: [patch]
-# The room's config, Services, data volume and NetworkPolicy: read to compare, created when
-# missing, patched when they drift, listed and watched (by label) to put back deleted ones
-# at once. Never deleted by the operator: owner references remove them with the room.
+# The room's config, Services and data volume: read to compare, created when missing,
+# patched when they drift, listed and watched (by label) to put back deleted ones at once.
+# Never deleted by the operator: owner references remove them with the room.
 - apiGroups: [""]
   resources: [configmaps, services, persistentvolumeclaims]
   verbs: [get, list, watch, create, patch]
+# The room's NetworkPolicy (admin port for the operator only), handled as above.
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [get, list, watch, create, patch]
