@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 import sys
 
 import kopf
@@ -29,15 +28,8 @@ GC_THRESHOLD = 20_000
 
 
 def run(settings: Settings) -> None:
+    # Our logs and Kopf's, one format and one `level` key (see logs.py).
     logs.configure(settings.log_format, settings.log_level)
-    kopf.configure(
-        verbose=settings.log_level == "DEBUG",
-        quiet=settings.log_level in ("WARNING", "ERROR"),
-        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN,
-    )
-    if settings.log_level != "DEBUG":
-        # Kopf logs every handled event of every room at INFO; our own logs say what changed.
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     fastjson.install()
     tune_gc()
     handlers.configure(settings)
