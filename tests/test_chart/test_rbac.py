@@ -84,7 +84,9 @@ def test_peering_rights_only_with_several_replicas_and_only_on_its_own_object() 
     assert named["resourceNames"] == ["gro-gameroom-operator"]
     role = one(render(VALUE_SETS["ha-namespaced"]), "Role", "gro-gameroom-operator")
     assert grants(role["rules"])[("kopf.dev", "kopfpeerings")] == {"patch@", "list", "watch"}
-    assert ("kopf.dev", "clusterkopfpeerings") not in grants(one(render({}), "ClusterRole")["rules"])
+    assert ("kopf.dev", "clusterkopfpeerings") not in grants(
+        one(render({}), "ClusterRole")["rules"]
+    )
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
@@ -106,7 +108,9 @@ def test_the_operator_may_do_what_its_code_does() -> None:
     grants it."""
     room = Room("r", "ns", "uid", {"expose": {"ingress": {"host": "r.example.com"}}})
     granted = ROOM_GRANTS
-    kinds = {child["kind"]: child["apiVersion"] for child in render_children(room, "t", RenderOptions())}
+    kinds = {
+        child["kind"]: child["apiVersion"] for child in render_children(room, "t", RenderOptions())
+    }
     for kind, api_version in kinds.items():
         group = api_version.rpartition("/")[0]
         assert {"get", "create", "patch"} <= granted[(group, PLURALS[kind])], kind

@@ -3,6 +3,7 @@ validated strictly against the Kubernetes 1.30 and 1.37 schemas."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import helm_python as helm
@@ -72,7 +73,9 @@ def test_value_sets_render_the_objects_they_ask_for() -> None:
         ({"podDisruptionBudget": {"maxUnavailable": 0}}, "/podDisruptionBudget/maxUnavailable"),
     ],
 )
-def test_wrong_values_fail_the_install_naming_the_value(values: dict[str, Any], message: str) -> None:
+def test_wrong_values_fail_the_install_naming_the_value(
+    values: dict[str, Any], message: str
+) -> None:
     with helm.Chart.load(str(CHART)) as chart, pytest.raises(helm.HelmValuesError) as raised:
         chart.render(values, name="gro", namespace=NAMESPACE)
     assert message in str(raised.value)
@@ -130,6 +133,30 @@ def test_grafana_dashboard_configmap_has_the_sidecar_label_and_valid_json() -> N
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     parsed = json.loads(dashboard["data"]["gameroom-operator.json"])
     titles = {p["title"] for p in parsed["panels"]}
-    assert {"Rooms by phase", "Players", "Room probes by result", "Firing alerts by severity"} <= titles
+    assert {
+        "Rooms by phase",
+        "Players",
+        "Room probes by result",
+        "Firing alerts by severity",
+    } <= titles
     assert {"Rollbacks (30 min)", "Age of the last good backup"} <= titles
     assert not find(render({}), "ConfigMap", "gro-gameroom-operator-dashboard")
+
+
+def test_readme_values_table_lists_every_value() -> None:
+    readme = (CHART / "README.md").read_text()
+    listed = set(re.findall(r"^\| `([\w.]+)` \|", readme, re.M))
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+
+    def leaves(tree: dict[str, Any], prefix: str = "") -> set[str]:
+        found: set[str] = set()
+        for key, value in tree.items():
+            path = f"{prefix}.{key}" if prefix else key
+            nested = isinstance(value, dict) and value and "resources" not in key
+            if nested and "ecurityContext" not in key:
+                found |= leaves(value, path)
+            else:
+                found.add(path)
+        return found
+
+    assert leaves(values) - listed == set()

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -52,10 +53,13 @@ def wait_ready(api: client.CustomObjectsApi, namespace: str, name: str, timeout:
     deadline = time.monotonic() + timeout
     last = ""
     while True:
-        room = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        room: dict[str, Any] = api.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name
+        )
         status = room.get("status") or {}
         ready = ready_condition(room)
-        seen = f"phase={status.get('phase', '-')} ready={ready.get('status', '-')} {ready.get('message', '')}"
+        phase, is_ready = status.get("phase", "-"), ready.get("status", "-")
+        seen = f"phase={phase} ready={is_ready} {ready.get('message', '')}"
         if seen != last:
             say(seen.strip())
             last = seen
