@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import web, web_response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gameserver.health import health_report, readiness
@@ -16,6 +16,10 @@ SERVER_KEY = web.AppKey("gameserver", GameServer)
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 # What the Server header says: no framework or version for a scanner to match.
 SERVER_NAME = "gameroom"
+# aiohttp answers a request it cannot parse (400) before any application sees it, with
+# this process-wide default Server header; every other answer also passes
+# `harden_headers` below.
+web_response.SERVER_SOFTWARE = SERVER_NAME
 
 
 async def harden_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -428,6 +428,12 @@ async def test_http_answers_leak_no_paths_or_versions_and_forbid_sniffing(
             assert str(tmp_path) not in body and "/tmp" not in body, path
     async with http.get(room.admin_url + "/admin/stats", headers=AUTH) as resp:
         assert "aiohttp" not in resp.headers.get("Server", "").lower()
+    # A request too broken for any route is answered by aiohttp itself.
+    reader, writer = await asyncio.open_connection("127.0.0.1", room.port)
+    writer.write(b"GARBAGE\r\n\r\n")
+    head = (await asyncio.wait_for(reader.read(1000), 5)).decode(errors="replace")
+    writer.close()
+    assert head.startswith("HTTP/1.0 400") and "aiohttp" not in head, head
 
 
 # ------------------------------------------------------------- 14: offline seats
