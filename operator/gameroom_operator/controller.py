@@ -20,7 +20,8 @@ import structlog
 from . import GROUP, PLURAL, VERSION, metrics
 from . import names as n
 from .admin import RoomClient
-from .diff import covers, edited_by_others, for_live, merge_patch
+from .children import Action, NameConflict, Outcome, Owner, ownership, plan, room_of
+from .diff import edited_by_others
 from .kube import ApiError, Kube, api_path, object_path
 from .render import (
     TOKEN_KEY,
@@ -65,6 +66,8 @@ class RoomState:
     applied_generation: int | None = None
     apply_error: str = ""
     apply_error_permanent: bool = False
+    apply_error_reason: str = ""  # the Ready condition's reason while apply_error is set
+    conflict: NameConflict | None = None  # a child's name is taken by another owner
     deployment: dict[str, Any] | None = None
     pod_ip: str = ""
     pod_ready: bool = False
@@ -92,17 +95,6 @@ class RoomState:
                 name=self.name, namespace=self.namespace, uid=self.uid, spec=self.spec
             )
         return room
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    created: list[str]
-    patched: list[str]
-    deleted: list[str]
-
-    @property
-    def writes(self) -> int:
-        return len(self.created) + len(self.patched) + len(self.deleted)
 
 
 class Controller:
@@ -192,8 +184,9 @@ class Controller:
                     log.warning("admin_token_unreadable", room=state.name, ns=state.namespace)
         return state.token or secrets.token_urlsafe(32)
 
-    async def apply_children(self, state: RoomState, fresh: bool = False) -> ApplyResult:
+    async def apply_children(self, state: RoomState, fresh: bool = False) -> Outcome:
         """Create what is missing, patch what differs, remove a dropped Ingress; else no write.
+        Never writes an object the room does not own (children.plan decides).
 
         `fresh` (a room Kopf sees created) skips reading children that cannot exist yet: the
         admin Secret is created first, and only if it already exists (a retried create) are
@@ -213,28 +206,32 @@ class Controller:
             else:
                 state.pod_seen = True  # no Pod before we create its Deployment
                 rest = [c for c in desired if c["kind"] != "Secret"]
-                result = await self._converge(
+                outcome = await self._converge(
                     state, rest, [object_path(c) for c in rest], [None] * len(rest)
                 )
-                result.created.insert(0, f"Secret/{secret['metadata']['name']}")
-                return result
+                outcome.created.insert(0, f"Secret/{secret['metadata']['name']}")
+                return outcome
         live_secret = await self.kube.get(secret_path)
+        if live_secret is not None:
+            verdict = ownership(live_secret, room.name, room.uid)
+            if verdict.owner is Owner.FOREIGN:  # never use, nor hand out, another's token
+                raise NameConflict(f"Secret/{n.admin_secret(room.name)}", verdict.who)
         state.token = await self._admin_token(state, live_secret)
         desired = render_children(room, state.token, self.options)
         paths = [object_path(child) for child in desired]
         lives = await asyncio.gather(
             *(self.kube.get(path) if path != secret_path else _value(live_secret) for path in paths)
         )
-        result = await self._converge(state, desired, paths, list(lives))
+        outcome = await self._converge(state, desired, paths, list(lives))
         if render_ingress(room, "") is None:
             path = api_path(
                 "networking.k8s.io/v1", "ingresses", room.namespace, n.ingress(room.name)
             )
             live = await self.kube.get(path)
-            if live is not None and _owned_by(live, room):
+            if live is not None and ownership(live, room.name, room.uid).owner is Owner.OURS:
                 await self.kube.delete(path)
-                result.deleted.append(f"Ingress/{n.ingress(room.name)}")
-        return result
+                outcome.deleted.append(f"Ingress/{n.ingress(room.name)}")
+        return outcome
 
     async def _converge(
         self,
@@ -242,24 +239,37 @@ class Controller:
         desired: list[dict[str, Any]],
         paths: list[str],
         lives: list[dict[str, Any] | None],
-    ) -> ApplyResult:
-        room = state.room
-        created: list[str] = []
-        patched: list[str] = []
-        deleted: list[str] = []
+    ) -> Outcome:
+        outcome = Outcome()
+        conflicts: list[NameConflict] = []
 
         async def converge(child: dict[str, Any], path: str, live: dict[str, Any] | None) -> None:
-            label = f"{child['kind']}/{child['metadata']['name']}"
-            if live is None:
-                result = await self._create(child, path)
-                created.append(label)
-            elif covers(live, child := for_live(child, live)) is not None:
-                _check_ownership(live, room)
-                result = await self.kube.merge_patch(path, merge_patch(child))
-                patched.append(label)
-            else:
+            decided = plan(child, live, state.uid)
+            if decided.action is Action.CREATE:
+                try:
+                    result = await self.kube.create(strip_absent(child))
+                    outcome.created.append(decided.label)
+                except ApiError as error:
+                    if error.status != 409:
+                        raise
+                    # Made meanwhile (an earlier run of this operator, or someone else):
+                    # decide again on what is there now.
+                    live = await self.kube.get(path)
+                    if live is None:
+                        raise  # gone again already: the retry decides afresh
+                    decided = plan(child, live, state.uid)
+            if decided.action is Action.CONFLICT:
+                conflicts.append(NameConflict(decided.label, decided.owner))
+                return
+            if decided.action is Action.PATCH:
+                assert decided.body is not None
+                result = await self.kube.merge_patch(path, decided.body)
+                outcome.patched[decided.label] = decided.fields
+                if decided.adopted:
+                    outcome.adopted.append(decided.label)
+            elif decided.action is Action.NONE:
                 metrics.WRITES_SKIPPED.inc()
-                result = live
+                result = live or {}
             if child["kind"] == "Deployment":
                 state.deployment = _slim_deployment(result)
 
@@ -270,20 +280,11 @@ class Controller:
         second = [t for t in triples if t[0]["kind"] in ("Deployment", "Ingress")]
         for wave in (first, second):
             await asyncio.gather(*(converge(*t) for t in wave))
-        return ApplyResult(created, patched, deleted)
-
-    async def _create(self, child: dict[str, Any], path: str) -> dict[str, Any]:
-        try:
-            return await self.kube.create(strip_absent(child))
-        except ApiError as error:
-            if error.status != 409:
-                raise
-        # An earlier run of this operator created it already: patch only if it differs.
-        live = await self.kube.get(path)
-        child = for_live(child, live)
-        if live is not None and covers(live, child) is None:
-            return live
-        return await self.kube.merge_patch(path, merge_patch(child))
+            if conflicts:
+                # Nothing of the second wave is written: a room whose Service or volume is
+                # someone else's must not start a Pod that would use it.
+                raise conflicts[0]
+        return outcome
 
     async def room_changed(self, body: dict[str, Any], event_type: str | None) -> None:
         """Every watch event of a room: reconcile when its spec has a generation not yet
@@ -310,6 +311,8 @@ class Controller:
         server refuses: that waits for the next spec change)."""
         try:
             await self.reconcile(state, fresh=fresh)
+        except NameConflict:
+            state.refused_generation = state.generation  # no retry loop: see _conflicted
         except ApiError as error:
             if error.permanent:
                 state.refused_generation = state.generation
@@ -343,58 +346,94 @@ class Controller:
         if self.rooms.get((state.namespace, state.name)) is state and needs_reconcile(state):
             await self.reconcile_state(state)
 
-    async def reconcile(self, state: RoomState, fresh: bool = False) -> ApplyResult:
+    async def reconcile(self, state: RoomState, fresh: bool = False) -> Outcome:
         """Bring the room's children in line with its spec, then update its status."""
         started = time.perf_counter()
         async with self._reconcile_slots, state.lock:
             try:
-                result = await self.apply_children(state, fresh=fresh)
+                outcome = await self.apply_children(state, fresh=fresh)
+            except NameConflict as conflict:
+                metrics.RECONCILE_ERRORS.labels(kind="name_conflict").inc()
+                await self._conflicted(state, conflict)
+                raise
             except ApiError as error:
                 metrics.RECONCILE_ERRORS.labels(kind=f"api_{error.status}").inc()
                 state.apply_error = error.message
+                state.apply_error_reason = "ApplyFailed"
                 state.apply_error_permanent = error.permanent
                 await self._write_status(state)
                 raise
             except (OSError, TimeoutError) as error:
                 metrics.RECONCILE_ERRORS.labels(kind="connection").inc()
                 state.apply_error = f"the API server did not answer: {error}"
+                state.apply_error_reason = "ApplyRetrying"
                 state.apply_error_permanent = False
                 raise
             finally:
                 metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-            state.apply_error = ""
-            state.apply_error_permanent = False
-            state.applied_generation = state.generation
+            self._applied(state)
             if not state.pod_seen:
                 await self._read_pod(state)
             if state.pod_ready and state.probe is None:
                 await self.probe_room(state, write=False)
             await self._write_status(state)
-        await self._announce(state, result)
+        await self._announce(state, outcome)
         if state.pod_ready and self._maintenance_differs(state):
             self._spawn(self.probe_room(state))
-        return result
+        return outcome
 
-    async def _announce(self, state: RoomState, result: ApplyResult) -> None:
-        if result.writes:
+    @staticmethod
+    def _applied(state: RoomState) -> None:
+        state.apply_error = ""
+        state.apply_error_reason = ""
+        state.apply_error_permanent = False
+        state.conflict = None
+        state.applied_generation = state.generation
+
+    async def _conflicted(self, state: RoomState, conflict: NameConflict) -> None:
+        """The room lost a child's name to another owner: say so once, write nothing more
+        until the spec changes or that object goes away (observe_child watches for it)."""
+        known = state.conflict
+        state.conflict = conflict
+        state.apply_error = str(conflict)
+        state.apply_error_reason = "NameConflict"
+        state.apply_error_permanent = True
+        await self._write_status(state)
+        if known is None or (known.label, known.owner) != (conflict.label, conflict.owner):
+            log.warning("name_conflict", room=state.name, ns=state.namespace, error=str(conflict))
+            await self.event(state, "Warning", "NameConflict", str(conflict))
+
+    async def _announce(self, state: RoomState, outcome: Outcome, repair: bool = False) -> None:
+        if outcome.writes:
             log.info(
                 "room_applied",
                 room=state.name,
                 ns=state.namespace,
                 generation=state.generation,
-                created=result.created,
-                patched=result.patched,
-                deleted=result.deleted,
+                created=outcome.created,
+                patched=sorted(outcome.patched),
+                deleted=outcome.deleted,
+                repair=repair,
             )
-        if any(label.startswith("Deployment/") for label in result.created):
+        for label in outcome.adopted:
+            await self.event(
+                state,
+                "Normal",
+                "Adopted",
+                f"Adopted {label}: it carries this room's labels and had no owner "
+                "(left behind by an earlier room of this name, or made by hand).",
+            )
+        if any(label.startswith("Deployment/") for label in outcome.created):
             await self.event(
                 state,
                 "Normal",
                 "Created",
-                f"Created the room's objects: {', '.join(result.created)}.",
+                f"Created the room's objects: {', '.join(outcome.created)}.",
             )
-        elif result.patched or result.created or result.deleted:
-            changed = result.patched + result.created + result.deleted
+        elif repair and outcome.writes:
+            await self.event(state, "Normal", "DriftRepaired", drift_message(outcome))
+        elif outcome.writes:
+            changed = [*outcome.patched, *outcome.created, *outcome.deleted]
             await self.event(
                 state, "Normal", "SettingsApplied", f"Applied new settings to {', '.join(changed)}."
             )
@@ -408,42 +447,83 @@ class Controller:
         return self.state(meta.get("namespace", ""), room) if room else None
 
     async def observe_deployment(self, body: dict[str, Any], event_type: str | None) -> None:
-        state = self._owner_state(body)
-        if state is None:
+        owner = room_of(body)
+        if event_type == "DELETED":
+            meta = body.get("metadata") or {}
+            self._retry_conflicts(str(meta.get("namespace", "")), f"Deployment/{meta.get('name')}")
+        if owner is None:
             return
+        namespace = str((body.get("metadata") or {}).get("namespace", ""))
+        # Children's events may come before their room's (at start-up): keep what they say.
+        state = self.state(namespace, owner[0])
+        if state.uid and state.uid != owner[1]:
+            return  # a leftover of an earlier room of the same name
         known = state.deployment
         state.deployment = None if event_type == "DELETED" else _slim_deployment(body)
         if not state.uid:
             self._forget_orphan(state)
             return
-        if event_type == "DELETED" and not state.deleting and state.applied_generation:
-            # Someone deleted the room's Deployment: put it back now, not at the next resync.
-            self._spawn(self._restore_children(state))
-        elif (
-            edited_by_others(known, body, event_type)
-            and not state.deleting
-            and state.applied_generation
+        if self._repairable(state, owner[1]) and (
+            event_type == "DELETED"
+            or edited_by_others(known, body, event_type)
+            or (event_type == "MODIFIED" and self._drifted(state, body))
         ):
-            # Someone edited the room's Deployment (kubectl edit/scale): repair it now. (The
-            # event of our own patch may land here too; the reconcile then only reads.)
-            self._spawn(self._restore_children(state))
+            # Someone deleted or edited the room's Deployment (kubectl edit/scale/label):
+            # put it back now, not at the next resync.
+            self._schedule_repair(state)
         await self.sync_status(state)
 
     async def observe_child(self, body: dict[str, Any], event_type: str | None) -> None:
-        """A room's Service, ConfigMap, PVC, NetworkPolicy or Ingress: when someone deletes
-        it, put it back now rather than at the next resync."""
-        if event_type != "DELETED":
-            return
+        """Any change to a room's Service, ConfigMap, PVC, NetworkPolicy or Ingress: put back
+        what differs from the rendering now, not at the next resync. The room is found by
+        the owner reference (a label can be removed by anyone who can edit the object).
+        A deletion may also free a name that a room is waiting for (NameConflict)."""
+        if event_type is None:
+            return  # the initial listing: each room's first reconcile reads its children
         meta = body.get("metadata") or {}
-        room = (meta.get("labels") or {}).get(n.ROOM_LABEL)
-        state = self.rooms.get((meta.get("namespace", ""), room)) if room else None
-        if state is None or not state.uid or state.deleting or not state.applied_generation:
+        namespace = str(meta.get("namespace", ""))
+        if event_type == "DELETED":
+            self._retry_conflicts(namespace, f"{body.get('kind')}/{meta.get('name')}")
+        owner = room_of(body)
+        state = self.rooms.get((namespace, owner[0])) if owner else None
+        if state is None or owner is None or not self._repairable(state, owner[1]):
             return
-        if not any(o.get("uid") == state.uid for o in meta.get("ownerReferences") or []):
-            return  # a leftover of an earlier room of the same name
+        if event_type != "DELETED" and not self._drifted(state, body):
+            return
+        self._schedule_repair(state)
+
+    def _repairable(self, state: RoomState, uid: str) -> bool:
+        return (
+            bool(state.uid)
+            and state.uid == uid
+            and not state.deleting
+            and state.applied_generation is not None
+            and state.conflict is None
+        )
+
+    def _drifted(self, state: RoomState, live: dict[str, Any]) -> bool:
+        """Whether a child's event shows it differs from what the room renders (the event
+        of the operator's own write compares equal, so repairs never loop)."""
+        if state.token is None:
+            return False
+        meta = live.get("metadata") or {}
+        for child in render_children(state.room, state.token, self.options):
+            if child["kind"] == live.get("kind") and child["metadata"]["name"] == meta.get("name"):
+                return plan(child, live, state.uid).action is not Action.NONE
+        return True  # ours but no longer rendered (a removed Ingress): the reconcile deletes it
+
+    def _schedule_repair(self, state: RoomState) -> None:
         if not state.restore_pending:
             state.restore_pending = True
             self._spawn(self._restore_children(state))
+
+    def _retry_conflicts(self, namespace: str, label: str) -> None:
+        """An object was deleted: a room that waits for its name tries again."""
+        for state in list(self.rooms.values()):
+            conflict = state.conflict
+            if state.namespace == namespace and conflict is not None and conflict.label == label:
+                state.refused_generation = None
+                self._spawn(self.reconcile_state(state))
 
     async def _restore_children(self, state: RoomState) -> None:
         state.restore_pending = False
@@ -519,6 +599,7 @@ class Controller:
             applied_generation=state.applied_generation,
             apply_error=state.apply_error,
             apply_error_permanent=state.apply_error_permanent,
+            apply_error_reason=state.apply_error_reason,
             deleting=state.deleting,
             deployment=state.deployment,
             config_hash=config_hash(room),
@@ -528,6 +609,8 @@ class Controller:
             pod_image=state.pod_image,
             probe=state.probe,
             maintenance_wanted=bool(spec["maintenance"]["enabled"]),
+            maintenance_error=state.maintenance_error,
+            previous_phase=str(state.status.get("phase") or ""),
             url=n.game_url(room.name, room.namespace, int(spec["expose"]["port"])),
             image=image,
             version=version_of(image),
@@ -622,35 +705,49 @@ class Controller:
         async with self._probe_slots:
             state.probe = await self.room_client.probe(state.pod_ip, state.token)
             if self._maintenance_differs(state):
-                wanted = state.room.effective["maintenance"]
-                try:
-                    await self.room_client.set_maintenance(
-                        state.pod_ip, state.token, bool(wanted["enabled"]), str(wanted["message"])
-                    )
-                except Exception as error:  # noqa: BLE001 - reported, retried next probe
-                    log.warning("maintenance_failed", room=state.name, error=str(error))
-                    if str(error) != state.maintenance_error:
-                        state.maintenance_error = str(error)
-                        await self.event(
-                            state,
-                            "Warning",
-                            "MaintenanceFailed",
-                            f"Could not switch maintenance mode through the admin API: {error}",
-                        )
-                else:
-                    state.maintenance_error = ""
-                    on = bool(wanted["enabled"])
-                    await self.event(
-                        state,
-                        "Normal",
-                        "MaintenanceOn" if on else "MaintenanceOff",
-                        "Maintenance mode switched on: new joins are refused."
-                        if on
-                        else "Maintenance mode switched off: the room accepts players again.",
-                    )
-                    state.probe = await self.room_client.probe(state.pod_ip, state.token)
+                await self._switch_maintenance(state)
+            elif state.probe.reachable:
+                state.maintenance_error = ""
         if write:
             await self.sync_status(state)
+
+    async def _switch_maintenance(self, state: RoomState) -> None:
+        """Ask the room to switch maintenance mode, then read it back: the event says what
+        the room confirmed. A room that refuses or ignores the switch gets one Warning
+        `MaintenanceFailed` (per distinct failure) and the Degraded condition, not an event
+        per probe; the switch is tried again at each probe."""
+        wanted = state.room.effective["maintenance"]
+        on = bool(wanted["enabled"])
+        assert state.token is not None
+        try:
+            await self.room_client.set_maintenance(
+                state.pod_ip, state.token, on, str(wanted["message"])
+            )
+        except Exception as error:  # noqa: BLE001 - reported, retried next probe
+            failure = f"the room refused the maintenance switch through its admin API: {error}"
+        else:
+            state.probe = await self.room_client.probe(state.pod_ip, state.token)
+            if not self._maintenance_differs(state):
+                state.maintenance_error = ""
+                await self.event(
+                    state,
+                    "Normal",
+                    "MaintenanceOn" if on else "MaintenanceOff",
+                    "Maintenance mode switched on: new joins are refused."
+                    if on
+                    else "Maintenance mode switched off: the room accepts players again.",
+                )
+                return
+            failure = (
+                f"the room accepted the maintenance switch but still reports maintenance "
+                f"{'off' if on else 'on'}"
+            )
+        log.warning("maintenance_failed", room=state.name, ns=state.namespace, error=failure)
+        if failure != state.maintenance_error:
+            state.maintenance_error = failure
+            await self.event(
+                state, "Warning", "MaintenanceFailed", failure[:1].upper() + failure[1:] + "."
+            )
 
     async def run_prober(self) -> None:
         """One loop for all rooms: probe ready rooms. The resync runs in its own task, so a
@@ -683,11 +780,22 @@ class Controller:
         started = time.perf_counter()
         async with self._reconcile_slots, state.lock:
             try:
-                result = await self.apply_children(state)
+                outcome = await self.apply_children(state)
+            except NameConflict as conflict:
+                await self._conflicted(state, conflict)
+                return
+            except ApiError as error:
+                state.apply_error = f"repairing the room's objects failed: {error.message}"
+                state.apply_error_reason = "RepairFailed"
+                state.apply_error_permanent = False
+                await self._write_status(state)
+                raise
             finally:
                 metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+            if state.apply_error_reason in ("RepairFailed", "NameConflict"):
+                self._applied(state)
             await self._write_status(state)
-        await self._announce(state, result)
+        await self._announce(state, outcome, repair=True)
 
     def prober_healthy(self) -> tuple[bool, str]:
         age = time.monotonic() - self._last_loop
@@ -705,6 +813,17 @@ class Controller:
             task.cancel()
         await self.room_client.close()
         await self.kube.close()
+
+
+def drift_message(outcome: Outcome) -> str:
+    """The DriftRepaired event: each object put back and the fields that had drifted."""
+    parts = [
+        f"{label} ({', '.join(fields[:8]) or 'recreated'})"
+        for label, fields in outcome.patched.items()
+    ]
+    parts += [f"{label} (recreated)" for label in outcome.created]
+    parts += [f"{label} (removed)" for label in outcome.deleted]
+    return "Put back what was changed by hand: " + "; ".join(parts) + "."
 
 
 def needs_reconcile(state: RoomState) -> bool:
@@ -733,26 +852,6 @@ def _slim_deployment(deployment: dict[str, Any]) -> dict[str, Any]:
 
 async def _value(value: Any) -> Any:
     return value
-
-
-def _owned_by(live: dict[str, Any], room: Room) -> bool:
-    owners = (live.get("metadata") or {}).get("ownerReferences") or []
-    return any(o.get("uid") == room.uid for o in owners)
-
-
-def _check_ownership(live: dict[str, Any], room: Room) -> None:
-    owners = (live.get("metadata") or {}).get("ownerReferences") or []
-    controllers = [o for o in owners if o.get("controller")]
-    if controllers and all(o.get("uid") != room.uid for o in controllers):
-        meta = live.get("metadata") or {}
-        raise ApiError(
-            409,
-            "PATCH",
-            f"{live.get('kind')}/{meta.get('name')}",
-            f'{{"reason": "Conflict", "message": "{live.get("kind")} {meta.get("name")} already '
-            f"belongs to {controllers[0].get('kind')} {controllers[0].get('name')}; rename the "
-            f'room or delete that object"}}',
-        )
 
 
 _PROBLEM_REASONS = (

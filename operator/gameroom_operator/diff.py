@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 from kubernetes.utils import parse_quantity
 
-from .names import USER_KEYS_ANNOTATION
+from .names import INGRESS_CLASS_ANNOTATION, USER_KEYS_ANNOTATION
 
 # Fields the API server owns or the cluster fills in; never compared.
 _SERVER_FIELDS = frozenset(
@@ -47,31 +48,41 @@ def covers(live: Any, desired: Any, path: str = "") -> str | None:
     Fields the server adds (defaults, status) are ignored; a None in `desired` means the
     field must be absent (or empty) in `live`.
     """
+    return next(_differences(live, desired, path), None)
+
+
+def differences(live: Any, desired: Any) -> list[str]:
+    """Every path where `live` differs from `desired` (same rules as `covers`), without the
+    leading dot: what an event tells an admin was put back."""
+    return [path.lstrip(".") or "." for path in _differences(live, desired, "")]
+
+
+def _differences(live: Any, desired: Any, path: str) -> Iterator[str]:
     if desired is None:
-        return None if live in (None, {}, [], "") else path or "."
+        if live not in (None, {}, [], ""):
+            yield path or "."
+        return
     if isinstance(desired, dict):
         if not isinstance(live, dict):
-            return path or "."
+            yield path or "."
+            return
         for key, value in desired.items():
-            if key in _SERVER_FIELDS:
-                continue
-            found = covers(live.get(key), value, f"{path}.{key}")
-            if found is not None:
-                return found
-        return None
+            if key not in _SERVER_FIELDS:
+                yield from _differences(live.get(key), value, f"{path}.{key}")
+        return
     if isinstance(desired, list):
         if not isinstance(live, list) or len(live) != len(desired):
-            return path or "."
+            yield path or "."
+            return
         for index, (live_item, desired_item) in enumerate(zip(live, desired, strict=True)):
-            found = covers(live_item, desired_item, f"{path}[{index}]")
-            if found is not None:
-                return found
-        return None
+            yield from _differences(live_item, desired_item, f"{path}[{index}]")
+        return
     if isinstance(desired, bool) or isinstance(live, bool):
-        return None if desired is live else path or "."
-    if desired == live or _scalar_equal(desired, live, path):
-        return None
-    return path or "."
+        if desired is not live:
+            yield path or "."
+        return
+    if not (desired == live or _scalar_equal(desired, live, path)):
+        yield path or "."
 
 
 def merge_patch(desired: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +138,22 @@ def for_live(desired: dict[str, Any], live: dict[str, Any] | None) -> dict[str, 
         return desired
     if desired.get("kind") == "PersistentVolumeClaim":
         return _pvc_for_live(desired, live)
+    if desired.get("kind") == "Ingress":
+        return _ingress_for_live(desired, live)
     return with_removals(desired, live)
+
+
+def _ingress_for_live(desired: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
+    """An IngressClass the room set before and no longer sets is removed with its record."""
+    recorded = ((live.get("metadata") or {}).get("annotations") or {}).get(
+        INGRESS_CLASS_ANNOTATION
+    )
+    if not recorded or desired["spec"].get("ingressClassName"):
+        return desired
+    result = copy.deepcopy(desired)
+    result["spec"]["ingressClassName"] = None
+    result["metadata"]["annotations"] = {INGRESS_CLASS_ANNOTATION: None}
+    return result
 
 
 def _pvc_for_live(desired: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:

@@ -20,8 +20,6 @@ from .settings import Settings
 
 log = structlog.get_logger("gameroom_operator")
 
-CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
-
 
 class _Runtime:
     settings: Settings | None = None
@@ -53,10 +51,17 @@ class NoDiffBaseStorage(kopf.DiffBaseStorage):
         return None
 
 
-# What the controller follows of a room's children, and the kinds it only puts back when
-# deleted. Secrets are left out: watching them would need list/watch on every Secret of the
-# cluster (RBAC cannot narrow that by label); a deleted admin token returns at the resync.
-OBSERVED = (Kind("apps/v1", "deployments"), Kind("v1", "pods"))
+# The kinds of a room's children the controller watches, in one place: a new child kind is
+# added here (and rendered in render.py). Children are matched to their room by owner
+# reference, so their watches take every object of the kind: a label selector would lose a
+# child whose label someone removed. Pods belong to ReplicaSets: they are selected by the
+# room's Pod labels, which the ReplicaSet itself needs. Secrets are left out: watching them
+# would need list/watch on every Secret of the cluster (RBAC cannot narrow that); the admin
+# token is read at every reconcile and its hash on the Pod template rolls the Pod when it
+# changes.
+POD_SELECTOR = "app.kubernetes.io/name=gameroom,app.kubernetes.io/managed-by=" + MANAGED_BY
+DEPLOYMENTS = Kind("apps/v1", "deployments")
+PODS = Kind("v1", "pods")
 REPAIRED = (
     Kind("v1", "configmaps"),
     Kind("v1", "services"),
@@ -78,13 +83,12 @@ def child_watches(controller: Controller, namespaces: tuple[str, ...]) -> list[C
     async def other(event_type: str | None, body: dict[str, Any]) -> None:
         await controller.observe_child(body, event_type)
 
-    handlers: list[tuple[Kind, Handler, tuple[str, ...] | None]] = [
-        (OBSERVED[0], deployment, None),
-        (OBSERVED[1], pod, None),
+    handlers: list[tuple[Kind, Handler, str]] = [
+        (DEPLOYMENTS, deployment, ""),
+        (PODS, pod, POD_SELECTOR),
     ]
-    handlers += [(kind, other, ("DELETED",)) for kind in REPAIRED]
-    selector = ",".join(f"{key}={value}" for key, value in CHILD_LABELS.items())
-    return watches_for(controller.kube, handlers, selector, namespaces)
+    handlers += [(kind, other, "") for kind in REPAIRED]
+    return watches_for(controller.kube, handlers, namespaces)
 
 
 def configure(settings: Settings) -> None:

@@ -53,7 +53,6 @@ class ChildWatch:
         handler: Handler,
         namespace: str | None = None,
         namespace_patterns: Iterable[str] = (),
-        event_types: Iterable[str] | None = None,
     ) -> None:
         self.kube = kube
         self.kind = kind
@@ -63,13 +62,14 @@ class ChildWatch:
         # Glob patterns (from --namespaces) are matched here, as they cannot be asked of
         # the API server: such a watch covers every namespace.
         self.patterns = tuple(namespace_patterns)
-        # Only these event types reach the handler (None: all, the initial listing included).
-        self.event_types = frozenset(event_types) if event_types is not None else None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def path(self) -> str:
         return api_path(self.kind.api_version, self.kind.plural, self.namespace)
+
+    def _selector(self) -> dict[str, str]:
+        return {"labelSelector": self.selector} if self.selector else {}
 
     def _wanted(self, obj: dict[str, Any]) -> bool:
         if not self.patterns:
@@ -80,8 +80,6 @@ class ChildWatch:
     def _deliver(self, event_type: str | None, obj: dict[str, Any]) -> None:
         """Hand an event over without waiting for it: the watch keeps reading. Tasks start
         in arrival order, so each object's events update the controller's state in order."""
-        if self.event_types is not None and event_type not in self.event_types:
-            return
         if not self._wanted(obj):
             return
         task = asyncio.get_running_loop().create_task(self._handle(event_type, obj))
@@ -128,7 +126,7 @@ class ChildWatch:
         version = ""
         token = ""
         while True:
-            params = {"labelSelector": self.selector, "limit": "500"}
+            params = {"limit": "500", **self._selector()}
             if token:
                 params["continue"] = token
             page = await self.kube.request("GET", self.path, params=params)
@@ -143,7 +141,7 @@ class ChildWatch:
     async def _watch(self, version: str) -> str:
         params = {
             "watch": "1",
-            "labelSelector": self.selector,
+            **self._selector(),
             "resourceVersion": version,
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(WATCH_SECONDS),
@@ -169,13 +167,12 @@ class ChildWatch:
 
 def watches_for(
     kube: Kube,
-    kinds: Iterable[tuple[Kind, Handler, Iterable[str] | None]],
-    selector: str,
+    kinds: Iterable[tuple[Kind, Handler, str]],
     namespaces: Iterable[str],
 ) -> list[ChildWatch]:
     """One watch per kind and namespace; all namespaces when none is given or any is a glob.
 
-    Each kind comes with its handler and the event types it wants (None: all)."""
+    Each kind comes with its handler and its label selector ("" for every object)."""
     wanted = tuple(namespaces)
     globbed = any(set(ns) & set("*?[") for ns in wanted)
     scopes: list[str | None] = [None] if not wanted or globbed else list(wanted)
@@ -188,8 +185,7 @@ def watches_for(
             handler,
             namespace=scope,
             namespace_patterns=patterns,
-            event_types=types,
         )
-        for kind, handler, types in kinds
+        for kind, handler, selector in kinds
         for scope in scopes
     ]

@@ -8,11 +8,21 @@ MANAGED_BY = "gameroom-operator"
 ROOM_LABEL = f"{GROUP}/room"
 ADMIN_CLIENT_LABEL = f"{GROUP}/admin-client"
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
+TOKEN_HASH_ANNOTATION = f"{GROUP}/admin-token-hash"
+INGRESS_CLASS_ANNOTATION = f"{GROUP}/ingress-class"
 # On the Deployment: the key paths the room's spec set at the last write (JSON), so keys the
 # user removes later are sent as null (diff.with_removals).
 USER_KEYS_ANNOTATION = f"{GROUP}/user-keys"
 GAME_PORT = 8080
 ADMIN_PORT = 8081
+
+
+# Every child is named <room><suffix>. A room name may not end with one of these (a CEL rule
+# in the CRD says so), which makes two rooms' children never share a name: room "duo-admin"
+# would otherwise own Service duo-admin, room duo's admin Service. The last two are kept
+# for the backup and restore objects to come.
+CHILD_SUFFIXES = ("-admin", "-config", "-admin-token", "-data")
+RESERVED_SUFFIXES = (*CHILD_SUFFIXES, "-backup", "-restore")
 
 
 def deployment(room: str) -> str:

@@ -188,18 +188,31 @@ def _security_context() -> dict[str, Any]:
         "runAsNonRoot": True,
         "runAsUser": RUN_AS,
         "runAsGroup": RUN_AS,
-        "capabilities": {"drop": ["ALL"]},
+        "capabilities": {"drop": ["ALL"], "add": None},
+        "privileged": None,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 
 
-def render_deployment(room: Room, version: str, options: RenderOptions) -> Manifest:
+def token_hash(admin_token: str) -> str:
+    return hashlib.sha256(admin_token.encode()).hexdigest()[:16]
+
+
+def render_deployment(
+    room: Room, version: str, options: RenderOptions, admin_token: str = ""
+) -> Manifest:
     spec = room.effective
     pod = spec["podTemplate"]
     image = image_of(spec, options)
     config_digest = config_hash(room)
     pod_labels = {**pod.get("labels", {}), **n.common_labels(room.name, version)}
-    pod_annotations = {**pod.get("annotations", {}), n.CONFIG_HASH_ANNOTATION: config_digest}
+    pod_annotations = {
+        **pod.get("annotations", {}),
+        n.CONFIG_HASH_ANNOTATION: config_digest,
+        # A new admin token (the Secret edited) rolls the Pod, so the operator and the
+        # room never hold different tokens.
+        n.TOKEN_HASH_ANNOTATION: token_hash(admin_token),
+    }
     container: dict[str, Any] = {
         "name": "gameserver",
         "image": image,
@@ -240,7 +253,16 @@ def render_deployment(room: Room, version: str, options: RenderOptions) -> Manif
         ],
     }
     pod_spec: dict[str, Any] = {
+        # The posture (operator/README.md, "Security posture"): None marks a field that must
+        # stay absent, so an edit that adds it is drift and is put back.
         "automountServiceAccountToken": False,
+        "serviceAccountName": None,
+        "serviceAccount": None,
+        "hostNetwork": None,
+        "hostPID": None,
+        "hostIPC": None,
+        "shareProcessNamespace": None,
+        "initContainers": None,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": GRACE_PERIOD_SECONDS,
         "securityContext": {
@@ -277,6 +299,7 @@ def render_deployment(room: Room, version: str, options: RenderOptions) -> Manif
         "metadata": metadata,
         "spec": {
             "replicas": 1,
+            "paused": None,
             # Recreate: two servers must never share the room's volume and database.
             "strategy": {"type": "Recreate", "rollingUpdate": None},
             "revisionHistoryLimit": 5,
@@ -412,12 +435,16 @@ def render_ingress(room: Room, version: str) -> Manifest | None:
         ),
     }
     # Left out (never null) without a className: the cluster's default IngressClass fills it in.
+    metadata = _metadata(room, n.ingress(room.name), version)
     if ingress.get("className"):
         spec["ingressClassName"] = ingress["className"]
+        # Recorded so that removing className later removes it (diff.for_live), while a
+        # class the cluster's default-class admission filled in is left alone.
+        metadata["annotations"] = {n.INGRESS_CLASS_ANNOTATION: ingress["className"]}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _metadata(room, n.ingress(room.name), version),
+        "metadata": metadata,
         "spec": spec,
     }
 
@@ -435,7 +462,7 @@ def render_children(
         render_admin_service(room, version),
         render_game_service(room, version),
         render_network_policy(room, version, options),
-        render_deployment(room, version, options),
+        render_deployment(room, version, options, admin_token),
     ]
     ingress = render_ingress(room, version)
     if ingress is not None:

@@ -29,6 +29,9 @@ class Observation:
     applied_generation: int | None  # last generation whose children were all applied
     apply_error: str = ""  # why the last apply failed, empty when it worked
     apply_error_permanent: bool = False  # the API refused the objects (not a transient error)
+    # The condition reason while apply_error is set: ApplyFailed, ApplyRetrying, NameConflict
+    # (a child's name belongs to another owner), RepairFailed (putting back drift failed).
+    apply_error_reason: str = ""
     deleting: bool = False
     deployment: dict[str, Any] | None = None  # the live Deployment (metadata+spec+status)
     config_hash: str = ""  # the hash the rendered Deployment carries
@@ -38,6 +41,8 @@ class Observation:
     pod_image: str = ""
     probe: Probe | None = None
     maintenance_wanted: bool = False
+    maintenance_error: str = ""  # the room did not follow the maintenance switch: why
+    previous_phase: str = ""  # the phase the status says now
     url: str = ""
     image: str = ""
     version: str = ""
@@ -94,12 +99,17 @@ def decide(obs: Observation) -> Verdict:
             ("False", "Terminating", "The room is being deleted."),
         )
     if obs.apply_error and obs.apply_error_permanent:
-        message = f"The room's objects were refused: {obs.apply_error}"
+        reason = obs.apply_error_reason or "ApplyFailed"
+        message = (
+            f"The room's objects were refused: {obs.apply_error}"
+            if reason == "ApplyFailed"
+            else obs.apply_error
+        )
         return Verdict(
             "Failed",
-            ("False", "ApplyFailed", message),
-            ("False", "ApplyFailed", message),
-            ("True", "ApplyFailed", message),
+            ("False", reason, message),
+            ("False", reason, message),
+            ("True", reason, message),
         )
     rolled_out, available, dep_problem = _deployment_state(obs)
     problem = obs.pod_problem or dep_problem
@@ -119,6 +129,17 @@ def decide(obs: Observation) -> Verdict:
             ("False", "ServerNotStarting", message),
             ("False", "ServerNotStarting", message),
             ("True", "ServerNotStarting", message),
+        )
+    if rolled_out and not available and obs.previous_phase in SERVING_PHASES:
+        message = (
+            "The game server stopped passing its readiness probe; the kubelet restarts it "
+            "if its liveness probe fails too."
+        )
+        return Verdict(
+            "Degraded",
+            ("False", "NotReady", message),
+            ("False", "NotReady", message),
+            ("True", "NotReady", message),
         )
     if not available or not rolled_out:
         message = (
@@ -159,22 +180,52 @@ def decide(obs: Observation) -> Verdict:
     )
     reported = probe is not None and probe.reachable
     maintenance = probe.maintenance_enabled if reported else obs.maintenance_wanted
-    if maintenance:
+    if maintenance and not obs.maintenance_error:
         return Verdict(
             "Maintenance",
             ("True", "Maintenance", "The room is up in maintenance mode: it refuses new joins."),
             progressing,
             ("False", "Maintenance", "Maintenance mode was asked for in the spec."),
         )
-    note = ""
-    if not probe.reachable:
-        note = f" The admin API did not answer ({probe.error}); players and health are unknown."
+    trouble = _trouble(obs, probe)
+    if trouble is not None:
+        reason, message = trouble
+        return Verdict(
+            "Degraded",
+            ("True", "Ready", f"The room is ready for players, but: {message}"),
+            progressing,
+            ("True", reason, message),
+        )
     return Verdict(
         "Ready",
-        ("True", "Ready", "The room is ready for players." + note),
+        ("True", "Ready", "The room is ready for players."),
         progressing,
-        ("False", "Ready", "The room is healthy." if not note else note.strip()),
+        ("False", "Ready", "The room is healthy."),
     )
+
+
+SERVING_PHASES = ("Ready", "Degraded", "Maintenance")
+
+
+def _trouble(obs: Observation, probe: Probe) -> tuple[str, str] | None:
+    """(reason, message) of what keeps a serving room from being called healthy."""
+    if obs.apply_error and obs.apply_error_reason == "RepairFailed":
+        return "RepairFailed", obs.apply_error
+    if not probe.reachable:
+        if "401" in probe.error:
+            return (
+                "AdminTokenRefused",
+                "the room refuses the operator's admin token (its Pod has another one): "
+                "players, health and maintenance are unknown until the Pod is rolled.",
+            )
+        return (
+            "HealthUnknown",
+            f"the room's health and admin APIs did not answer ({probe.error}); "
+            "players and health are unknown.",
+        )
+    if obs.maintenance_error:
+        return "MaintenanceFailed", obs.maintenance_error
+    return None
 
 
 def kstatus(verdict: Verdict) -> tuple[tuple[str, str, str], tuple[str, str, str]]:

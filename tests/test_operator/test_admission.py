@@ -144,6 +144,14 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         room({}, name="2048"),
         ["metadata.name must be a DNS-1035 label"],
     ),
+    *[
+        (
+            f"name ending with {suffix}",
+            room({}, name=f"duo{suffix}"),
+            [f"metadata.name must not end with '{suffix}'"],
+        )
+        for suffix in ("-admin", "-config", "-admin-token", "-data", "-backup", "-restore")
+    ],
 ]
 
 
@@ -170,6 +178,40 @@ def test_invalid_room_is_refused_with_a_clear_message(
     for fragment in expected:
         assert fragment in result.stderr, result.stderr
     assert kubectl.maybe("gameroom", manifest["metadata"]["name"]) is None
+
+
+def test_the_crd_reserves_exactly_the_childrens_suffixes() -> None:
+    """The CRD's rules and the operator's naming agree, and with them no two rooms' children
+    can share a name (checked over every pair of suffixes)."""
+    from gameroom_operator import names
+
+    crd = (ROOT / "crds" / "gameroom.yaml").read_text()
+    reserved = tuple(
+        line.split("endsWith('")[1].split("'")[0]
+        for line in crd.splitlines()
+        if "metadata.name.endsWith(" in line
+    )
+    assert reserved == names.RESERVED_SUFFIXES
+    kinds = {"Service": [names.game_service, names.admin_service]}
+    kinds["ConfigMap"] = [names.config_map]
+    kinds["Secret"] = [names.admin_secret]
+    kinds["PersistentVolumeClaim"] = [names.data_pvc]
+    kinds["NetworkPolicy"] = [names.network_policy]
+    kinds["Deployment"] = [names.deployment]
+    for makers in kinds.values():
+        for make_a in makers:
+            for make_b in makers:
+                suffix_a, suffix_b = make_a(""), make_b("")
+                # a + suffix_a == b + suffix_b with a != b needs one suffix to end the other,
+                # the longer one's extra part then ends a room name: which the CRD refuses
+                if suffix_a != suffix_b and suffix_a.endswith(suffix_b):
+                    extra = suffix_a[: len(suffix_a) - len(suffix_b)]
+                    assert any(extra.endswith(r) for r in reserved) or not extra
+                if suffix_a != suffix_b and suffix_b.endswith(suffix_a):
+                    extra = suffix_b[: len(suffix_b) - len(suffix_a)]
+                    assert any(extra.endswith(r) for r in reserved), (suffix_a, suffix_b)
+    for suffix in names.CHILD_SUFFIXES:
+        assert suffix in reserved
 
 
 def test_defaults_are_filled_in(kubectl: Kubectl) -> None:

@@ -108,52 +108,24 @@ def test_namespaces_become_one_watch_each_or_one_filtered_watch_for_globs() -> N
 
     kube = Kube(Credentials("http://127.0.0.1:1"))
     kinds = [
-        (Kind("v1", "pods"), handler, None),
-        (Kind("apps/v1", "deployments"), handler, ("DELETED",)),
+        (Kind("v1", "pods"), handler, SELECTOR),
+        (Kind("apps/v1", "deployments"), handler, ""),
     ]
-    exact = watches_for(kube, kinds, SELECTOR, ("games", "lobby"))
+    exact = watches_for(kube, kinds, ("games", "lobby"))
     assert sorted(w.path for w in exact) == [
         "/api/v1/namespaces/games/pods",
         "/api/v1/namespaces/lobby/pods",
         "/apis/apps/v1/namespaces/games/deployments",
         "/apis/apps/v1/namespaces/lobby/deployments",
     ]
-    globbed = watches_for(kube, kinds, SELECTOR, ("team-*",))
+    globbed = watches_for(kube, kinds, ("team-*",))
     assert sorted(w.path for w in globbed) == ["/api/v1/pods", "/apis/apps/v1/deployments"]
     assert globbed[0]._wanted({"metadata": {"namespace": "team-red"}})
     assert not globbed[0]._wanted({"metadata": {"namespace": "other"}})
     deployments = next(w for w in globbed if w.kind.plural == "deployments")
-    assert deployments.event_types == {"DELETED"}
-    everywhere = watches_for(kube, kinds, SELECTOR, ())
+    assert deployments._selector() == {}  # matched to rooms by owner reference
+    assert next(w for w in globbed if w.kind.plural == "pods")._selector() == {
+        "labelSelector": SELECTOR
+    }
+    everywhere = watches_for(kube, kinds, ())
     assert sorted(w.path for w in everywhere) == ["/api/v1/pods", "/apis/apps/v1/deployments"]
-
-
-async def test_a_watch_for_deletions_hands_over_nothing_else(
-    kube: Kube, namespace: Kubectl
-) -> None:
-    kubectl = namespace
-    kubectl.run("apply", "-f", "-", stdin=config_map("listed", managed=True))
-    seen: list[tuple[str | None, str]] = []
-
-    async def handler(event_type: str | None, obj: dict[str, Any]) -> None:
-        seen.append((event_type, obj["metadata"]["name"]))
-
-    watch = ChildWatch(
-        kube,
-        Kind("v1", "configmaps"),
-        SELECTOR,
-        handler,
-        kubectl.namespace,
-        event_types=("DELETED",),
-    )
-    task = asyncio.get_running_loop().create_task(watch.run())
-    try:
-        await asyncio.sleep(0.3)
-        kubectl.run("apply", "-f", "-", stdin=config_map("added", managed=True))
-        kubectl.run("label", "configmap", "added", "extra=1")
-        kubectl.run("delete", "configmap", "added")
-        await until("the DELETED event", lambda: ("DELETED", "added") in seen)
-        await watch.drain()
-        assert seen == [("DELETED", "added")]
-    finally:
-        task.cancel()

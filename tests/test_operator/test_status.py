@@ -139,14 +139,54 @@ def test_maintenance_wanted_and_admin_api_unreachable() -> None:
     assert decide(obs).phase == "Maintenance"
 
 
-def test_unreachable_admin_api_keeps_ready_with_unknown_health() -> None:
-    obs = replace(READY, probe=Probe(reachable=False, error="connection refused"))
+def test_unreachable_admin_api_is_degraded_with_unknown_health() -> None:
+    obs = replace(READY, probe=Probe(reachable=False, error="timed out"))
     verdict = decide(obs)
-    assert verdict.phase == "Ready"
-    assert "connection refused" in verdict.ready[2]
+    assert verdict.phase == "Degraded"
+    assert verdict.ready[0] == "True"  # the Pod still serves players
+    assert verdict.degraded[:2] == ("True", "HealthUnknown")
+    assert "timed out" in verdict.degraded[2]
     status = desired_status(obs, {"players": 4}, "2026-01-01T00:00:00Z")
     assert status["health"] == "Unknown"
     assert status["players"] == 4  # the last known count, not a made-up zero
+
+
+def test_a_refused_admin_token_is_degraded_and_says_so() -> None:
+    refused = Probe(reachable=False, error="/admin/stats answered 401 (the admin token ...)")
+    verdict = decide(replace(READY, probe=refused))
+    assert (verdict.phase, verdict.degraded[1]) == ("Degraded", "AdminTokenRefused")
+
+
+def test_a_ready_room_that_loses_readiness_is_degraded_not_starting() -> None:
+    lost = replace(READY, pod_ready=False, deployment=deployment(ready=0))
+    assert decide(replace(lost, previous_phase="Ready")).degraded[:2] == ("True", "NotReady")
+    assert decide(replace(lost, previous_phase="Ready")).phase == "Degraded"
+    # a room that never was Ready is still starting
+    assert decide(replace(lost, previous_phase="Starting")).phase == "Starting"
+
+
+def test_a_room_ignoring_the_maintenance_switch_is_degraded() -> None:
+    ignoring = replace(READY, maintenance_wanted=True, maintenance_error="still reports off")
+    verdict = decide(ignoring)
+    assert (verdict.phase, verdict.degraded[1]) == ("Degraded", "MaintenanceFailed")
+
+
+def test_a_name_conflict_is_failed_with_its_own_reason() -> None:
+    conflict = replace(
+        READY,
+        apply_error="Service duo-admin already exists and belongs to GameRoom duo-admin",
+        apply_error_permanent=True,
+        apply_error_reason="NameConflict",
+    )
+    verdict = decide(conflict)
+    assert (verdict.phase, verdict.ready[:2]) == ("Failed", ("False", "NameConflict"))
+    assert "belongs to GameRoom duo-admin" in verdict.ready[2]
+
+
+def test_a_failed_repair_shows_in_the_conditions() -> None:
+    failed = replace(READY, apply_error="repairing failed: 500", apply_error_reason="RepairFailed")
+    verdict = decide(failed)
+    assert (verdict.phase, verdict.degraded[:2]) == ("Degraded", ("True", "RepairFailed"))
 
 
 def test_deleting_is_terminating() -> None:
