@@ -145,9 +145,7 @@ def for_live(desired: dict[str, Any], live: dict[str, Any] | None) -> dict[str, 
 
 def _ingress_for_live(desired: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
     """An IngressClass the room set before and no longer sets is removed with its record."""
-    recorded = ((live.get("metadata") or {}).get("annotations") or {}).get(
-        INGRESS_CLASS_ANNOTATION
-    )
+    recorded = ((live.get("metadata") or {}).get("annotations") or {}).get(INGRESS_CLASS_ANNOTATION)
     if not recorded or desired["spec"].get("ingressClassName"):
         return desired
     result = copy.deepcopy(desired)

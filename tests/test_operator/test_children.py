@@ -6,7 +6,6 @@ import copy
 from typing import Any
 
 import pytest
-
 from gameroom_operator.children import Action, Owner, ownership, plan, room_of
 from gameroom_operator.render import Room, render_children, strip_absent
 
