@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system-deps test test-fast lint demo screenshots bench clean
+.PHONY: venv system-deps test test-fast lint demo screenshots bench e2e-kind clean
 
 venv: $(STAMP)
 
@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the tests drive for real (COMMAND=PACKAGE): installed when missing.
-SYSTEM_DEPS := chromium=chromium
+# prometheus brings promtool, which tests the chart's alerts.
+SYSTEM_DEPS := chromium=chromium prometheus=prometheus
 
 ## Installs the Debian packages the tests need (as root with apt-get), or says which are missing.
 system-deps:
@@ -33,6 +34,8 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/shellcheck tools/*.sh
 
 ## Offline demo: kubesandbox + operator + a playable room.
 demo: venv
@@ -47,6 +50,11 @@ bench: venv
 	$(PY) bench/fanout.py
 	$(PY) bench/sandbox.py
 	$(PY) bench/reconcile.py
+
+## The product on a kind cluster: image, chart, helm test, operator integration tests
+## (needs docker, kind, helm, kubectl; untested on machines without a Docker engine).
+e2e-kind: venv
+	bash tools/e2e-kind.sh $(E2E_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

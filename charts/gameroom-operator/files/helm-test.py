@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -53,8 +53,9 @@ def wait_ready(api: client.CustomObjectsApi, namespace: str, name: str, timeout:
     deadline = time.monotonic() + timeout
     last = ""
     while True:
-        room: dict[str, Any] = api.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name
+        room = cast(
+            dict[str, Any],
+            api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name),
         )
         status = room.get("status") or {}
         ready = ready_condition(room)
