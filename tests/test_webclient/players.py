@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from playwright.sync_api import Browser, Page, WebSocket, expect
@@ -235,3 +236,95 @@ class Player:
 
     def chat_lines(self) -> list[str]:
         return list(self.page.locator("#chat-log li").all_inner_texts())
+
+
+# ---------------------------------------------------------------- screens and touch
+
+AXE_SOURCE = (Path(__file__).resolve().parent / "vendor" / "axe.min.js").read_text()
+
+AXE_RUN_JS = """
+async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.impact} ${v.id}: ${v.help} -> ` +
+      v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", "));
+}
+"""
+
+SMALL_TAP_TARGETS_JS = """
+(min) => Array.from(document.querySelectorAll(
+    "button, select, textarea, a[href], [role=radio], input:not([type=checkbox])"))
+  .filter((el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden")
+  .filter((el) => !el.closest(".visually-hidden, .skip-link"))
+  .map((el) => [el, el.getBoundingClientRect()])
+  .filter(([el, r]) => r.width > 2 && (r.width < min - 0.5 || r.height < min - 0.5))
+  .map(([el, r]) => `${el.id || el.getAttribute("aria-label") || el.className || el.tagName} ` +
+    `${Math.round(r.width)}x${Math.round(r.height)}`)
+"""
+
+IN_VIEW_JS = """
+(selector) => {
+  const found = Array.from(document.querySelectorAll(selector));
+  if (found.length === 0) return [`${selector}: missing`];
+  const [w, h] = [window.innerWidth, window.innerHeight];
+  return found.map((el, i) => {
+    const name = found.length > 1 ? `${selector} #${i + 1}` : selector;
+    const r = el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) return `${name}: not displayed`;
+    if (r.left < -0.5 || r.top < -0.5 || r.right > w + 0.5 || r.bottom > h + 0.5)
+      return `${name}: ${Math.round(r.left)},${Math.round(r.top)} ` +
+        `${Math.round(r.width)}x${Math.round(r.height)} outside ${w}x${h}`;
+    // Not covered by something else either (a banner, a toast, a dialog).
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    if (!hit || !(el === hit || el.contains(hit) || hit.contains(el)))
+      return `${name}: covered by ${hit ? hit.outerHTML.slice(0, 80) : "nothing"}`;
+    return "";
+  }).filter(Boolean);
+}
+"""
+
+
+def axe_violations(page: Page) -> list[str]:
+    """Serious and critical axe-core findings on the page as it is now."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        # Evaluated through DevTools: the page's CSP (script-src 'self') stays as it is.
+        page.evaluate(f"() => {{ {AXE_SOURCE}\n; return true; }}")
+    return list(page.evaluate(AXE_RUN_JS))
+
+
+def small_tap_targets(page: Page, minimum: int = 44) -> list[str]:
+    return list(page.evaluate(SMALL_TAP_TARGETS_JS, minimum))
+
+
+def out_of_view(page: Page, *selectors: str) -> list[str]:
+    """What of the elements matching `selectors` is not wholly inside the window, or is
+    covered by something else: an empty list when a player sees them all."""
+    return [problem for s in selectors for problem in page.evaluate(IN_VIEW_JS, s)]
+
+
+def boxes_overlap(a: dict[str, float] | None, b: dict[str, float] | None) -> bool:
+    assert a is not None and b is not None
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def touch_drag(player: Player, points: list[tuple[float, float]], steps: int = 8) -> None:
+    """A finger drag, sent as real touch input through the DevTools protocol."""
+    cdp = player.context.new_cdp_session(player.page)
+    coords = [player.board_point(fx, fy) for fx, fy in points]
+    x, y = coords[0]
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for (x0, y0), (x1, y1) in zip(coords, coords[1:], strict=False):
+        for i in range(1, steps + 1):
+            px, py = x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps
+            cdp.send(
+                "Input.dispatchTouchEvent",
+                {"type": "touchMove", "touchPoints": [{"x": px, "y": py}]},
+            )
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from .conftest import GameServer
-from .players import LOW_CONTRAST_JS, UNNAMED_CONTROLS_JS, Player, wait_for
+from .players import LOW_CONTRAST_JS, UNNAMED_CONTROLS_JS, Player, touch_drag, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -16,23 +16,6 @@ PALETTE_NAMES = [
     "white", "light grey", "grey", "black", "red", "dark red", "orange", "yellow", "green",
     "dark green", "blue", "navy", "purple", "pink", "brown", "tan", "teal", "sky", "lime", "peach",
 ]  # fmt: skip
-
-
-def touch_drag(player: Player, points: list[tuple[float, float]]) -> None:
-    """A finger drag, sent as real touch input through the DevTools protocol."""
-    cdp = player.context.new_cdp_session(player.page)
-    coords = [player.board_point(fx, fy) for fx, fy in points]
-    x, y = coords[0]
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
-    for (x0, y0), (x1, y1) in zip(coords, coords[1:], strict=False):
-        for i in range(1, 9):
-            px, py = x0 + (x1 - x0) * i / 8, y0 + (y1 - y0) * i / 8
-            cdp.send(
-                "Input.dispatchTouchEvent",
-                {"type": "touchMove", "touchPoints": [{"x": px, "y": py}]},
-            )
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    cdp.detach()
 
 
 def board_ratio(player: Player) -> float:

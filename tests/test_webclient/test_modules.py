@@ -129,3 +129,24 @@ def test_custom_words_are_split_trimmed_and_deduplicated(page: Page) -> None:
         "(m) => m.parseCustomWords('pizza, Rocket ,\\n rainbow  trout,pizza,,' + 'x'.repeat(33))",
     )
     assert words == ["pizza", "Rocket", "rainbow trout"]
+
+
+def test_the_hint_is_spoken_as_words_not_underscores(page: Page) -> None:
+    spoken = run(
+        page,
+        "state.js",
+        """(m) => [
+            m.hintSpeech("_ _ _ _ _", [5]),
+            m.hintSpeech("c _ _ _ e", [5]),
+            m.hintSpeech("_ _ _   _ _ _ _ _", [3, 5]),
+            m.hintSpeech("i _ _   _ r _ _ _", [3, 5]),
+            m.hintSpeech("", [1]),
+        ]""",
+    )
+    assert spoken == [
+        "5 letters",
+        "5 letters, 2 revealed: c blank blank blank e",
+        "2 words: 3 and 5 letters",
+        "2 words: 3 and 5 letters, 2 revealed: i blank blank, next word: blank r blank blank blank",
+        "1 letter",
+    ]

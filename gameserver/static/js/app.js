@@ -461,6 +461,8 @@ function render() {
   show(byId("banner-maintenance"), m.enabled);
 
   show(byId("lobby"), inLobby);
+  // The lobby scrolls inside the window on small screens: keyboards must reach it too.
+  byId("center").tabIndex = inLobby ? 0 : -1;
   show(byId("game"), !inLobby);
   show(byId("toolbar"), drawer && drawing);
   if (!(drawer && drawing) && toolbar.paletteOpen) toolbar.openPalette(false);

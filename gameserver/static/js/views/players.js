@@ -97,5 +97,7 @@ function renderSpectators(state, watching) {
   } else if (count > 0) {
     text.append(`${count} watching`);
   }
+  // Phones show the eye and the number alone; the sentence stays for screen readers.
+  byId("spectators-count").textContent = String(count);
   show(byId("spectators-note"), count > 0);
 }
