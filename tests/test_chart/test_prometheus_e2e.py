@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
+
 from gameserver.testing import ServerProcess
 
 from .chart import VALUE_SETS, one, render
@@ -138,12 +139,13 @@ def test_a_stopped_room_fires_game_room_down(room: ServerProcess, prometheus: Pr
 
     wait_for("the room's first scrape", room_up)
     # Several evaluations with the room up: GameRoomDown is not even pending.
-    seen = prometheus.rule_evaluations("GameRoomDown")
     for _ in range(3):
-        seen = wait_for(
-            "a rule evaluation",
-            lambda: (e := prometheus.rule_evaluations("GameRoomDown")) != seen and e,
-        )
+        before = prometheus.rule_evaluations("GameRoomDown")
+
+        def evaluated_again(before: str = before) -> bool:
+            return prometheus.rule_evaluations("GameRoomDown") != before
+
+        wait_for("a rule evaluation", evaluated_again)
     assert prometheus.alerts("GameRoomDown") == []
 
     room.stop()
