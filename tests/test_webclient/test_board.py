@@ -8,7 +8,14 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from .conftest import GameServer
-from .players import LOW_CONTRAST_JS, UNNAMED_CONTROLS_JS, Player, touch_drag, wait_for
+from .players import (
+    LOW_CONTRAST_JS,
+    UNNAMED_CONTROLS_JS,
+    Player,
+    small_tap_targets,
+    touch_drag,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -50,6 +57,9 @@ def test_touch_drawing_on_a_tablet_reaches_a_desktop_player(
         swatches = tablet.page.locator("#palette [role=radio]")
         assert [swatches.nth(i).get_attribute("aria-label") for i in range(20)] == PALETTE_NAMES
         assert tablet.page.evaluate(UNNAMED_CONTROLS_JS) == []
+        # A tablet shows the whole palette (no colour button), every control 44x44 px.
+        expect(tablet.page.locator("#palette-toggle")).to_be_hidden()
+        assert small_tap_targets(tablet.page) == []
         assert desktop.page.evaluate(UNNAMED_CONTROLS_JS) == []
         # Readable contrast (WCAG AA) for the text on the page's cards and dialogs.
         assert tablet.page.evaluate(LOW_CONTRAST_JS) == []

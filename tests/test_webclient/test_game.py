@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from .conftest import GameServer
-from .players import LOW_CONTRAST_JS, Player, hint_mask, mentions, wait_for
+from .players import LOW_CONTRAST_JS, Player, axe_violations, hint_mask, mentions, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -242,6 +242,7 @@ def test_friends_play_a_whole_game(
         expect(ada.page.locator("#podium-leaderboard li")).to_have_count(3)
         ada.page.screenshot(path=str(screenshots_dir / "podium.png"))
         assert ada.page.evaluate(LOW_CONTRAST_JS) == [], "the podium is readable"
+        assert axe_violations(ada.page) == [], "axe on the desktop podium"
 
         # ---- back in the lobby: the room's gallery and all-time leaderboard
         for player in (ada, bob, carol):
@@ -253,6 +254,7 @@ def test_friends_play_a_whole_game(
             expect(item.locator(".gallery__word")).to_have_text(secret)
             expect(item.locator("canvas")).to_be_visible()
         expect(carol.page.locator("#lobby-leaderboard li")).to_have_count(3)
+        assert axe_violations(carol.page) == [], "axe on the lobby with its gallery"
 
         assert ada.page_errors == bob.page_errors == carol.page_errors == []
     finally:

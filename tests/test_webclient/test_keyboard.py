@@ -134,6 +134,7 @@ def test_keyboard_host_arabic_names_maintenance_and_leaving(
             "Undo (Ctrl+Z)",
             "Clear the canvas",
         ], "five tab stops, not 29"
+        assert not any(stop.startswith("Colour:") for stop in stops), "no colour button here"
         kim.page.keyboard.press("Shift+Tab")
         kim.page.keyboard.press("Shift+Tab")
         kim.page.keyboard.press("Shift+Tab")
