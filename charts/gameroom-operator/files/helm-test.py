@@ -84,7 +84,13 @@ def main() -> int:
     except ApiException as error:
         if error.status != 404:
             raise
-    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, room_manifest(name))
+    try:
+        api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, room_manifest(name))
+    except ApiException as error:
+        say(f"could not apply GameRoom {namespace}/{name}: {error.status} {error.reason}")
+        if error.status == 404:
+            say("the GameRoom API is not served: is the chart's CRD installed?")
+        return 1
     say(f"applied GameRoom {namespace}/{name}")
     try:
         room = wait_ready(api, namespace, name, timeout)
