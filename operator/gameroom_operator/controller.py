@@ -398,10 +398,10 @@ class Controller:
         state.apply_error = str(conflict)
         state.apply_error_reason = "NameConflict"
         state.apply_error_permanent = True
-        await self._write_status(state)
         if known is None or (known.label, known.owner) != (conflict.label, conflict.owner):
             log.warning("name_conflict", room=state.name, ns=state.namespace, error=str(conflict))
-            await self.event(state, "Warning", "NameConflict", str(conflict))
+        # The phase turns Failed: _write_status posts the one Warning event (NameConflict).
+        await self._write_status(state)
 
     async def _announce(self, state: RoomState, outcome: Outcome, repair: bool = False) -> None:
         if outcome.writes:
@@ -415,13 +415,13 @@ class Controller:
                 deleted=outcome.deleted,
                 repair=repair,
             )
-        for label in outcome.adopted:
+        if outcome.adopted:
             await self.event(
                 state,
                 "Normal",
                 "Adopted",
-                f"Adopted {label}: it carries this room's labels and had no owner "
-                "(left behind by an earlier room of this name, or made by hand).",
+                f"Adopted {', '.join(outcome.adopted)}: they carry this room's labels and had "
+                "no owner (left behind by an earlier room of this name, or made by hand).",
             )
         if any(label.startswith("Deployment/") for label in outcome.created):
             await self.event(
