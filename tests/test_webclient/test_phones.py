@@ -73,9 +73,11 @@ def test_a_game_on_phones_held_both_ways(
     sam = Player(browser, room.url, "Sam", viewport=TABLET, has_touch=True)
     pia.context.add_init_script(RECORD_SHARE_JS)
     try:
+        # The spectator comes first: the server announces no spectator to the others (a
+        # page counts them from /api/room on joining, on player changes and every 10 s).
+        sam.join(spectator=True)
         lou.join()
         pia.join()
-        sam.join(spectator=True)
 
         # ---- the lobby: everyone sees the spectator; the phone's share sheet opens
         expect(sam.page.locator("#spectators-text")).to_have_text("You are watching as Sam")
