@@ -9,10 +9,12 @@ import datetime
 import functools
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 import celpy
 import structlog
+from kubernetes.utils import parse_quantity
 
 from .. import fastjson
 from .errors import cause
@@ -487,10 +489,48 @@ def _validate_top_field(
 # ---------------------------------------------------------------- CEL
 
 
+class _Quantity(celpy.celtypes.StringType):
+    """A value of Kubernetes' CEL quantity library (`quantity("64Mi")`), compared by amount."""
+
+    amount: Decimal
+
+
+def _quantity(text: Any) -> _Quantity:
+    try:
+        amount = Decimal(parse_quantity(str(text)))
+    except (ValueError, ArithmeticError) as error:
+        raise ValueError(f"invalid quantity: {text}") from error
+    value = _Quantity(str(text))
+    value.amount = amount
+    return value
+
+
+def _is_quantity(text: Any) -> celpy.celtypes.BoolType:
+    try:
+        _quantity(text)
+    except ValueError:
+        return celpy.celtypes.BoolType(False)
+    return celpy.celtypes.BoolType(True)
+
+
+def _compare(left: _Quantity, right: _Quantity) -> celpy.celtypes.IntType:
+    return celpy.celtypes.IntType((left.amount > right.amount) - (left.amount < right.amount))
+
+
+# The part of Kubernetes' CEL library (k8s.io/apiserver/pkg/cel/library) the CRDs here use.
+_CEL_FUNCTIONS: dict[str, Any] = {
+    "quantity": _quantity,
+    "isQuantity": _is_quantity,
+    "compareTo": _compare,
+    "isLessThan": lambda a, b: celpy.celtypes.BoolType(a.amount < b.amount),
+    "isGreaterThan": lambda a, b: celpy.celtypes.BoolType(a.amount > b.amount),
+}
+
+
 @functools.lru_cache(maxsize=1024)
 def _cel_program(expression: str) -> Any:
     env = celpy.Environment()
-    return env.program(env.compile(expression))
+    return env.program(env.compile(expression), functions=_CEL_FUNCTIONS)
 
 
 def _cel_eval(expression: str, activation: dict[str, Any]) -> Any:

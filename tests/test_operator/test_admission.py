@@ -144,6 +144,16 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         room({}, name="2048"),
         ["metadata.name must be a DNS-1035 label"],
     ),
+    (
+        "memory limit below its request",
+        room({"resources": {"requests": {"memory": "512Mi"}, "limits": {"memory": "256Mi"}}}),
+        ["resources.limits.memory must be at least resources.requests.memory"],
+    ),
+    (
+        "cpu limit below its request, in other units",
+        room({"resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "500m"}}}),
+        ["resources.limits.cpu must be at least resources.requests.cpu"],
+    ),
     *[
         (
             f"name ending with {suffix}",
@@ -212,6 +222,17 @@ def test_the_crd_reserves_exactly_the_childrens_suffixes() -> None:
                     assert any(extra.endswith(r) for r in reserved), (suffix_a, suffix_b)
     for suffix in names.CHILD_SUFFIXES:
         assert suffix in reserved
+
+
+def test_limits_equal_to_or_above_requests_are_accepted(kubectl: Kubectl) -> None:
+    resources = {
+        "requests": {"cpu": "500m", "memory": "1Gi"},
+        "limits": {"cpu": 1, "memory": "1024Mi"},
+    }
+    manifest = room({"resources": resources}, name="roomy")
+    kubectl.run("apply", "-f", "-", stdin=json.dumps(manifest))
+    assert kubectl.json("gameroom", "roomy")["spec"]["resources"]["limits"]["cpu"] == 1
+    kubectl.run("delete", "gameroom", "roomy")
 
 
 def test_defaults_are_filled_in(kubectl: Kubectl) -> None:
