@@ -71,6 +71,8 @@ def configure(fmt: str | None = None, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.WARNING)
+    # Python's warnings would otherwise be printed as plain text.
+    logging.captureWarnings(True)
 
 
 def fatal(message: str, fmt: str | None = None, stream: TextIO | None = None) -> None:
