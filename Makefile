@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The product (gameserver, gameroom_operator) and, as a separate development
+# distribution, kubesandbox (its pytest plugin and the `kubesandbox` command).
+$(STAMP): pyproject.toml kubesandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./kubesandbox
 	touch $(STAMP)
 
 # Debian packages the tests drive for real (COMMAND=PACKAGE): installed when missing.

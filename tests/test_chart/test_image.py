@@ -120,3 +120,41 @@ def test_e2e_kind_dry_run_prints_every_step_in_order() -> None:
         assert command.removeprefix("sudo ").startswith(start), (command, start)
     assert commands[10].endswith("tests/test_operator --cluster=kubeconfig -q -k create")
     assert "apply --server-side -f charts/gameroom-operator/crds/" in commands[3]
+
+
+def build_wheel(source: Path, into: Path) -> zipfile.ZipFile:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+        + ["-w", str(into), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = into.glob("*.whl")
+    return zipfile.ZipFile(wheel)
+
+
+def entry_points(wheel: zipfile.ZipFile) -> str:
+    name = next(n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt"))
+    return wheel.read(name).decode()
+
+
+def test_root_distribution_is_the_product_and_registers_no_pytest_plugin(
+    tmp_path: Path,
+) -> None:
+    """Built from a copy of the repository root, kubesandbox folder included."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        (repo / name).write_bytes((ROOT / name).read_bytes())
+    for name in ("gameserver", "operator", "kubesandbox"):
+        subprocess.run(["cp", "-r", str(ROOT / name), str(repo / name)], check=True)
+    product = build_wheel(repo, tmp_path / "product")
+    packages = {n.split("/")[0] for n in product.namelist() if ".dist-info/" not in n}
+    assert packages == {"gameserver", "gameroom_operator"}
+    scripts = entry_points(product)
+    assert "pytest11" not in scripts and "kubesandbox" not in scripts
+    # The development tool is a distribution of its own, with the plugin and the command.
+    sandbox = build_wheel(repo / "kubesandbox", tmp_path / "sandbox")
+    assert any(n.startswith("kubesandbox/network/shim/") for n in sandbox.namelist())
+    assert "kubesandbox = kubesandbox.testing" in entry_points(sandbox)
+    assert "kubesandbox = kubesandbox.__main__:main" in entry_points(sandbox)
