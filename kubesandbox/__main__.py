@@ -32,29 +32,6 @@ def runtime_pointer() -> Path:
     return Path(base) / f"kubesandbox-{os.getuid()}" / "current.json"
 
 
-def kubeconfig_text(url: str, namespace: str = "default") -> str:
-    return (
-        "apiVersion: v1\n"
-        "kind: Config\n"
-        "clusters:\n"
-        "- name: kubesandbox\n"
-        "  cluster:\n"
-        f"    server: {url}\n"
-        "contexts:\n"
-        "- name: kubesandbox\n"
-        "  context:\n"
-        "    cluster: kubesandbox\n"
-        "    user: kubesandbox\n"
-        f"    namespace: {namespace}\n"
-        "current-context: kubesandbox\n"
-        "preferences: {}\n"
-        "users:\n"
-        "- name: kubesandbox\n"
-        "  user:\n"
-        "    token: kubesandbox\n"
-    )
-
-
 def configure_logging(level: str, fmt: str) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
     renderer: Any = (
@@ -100,12 +77,13 @@ async def run_up(args: argparse.Namespace) -> int:
         state_dir=state_dir,
         persist=not temporary,
         host=args.host,
-        port=args.port,
+        port=0,
+        secure_port=args.port,
         watch_history=args.watch_history,
         service_cidr=slot.service_cidr,
     )
     await server.start()
-    kubeconfig = _write_kubeconfig(args.kubeconfig or state_dir / "kubeconfig", server.url)
+    kubeconfig = _write_kubeconfig(args.kubeconfig or state_dir / "kubeconfig", server.kubeconfig())
     manager = None
     if not args.no_controllers:
         try:
@@ -134,6 +112,7 @@ async def run_up(args: argparse.Namespace) -> int:
     record = {
         "pid": os.getpid(),
         "url": server.url,
+        "secureURL": server.secure_url,
         "kubeconfig": str(kubeconfig),
         "stateDir": str(state_dir),
         "temporary": temporary,
@@ -147,7 +126,8 @@ async def run_up(args: argparse.Namespace) -> int:
     pointer.write_text(json.dumps(record))
     print(f"export KUBECONFIG={kubeconfig}")
     print(
-        f"kubesandbox ready: API server {server.url}, state {state_dir}"
+        f"kubesandbox ready: API server {server.secure_url} (plain HTTP, bearer tokens "
+        f"only: {server.url}), state {state_dir}"
         f"{' (temporary)' if temporary else ''}; Ctrl-C to stop",
         flush=True,
     )
@@ -178,10 +158,13 @@ def _prepare_dir(wanted: str | None) -> Path:
     return state_dir
 
 
-def _write_kubeconfig(where: str | Path, url: str) -> Path:
+def _write_kubeconfig(where: str | Path, text: str) -> Path:
     path = Path(where).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(kubeconfig_text(url))
+    # The admin token is cluster-admin: readable by this user only.
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text)
     return path
 
 
@@ -256,7 +239,7 @@ def run_status(args: argparse.Namespace) -> int:
         )
         return 1
     print(f"kubesandbox: running (pid {pid})")
-    print(f"  API server:  {record['url']}")
+    print(f"  API server:  {record.get('secureURL', record['url'])} (plain HTTP: {record['url']})")
     print(f"  kubeconfig:  {record['kubeconfig']}  (export KUBECONFIG={record['kubeconfig']})")
     print(f"  state dir:   {record['stateDir']}{' (temporary)' if record.get('temporary') else ''}")
     print(

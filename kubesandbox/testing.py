@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -102,6 +103,31 @@ class Sandbox:
         self.state_dir = state_dir
         self.real_cluster = real_cluster
         self.cache_dir = cache_dir or Path(tempfile.mkdtemp(prefix="kubectl-cache-"))
+
+    @property
+    def server(self) -> str:
+        """The kubeconfig's server URL (kubesandbox: its TLS endpoint)."""
+        import yaml
+
+        config = yaml.safe_load(self.kubeconfig.read_text()) or {}
+        return str(config["clusters"][0]["cluster"]["server"])
+
+    @property
+    def token(self) -> str | None:
+        """The bearer token of the kubeconfig's current user (the sandbox's admin)."""
+        import yaml
+
+        config = yaml.safe_load(self.kubeconfig.read_text()) or {}
+        current = next(
+            (c for c in config.get("contexts") or [] if c["name"] == config.get("current-context")),
+            None,
+        )
+        user_name = (current or {}).get("context", {}).get("user")
+        for user in config.get("users") or []:
+            if user["name"] == user_name:
+                token = (user.get("user") or {}).get("token")
+                return str(token) if token else None
+        return None
 
     def api_client(self) -> ApiClient:
         from kubernetes import config
@@ -189,16 +215,19 @@ class SandboxProcess:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True)
         log_file.close()
         kubeconfig: str | None = None
+        plain_url = ""
         ready = threading.Event()
 
         def read() -> None:
             assert self.proc is not None and self.proc.stdout is not None
-            nonlocal kubeconfig
+            nonlocal kubeconfig, plain_url
             for line in self.proc.stdout:
                 self._lines.append(line)
                 if line.startswith("export KUBECONFIG="):
                     kubeconfig = line.strip().split("=", 1)[1]
                 if line.startswith("kubesandbox ready"):
+                    found = re.search(r"plain HTTP[^:]*: (http://\S+?)\)", line)
+                    plain_url = found.group(1) if found else ""
                     ready.set()
             ready.set()
 
@@ -209,11 +238,9 @@ class SandboxProcess:
                 f"kubesandbox did not start within {STARTUP_TIMEOUT:.0f}s; its log:\n"
                 + self.log_path.read_text()[-4000:]
             )
-        url = ""
-        for line in Path(kubeconfig).read_text().splitlines():
-            if line.strip().startswith("server:"):
-                url = line.split("server:", 1)[1].strip()
-        self.sandbox = Sandbox(Path(kubeconfig), url, state_dir=Path(kubeconfig).parent)
+        # `url` is the plain-HTTP endpoint (raw calls in tests send `Sandbox.token`);
+        # the kubeconfig points at the TLS one, which kubectl needs to send a token at all.
+        self.sandbox = Sandbox(Path(kubeconfig), plain_url, state_dir=Path(kubeconfig).parent)
         return self.sandbox
 
     def stop(self, timeout: float = 60) -> None:

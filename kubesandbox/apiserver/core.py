@@ -18,6 +18,7 @@ import yaml
 
 from .. import fastjson
 from . import errors
+from .admission import ROOT_CA, admit_service_account, root_ca_configmap
 from .builtin_schemas import SchemaNode, builtin_root
 from .defaults import (
     ClusterIPAllocator,
@@ -46,6 +47,13 @@ from .patching import (
     render_path,
     strategic_merge,
     value_at,
+)
+from .rbac import (
+    CLUSTER_ROLE_BINDINGS,
+    CLUSTER_ROLES,
+    aggregated_rules,
+    default_cluster_role_bindings,
+    default_cluster_roles,
 )
 from .resources import ResourceType, builtin_resources, crd_to_resource
 from .schema import check_cel_compiles, process_custom_object
@@ -132,8 +140,11 @@ class DeleteOptions:
 
 
 class ApiCore:
-    def __init__(self, store: Store, service_cidr: str | None = None) -> None:
+    def __init__(self, store: Store, service_cidr: str | None = None, ca_pem: str = "") -> None:
         self.store = store
+        # The CA that Pods trust (published as kube-root-ca.crt in every namespace).
+        self.ca_pem = ca_pem
+        self._aggregating = False
         self.types: dict[RKey, ResourceType] = {}
         self.by_gv: dict[tuple[str, str], dict[str, ResourceType]] = {}
         self.cluster_ips = (
@@ -158,6 +169,46 @@ class ApiCore:
                     {"metadata": {"name": ns}},
                     manager="kube-apiserver",
                 )
+        for nsobj in list(self.store.iter(NS_KEY, None)):
+            self._namespace_created(nsobj["metadata"]["name"])
+        self._bootstrap_rbac()
+
+    def _bootstrap_rbac(self) -> None:
+        """The default ClusterRoles and bindings, as kube-apiserver creates at start."""
+        for key, objects in (
+            (CLUSTER_ROLES, default_cluster_roles()),
+            (CLUSTER_ROLE_BINDINGS, default_cluster_role_bindings()),
+        ):
+            for obj in objects:
+                if self.store.get(key, "", obj["metadata"]["name"]) is None:
+                    self.create(self.types[key], None, "", obj, manager="kube-apiserver")
+        self._reaggregate()
+
+    def _reaggregate(self) -> None:
+        """Fill aggregated ClusterRoles' rules from the roles their selectors pick (the
+        clusterrole-aggregation controller's work, done at once here)."""
+        if self._aggregating:
+            return
+        self._aggregating = True
+        try:
+            for _ in range(5):  # aggregated roles may aggregate each other (admin <- edit)
+                changed = False
+                for role in list(self.store.iter(CLUSTER_ROLES, None)):
+                    rules = aggregated_rules(self.store, role)
+                    if rules is not None and rules != (role.get("rules") or []):
+                        self.update(
+                            self.types[CLUSTER_ROLES],
+                            None,
+                            "",
+                            role["metadata"]["name"],
+                            {**role, "rules": rules},
+                            manager="clusterrole-aggregation-controller",
+                        )
+                        changed = True
+                if not changed:
+                    break
+        finally:
+            self._aggregating = False
 
     # ------------------------------------------------------------ registry
     def _register(self, rt: ResourceType) -> None:
@@ -289,6 +340,7 @@ class ApiCore:
             meta["namespace"] = ns
         else:
             meta.pop("namespace", None)
+        display_name = str(meta.get("name") or meta.get("generateName") or "")
         if not meta.get("name"):
             if meta.get("generateName"):
                 for _ in range(20):
@@ -311,6 +363,8 @@ class ApiCore:
                     ],
                 )
         name = meta["name"]
+        if rt.key == ("", "pods"):
+            admit_service_account(self.store, obj, display_name)
         name_causes = validate_name(rt.plural, name)
         if name_causes:
             raise self._invalid(rt, name, name_causes)
@@ -352,6 +406,8 @@ class ApiCore:
             self._register(crd_to_resource(obj))
         if rt.key == NS_KEY:
             self._namespace_created(name)
+        if rt.key == CLUSTER_ROLES:
+            self._reaggregate()
         return obj
 
     def _admit(
@@ -542,6 +598,14 @@ class ApiCore:
                 None,
                 name,
                 {"metadata": {"name": "default"}},
+                manager="kube-controller-manager",
+            )
+        if self.ca_pem and self.store.get(("", "configmaps"), name, ROOT_CA) is None:
+            self.create(
+                self.types[("", "configmaps")],
+                None,
+                name,
+                root_ca_configmap(self.ca_pem),
                 manager="kube-controller-manager",
             )
 
@@ -759,6 +823,8 @@ class ApiCore:
         self.store.put(rt.key, new, "MODIFIED")
         if rt.key == CRD_KEY:
             self._register(crd_to_resource(new))
+        if rt.key == CLUSTER_ROLES:
+            self._reaggregate()
         if new_meta.get("deletionTimestamp"):
             self._progress_deletion(rt, new)
         return new
@@ -1113,6 +1179,8 @@ class ApiCore:
                 self.store.drop_resource(served.key)
         self._collect_garbage(meta["uid"])
         self._owner_gone_foreground_check(obj)
+        if rt.key == CLUSTER_ROLES:
+            self._reaggregate()
         if ns:
             self._maybe_finish_namespace(ns)
 

@@ -33,6 +33,13 @@ def validate_name(plural: str, name: str) -> list[Cause]:
         return []
     if plural in ("events",):
         return []
+    if plural in ("roles", "clusterroles", "rolebindings", "clusterrolebindings"):
+        # RBAC names are path segments (ValidatePathSegmentName): "system:..." is fine
+        bad = next((c for c in ("/", "%") if c in name), None)
+        if name in (".", "..") or bad:
+            why = f"may not contain '{bad}'" if bad else f"may not be '{name}'"
+            return [cause("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": {why}')]
+        return []
     if len(name) > 253 or not DNS1123_SUBDOMAIN.match(name):
         return [
             cause(

@@ -148,6 +148,27 @@ _LAYOUTS: dict[str, str] = {
     "ClusterRoleBinding": "metadata:1:ObjectMeta subjects:2:Subject* roleRef:3:RoleRef",
     "Subject": "kind:1:s apiGroup:2:s name:3:s namespace:4:s",
     "RoleRef": "apiGroup:1:s kind:2:s name:3:s",
+    # authentication/v1 and authorization/v1 (kubectl create token, auth can-i|whoami)
+    "SelfSubjectReview": "metadata:1:ObjectMeta status:2:X",
+    "TokenRequest": "metadata:1:ObjectMeta spec:2:TokenRequestSpec status:3:X",
+    "TokenRequestSpec": "audiences:1:s* boundObjectRef:3:BoundObjectReference "
+    "expirationSeconds:4:i",
+    "BoundObjectReference": "kind:1:s apiVersion:2:s name:3:s uid:4:s",
+    "TokenReview": "metadata:1:ObjectMeta spec:2:TokenReviewSpec status:3:X",
+    "TokenReviewSpec": "token:1:s audiences:2:s*",
+    "SelfSubjectAccessReview": "metadata:1:ObjectMeta spec:2:SelfSubjectAccessReviewSpec "
+    "status:3:X",
+    "SelfSubjectAccessReviewSpec": "resourceAttributes:1:ResourceAttributes "
+    "nonResourceAttributes:2:NonResourceAttributes",
+    "ResourceAttributes": "namespace:1:s verb:2:s group:3:s version:4:s resource:5:s "
+    "subresource:6:s name:7:s",
+    "NonResourceAttributes": "path:1:s verb:2:s",
+    "SubjectAccessReview": "metadata:1:ObjectMeta spec:2:SubjectAccessReviewSpec status:3:X",
+    "LocalSubjectAccessReview": "metadata:1:ObjectMeta spec:2:SubjectAccessReviewSpec status:3:X",
+    "SubjectAccessReviewSpec": "resourceAttributes:1:ResourceAttributes "
+    "nonResourceAttributes:2:NonResourceAttributes user:3:s groups:4:s* uid:6:s",
+    "SelfSubjectRulesReview": "metadata:1:ObjectMeta spec:2:SelfSubjectRulesReviewSpec status:3:X",
+    "SelfSubjectRulesReviewSpec": "namespace:1:s",
     # networking/v1
     "Ingress": "metadata:1:ObjectMeta spec:2:IngressSpec status:3:X",
     "IngressSpec": "defaultBackend:1:IngressBackend tls:2:IngressTLS* rules:3:IngressRule* "
@@ -179,6 +200,13 @@ KINDS = {
     "RoleBinding",
     "ClusterRoleBinding",
     "Ingress",
+    "SelfSubjectReview",
+    "TokenRequest",
+    "TokenReview",
+    "SelfSubjectAccessReview",
+    "SubjectAccessReview",
+    "LocalSubjectAccessReview",
+    "SelfSubjectRulesReview",
 }
 
 

@@ -165,6 +165,7 @@ def builtin_resources() -> list[ResourceType]:
             "serviceaccounts",
             "ServiceAccount",
             short=("sa",),
+            subs=("token",),
             definition=_defn(core, "ServiceAccount"),
         ),
         _b(
@@ -329,6 +330,33 @@ def builtin_resources() -> list[ResourceType]:
             definition="io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."
             "CustomResourceDefinition",
         ),
+        *review_resources(),
+    ]
+
+
+REVIEW_KINDS = {
+    ("authorization.k8s.io", "selfsubjectaccessreviews"): ("SelfSubjectAccessReview", False),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"): ("SelfSubjectRulesReview", False),
+    ("authorization.k8s.io", "subjectaccessreviews"): ("SubjectAccessReview", False),
+    ("authorization.k8s.io", "localsubjectaccessreviews"): ("LocalSubjectAccessReview", True),
+    ("authentication.k8s.io", "selfsubjectreviews"): ("SelfSubjectReview", False),
+    ("authentication.k8s.io", "tokenreviews"): ("TokenReview", False),
+}
+
+
+def review_resources() -> list[ResourceType]:
+    """Create-only kinds that are answered, never stored."""
+    return [
+        _b(
+            group,
+            "v1",
+            plural,
+            kind,
+            namespaced,
+            verbs=("create",),
+            definition=f"io.k8s.api.{group.split('.')[0]}.v1.{kind}",
+        )
+        for (group, plural), (kind, namespaced) in REVIEW_KINDS.items()
     ]
 
 
@@ -339,6 +367,7 @@ SUBRESOURCE_KINDS: dict[str, tuple[str, str, str]] = {
     "binding": ("", "v1", "Binding"),
     "log": ("", "", "Pod"),
     "finalize": ("", "", ""),
+    "token": ("authentication.k8s.io", "v1", "TokenRequest"),
 }
 
 SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
@@ -348,6 +377,7 @@ SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "binding": ("create",),
     "log": ("get",),
     "finalize": ("update",),
+    "token": ("create",),
 }
 
 

@@ -9,6 +9,8 @@ import collections
 import contextlib
 import json
 import os
+import ssl
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,14 @@ from aiohttp import web
 
 from .. import fastjson
 from . import discovery, errors, openapi, protobuf, tables
+from .access import Access, request_attributes
+from .auth import Authenticator, Credentials, UserInfo
 from .builtin_schemas import remove_fields, unknown_fields
 from .core import PATCH_APPLY, ApiCore, DeleteOptions, _micro_now
 from .errors import ApiError
 from .patching import json_patch, merge_patch
 from .persistence import StateFiles
-from .resources import ResourceType
+from .resources import REVIEW_KINDS, ResourceType
 from .selectors import (
     fields_match,
     label_selector_to_string,
@@ -96,6 +100,7 @@ class RequestInfo:
 
 
 INFO = web.RequestKey("info", RequestInfo)
+USER = web.RequestKey("user", UserInfo)
 
 
 class ApiServer:
@@ -108,6 +113,7 @@ class ApiServer:
         persist: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
+        secure_port: int = 0,
         watch_history: int = 50_000,
         request_log_size: int = 200_000,
         service_cidr: str | None = None,
@@ -120,7 +126,14 @@ class ApiServer:
         self.state_files: StateFiles | None = None
         if self.persist:
             self._load()
-        self.core = ApiCore(self.store, service_cidr=service_cidr)
+        # Tokens, signing key and serving certificate; under the state dir so that a
+        # restarted sandbox keeps accepting the tokens it issued.
+        self._pki_tmp = None if state_dir else tempfile.TemporaryDirectory(prefix="ksb-pki-")
+        pki = state_dir / "pki" if state_dir else Path(self._pki_tmp.name)  # type: ignore[union-attr]
+        self.credentials = Credentials(pki)
+        self.core = ApiCore(self.store, service_cidr=service_cidr, ca_pem=self.credentials.ca_pem)
+        self.access = Access(self.store, Authenticator(self.store, self.credentials))
+        self.secure_port = secure_port
         self.requests: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=request_log_size
         )
@@ -136,6 +149,40 @@ class ApiServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def secure_url(self) -> str:
+        """The TLS endpoint Pods reach as KUBERNETES_SERVICE_HOST/PORT (in-cluster config)."""
+        return f"https://{self.host}:{self.secure_port}"
+
+    @property
+    def admin_token(self) -> str:
+        return self.credentials.admin_token
+
+    def kubeconfig(self, namespace: str = "default") -> str:
+        """A kubeconfig for the admin: TLS (kubectl sends no token over plain HTTP)."""
+        ca_data = base64.b64encode(self.credentials.ca_pem.encode()).decode()
+        return (
+            "apiVersion: v1\n"
+            "kind: Config\n"
+            "clusters:\n"
+            "- name: kubesandbox\n"
+            "  cluster:\n"
+            f"    server: {self.secure_url}\n"
+            f"    certificate-authority-data: {ca_data}\n"
+            "contexts:\n"
+            "- name: kubesandbox\n"
+            "  context:\n"
+            "    cluster: kubesandbox\n"
+            "    user: kubesandbox\n"
+            f"    namespace: {namespace}\n"
+            "current-context: kubesandbox\n"
+            "preferences: {}\n"
+            "users:\n"
+            "- name: kubesandbox\n"
+            "  user:\n"
+            f"    token: {self.admin_token}\n"
+        )
+
     async def start(self) -> str:
         self.store.dirty = asyncio.Event()
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
@@ -145,6 +192,13 @@ class ApiServer:
         server = site._server
         if server is not None and server.sockets:  # type: ignore[attr-defined]
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(self.credentials.cert_file, self.credentials.key_file)
+        secure = web.TCPSite(
+            self._runner, self.host, self.secure_port, backlog=1024, ssl_context=tls
+        )
+        await secure.start()
+        self.secure_port = secure._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         if self.persist:
             self._persist_task = asyncio.create_task(self._persist_loop())
         log.info("apiserver.started", url=self.url, persist=self.persist)
@@ -163,6 +217,8 @@ class ApiServer:
             self.state_files.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._pki_tmp is not None:
+            self._pki_tmp.cleanup()
         log.info("apiserver.stopped")
 
     # ------------------------------------------------------------ persistence
@@ -206,6 +262,12 @@ class ApiServer:
         info = RequestInfo()
         request[INFO] = info
         try:
+            if not request.path.startswith("/sandbox/"):
+                # The sandbox's own endpoints (request log, info) are not Kubernetes API.
+                user = request[USER] = self.access.user_of(request.headers)
+                self.access.check(
+                    user, request_attributes(request.method, request.path, request.query)
+                )
             response: web.StreamResponse = await handler(request)
         except ApiError as exc:
             response = _error_response(exc)
@@ -401,6 +463,19 @@ class ApiServer:
         if sub and sub not in rt.subresources:
             raise ApiError(404, "the server could not find the requested resource", details={})
         method = request.method
+        review = REVIEW_KINDS.get(rt.key)
+        if review is not None:
+            if method != "POST" or name:
+                raise ApiError(
+                    405,
+                    f"the server does not allow this method on the requested resource ({method})",
+                    reason="MethodNotAllowed",
+                )
+            info.verb = "create"
+            answer = self.access.review(
+                review[0], rt.group, ns, await self._body(request), request[USER]
+            )
+            return _json(answer, status=201)
         if not name:
             if method == "GET":
                 if _truthy(request.query.get("watch")):
@@ -426,6 +501,10 @@ class ApiServer:
             return await self._pod_log(request, rt, ns, name)
         if sub == "scale":
             return await self._scale(request, rt, version, ns, name)
+        if sub == "token" and method == "POST":
+            info.verb = "create"
+            body = await self._body(request)
+            return _json(self.access.token_request(ns, name, body), status=201)
         if sub in ("eviction", "binding") and method == "POST":
             info.verb = "create"
             return await self._pod_action(request, rt, ns, name, sub)

@@ -64,6 +64,7 @@ class ControllerManager:
         transport: Transport = "auto",
         audit_objects: bool = False,
         field_validation: FieldValidation = "Ignore",
+        token: str | None = None,
     ) -> None:
         """``transport``: "local" calls ``server.core`` in process (the default when a
         ``server`` is given), "http" talks to ``api_url`` over HTTP (the default without).
@@ -86,8 +87,10 @@ class ControllerManager:
         self.client: ApiTransport = (
             LocalClient(server, audit=audit_objects, field_validation=field_validation)
             if self.transport == "local" and server is not None
-            else ApiClient(self.api_url)
+            else ApiClient(self.api_url, token or (server.admin_token if server else None))
         )
+        # Where Pods reach the API server with in-cluster config (TLS, their own token).
+        self.secure_port = server.secure_port if server is not None else None
         self.informers: dict[str, Informer] = {}
         self.queues: list[WorkQueue] = []
         self.kubelet: object | None = None
@@ -171,6 +174,7 @@ class ControllerManager:
             secrets=inf["secrets"],
             pvcs=inf["pvcs"],
             services=inf["services"],
+            secure_port=self.secure_port,
         )
         self.kubelet = kubelet
         proxy = ServiceProxy(inf["services"], inf["endpointslices"], kubelet.hosts_file)

@@ -195,15 +195,20 @@ class ClientVerbs:
 class ApiClient(ClientVerbs):
     """Thin JSON client for one API server URL."""
 
-    def __init__(self, api_url: str) -> None:
+    def __init__(self, api_url: str, token: str | None = None) -> None:
         self.api_url = api_url.rstrip("/")
+        self.token = token
         self._session: aiohttp.ClientSession | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                headers={
+                    "User-Agent": USER_AGENT,
+                    "Accept": "application/json",
+                    **({"Authorization": f"Bearer {self.token}"} if self.token else {}),
+                },
                 connector=aiohttp.TCPConnector(limit=32),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
             )

@@ -271,6 +271,8 @@ class LocalClient(ClientVerbs):
             raise _not_found()
         if sub == "binding" and method == "POST":
             return 201, self._bind(route, body)
+        if sub == "token" and method == "POST":
+            return 201, self.server.access.token_request(ns, name, body)
         if sub in ("log", "scale", "eviction"):
             raise ServerError(
                 405,

@@ -7,7 +7,6 @@ import contextlib
 import functools
 import ipaddress
 import os
-import pathlib
 import re
 import shutil
 import signal
@@ -16,7 +15,6 @@ from urllib.parse import urlparse
 
 import aiohttp
 import structlog
-import yaml
 
 from kubesandbox.config import SandboxConfig
 from kubesandbox.controllers.client import (
@@ -93,6 +91,7 @@ class Kubelet:
         secrets: Informer,
         pvcs: Informer,
         services: Informer,
+        secure_port: int | None = None,
     ) -> None:
         self.client = client
         self.config = config
@@ -115,9 +114,10 @@ class Kubelet:
         self.terminating: dict[str, asyncio.Task[None]] = {}
         self.pids: set[int] = set()
         self.hosts_file = config.network_dir / "hosts"
-        self.kubeconfig_path: pathlib.Path | None = None
         parsed = urlparse(client.api_url)
         self.api_port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        # The API server's TLS port: KUBERNETES_SERVICE_PORT for in-cluster config.
+        self.secure_port = secure_port or self.api_port
         self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -178,26 +178,36 @@ class Kubelet:
     async def start(self) -> None:
         self.config.pods_dir.mkdir(parents=True, exist_ok=True)
         self.config.network_dir.mkdir(parents=True, exist_ok=True)
-        self._write_kubeconfig()
         await self._register_node()
         self.pods.add_handler(self._on_pod)
         self.configmaps.add_handler(functools.partial(self._on_config, "configmap"))
         self.secrets.add_handler(functools.partial(self._on_config, "secret"))
         self.pvcs.add_handler(functools.partial(self._on_config, "pvc"))
 
-    def _write_kubeconfig(self) -> None:
-        path = self.config.state_dir / "kubelet" / "pod-kubeconfig.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        document = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "sandbox", "cluster": {"server": self.client.api_url}}],
-            "users": [{"name": "pod", "user": {}}],
-            "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "pod"}}],
-            "current-context": "sandbox",
+    async def service_account_token(self, pod: Obj, source: Obj) -> bytes:
+        """A TokenRequest bound to the Pod, as the kubelet makes for projected tokens."""
+        meta = pod["metadata"]
+        spec = pod.get("spec") or {}
+        account = spec.get("serviceAccountName") or "default"
+        body: Obj = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "expirationSeconds": int(source.get("expirationSeconds") or 3607),
+                "boundObjectRef": {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                },
+            },
         }
-        path.write_text(yaml.safe_dump(document))
-        self.kubeconfig_path = path
+        if source.get("audience"):
+            body["spec"]["audiences"] = [source["audience"]]
+        answer = await self.client.create(
+            f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token", body
+        )
+        return str(answer["status"]["token"]).encode()
 
     async def _register_node(self) -> None:
         now = fmt_time(utcnow())

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from kubesandbox.controllers.client import ApiError
 from kubesandbox.controllers.common import fmt_time, utcnow
 from kubesandbox.kubelet.env import ContainerConfigError, build_env, command_line
 from kubesandbox.kubelet.lifeline import die_with_parent
@@ -30,7 +31,13 @@ from kubesandbox.kubelet.status import (
     pod_status,
     should_restart,
 )
-from kubesandbox.kubelet.volumes import materialize_volumes, mount_map, rewrite_path
+from kubesandbox.kubelet.volumes import (
+    materialize_volumes,
+    mount_map,
+    rewrite_path,
+    token_key,
+    token_sources,
+)
 
 if TYPE_CHECKING:
     from kubesandbox.kubelet import Kubelet
@@ -65,6 +72,8 @@ class PodWorker:
         self.kill_reason: dict[str, str] = {}
         self.stopping = False
         self.volumes: dict[str, pathlib.Path] = {}
+        # Projected ServiceAccount tokens, by their source (asked for once per Pod)
+        self.tokens: dict[str, bytes] = {}
         self.reason: str | None = None
         self.message: str | None = None
         self._dirty = asyncio.Event()
@@ -132,6 +141,15 @@ class PodWorker:
 
     async def _materialize_volumes(self) -> dict[str, pathlib.Path]:
         """Write the Pod's volumes to real directories (off the event loop)."""
+        for source in token_sources(self.pod):
+            key = token_key(source)
+            if key not in self.tokens:
+                try:
+                    self.tokens[key] = await self.kubelet.service_account_token(self.pod, source)
+                except ApiError as exc:
+                    raise ContainerConfigError(
+                        f"failed to fetch token: {exc.reason}: {exc.body}"
+                    ) from exc
         return await asyncio.to_thread(
             materialize_volumes,
             self.pod,
@@ -141,6 +159,7 @@ class PodWorker:
             get_configmap=self.kubelet.get_configmap,
             get_secret=self.kubelet.get_secret,
             get_pvc=self.kubelet.get_pvc,
+            tokens=self.tokens,
         )
 
     async def event(self, type_: str, reason: str, message: str, container: str = "") -> None:
@@ -269,7 +288,8 @@ class PodWorker:
             "LANG": os.environ.get("LANG", "C.UTF-8"),
             "HOME": str(self.dir / "home"),
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-            "KUBERNETES_SERVICE_PORT": str(self.kubelet.api_port),
+            "KUBERNETES_SERVICE_PORT": str(self.kubelet.secure_port),
+            "KUBERNETES_SERVICE_PORT_HTTPS": str(self.kubelet.secure_port),
         }
         base.update(self.kubelet.service_env(self.namespace))
         if rule is not None:
@@ -311,13 +331,8 @@ class PodWorker:
         env["KUBESANDBOX_NAMESPACE"] = self.namespace
         env["KUBESANDBOX_HOSTS_FILE"] = str(self.kubelet.hosts_file)
         # The API server stays reachable at 127.0.0.1 from inside the pod.
-        env["KUBESANDBOX_HOST_PORTS"] = str(self.kubelet.api_port)
+        env["KUBESANDBOX_HOST_PORTS"] = f"{self.kubelet.api_port},{self.kubelet.secure_port}"
         env["KUBESANDBOX_MOUNTS"] = json.dumps({k: str(v) for k, v in mounts.items()})
-        kubeconfig = self.kubelet.kubeconfig_path
-        if kubeconfig is not None and (self.pod.get("spec") or {}).get(
-            "automountServiceAccountToken", True
-        ):
-            env.setdefault("KUBECONFIG", str(kubeconfig))
         return argv, env, cwd
 
     def _mode(self, image: str) -> str:

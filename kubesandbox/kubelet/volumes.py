@@ -8,6 +8,7 @@ start with a mountPath are rewritten to the real directory.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import pathlib
 import shutil
@@ -74,8 +75,27 @@ def _secret_files(secret: Obj) -> dict[str, bytes]:
     return files
 
 
+def token_sources(pod: Obj) -> list[Obj]:
+    """The Pod's projected serviceAccountToken sources."""
+    return [
+        src["serviceAccountToken"]
+        for volume in (pod.get("spec") or {}).get("volumes") or []
+        for src in (volume.get("projected") or {}).get("sources") or []
+        if isinstance(src.get("serviceAccountToken"), dict)
+    ]
+
+
+def token_key(source: Obj) -> str:
+    return json.dumps(source, sort_keys=True)
+
+
 def _source_files(
-    pod: Obj, kind: str, source: Obj, get_configmap: Lookup, get_secret: Lookup
+    pod: Obj,
+    kind: str,
+    source: Obj,
+    get_configmap: Lookup,
+    get_secret: Lookup,
+    tokens: dict[str, bytes] | None = None,
 ) -> dict[str, bytes] | None:
     namespace = (pod.get("metadata") or {}).get("namespace", "default")
     if kind == "configMap":
@@ -101,8 +121,10 @@ def _source_files(
                 out[item["path"]] = field_ref(pod, item["fieldRef"]["fieldPath"]).encode()
         return out
     if kind == "serviceAccountToken":
-        # No token issuer here: the file exists so programs that read it start.
-        return {source.get("path", "token"): b"kubesandbox-no-token"}
+        token = (tokens or {}).get(token_key(source))
+        if token is None:
+            raise ContainerConfigError("no token was issued for the serviceAccountToken volume")
+        return {source.get("path", "token"): token}
     return None
 
 
@@ -115,6 +137,7 @@ def materialize_volumes(
     get_configmap: Lookup,
     get_secret: Lookup,
     get_pvc: Lookup,
+    tokens: dict[str, bytes] | None = None,
 ) -> dict[str, pathlib.Path]:
     """Create or refresh every volume of the Pod; returns volume name -> directory."""
     namespace = (pod.get("metadata") or {}).get("namespace", "default")
@@ -152,7 +175,7 @@ def materialize_volumes(
             mode = int(volume["projected"].get("defaultMode", 0o644))
             for src in volume["projected"].get("sources") or []:
                 for kind, source in src.items():
-                    got = _source_files(pod, kind, source, get_configmap, get_secret)
+                    got = _source_files(pod, kind, source, get_configmap, get_secret, tokens)
                     files.update(got or {})
         else:
             for kind in ("configMap", "secret", "downwardAPI"):

@@ -35,8 +35,11 @@ def _shim() -> ModuleType:
 class _ApiLookup:
     """Looks ``svc.ns.svc`` names up in the API server, caching answers for a second."""
 
-    def __init__(self, api_url: str, ttl: float = 1.0) -> None:
+    def __init__(self, api_url: str, ttl: float = 1.0, token: str | None = None) -> None:
         self.api_url = api_url.rstrip("/")
+        self.headers = {"Accept": "application/json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
         self.ttl = ttl
         self._cache: dict[str, tuple[float, list[str] | None]] = {}
         self._lock = threading.Lock()
@@ -58,7 +61,7 @@ class _ApiLookup:
 
     def _get(self, path: str) -> dict[str, object] | None:
         request = urllib.request.Request(  # noqa: S310 - the sandbox API URL is ours
-            self.api_url + path, headers={"Accept": "application/json"}
+            self.api_url + path, headers=self.headers
         )
         try:
             with urllib.request.urlopen(request, timeout=3) as resp:  # noqa: S310
@@ -88,11 +91,13 @@ def install_resolver(
     *,
     hosts_file: pathlib.Path | str | None = None,
     namespace: str | None = None,
+    token: str | None = None,
 ) -> Callable[[], None]:
     """Make this process resolve Service DNS names to ClusterIPs; returns an undo function.
 
     Give either the sandbox API URL (lookups ask the API server) or the sandbox's hosts
-    file (``{state_dir}/network/hosts``, which is what pods use). ``namespace`` lets bare
+    file (``{state_dir}/network/hosts``, which is what pods use); with the URL, ``token``
+    is a bearer token that may read Services and Endpoints. ``namespace`` lets bare
     service names resolve as they do inside a pod of that namespace. Connections are not
     rewritten: test code keeps talking to 127.0.0.1 as before.
     """
@@ -100,7 +105,7 @@ def install_resolver(
     if hosts_file is not None:
         lookup = shim.HostsTable(str(hosts_file)).lookup
     elif api_url is not None:
-        lookup = _ApiLookup(api_url)
+        lookup = _ApiLookup(api_url, token=token)
     else:
         raise ValueError("install_resolver needs the sandbox api_url or its hosts_file")
     undo: Callable[[], None] = shim.install(None, namespace, lookup)

@@ -160,6 +160,11 @@ async def local_api(tmp_path: Path) -> AsyncIterator[ApiServer]:
     await server.stop()
 
 
+def admin(server: ApiServer) -> dict[str, str]:
+    """Headers of the sandbox's admin (for raw HTTP calls to an embedded ApiServer)."""
+    return {"Authorization": f"Bearer {server.admin_token}"}
+
+
 def http(
     sandbox: Sandbox,
     method: str,
@@ -178,7 +183,11 @@ def http(
         sandbox.url + path,
         data=data,
         method=method,
-        headers={"Content-Type": "application/json", **(headers or {})},
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {sandbox.token}"} if sandbox.token else {}),
+            **(headers or {}),
+        },
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:

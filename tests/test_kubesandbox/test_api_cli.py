@@ -29,10 +29,12 @@ def test_up_status_down_and_state_survives_a_restart(tmp_path: Path):
     process = SandboxProcess(["--state-dir", str(state), "--no-controllers"])
     sandbox = process.start()
     try:
-        assert (state / "kubeconfig").read_text().count(sandbox.url) == 1
+        kubeconfig = (state / "kubeconfig").read_text()
+        assert sandbox.server.startswith("https://") and kubeconfig.count(sandbox.server) == 1
+        assert oct(state.joinpath("kubeconfig").stat().st_mode & 0o777) == "0o600"
         status = _cli("status", "--state-dir", str(state))
         assert status.returncode == 0 and "running" in status.stdout
-        assert sandbox.url in status.stdout
+        assert sandbox.url in status.stdout and sandbox.server in status.stdout
         core = client.CoreV1Api(sandbox.api_client())
         core.create_namespaced_config_map("default", {"metadata": {"name": "survivor"}})
         down = _cli("down", "--state-dir", str(state))

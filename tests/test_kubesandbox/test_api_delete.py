@@ -123,7 +123,7 @@ def test_delete_collection_with_label_selector(api, namespace):
         )
     core.delete_collection_namespaced_config_map(namespace, label_selector="team=red")
     left = [c.metadata.name for c in core.list_namespaced_config_map(namespace).items]
-    assert left == ["dc2"]
+    assert left == ["dc2", "kube-root-ca.crt"]  # every namespace has the root CA
 
 
 def test_preconditions_guard_deletion(api, namespace):

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubesandbox import fastjson
+from kubesandbox.apiserver import admission
 from kubesandbox.apiserver import core as core_module
 from kubesandbox.apiserver.builtin_schemas import SchemaNode, builtin_root
 from kubesandbox.apiserver.core import PATCH_APPLY, PATCH_MERGE, PATCH_STRATEGIC, ApiCore
@@ -442,6 +443,8 @@ def _script(api: ApiCore) -> list[Any]:
 def test_managed_fields_are_the_same_with_and_without_the_memo(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The same token volume name in both runs (it is random: kube-api-access-xxxxx)
+    monkeypatch.setattr(admission, "_CHARS", "b")
     with_memo = _script(ApiCore(Store()))
     monkeypatch.setattr(core_module, "MEMO", _ForgetfulMemo())
     without = _script(ApiCore(Store()))

@@ -14,6 +14,8 @@ from kubesandbox.apiserver.persistence import StateFiles
 from kubesandbox.apiserver.server import ApiServer
 from kubesandbox.apiserver.store import Store
 
+from .conftest import admin
+
 
 def _world(store: Store) -> dict[Any, Any]:
     return {
@@ -134,7 +136,7 @@ async def test_a_server_restart_keeps_objects_written_since_the_last_snapshot(
     await first.start()
     path = "/api/v1/namespaces/default/configmaps"
     url = first.url + path
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession(headers=admin(first)) as s:
         for i in range(3):
             r = await s.post(url, json={"metadata": {"name": f"c{i}"}, "data": {"i": str(i)}})
             assert r.status == 201
@@ -144,10 +146,10 @@ async def test_a_server_restart_keeps_objects_written_since_the_last_snapshot(
     second = ApiServer(state_dir=tmp_path, persist=True, port=0)
     await second.start()
     try:
-        async with aiohttp.ClientSession() as s:
+        async with aiohttp.ClientSession(headers=admin(second)) as s:
             listed = await (await s.get(second.url + path)).json()
         names = [o["metadata"]["name"] for o in listed["items"]]
-        assert names == ["c1", "c2"]
+        assert names == ["c1", "c2", "kube-root-ca.crt"]
         assert int(listed["metadata"]["resourceVersion"]) >= first.store.rv
     finally:
         await second.stop()

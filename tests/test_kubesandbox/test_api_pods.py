@@ -9,6 +9,8 @@ import aiohttp
 
 from kubesandbox.apiserver import ApiServer
 
+from .conftest import admin
+
 POD = {
     "metadata": {"name": "p"},
     "spec": {
@@ -34,7 +36,7 @@ async def _setup(api: ApiServer, session: aiohttp.ClientSession) -> Path:
 
 async def test_pod_log_options(local_api: ApiServer):
     base = local_api.url + "/api/v1/namespaces/default/pods/p/log"
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession(headers=admin(local_api)) as s:
         await _setup(local_api, s)
         r = await s.get(base)
         assert r.status == 400
@@ -55,7 +57,7 @@ async def test_pod_log_options(local_api: ApiServer):
 
 
 async def test_pod_log_follow_streams_new_lines(local_api: ApiServer):
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession(headers=admin(local_api)) as s:
         logs = await _setup(local_api, s)
         url = local_api.url + "/api/v1/namespaces/default/pods/p/log?container=app&follow=true"
         async with s.get(url) as resp:
@@ -92,7 +94,7 @@ async def test_pod_log_follow_streams_new_lines(local_api: ApiServer):
 
 async def test_bound_pods_are_deleted_gracefully(local_api: ApiServer):
     pods = local_api.url + "/api/v1/namespaces/default/pods"
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession(headers=admin(local_api)) as s:
         await s.post(pods, json=POD)
         r = await s.post(
             pods + "/p/binding",
@@ -126,7 +128,7 @@ async def test_bound_pods_are_deleted_gracefully(local_api: ApiServer):
 async def test_objects_persist_across_restarts(tmp_path: Path):
     first = ApiServer(state_dir=tmp_path, persist=True, port=0)
     await first.start()
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession(headers=admin(first)) as s:
         r = await s.post(
             first.url + "/api/v1/namespaces/default/configmaps",
             json={"metadata": {"name": "kept"}, "data": {"k": "v"}},
@@ -136,7 +138,7 @@ async def test_objects_persist_across_restarts(tmp_path: Path):
     second = ApiServer(state_dir=tmp_path, persist=True, port=0)
     await second.start()
     try:
-        async with aiohttp.ClientSession() as s:
+        async with aiohttp.ClientSession(headers=admin(second)) as s:
             got = await (
                 await s.get(second.url + "/api/v1/namespaces/default/configmaps/kept")
             ).json()

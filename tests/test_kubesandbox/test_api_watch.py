@@ -11,6 +11,8 @@ from kubernetes import client, watch
 
 from kubesandbox.apiserver import ApiServer
 
+from .conftest import admin
+
 
 def _cm(name: str, labels: dict[str, str] | None = None) -> dict:
     return {"metadata": {"name": name, "labels": labels or {}}, "data": {"v": "1"}}
@@ -37,7 +39,11 @@ def test_watch_without_resource_version_starts_with_current_objects(api, namespa
     events = list(
         watch.Watch().stream(core.list_namespaced_config_map, namespace, timeout_seconds=1)
     )
-    assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "existing")]
+    assert [
+        (e["type"], e["object"].metadata.name)
+        for e in events
+        if e["object"].metadata.name != "kube-root-ca.crt"
+    ] == [("ADDED", "existing")]
 
 
 def test_live_events_arrive_while_watching(api, namespace):
@@ -100,10 +106,10 @@ def test_field_selector_watch_on_name(api, namespace):
     assert events == ["two"]
 
 
-async def _watch_lines(url: str, seconds: float = 10) -> list[dict]:
+async def _watch_lines(server: ApiServer, url: str, seconds: float = 10) -> list[dict]:
     lines: list[dict] = []
     async with (
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(headers=admin(server)) as session,
         session.get(url, timeout=aiohttp.ClientTimeout(total=seconds)) as resp,
     ):
         assert resp.status == 200
@@ -114,14 +120,15 @@ async def _watch_lines(url: str, seconds: float = 10) -> list[dict]:
 
 
 async def test_too_old_resource_version_gets_410_error_event(local_api: ApiServer):
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=admin(local_api)) as session:
         for i in range(80):  # the local server keeps only 50 events
             r = await session.post(
                 local_api.url + "/api/v1/namespaces/default/configmaps", json=_cm(f"c{i}")
             )
             assert r.status == 201
     events = await _watch_lines(
-        local_api.url + "/api/v1/configmaps?watch=true&resourceVersion=2&timeoutSeconds=5"
+        local_api,
+        local_api.url + "/api/v1/configmaps?watch=true&resourceVersion=2&timeoutSeconds=5",
     )
     assert len(events) == 1 and events[0]["type"] == "ERROR"
     status = events[0]["object"]
@@ -134,7 +141,9 @@ async def test_timeout_seconds_ends_the_stream(local_api: ApiServer):
     loop = asyncio.get_running_loop()
     start = loop.time()
     events = await _watch_lines(
-        local_api.url + "/api/v1/configmaps?watch=true&resourceVersion=1&timeoutSeconds=1"
+        local_api,
+        local_api.url
+        + f"/api/v1/configmaps?watch=true&resourceVersion={local_api.store.rv}&timeoutSeconds=1",
     )
     assert events == []
     assert 0.9 <= loop.time() - start < 5
@@ -144,13 +153,16 @@ async def test_bookmarks_and_initial_events_end(local_api: ApiServer, monkeypatc
     import kubesandbox.apiserver.server as server_module
 
     monkeypatch.setattr(server_module, "BOOKMARK_INTERVAL", 0.2)
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=admin(local_api)) as session:
         await session.post(local_api.url + "/api/v1/namespaces/default/configmaps", json=_cm("b1"))
     events = await _watch_lines(
+        local_api,
         local_api.url + "/api/v1/namespaces/default/configmaps?watch=true&"
         "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&"
-        "timeoutSeconds=1"
+        "timeoutSeconds=1",
     )
+    # (every namespace also has kube-root-ca.crt, as on a cluster)
+    events = [e for e in events if e["object"]["metadata"].get("name") != "kube-root-ca.crt"]
     kinds = [e["type"] for e in events]
     assert kinds[0] == "ADDED" and kinds[1] == "BOOKMARK"
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
@@ -161,11 +173,11 @@ async def test_bookmarks_and_initial_events_end(local_api: ApiServer, monkeypatc
 async def test_one_event_reaches_many_watchers(local_api: ApiServer):
     url = (
         local_api.url + "/api/v1/namespaces/default/configmaps?watch=true&"
-        "resourceVersion=1&timeoutSeconds=2"
+        f"resourceVersion={local_api.store.rv}&timeoutSeconds=2"
     )
-    tasks = [asyncio.create_task(_watch_lines(url)) for _ in range(20)]
+    tasks = [asyncio.create_task(_watch_lines(local_api, url)) for _ in range(20)]
     await asyncio.sleep(0.3)
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=admin(local_api)) as session:
         await session.post(local_api.url + "/api/v1/namespaces/default/configmaps", json=_cm("fan"))
     results = await asyncio.gather(*tasks)
     assert all([e["object"]["metadata"]["name"] for e in r] == ["fan"] for r in results)

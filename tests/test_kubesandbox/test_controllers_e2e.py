@@ -78,13 +78,9 @@ async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[San
     )
     assert manager.transport == "local"
     await manager.start()
-    client = ApiClient(url)
+    client = ApiClient(url, api.admin_token)
     kubeconfig = state / "kubeconfig"
-    kubeconfig.write_text(
-        f"apiVersion: v1\nkind: Config\nclusters:\n- name: s\n  cluster: {{server: '{url}'}}\n"
-        f"contexts:\n- name: s\n  context: {{cluster: s, user: u, namespace: {NS}}}\n"
-        "current-context: s\nusers:\n- name: u\n  user: {}\n"
-    )
+    kubeconfig.write_text(api.kubeconfig(NS))
     await client.create("/api/v1/namespaces", {"metadata": {"name": NS}})
     try:
         yield Sandbox(url, client, config, kubeconfig)
@@ -219,7 +215,7 @@ async def test_deployment_pods_run_and_the_service_answers_by_ip_and_name(sb: Sa
     assert cluster_ip.startswith("127.2.")
     names = {p["metadata"]["name"] for p in pods}
     seen = set()
-    undo = install_resolver(sb.url)
+    undo = install_resolver(sb.url, token=sb.client.token)
     try:
         async with aiohttp.ClientSession() as http:
             for url in (f"http://{cluster_ip}/", f"http://hello.{NS}.svc.cluster.local/") * 3:

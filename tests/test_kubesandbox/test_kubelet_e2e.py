@@ -60,15 +60,11 @@ async def start(
     url = await api.start()
     config = sandbox_config(state)
     config.network_slot = slot
-    manager = ControllerManager(url, config)
+    manager = ControllerManager(url, config, server=api, transport="http")
     await manager.start()
     kubeconfig = state / "kubeconfig"
-    kubeconfig.write_text(
-        f"apiVersion: v1\nkind: Config\nclusters:\n- name: s\n  cluster: {{server: '{url}'}}\n"
-        f"contexts:\n- name: s\n  context: {{cluster: s, user: u, namespace: {NS}}}\n"
-        "current-context: s\nusers:\n- name: u\n  user: {}\n"
-    )
-    client = ApiClient(url)
+    kubeconfig.write_text(api.kubeconfig(NS))
+    client = ApiClient(url, api.admin_token)
     if await client.get(f"/api/v1/namespaces/{NS}") is None:
         await client.create("/api/v1/namespaces", {"metadata": {"name": NS}})
     return api, manager, Sandbox(url, client, config, kubeconfig)
@@ -424,11 +420,40 @@ async def test_processes_in_pods_reach_the_api_server(sb: Sandbox) -> None:
     script = """
     import os
     from kubernetes import client, config
-    config.load_kube_config()
-    me = client.CoreV1Api().read_namespaced_pod(os.environ["HOSTNAME"], "kubelet")
+    config.load_incluster_config()  # token, CA and namespace from the projected volume
+    api = client.CoreV1Api()
+    me = api.read_namespaced_pod(os.environ["HOSTNAME"], "kubelet")
     print("phase", me.status.phase, me.status.pod_ip, flush=True)
+    try:
+        api.list_namespaced_secret("kubelet")
+    except client.ApiException as exc:
+        print("secrets", exc.status, flush=True)
     """
-    await create(sb, pod("operator-like", script, restartPolicy="Never"))
+    await sb.client.create(
+        f"/api/v1/namespaces/{NS}/serviceaccounts", {"metadata": {"name": "pod-reader"}}
+    )
+    await sb.client.create(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/roles",
+        {
+            "metadata": {"name": "pod-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+        },
+    )
+    await sb.client.create(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/rolebindings",
+        {
+            "metadata": {"name": "pod-reader"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "pod-reader",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "pod-reader", "namespace": NS}],
+        },
+    )
+    body = pod("operator-like", script, restartPolicy="Never")
+    body["spec"]["serviceAccountName"] = "pod-reader"
+    await create(sb, body)
 
     async def done() -> dict | None:
         p = await get_pod(sb, "operator-like")
@@ -438,6 +463,8 @@ async def test_processes_in_pods_reach_the_api_server(sb: Sandbox) -> None:
     out = await kubectl(sb, "logs", "operator-like")
     assert p["status"]["phase"] == "Succeeded", out
     assert f"phase Running {p['status']['podIP']}" in out
+    # It is its ServiceAccount, not the admin: the Role grants no Secrets.
+    assert "secrets 403" in out
 
 
 async def test_graceful_deletion_sigterm_then_sigkill(sb: Sandbox) -> None:

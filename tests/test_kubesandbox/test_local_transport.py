@@ -44,7 +44,7 @@ async def api() -> AsyncIterator[ApiServer]:
 
 @pytest_asyncio.fixture
 async def http(api: ApiServer) -> AsyncIterator[ApiClient]:
-    client = ApiClient(api.url)
+    client = ApiClient(api.url, api.admin_token)
     try:
         yield client
     finally:
@@ -253,7 +253,7 @@ async def test_watch_resumes_from_a_version_and_ends_with_a_bookmark(api: ApiSer
         async for e in local.watch(CONFIGMAPS.collection(NS), "0", timeout_seconds=0)
         if e["type"] == "ADDED"
     ]
-    assert sorted(everything) == ["one", "two"]
+    assert sorted(everything) == ["kube-root-ca.crt", "one", "two"]
 
 
 async def test_watch_from_a_compacted_version_is_410(api: ApiServer) -> None:

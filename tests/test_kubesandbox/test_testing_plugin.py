@@ -45,7 +45,7 @@ def test_cluster_kubeconfig_uses_that_cluster(kube_sandbox: Sandbox, tmp_path: P
     env = {
         **os.environ,
         "KUBECONFIG": str(kube_sandbox.kubeconfig),
-        "EXPECTED_URL": kube_sandbox.url,
+        "EXPECTED_URL": kube_sandbox.server,
     }
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"]

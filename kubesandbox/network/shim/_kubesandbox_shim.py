@@ -15,6 +15,7 @@ It deliberately has no dependencies beyond the standard library.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -237,7 +238,57 @@ def uninstall() -> None:
     _original.clear()
 
 
+def map_path(path: Any, mounts: dict[str, str]) -> Any:
+    """A volume's mountPath (as the container sees it) -> the directory the kubelet made."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str) or not path.startswith("/"):
+        return path
+    for mount in sorted(mounts, key=len, reverse=True):
+        if path == mount or path.startswith(mount.rstrip("/") + "/"):
+            return mounts[mount] + path[len(mount.rstrip("/")) :]
+    return path
+
+
+# Only these mounts are mapped for file access: client libraries read the ServiceAccount
+# token, CA and namespace from fixed paths there. Other mountPaths are rewritten by the
+# kubelet in arguments and environment values; mapping them here too would map the
+# rewritten (real) paths a second time when a mount sits at /tmp or the like.
+FIXED_PATH_MOUNTS = "/var/run/secrets/"
+
+
+def install_mounts(mounts: dict[str, str]) -> None:
+    """Files opened under /var/run/secrets/ are read from the volume's directory."""
+    import builtins
+    import io
+    import ssl
+
+    mounts = {k: v for k, v in mounts.items() if k.startswith(FIXED_PATH_MOUNTS)}
+    if not mounts:
+        return
+    original_open = builtins.open
+    original_stat = os.stat
+    original_verify = ssl.SSLContext.load_verify_locations
+
+    def mapped_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        return original_open(map_path(file, mounts), *args, **kwargs)
+
+    def mapped_stat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        return original_stat(map_path(path, mounts), *args, **kwargs)
+
+    def mapped_verify(
+        self: ssl.SSLContext, cafile: Any = None, capath: Any = None, cadata: Any = None
+    ) -> None:
+        original_verify(self, map_path(cafile, mounts), map_path(capath, mounts), cadata)
+
+    builtins.open = io.open = mapped_open
+    os.stat = mapped_stat  # os.path.exists/isfile/isdir call os.stat
+    ssl.SSLContext.load_verify_locations = mapped_verify  # type: ignore[method-assign]
+
+
 def install_from_environment() -> None:
+    with contextlib.suppress(ValueError):
+        install_mounts(json.loads(os.environ.get("KUBESANDBOX_MOUNTS") or "{}"))
     pod_ip = os.environ.get("KUBESANDBOX_POD_IP")
     hosts = os.environ.get("KUBESANDBOX_HOSTS_FILE")
     if not pod_ip or not hosts:
