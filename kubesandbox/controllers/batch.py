@@ -35,6 +35,8 @@ class JobPlan:
     finished: bool = False
     # Seconds until something time-based happens (activeDeadlineSeconds).
     requeue_after: float | None = None
+    # (type, reason, message) of Events to record on the Job
+    events: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def job_finished(job: Obj) -> str | None:
@@ -72,14 +74,17 @@ def plan_job(job: Obj, pods: list[Obj], now: dt.datetime) -> JobPlan:
             for c in (p.get("status") or {}).get("conditions") or []
         )
     )
+    suspended = bool(spec.get("suspend"))
     status: Obj = {
-        "startTime": old.get("startTime", stamp),
         "active": active,
         "succeeded": succeeded,
         "failed": failed,
         "ready": ready,
         "conditions": list(old.get("conditions") or []),
     }
+    # A Job created suspended has no startTime until it is resumed.
+    if old.get("startTime") or not suspended:
+        status["startTime"] = old.get("startTime", stamp)
     if "completionTime" in old:
         status["completionTime"] = old["completionTime"]
     plan.status = status
@@ -88,9 +93,18 @@ def plan_job(job: Obj, pods: list[Obj], now: dt.datetime) -> JobPlan:
         plan.finished = True
         plan.delete_active = active > 0
         return plan
-    if spec.get("suspend"):
+    was_suspended = (condition(job, "Suspended") or {}).get("status") == "True"
+    if suspended:
         plan.delete_active = active > 0
+        status["active"] = status["ready"] = 0
+        if not was_suspended:
+            _set_condition(status, "Suspended", "True", "JobSuspended", "Job suspended", stamp)
+            plan.events.append(("Normal", "Suspended", "Job suspended"))
         return plan
+    if was_suspended:
+        _set_condition(status, "Suspended", "False", "JobResumed", "Job resumed", stamp)
+        plan.events.append(("Normal", "Resumed", "Job resumed"))
+        status["startTime"] = stamp  # a resumed Job's deadline counts from now
 
     completions = spec.get("completions")
     parallelism = int(spec.get("parallelism", 1))
@@ -112,10 +126,13 @@ def plan_job(job: Obj, pods: list[Obj], now: dt.datetime) -> JobPlan:
         plan.delete_active = active > 0
         if type_ == "Complete":
             status["completionTime"] = stamp
+        else:
+            # the Pods the controller terminates count as failed, as with pod tracking
+            status["failed"] = failed + active
         status["active"] = 0
         status["ready"] = 0
 
-    if failed > backoff_limit:
+    if failed > backoff_limit or _restarts_past_limit(spec, active_pods, backoff_limit):
         finish("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
         return plan
     if deadline is not None and (now - started).total_seconds() >= int(deadline):
@@ -137,6 +154,29 @@ def plan_job(job: Obj, pods: list[Obj], now: dt.datetime) -> JobPlan:
     if deadline is not None:
         plan.requeue_after = max(0.0, int(deadline) - (now - started).total_seconds()) + 0.1
     return plan
+
+
+def _restarts_past_limit(spec: Obj, active_pods: list[Obj], limit: int) -> bool:
+    """With restartPolicy OnFailure failures are container restarts in running Pods."""
+    template = (spec.get("template") or {}).get("spec") or {}
+    if template.get("restartPolicy") != "OnFailure":
+        return False
+    restarts = sum(
+        int(cs.get("restartCount", 0))
+        for p in active_pods
+        if pod_phase(p) in ("Running", "Pending")
+        for key in ("initContainerStatuses", "containerStatuses")
+        for cs in (p.get("status") or {}).get(key) or []
+    )
+    return restarts > 0 if limit == 0 else restarts >= limit
+
+
+def _set_condition(
+    status: Obj, type_: str, value: str, reason: str, message: str, stamp: str
+) -> None:
+    status["conditions"] = [c for c in status["conditions"] if c.get("type") != type_] + [
+        {**_cond(type_, reason, message, stamp), "status": value}
+    ]
 
 
 def _cond(type_: str, reason: str, message: str, stamp: str) -> Obj:

@@ -153,6 +153,8 @@ class JobController:
             await self.client.patch(
                 JOBS.item(key[0], meta["name"], "status"), {"status": plan.status}
             )
+        for event in plan.events:
+            await self.recorder.record(job, *event)
         finished = job_finished({"status": plan.status})
         if finished and not was_finished:
             if finished == "Complete":

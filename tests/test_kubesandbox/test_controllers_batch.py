@@ -58,7 +58,7 @@ def test_job_fails_after_backoff_limit_and_stops_active_pods() -> None:
     plan = plan_job(job(backoffLimit=2), pods, NOW)
     assert plan.finished and plan.delete_active
     assert conditions(plan.status)["Failed"] == "BackoffLimitExceeded"
-    assert plan.status["failed"] == 3
+    assert plan.status["failed"] == 4  # the running Pod it terminates counts as failed
     # Within the limit a failed pod is replaced.
     plan = plan_job(job(backoffLimit=2), [pod("Failed")], NOW)
     assert plan.create == 1 and not plan.finished

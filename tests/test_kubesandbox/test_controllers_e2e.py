@@ -595,3 +595,64 @@ async def test_cascading_deletes_with_running_controllers(sb: Sandbox) -> None:
         f"/apis/apps/v1/namespaces/{NS}/replicasets", {"labelSelector": "app=orphan"}
     )
     assert len(rss["items"]) == 1 and not rss["items"][0]["metadata"].get("ownerReferences")
+
+
+async def test_on_failure_job_fails_at_its_backoff_limit(sb: Sandbox) -> None:
+    # OnFailure: the container restarts inside one Pod; restarts count against the limit
+    body = job("crashy", "raise SystemExit(1)", backoffLimit=2)
+    body["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
+    await sb.client.create(f"/apis/batch/v1/namespaces/{NS}/jobs", body)
+    await kubectl(sb, "wait", "--for=condition=failed", "job/crashy", "--timeout=60s")
+    j = await get(sb, f"/apis/batch/v1/namespaces/{NS}/jobs/crashy")
+    failed = next(c for c in j["status"]["conditions"] if c["type"] == "Failed")
+    assert (failed["reason"], failed["message"]) == (
+        "BackoffLimitExceeded",
+        "Job has reached the specified backoff limit",
+    )
+    assert j["status"]["failed"] == 1 and j["status"]["active"] == 0
+
+    async def pod_gone() -> bool:
+        pods = await sb.client.list(
+            f"/api/v1/namespaces/{NS}/pods", {"labelSelector": "job-name=crashy"}
+        )
+        return not pods["items"]
+
+    await eventually(pod_gone, what="the crashing Pod to be removed")
+
+
+async def test_active_deadline_fails_the_job_and_counts_the_pod(sb: Sandbox) -> None:
+    await sb.client.create(
+        f"/apis/batch/v1/namespaces/{NS}/jobs",
+        job("slow", "import time; time.sleep(600)", activeDeadlineSeconds=2),
+    )
+    await kubectl(sb, "wait", "--for=condition=failed", "job/slow", "--timeout=60s")
+    j = await get(sb, f"/apis/batch/v1/namespaces/{NS}/jobs/slow")
+    failed = next(c for c in j["status"]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "DeadlineExceeded"
+    assert (j["status"]["failed"], j["status"]["active"]) == (1, 0)
+
+
+async def test_suspended_job_starts_only_when_resumed(sb: Sandbox) -> None:
+    await sb.client.create(
+        f"/apis/batch/v1/namespaces/{NS}/jobs", job("later", "print('ran')", suspend=True)
+    )
+    await kubectl(sb, "wait", "--for=condition=suspended", "job/later", "--timeout=60s")
+    j = await get(sb, f"/apis/batch/v1/namespaces/{NS}/jobs/later")
+    suspended = next(c for c in j["status"]["conditions"] if c["type"] == "Suspended")
+    assert (suspended["status"], suspended["reason"]) == ("True", "JobSuspended")
+    assert "startTime" not in j["status"]
+    pods = await sb.client.list(
+        f"/api/v1/namespaces/{NS}/pods", {"labelSelector": "job-name=later"}
+    )
+    assert pods["items"] == []
+    await kubectl(sb, "patch", "job/later", "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    await kubectl(sb, "wait", "--for=condition=complete", "job/later", "--timeout=60s")
+    j = await get(sb, f"/apis/batch/v1/namespaces/{NS}/jobs/later")
+    resumed = next(c for c in j["status"]["conditions"] if c["type"] == "Suspended")
+    assert (resumed["status"], resumed["reason"]) == ("False", "JobResumed")
+    assert j["status"]["startTime"] >= suspended["lastTransitionTime"]
+    _, events = await kubectl(
+        sb, "get", "events", "--field-selector", "involvedObject.name=later", "-o",
+        "jsonpath={.items[*].reason}",
+    )  # fmt: skip
+    assert "Suspended" in events.split() and "Resumed" in events.split()
