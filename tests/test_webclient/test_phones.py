@@ -155,6 +155,13 @@ def test_a_game_on_phones_held_both_ways(
         pia.page.keyboard.type("hmm")
         expect(pia.page.locator("#announce")).to_be_hidden()
         pia.page.screenshot(path=str(screenshots_dir / "phone-guess.png"))
+        # The on-screen keyboard takes ~320 px: the page shrinks above it
+        # (interactive-widget=resizes-content) and everything still fits.
+        viewport = pia.page.locator("meta[name=viewport]").get_attribute("content") or ""
+        assert "interactive-widget=resizes-content" in viewport
+        pia.page.set_viewport_size({"width": PORTRAIT[0], "height": PORTRAIT[1] - 320})
+        assert out_of_view(pia.page, *in_view) == []
+        pia.page.set_viewport_size({"width": PORTRAIT[0], "height": PORTRAIT[1]})
         pia.page.fill("#chat-input", "")
         assert_clean(pia, "guessing screen")
         assert_clean(sam, "spectator's screen")

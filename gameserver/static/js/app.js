@@ -87,6 +87,10 @@ const toolbar = new Toolbar({
   onClear: () => send({ type: "clear" }),
 });
 const input = new DrawInput(board, send, () => toolbar.value);
+// Drawing on the board puts the folded palette (phones) away.
+board.canvas.addEventListener("pointerdown", () => {
+  if (toolbar.paletteOpen) toolbar.openPalette(false);
+});
 const lobby = new Lobby({
   onSettings: (settings) => send({ type: "settings", settings }),
   onStart: () => send({ type: "start" }),
