@@ -169,6 +169,12 @@ def test_keyboard_host_arabic_names_maintenance_and_leaving(
         kim.page.set_viewport_size({"width": 1280, "height": 800})
         assert out_of_view(kim.page, "#chat-input", "#board", "#leave-button") == []
         assert axe_violations(bo.page) == [], "axe with the banner and a toast"
+        # A small laptop or a tablet on its side: board left, players and chat right.
+        bo.page.set_viewport_size({"width": 1024, "height": 768})
+        board, chat_box = (bo.page.locator(s).bounding_box() for s in ("#board", "#chat-input"))
+        assert board is not None and chat_box is not None
+        assert board["x"] + board["width"] < chat_box["x"], "two columns"
+        assert out_of_view(bo.page, "#board", "#timer", "#word-label", "#chat-input") == []
 
         # ---- Kim mutes the cues by keyboard; the choice survives a reload
         tab_to(kim.page, "Sound")

@@ -76,6 +76,8 @@ def test_a_game_on_phones_held_both_ways(
         # The spectator comes first: the server announces no spectator to the others (a
         # page counts them from /api/room on joining, on player changes and every 10 s).
         sam.join(spectator=True)
+        pia.open()
+        assert_clean(pia, "join screen")
         lou.join()
         pia.join()
 
