@@ -270,10 +270,19 @@ def job_name_for(cronjob_name: str, scheduled: dt.datetime) -> str:
     return f"{cronjob_name}-{int(scheduled.timestamp()) // 60}"
 
 
-def plan_cronjob(cronjob: Obj, jobs: list[Obj], now: dt.datetime) -> CronPlan:
+def plan_cronjob(
+    cronjob: Obj, jobs: list[Obj], now: dt.datetime, active_uids: set[str] | None = None
+) -> CronPlan:
+    """``active_uids``: the Jobs in the CronJob's ``status.active`` (those it started);
+    only they count for Forbid and Replace (None: every unfinished Job does)."""
     spec = cronjob.get("spec") or {}
     plan = CronPlan()
-    active = [j for j in jobs if not job_finished(j)]
+    active = [
+        j
+        for j in jobs
+        if not job_finished(j)
+        and (active_uids is None or (j.get("metadata") or {}).get("uid") in active_uids)
+    ]
     finished = [j for j in jobs if job_finished(j)]
     plan.delete_finished = _history_cleanup(
         finished,

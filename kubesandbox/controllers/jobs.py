@@ -214,6 +214,40 @@ class CronJobController:
         if key is not None:
             self.queue.add(key)
 
+    async def _track_active(self, cj: Obj, jobs: list[Obj]) -> set[str]:
+        """The uids of `status.active` that are still running, as kube-controller-manager
+        keeps it: Jobs it did not start (`kubectl create job --from=cronjob/...`) are
+        reported, not adopted; finished or vanished ones leave the list."""
+        listed = {
+            ref.get("uid", ""): ref.get("name", "")
+            for ref in (cj.get("status") or {}).get("active") or []
+        }
+        children = {j["metadata"].get("uid", ""): j for j in jobs}
+        tracked: set[str] = set()
+        for job_uid, job in children.items():
+            name = job["metadata"]["name"]
+            finished = job_finished(job)
+            if job_uid in listed and finished:
+                await self.recorder.record(
+                    cj,
+                    "Normal",
+                    "SawCompletedJob",
+                    f"Saw completed job: {name}, condition: {finished}",
+                )
+            elif job_uid in listed:
+                tracked.add(job_uid)
+            elif not finished:
+                await self.recorder.record(
+                    cj, "Warning", "UnexpectedJob",
+                    f"Saw a job that the controller did not create or forgot: {name}",
+                )  # fmt: skip
+        for job_uid, name in listed.items():
+            if job_uid not in children:
+                await self.recorder.record(
+                    cj, "Normal", "MissingJob", f"Active job went missing: {name}"
+                )
+        return tracked
+
     async def reconcile(self, key: Key) -> float | None:
         cj = self.cronjobs.cache.get(key)
         if cj is None or is_terminating(cj):
@@ -223,8 +257,9 @@ class CronJobController:
         namespace = meta.get("namespace", "default")
         jobs = self.owners.children(uid, self.jobs.cache)
         now = utcnow()
-        plan = plan_cronjob(cj, jobs, now)
         status = dict(cj.get("status") or {})
+        tracked = await self._track_active(cj, jobs)
+        plan = plan_cronjob(cj, jobs, now, tracked)
         for name in plan.delete_finished:
             await self.client.delete(JOBS.item(namespace, name), propagation="Background")
             await self.recorder.record(cj, "Normal", "SuccessfulDelete", f"Deleted job {name}")
@@ -248,6 +283,7 @@ class CronJobController:
             try:
                 created = await self.client.create(JOBS.collection(namespace), body)
                 jobs.append(created)
+                tracked.add(created["metadata"]["uid"])
                 await self.recorder.record(
                     cj, "Normal", "SuccessfulCreate", f"Created job {created['metadata']['name']}"
                 )
@@ -279,7 +315,9 @@ class CronJobController:
                 "resourceVersion": j["metadata"].get("resourceVersion", ""),
             }
             for j in jobs
-            if not job_finished(j) and j["metadata"]["name"] not in plan.delete_active
+            if j["metadata"].get("uid") in tracked
+            and not job_finished(j)
+            and j["metadata"]["name"] not in plan.delete_active
         ]
         if active:
             status["active"] = active

@@ -656,3 +656,71 @@ async def test_suspended_job_starts_only_when_resumed(sb: Sandbox) -> None:
         "jsonpath={.items[*].reason}",
     )  # fmt: skip
     assert "Suspended" in events.split() and "Resumed" in events.split()
+
+
+async def test_cronjob_tracks_only_the_jobs_it_started(sb: Sandbox) -> None:
+    # Every Job of this CronJob waits for a file, so the test decides when they finish.
+    gate = sb.config.state_dir / "node-root" / "var" / "cron-gate"
+    wait_for_gate = (
+        "import os, time\n"
+        "deadline = time.time() + 90\n"
+        "while not os.path.exists(os.environ['GATE']) and time.time() < deadline:\n"
+        "    time.sleep(0.1)\n"
+    )
+    pod_spec = {
+        "restartPolicy": "Never",
+        "volumes": [{"name": "gate", "hostPath": {"path": "/var/cron-gate"}}],
+        "containers": [
+            {
+                "name": "b",
+                "image": IMAGE,
+                "args": ["-c", wait_for_gate],
+                "env": [{"name": "GATE", "value": "/gate/open"}],
+                "volumeMounts": [{"name": "gate", "mountPath": "/gate"}],
+            }
+        ],
+    }
+    await sb.client.create(
+        f"/apis/batch/v1/namespaces/{NS}/cronjobs",
+        {
+            "metadata": {"name": "gated"},
+            "spec": {
+                "schedule": "0 3 1 1 *",
+                "concurrencyPolicy": "Forbid",
+                "jobTemplate": {"spec": {"template": {"spec": pod_spec}}},
+            },
+        },
+    )
+    await kubectl(sb, "create", "job", "--from=cronjob/gated", "gated-by-hand")
+
+    async def reasons() -> list[str]:
+        _, out = await kubectl(
+            sb, "get", "events", "--field-selector", "involvedObject.name=gated",
+            "-o", "jsonpath={.items[*].reason}",
+        )  # fmt: skip
+        return out.split()
+
+    await eventually(lambda: _has(reasons, "UnexpectedJob"), what="UnexpectedJob event")
+    cj = await get(sb, f"/apis/batch/v1/namespaces/{NS}/cronjobs/gated")
+    assert not (cj.get("status") or {}).get("active")
+    # The hand-made Job runs, yet under Forbid the CronJob still starts its own.
+    await kubectl(sb, "annotate", "cronjob/gated", "kubesandbox.dev/run-now=true")
+
+    async def tracked() -> list[str]:
+        c = await get(sb, f"/apis/batch/v1/namespaces/{NS}/cronjobs/gated")
+        return [a["name"] for a in (c.get("status") or {}).get("active") or []]
+
+    active = await eventually(tracked, what="the CronJob's own Job in status.active")
+    assert len(active) == 1 and active[0].startswith("gated-manual-")
+    gate.mkdir(parents=True, exist_ok=True)
+    (gate / "open").write_text("go")
+    await eventually(lambda: _has(reasons, "SawCompletedJob"), what="SawCompletedJob event")
+    assert await eventually(lambda: _not(tracked), what="status.active emptied")
+
+
+async def _has(reasons: Callable[[], Awaitable[list[str]]], reason: str) -> bool:
+    return reason in await reasons()
+
+
+async def _not(check: Callable[[], Awaitable[Any]]) -> bool:
+    return not await check()
