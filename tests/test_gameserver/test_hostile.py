@@ -451,3 +451,30 @@ async def test_players_count_only_connected_players(
     async with http.get(room.url + "api/health") as resp:
         ws = (await resp.json())["checks"]["websocket"]
     assert (ws["players"], ws["seats"]) == (1, 2)
+
+
+async def test_admin_text_with_a_lone_surrogate_or_controls(
+    room: RunningRoom, connect: Connect, http: aiohttp.ClientSession
+) -> None:
+    ann = await connect(room, "Ann")
+    headers = {**AUTH, "Content-Type": "application/json"}
+    for path, body in (
+        ("/admin/announce", '{"text": "back soon \\udfff"}'),
+        ("/admin/maintenance", '{"enabled": true, "message": "\\ud800 brb"}'),
+    ):
+        async with http.request(
+            "POST" if path.endswith("announce") else "PUT",
+            room.admin_url + path,
+            headers=headers,
+            data=body,
+        ) as resp:
+            answer = await resp.json()
+        assert resp.status == 400 and "surrogate" in answer["error"], (path, answer)
+    assert room.server.maintenance_enabled is False
+    async with http.post(
+        room.admin_url + "/admin/announce",
+        headers=AUTH,
+        json={"text": "back\u202e soon\u200b", "level": "info"},
+    ) as resp:
+        assert resp.status == 200
+    assert (await ann.expect("announce"))["text"] == "back soon"
