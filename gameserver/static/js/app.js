@@ -241,10 +241,17 @@ function handle(msg) {
     case "game_over": {
       const winners = (msg.ranking ?? []).filter((/** @type {any} */ r) => r.place === 1);
       const names = winners.map((/** @type {any} */ r) => String(r.name));
-      let text = "Game over!";
-      if (names.length === 1) text = `Game over! ${names[0]} wins with ${winners[0].score} points.`;
-      else if (names.length > 1) text = `Game over! A tie between ${names.join(" and ")}.`;
-      chat.system(h("bdi", {}, text), "turn");
+      /** @type {(string|Node)[]} */
+      let parts = ["Game over!"];
+      if (names.length === 1)
+        parts = ["Game over! ", nameEl(names[0]), ` wins with ${winners[0].score} points.`];
+      else if (names.length > 1)
+        parts = [
+          "Game over! A tie between ",
+          ...names.flatMap((n, i) => (i === 0 ? [nameEl(n)] : [" and ", nameEl(n)])),
+          ".",
+        ];
+      chat.system(parts, "turn");
       break;
     }
     case "announce":
@@ -384,9 +391,9 @@ function onTurn(before, msg) {
   } else if (msg.phase === "drawing") {
     input.resetStrokeIds();
     if (mine) {
-      announce("Your turn to draw!", String(msg.word ?? ""));
+      announce("Your turn to draw!", h("bdi", {}, String(msg.word ?? "")));
     } else {
-      announce(`${drawer} is drawing`, "Type your guesses in the chat");
+      announce([nameEl(drawer), " is drawing"], "Type your guesses in the chat");
       sounds.play("turn");
     }
     chat.system(
@@ -397,17 +404,16 @@ function onTurn(before, msg) {
 }
 
 let announceTimer = 0;
-/** @param {string} title @param {string} subtitle */
+/**
+ * A big notice over the board for two seconds; names come as <bdi> nodes.
+ * @param {string|Node|(string|Node)[]} title @param {string|Node} subtitle
+ */
 function announce(title, subtitle) {
   const el = byId("announce");
-  el.replaceChildren();
-  const t = document.createElement("strong");
-  t.textContent = title;
-  t.dir = "auto";
-  const s = document.createElement("span");
-  s.textContent = subtitle;
-  s.dir = "auto";
-  el.append(t, s);
+  el.replaceChildren(
+    h("strong", {}, ...(Array.isArray(title) ? title : [title])),
+    h("span", {}, subtitle),
+  );
   show(el, true);
   el.classList.remove("announce--pop");
   void el.offsetWidth;

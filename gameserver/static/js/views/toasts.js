@@ -30,7 +30,7 @@ export function toast(text, level = "info", title = "") {
       "div",
       { className: "toast__body" },
       title ? h("strong", {}, title) : null,
-      h("span", {}, text),
+      h("span", { dir: "auto" }, text),
     ),
     close,
   );
