@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import aiohttp
@@ -13,6 +14,13 @@ from . import names as n
 from .status import Probe
 
 log = structlog.get_logger("gameroom_operator")
+
+
+def _category(error: BaseException) -> str:
+    """A stable category, not the error text: the status must not flap with details."""
+    if isinstance(error, TimeoutError | asyncio.TimeoutError):
+        return "timed out"
+    return "connection failed"
 
 
 class RoomClient:
@@ -36,40 +44,87 @@ class RoomClient:
             await self._session.close()
 
     async def _json(
-        self, method: str, url: str, token: str | None = None, body: Any = None
+        self,
+        method: str,
+        url: str,
+        token: str | None = None,
+        body: Any = None,
+        timeout: aiohttp.ClientTimeout | None = None,  # noqa: ASYNC109 - aiohttp's own
     ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self._ensure().request(method, url, json=body, headers=headers) as response:
+        async with self._ensure().request(
+            method, url, json=body, headers=headers, timeout=timeout or self._timeout
+        ) as response:
             try:
                 payload = await response.json(content_type=None)
             except ValueError:
                 payload = None
             return response.status, payload
 
-    async def probe(self, pod_ip: str, token: str) -> Probe:
-        """Health from /api/health and players/maintenance/version from /admin/stats."""
+    async def probe(
+        self,
+        pod_ip: str,
+        token: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-request limit, not a cancel
+    ) -> Probe:
+        """Deep health from /api/health (game port) and players, maintenance and version from
+        /admin/stats (admin port), read side by side: one that hangs does not hide the other.
+        `timeout` is the room's health.timeoutSeconds."""
         game = f"http://{pod_ip}:{n.GAME_PORT}"
         admin = f"http://{pod_ip}:{n.ADMIN_PORT}"
-        try:
-            (health_code, health), (stats_code, stats) = await asyncio.gather(
-                self._json("GET", f"{game}/api/health"),
-                self._json("GET", f"{admin}/admin/stats", token),
-            )
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+        limit = aiohttp.ClientTimeout(total=timeout) if timeout else None
+        started = time.perf_counter()
+
+        async def health() -> tuple[int, Any, float]:
+            code, body = await self._json("GET", f"{game}/api/health", timeout=limit)
+            return code, body, time.perf_counter() - started
+
+        health_result, stats_result = await asyncio.gather(
+            health(),
+            self._json("GET", f"{admin}/admin/stats", token, timeout=limit),
+            return_exceptions=True,
+        )
+        health_body: dict[str, Any] | None = None
+        health_error = ""
+        latency = time.perf_counter() - started
+        health_status = "Unknown"
+        if isinstance(health_result, BaseException):
+            health_error = _category(health_result)
+        else:
+            code, payload, latency = health_result
+            if isinstance(payload, dict):
+                health_body = payload
+                reported = payload.get("status")
+                if reported in ("healthy", "degraded", "unhealthy"):
+                    health_status = str(reported)
+            else:
+                health_error = f"answered {code} without JSON"
+            if code >= 500 and health_status == "Unknown":
+                health_status = "unhealthy"
+        if isinstance(stats_result, BaseException):
             metrics.PROBES.labels(result="unreachable").inc()
-            # A stable category, not the error text: the status must not flap with details.
-            category = "timed out" if isinstance(error, TimeoutError) else "connection failed"
-            log.debug("room_probe_failed", pod_ip=pod_ip, error=f"{type(error).__name__}: {error}")
-            return Probe(reachable=False, error=category)
+            log.debug("room_probe_failed", pod_ip=pod_ip, error=repr(stats_result))
+            return Probe(
+                reachable=False,
+                error=_category(stats_result),
+                health=health_status,
+                health_body=health_body,
+                health_error=health_error,
+                latency=latency,
+            )
+        stats_code, stats = stats_result
         if stats_code != 200 or not isinstance(stats, dict):
             metrics.PROBES.labels(result="refused").inc()
             hint = " (the admin token does not match)" if stats_code == 401 else ""
-            return Probe(reachable=False, error=f"/admin/stats answered {stats_code}{hint}")
+            return Probe(
+                reachable=False,
+                error=f"/admin/stats answered {stats_code}{hint}",
+                health=health_status,
+                health_body=health_body,
+                health_error=health_error,
+                latency=latency,
+            )
         metrics.PROBES.labels(result="ok").inc()
-        health_status = "unhealthy" if health_code >= 500 else "Unknown"
-        reported = health.get("status") if isinstance(health, dict) else None
-        if reported in ("healthy", "degraded", "unhealthy"):
-            health_status = str(reported)
         maintenance = stats.get("maintenance") or {}
         return Probe(
             reachable=True,
@@ -79,6 +134,9 @@ class RoomClient:
             version=str(stats.get("version") or ""),
             maintenance_enabled=bool(maintenance.get("enabled")),
             maintenance_message=str(maintenance.get("message") or ""),
+            health_body=health_body,
+            health_error=health_error,
+            latency=latency,
         )
 
     async def set_maintenance(self, pod_ip: str, token: str, enabled: bool, message: str) -> None:

@@ -1,7 +1,11 @@
-"""The operator's I/O core: applies rendered children, keeps per-room observations, writes status.
+"""The operator's executor: one pass per room off a keyed work queue.
 
-Kopf handlers (handlers.py) only forward events here. Decisions are in render.py, diff.py and
-status.py; this module reads, compares and writes, and writes only when something differs.
+Kopf handlers and the child watches (handlers.py) only record what they saw and queue the
+room. A pass (`_pass`) asks each concern in turn and carries out what it decides: the
+children (children.py: create, patch, adopt or refuse), health (health.py: probe, severity,
+auto-heal), maintenance (maintenance.py), then the status (status.py), written once and
+only if it changed. Every timer of a room (probe period, retry back-off, rollout gate,
+auto-heal budget) is the due time the pass returns to the queue.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import base64
 import binascii
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +26,9 @@ from . import names as n
 from .admin import RoomClient
 from .children import Action, NameConflict, Outcome, Owner, ownership, plan, room_of
 from .diff import edited_by_others
+from .health import Assessment, HealthSpec, History, Report, assess, heal, next_budget_in
 from .kube import ApiError, Kube, api_path, object_path
+from .maintenance import maintenance_differs
 from .render import (
     TOKEN_KEY,
     RenderOptions,
@@ -34,7 +40,15 @@ from .render import (
     strip_absent,
     version_of,
 )
-from .status import Observation, Probe, desired_status, prober_stalled, status_changed
+from .status import (
+    Observation,
+    Probe,
+    desired_status,
+    history_from,
+    prober_stalled,
+    status_changed,
+)
+from .workqueue import WorkQueue
 
 log = structlog.get_logger("gameroom_operator")
 
@@ -79,8 +93,17 @@ class RoomState:
     maintenance_error: str = ""  # the last error reported in an Event, to post it only once
     probe: Probe | None = None
     attempts: int = 0  # failed reconciles in a row (for the retry back-off)
-    retry_pending: bool = False
-    restore_pending: bool = False  # a repair of deleted children is on its way
+    retry_at: float = 0.0  # monotonic time of the next retry after a failed reconcile
+    fresh: bool = False  # created while we watch: no children to read yet
+    repair_wanted: bool = False  # a child drifted, was deleted, or the resync is due
+    rolling_since: float = 0.0  # monotonic time a new Pod template was applied (rollout gate)
+    next_probe_at: float = 0.0  # monotonic time of the next deep probe
+    assessment: Assessment | None = None  # the health concern's verdict of the last probe
+    history: History = field(default_factory=History)
+    seen_status: bool = False  # the room's stored status was read in this run
+    health_since: str = ""  # when the health status last changed
+    last_probe_time: str = ""
+    probe_latency_ms: int = 0
     refused_generation: int | None = None  # the API server refused this spec: wait for a new one
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _room: Room | None = field(default=None, repr=False)
@@ -119,8 +142,8 @@ class Controller:
         # each holds its rendered and live children in memory until it is done.
         self._reconcile_slots = asyncio.Semaphore(reconcile_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._last_loop = time.monotonic()
         self._gauge_pending = False
+        self.queue: WorkQueue[Key] = WorkQueue(self._pass, workers=reconcile_concurrency)
 
     # ---- room bookkeeping -------------------------------------------------------------------
 
@@ -135,6 +158,7 @@ class Controller:
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if event_type == "DELETED":
             self.rooms.pop(key, None)
+            self.queue.forget(key)
             self._update_phase_gauge()
             return None
         state = self.state(*key)
@@ -142,10 +166,17 @@ class Controller:
             # The room was deleted and created again under the same name: start afresh.
             state = self.rooms[key] = RoomState(namespace=key[0], name=key[1])
         state.uid = meta.get("uid", state.uid)
-        state.generation = int(meta.get("generation") or 0)
+        generation = int(meta.get("generation") or 0)
+        if state.generation and generation != state.generation:
+            state.history = History()  # a new spec gives auto-heal a new budget
+        state.generation = generation
         state.spec = dict(body.get("spec") or {})
         if body.get("status") is not None:
             state.status = dict(body.get("status") or {})
+            if not state.seen_status:
+                # First sight of the room in this run: carry on its health history.
+                state.seen_status = True
+                state.history, state.health_since = history_from(state.status)
         state.deleting = bool(meta.get("deletionTimestamp"))
         return state
 
@@ -168,6 +199,16 @@ class Controller:
                 continue  # children seen before (or after) their room
             phase = state.status.get("phase", "Pending")
             counts[phase] = counts.get(phase, 0) + 1
+        severities: dict[str, int] = {}
+        exhausted = 0
+        for state in self.rooms.values():
+            if state.uid:
+                severity = state.assessment.severity if state.assessment else ""
+                severities[severity or "none"] = severities.get(severity or "none", 0) + 1
+                exhausted += state.history.exhausted
+        for severity in ("P0", "P1", "P2", "P3", "none"):
+            metrics.ROOMS_BY_SEVERITY.labels(severity=severity).set(severities.get(severity, 0))
+        metrics.AUTOHEAL_EXHAUSTED.set(exhausted)
         for phase in ("Pending", "Starting", "Ready", "Degraded", "Maintenance", "Failed"):
             metrics.ROOMS.labels(phase=phase).set(counts.get(phase, 0))
         metrics.ROOMS.labels(phase="Terminating").set(counts.get("Terminating", 0))
@@ -286,31 +327,88 @@ class Controller:
                 raise conflicts[0]
         return outcome
 
-    async def room_changed(self, body: dict[str, Any], event_type: str | None) -> None:
-        """Every watch event of a room: reconcile when its spec has a generation not yet
-        applied in this run (so at start-up, every room once), else only refresh its status.
+    # ---- the pass ----------------------------------------------------------------------------
 
-        Level-triggered, like a kubebuilder reconciler: the room's generation is the only
-        trigger, so a retried, repeated or reordered event never writes twice.
+    async def room_changed(self, body: dict[str, Any], event_type: str | None) -> None:
+        """Every watch event of a room: record it and queue a pass.
+
+        Level-triggered, like a kubebuilder reconciler: a pass reconciles the children when
+        the room's generation was not applied in this run (so at start-up every room once),
+        so a retried, repeated or reordered event never writes twice. A spec update waits
+        SETTLE_SECONDS, so a burst of edits becomes one change.
         """
         state = self.observe_room(body, event_type)
         if state is None:
             return
+        key = (state.namespace, state.name)
+        if state.deleting or not needs_reconcile(state):
+            if state.deleting and state.applied_generation is not None:
+                self.queue.add(key)
+            return
+        if event_type == "ADDED" and not state.status and state.attempts == 0:
+            state.fresh = True  # created while we watch: its children cannot exist yet
+        first = state.applied_generation is None
+        self.queue.add(key, 0.0 if first else SETTLE_SECONDS)
+
+    async def _pass(self, key: Key) -> float | None:
+        """One pass over one room: children, health and maintenance, then status. Returns
+        the seconds until the room's next timer."""
+        state = self.rooms.get(key)
+        if state is None or not state.uid:
+            return None
+        now = time.monotonic()
         if state.deleting:
             if state.applied_generation is not None:
                 await self.sync_status(state)
-            return
-        if not needs_reconcile(state):
-            return
-        # A room created while we watch has no children yet: skip reading them.
-        fresh = event_type == "ADDED" and not state.status and state.attempts == 0
-        await self.reconcile_state(state, fresh=fresh)
+            return None
+        waits: list[float] = []
+        outcome: Outcome | None = None
+        repair = False
+        if needs_reconcile(state) and now >= state.retry_at:
+            gate = self._rollout_gate(state, now)
+            if gate is not None:
+                waits.append(gate)
+            else:
+                outcome = await self.reconcile_state(state, fresh=state.fresh)
+                state.fresh = False
+                if outcome is not None:
+                    state.next_probe_at = 0.0  # see the new spec (maintenance) at once
+        elif state.repair_wanted and state.applied_generation is not None:
+            state.repair_wanted = False
+            repair = True
+            outcome = await self._repair(state)
+        if needs_reconcile(state) and state.retry_at > now:
+            waits.append(state.retry_at - now)
+        if state.applied_generation is not None and not state.pod_seen:
+            await self._read_pod(state)
+        waits.append(await self._health(state))
+        await self.sync_status(state)
+        if outcome is not None:
+            await self._announce(state, outcome, repair=repair)
+        return min(waits)
 
-    async def reconcile_state(self, state: RoomState, fresh: bool = False) -> None:
-        """Reconcile, and on failure say why and come back later (never for a spec the API
-        server refuses: that waits for the next spec change)."""
+    def _rollout_gate(self, state: RoomState, now: float) -> float | None:
+        """Seconds to hold a new spec while the last one's Pod is still starting (None: go).
+
+        Changes that arrive while a rollout starts wait for its Pod (at most
+        ROLLOUT_GATE_SECONDS), so twenty quick edits make two rollouts, not twenty."""
+        if not state.rolling_since or state.applied_generation is None:
+            return None
+        waited = now - state.rolling_since
+        deployment = state.deployment or {}
+        annotations = (deployment.get("metadata") or {}).get("annotations") or {}
+        current = annotations.get(n.CONFIG_HASH_ANNOTATION)
+        settled = (state.pod_ready and state.pod_config_hash == current) or bool(state.pod_problem)
+        if settled or waited >= ROLLOUT_GATE_SECONDS:
+            state.rolling_since = 0.0
+            return None
+        return min(1.0, ROLLOUT_GATE_SECONDS - waited)
+
+    async def reconcile_state(self, state: RoomState, fresh: bool = False) -> Outcome | None:
+        """Reconcile, and on failure say why and set the retry's due time (never for a spec
+        the API server refuses: that waits for the next spec change)."""
         try:
-            await self.reconcile(state, fresh=fresh)
+            outcome = await self.reconcile(state, fresh=fresh)
         except NameConflict:
             state.refused_generation = state.generation  # no retry loop: see _conflicted
         except ApiError as error:
@@ -323,63 +421,76 @@ class Controller:
                     error=error.message,
                     hint="fix the GameRoom's spec",
                 )
-                return
+                return None
             self._retry_later(state, str(error))
         except (OSError, TimeoutError) as error:
             self._retry_later(state, f"the API server did not answer: {error}")
         else:
             state.attempts = 0
+            state.retry_at = 0.0
+            return outcome
+        return None
 
     def _retry_later(self, state: RoomState, why: str) -> None:
         state.attempts += 1
         delay = retry_delay(state.attempts)
+        state.retry_at = time.monotonic() + delay
         log.warning(
             "reconcile_failed", room=state.name, ns=state.namespace, error=why, retry_in=delay
         )
-        if not state.retry_pending:
-            state.retry_pending = True
-            self._spawn(self._retry(state, delay))
-
-    async def _retry(self, state: RoomState, delay: float) -> None:
-        await asyncio.sleep(delay)
-        state.retry_pending = False
-        if self.rooms.get((state.namespace, state.name)) is state and needs_reconcile(state):
-            await self.reconcile_state(state)
 
     async def reconcile(self, state: RoomState, fresh: bool = False) -> Outcome:
-        """Bring the room's children in line with its spec, then update its status."""
+        """Bring the room's children in line with its spec (the status follows in the pass)."""
         started = time.perf_counter()
-        async with self._reconcile_slots, state.lock:
-            try:
-                outcome = await self.apply_children(state, fresh=fresh)
-            except NameConflict as conflict:
-                metrics.RECONCILE_ERRORS.labels(kind="name_conflict").inc()
-                await self._conflicted(state, conflict)
-                raise
-            except ApiError as error:
-                metrics.RECONCILE_ERRORS.labels(kind=f"api_{error.status}").inc()
-                state.apply_error = error.message
-                state.apply_error_reason = "ApplyFailed"
-                state.apply_error_permanent = error.permanent
-                await self._write_status(state)
-                raise
-            except (OSError, TimeoutError) as error:
-                metrics.RECONCILE_ERRORS.labels(kind="connection").inc()
-                state.apply_error = f"the API server did not answer: {error}"
-                state.apply_error_reason = "ApplyRetrying"
-                state.apply_error_permanent = False
-                raise
-            finally:
-                metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-            self._applied(state)
-            if not state.pod_seen:
-                await self._read_pod(state)
-            if state.pod_ready and state.probe is None:
-                await self.probe_room(state, write=False)
+        template_before = _template_hash(state.deployment)
+        try:
+            outcome = await self.apply_children(state, fresh=fresh)
+        except NameConflict as conflict:
+            metrics.RECONCILE_ERRORS.labels(kind="name_conflict").inc()
+            await self._conflicted(state, conflict)
+            raise
+        except ApiError as error:
+            metrics.RECONCILE_ERRORS.labels(kind=f"api_{error.status}").inc()
+            state.apply_error = error.message
+            state.apply_error_reason = "ApplyFailed"
+            state.apply_error_permanent = error.permanent
             await self._write_status(state)
-        await self._announce(state, outcome)
-        if state.pod_ready and self._maintenance_differs(state):
-            self._spawn(self.probe_room(state))
+            raise
+        except (OSError, TimeoutError) as error:
+            metrics.RECONCILE_ERRORS.labels(kind="connection").inc()
+            state.apply_error = f"the API server did not answer: {error}"
+            state.apply_error_reason = "ApplyRetrying"
+            state.apply_error_permanent = False
+            raise
+        finally:
+            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+        self._applied(state)
+        if template_before and _template_hash(state.deployment) != template_before:
+            state.rolling_since = time.monotonic()
+        return outcome
+
+    async def _repair(self, state: RoomState) -> Outcome | None:
+        """Put back what drifted, was deleted, or a resync found: the same as a reconcile,
+        for a generation already applied; the event says DriftRepaired."""
+        started = time.perf_counter()
+        try:
+            outcome = await self.apply_children(state)
+        except NameConflict as conflict:
+            await self._conflicted(state, conflict)
+            return None
+        except (ApiError, OSError, TimeoutError) as error:
+            detail = error.message if isinstance(error, ApiError) else str(error)
+            log.warning("repair_failed", room=state.name, ns=state.namespace, error=detail)
+            state.apply_error = f"repairing the room's objects failed: {detail}"
+            state.apply_error_reason = "RepairFailed"
+            state.apply_error_permanent = False
+            state.repair_wanted = True
+            state.retry_at = time.monotonic() + REPAIR_RETRY_SECONDS
+            return None
+        finally:
+            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+        if state.apply_error_reason in ("RepairFailed", "NameConflict"):
+            self._applied(state)
         return outcome
 
     @staticmethod
@@ -470,8 +581,8 @@ class Controller:
         ):
             # Someone deleted or edited the room's Deployment (kubectl edit/scale/label):
             # put it back now, not at the next resync.
-            self._schedule_repair(state)
-        await self.sync_status(state)
+            state.repair_wanted = True
+        self.queue.add((namespace, owner[0]))
 
     async def observe_child(self, body: dict[str, Any], event_type: str | None) -> None:
         """Any change to a room's Service, ConfigMap, PVC, NetworkPolicy or Ingress: put back
@@ -513,9 +624,8 @@ class Controller:
         return True  # ours but no longer rendered (a removed Ingress): the reconcile deletes it
 
     def _schedule_repair(self, state: RoomState) -> None:
-        if not state.restore_pending:
-            state.restore_pending = True
-            self._spawn(self._restore_children(state))
+        state.repair_wanted = True
+        self.queue.add((state.namespace, state.name))
 
     def _retry_conflicts(self, namespace: str, label: str) -> None:
         """An object was deleted: a room that waits for its name tries again."""
@@ -523,20 +633,7 @@ class Controller:
             conflict = state.conflict
             if state.namespace == namespace and conflict is not None and conflict.label == label:
                 state.refused_generation = None
-                self._spawn(self.reconcile_state(state))
-
-    async def _restore_children(self, state: RoomState) -> None:
-        state.restore_pending = False
-        room_path = api_path(f"{GROUP}/{VERSION}", PLURAL, state.namespace, state.name)
-        room = await self.kube.get(room_path)
-        if room is None or room["metadata"].get("deletionTimestamp"):
-            return  # the room itself is going: its children go with it
-        if room["metadata"].get("uid") != state.uid:
-            return
-        try:
-            await self.reconcile_known(state)
-        except Exception as error:  # noqa: BLE001 - logged; the next resync retries
-            log.warning("restore_failed", room=state.name, ns=state.namespace, error=str(error))
+                self.queue.add((state.namespace, state.name))
 
     async def _read_pod(self, state: RoomState) -> None:
         """At the first reconcile of a run, read the Pod instead of waiting for its event.
@@ -577,11 +674,12 @@ class Controller:
             self._forget_orphan(state)
             return
         if state.pod_ready and not was_ready:
-            # Probe before telling anyone the room is Ready, so one status write says it all.
-            await self.probe_room(state, write=False)
+            # Probe at once (before telling anyone the room is Ready): one status write.
+            state.next_probe_at = 0.0
         elif not state.pod_ready:
             state.probe = None
-        await self.sync_status(state)
+            state.assessment = None
+        self.queue.add((state.namespace, state.name))
 
     def _forget_orphan(self, state: RoomState) -> None:
         """Drop what children's events told about a room that is gone (or not yet seen)."""
@@ -611,6 +709,11 @@ class Controller:
             maintenance_wanted=bool(spec["maintenance"]["enabled"]),
             maintenance_error=state.maintenance_error,
             previous_phase=str(state.status.get("phase") or ""),
+            assessment=state.assessment,
+            history=state.history,
+            health_since=state.health_since,
+            last_probe_time=state.last_probe_time,
+            probe_latency_ms=state.probe_latency_ms,
             url=n.game_url(room.name, room.namespace, int(spec["expose"]["port"])),
             image=image,
             version=version_of(image),
@@ -691,23 +794,122 @@ class Controller:
     # ---- probing and maintenance ------------------------------------------------------------
 
     def _maintenance_differs(self, state: RoomState) -> bool:
-        wanted = state.room.effective["maintenance"]
-        probe = state.probe
-        if probe is None or not probe.reachable:
-            return False
-        return probe.maintenance_enabled != bool(wanted["enabled"]) or (
-            bool(wanted["enabled"]) and probe.maintenance_message != str(wanted["message"])
-        )
+        return maintenance_differs(state.room.effective["maintenance"], state.probe)
 
-    async def probe_room(self, state: RoomState, write: bool = True) -> None:
+    def _period(self, spec: HealthSpec) -> float:
+        """The room's probe period; --probe-interval, when set, caps it (tests, demos)."""
+        period = float(spec.period_seconds)
+        return min(period, self.probe_interval) if self.probe_interval else period
+
+    async def _health(self, state: RoomState) -> float:
+        """The health concern: probe when due, assess, heal. Returns seconds to the next probe."""
+        spec = HealthSpec.of(state.spec)
+        period = self._period(spec)
+        now = time.monotonic()
         if not state.pod_ready or not state.pod_ip or not state.token:
-            return
+            return period
+        if state.probe is not None and now < state.next_probe_at:
+            return state.next_probe_at - now
+        state.next_probe_at = now + period
         async with self._probe_slots:
-            state.probe = await self.room_client.probe(state.pod_ip, state.token)
+            started = time.perf_counter()
+            probe = await self.room_client.probe(
+                state.pod_ip, state.token, timeout=float(spec.timeout_seconds)
+            )
+            metrics.PROBE_SECONDS.observe(time.perf_counter() - started)
+            state.probe = probe
             if self._maintenance_differs(state):
                 await self._switch_maintenance(state)
-            elif state.probe.reachable:
+            elif probe.reachable:
                 state.maintenance_error = ""
+        report = Report(
+            reachable=probe.health_body is not None,
+            error=probe.health_error,
+            body=probe.health_body,
+            latency=probe.latency,
+            maintenance=bool(state.room.effective["maintenance"]["enabled"]),
+        )
+        assessment = assess(report, spec)
+        if not assessment.failing:
+            state.probe_latency_ms = int(probe.latency * 1000)
+        state.last_probe_time = _now()
+        if assessment.severity:
+            metrics.PROBE_FAILURES.labels(severity=assessment.severity).inc()
+        await self._assessed(state, assessment)
+        wall = time.time()
+        decided = heal(
+            spec,
+            assessment,
+            state.history,
+            wall,
+            maintenance=bool(state.room.effective["maintenance"]["enabled"]),
+            kubelet_restarting=bool(state.pod_problem),
+        )
+        if decided.restart:
+            await self._restart_pod(state, decided.reason, decided.message)
+            state.history = state.history.restarted(wall, decided.reason)
+        elif decided.exhausted and not state.history.exhausted:
+            state.history = replace(state.history, exhausted=True)
+            log.warning("autoheal_exhausted", room=state.name, ns=state.namespace)
+            await self.event(state, "Warning", "AutoHealExhausted", decided.message)
+        if state.history.exhausted:
+            again = next_budget_in(spec, state.history, wall)
+            if again is not None and again <= 0:
+                state.history = replace(state.history, exhausted=False)
+        return period
+
+    async def _assessed(self, state: RoomState, assessment: Assessment) -> None:
+        """Record a probe's verdict; an event on each transition only (Warning for P0/P1)."""
+        state.history = state.history.after(assessment)
+        if not assessment.failing and state.history.exhausted:
+            state.history = replace(state.history, exhausted=False)
+        before = state.assessment
+        state.assessment = assessment
+        changed = before is None or (before.status, before.severity, before.reason) != (
+            assessment.status,
+            assessment.severity,
+            assessment.reason,
+        )
+        if not changed:
+            return
+        stored = state.status.get("health") if isinstance(state.status.get("health"), dict) else {}
+        if (
+            before is None
+            and (stored or {}).get("status") == assessment.status
+            and (stored or {}).get("reason", "") == assessment.reason
+        ):
+            return  # the first probe of this run finds what the status already says
+        state.health_since = _now()
+        if before is None and assessment.status == "healthy":
+            return  # the first probe of a healthy room: nothing to tell
+        if assessment.status == "healthy":
+            await self.event(state, "Normal", "Healthy", "The room is healthy again.")
+        else:
+            kind = "Warning" if assessment.severity in ("P0", "P1") else "Normal"
+            message = f"{assessment.severity} {assessment.status}: {assessment.message}"
+            await self.event(state, kind, assessment.reason, message)
+
+    async def _restart_pod(self, state: RoomState, reason: str, message: str) -> None:
+        """Auto-heal: delete the Pod with its grace period (the server saves its state on
+        SIGTERM; players resume their seats on the new Pod)."""
+        if not state.pod_name:
+            return
+        path = api_path("v1", "pods", state.namespace, state.pod_name)
+        try:
+            await self.kube.delete(path)
+        except ApiError as error:
+            if error.status != 404:
+                log.warning("autoheal_failed", room=state.name, error=error.message)
+                return
+        metrics.AUTOHEAL_RESTARTS.inc()
+        log.warning("autoheal_restart", room=state.name, ns=state.namespace, reason=reason)
+        await self.event(state, "Warning", "AutoHealRestart", message)
+        state.probe, state.assessment = None, None
+
+    async def probe_room(self, state: RoomState, write: bool = True) -> None:
+        """Probe now (tests and tools): the same as a pass's health step."""
+        state.next_probe_at = 0.0
+        await self._health(state)
         if write:
             await self.sync_status(state)
 
@@ -750,57 +952,29 @@ class Controller:
             )
 
     async def run_prober(self) -> None:
-        """One loop for all rooms: probe ready rooms. The resync runs in its own task, so a
-        long resync never holds up the probes (nor /healthz)."""
-        if self.resync_interval:
-            self._spawn(self.run_resync())
-        while True:
-            self._last_loop = time.monotonic()
-            states = [s for s in self.rooms.values() if not s.deleting]
-            await asyncio.gather(
-                *(self.probe_room(s) for s in states if s.pod_ready),
-                return_exceptions=True,
-            )
-            await asyncio.sleep(self.probe_interval)
+        """Run the work queue (every room's passes and timers) and the resync."""
+        self.queue.start()
+        try:
+            if self.resync_interval:
+                await self.run_resync()
+            else:
+                await asyncio.Event().wait()
+        finally:
+            await self.queue.stop()
 
     async def run_resync(self) -> None:
-        """Every resync interval: re-check every room's children (writes only on drift)."""
+        """Every resync interval: queue a check of every room's children (writes only on
+        drift); also what brings back a deleted or edited admin-token Secret."""
         while True:
             await asyncio.sleep(self.resync_interval)
-            for state in [s for s in self.rooms.values() if not s.deleting]:
-                if state.applied_generation is None:
-                    continue
-                try:
-                    await self.reconcile_known(state)
-                except Exception as error:  # noqa: BLE001 - logged; Kopf retries on events
-                    log.warning("resync_failed", room=state.name, error=str(error))
-
-    async def reconcile_known(self, state: RoomState) -> None:
-        """A resync: the same as a reconcile, for a room already seen in this run."""
-        started = time.perf_counter()
-        async with self._reconcile_slots, state.lock:
-            try:
-                outcome = await self.apply_children(state)
-            except NameConflict as conflict:
-                await self._conflicted(state, conflict)
-                return
-            except ApiError as error:
-                state.apply_error = f"repairing the room's objects failed: {error.message}"
-                state.apply_error_reason = "RepairFailed"
-                state.apply_error_permanent = False
-                await self._write_status(state)
-                raise
-            finally:
-                metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-            if state.apply_error_reason in ("RepairFailed", "NameConflict"):
-                self._applied(state)
-            await self._write_status(state)
-        await self._announce(state, outcome, repair=True)
+            for state in [s for s in self.rooms.values() if not s.deleting and s.uid]:
+                if state.applied_generation is not None:
+                    self._schedule_repair(state)
 
     def prober_healthy(self) -> tuple[bool, str]:
-        age = time.monotonic() - self._last_loop
-        if prober_stalled(age, self.probe_interval):
-            return False, f"the room prober has not run for {age:.0f}s"
+        late = self.queue.overdue()
+        if prober_stalled(late, self.probe_interval or 15.0):
+            return False, f"the room work queue has not run for {late:.0f}s"
         return True, f"{len(self.rooms)} rooms known"
 
     def _spawn(self, coro: Any) -> None:
@@ -824,6 +998,16 @@ def drift_message(outcome: Outcome) -> str:
     parts += [f"{label} (recreated)" for label in outcome.created]
     parts += [f"{label} (removed)" for label in outcome.deleted]
     return "Put back what was changed by hand: " + "; ".join(parts) + "."
+
+
+SETTLE_SECONDS = 1.0  # a spec update waits this long, so a burst of edits is one change
+ROLLOUT_GATE_SECONDS = 60.0  # the longest a new spec waits for the last one's Pod
+REPAIR_RETRY_SECONDS = 10.0
+
+
+def _template_hash(deployment: dict[str, Any] | None) -> str:
+    annotations = ((deployment or {}).get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(n.CONFIG_HASH_ANNOTATION, ""))
 
 
 def needs_reconcile(state: RoomState) -> bool:

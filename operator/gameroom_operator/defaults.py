@@ -37,6 +37,7 @@ SPEC_DEFAULTS: dict[str, Any] = {
         "timeoutSeconds": 5,
         "failureThreshold": 3,
         "restartUnhealthy": True,
+        "maxRestartsPerHour": 3,
     },
     "rollout": {
         "strategy": "WaitForIdle",

@@ -59,6 +59,35 @@ PROBES = Counter(
     registry=REGISTRY,
 )
 
+PROBE_SECONDS = Histogram(
+    "gameroom_operator_probe_duration_seconds",
+    "Time a room's deep probe (/api/health and /admin/stats) took",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+PROBE_FAILURES = Counter(
+    "gameroom_operator_probe_failures_total",
+    "Deep probes that found a room not healthy, by the runbook's severity (P0-P3)",
+    ["severity"],
+    registry=REGISTRY,
+)
+ROOMS_BY_SEVERITY = Gauge(
+    "gameroom_operator_rooms_by_severity",
+    "Rooms by the severity of their last deep probe (none: healthy or not probed)",
+    ["severity"],
+    registry=REGISTRY,
+)
+AUTOHEAL_RESTARTS = Counter(
+    "gameroom_operator_autoheal_restarts_total",
+    "Pods of unhealthy rooms restarted by auto-heal",
+    registry=REGISTRY,
+)
+AUTOHEAL_EXHAUSTED = Gauge(
+    "gameroom_operator_autoheal_exhausted_rooms",
+    "Rooms whose auto-heal budget (health.maxRestartsPerHour) is spent",
+    registry=REGISTRY,
+)
+
 
 def render() -> bytes:
     return generate_latest(REGISTRY)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from .health import Assessment, History
+
 PHASES = ("Pending", "Starting", "Ready", "Degraded", "Maintenance", "Failed", "Terminating")
-NOT_YET_ACTED_ON = ("health", "rollout", "backup", "restore")
+NOT_YET_ACTED_ON = ("rollout", "backup", "restore")
+# Fields of status.health that change at every probe: kept up to date whenever the status is
+# written for another reason, never a reason for a write on their own.
+VOLATILE_HEALTH = ("lastProbeTime", "latencyMs")
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,11 @@ class Probe:
     version: str = ""
     maintenance_enabled: bool = False
     maintenance_message: str = ""
+    # /api/health on the game port, read apart from the admin API: None when it did not
+    # answer in time (health_error says how), else its JSON.
+    health_body: Mapping[str, Any] | None = None
+    health_error: str = ""
+    latency: float = 0.0  # seconds /api/health took
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,11 @@ class Observation:
     maintenance_wanted: bool = False
     maintenance_error: str = ""  # the room did not follow the maintenance switch: why
     previous_phase: str = ""  # the phase the status says now
+    assessment: Assessment | None = None  # the health concern's verdict of the last probe
+    history: History = field(default_factory=History)
+    health_since: str = ""
+    last_probe_time: str = ""
+    probe_latency_ms: int = 0
     url: str = ""
     image: str = ""
     version: str = ""
@@ -55,6 +72,17 @@ class Verdict:
     ready: tuple[str, str, str]  # status, reason, message
     progressing: tuple[str, str, str]
     degraded: tuple[str, str, str]
+    healthy: tuple[str, str, str] | None = None  # None: from the last probe (healthy_condition)
+
+
+def healthy_condition(obs: Observation) -> tuple[str, str, str]:
+    """The Healthy condition: the last deep probe's verdict, its reason naming the check."""
+    assessment = obs.assessment
+    if assessment is None:
+        return ("Unknown", "NotProbed", "No deep probe yet: the room's Pod is not ready.")
+    if assessment.status == "healthy":
+        return ("True", "Healthy", assessment.message or "Every check passes.")
+    return ("False", assessment.reason, f"{assessment.severity}: {assessment.message}")
 
 
 def _deployment_state(obs: Observation) -> tuple[bool, bool, str]:
@@ -164,13 +192,28 @@ def decide(obs: Observation) -> Verdict:
             ("True", "Starting", message),
             ("False", "Starting", message),
         )
-    if probe.reachable and probe.health in ("degraded", "unhealthy"):
-        message = f"The room reports itself {probe.health}."
+    assessment = obs.assessment
+    if obs.history.exhausted and assessment is not None and assessment.failing:
+        message = (
+            f"Auto-heal gave up: {assessment.message} The restart budget "
+            "(health.maxRestartsPerHour) is spent; see the AutoHealExhausted event."
+        )
+        return Verdict(
+            "Failed",
+            ("False", "AutoHealExhausted", message),
+            ("False", "AutoHealExhausted", message),
+            ("True", "AutoHealExhausted", message),
+            ("False", assessment.reason, assessment.message),
+        )
+    if assessment is not None and assessment.status != "healthy":
+        serving = "True" if not assessment.failing else "False"
+        message = f"{assessment.severity} {assessment.status}: {assessment.message}"
         return Verdict(
             "Degraded",
-            ("False", "Unhealthy", message),
-            ("False", "Unhealthy", message),
-            ("True", "Unhealthy", message),
+            (serving, assessment.reason, message),
+            ("False", assessment.reason, message),
+            ("True", assessment.reason, message),
+            ("False", assessment.reason, message),
         )
     pending_apply = obs.applied_generation < obs.generation
     progressing = (
@@ -250,7 +293,11 @@ def kstatus(verdict: Verdict) -> tuple[tuple[str, str, str], tuple[str, str, str
 
 
 def conditions(
-    verdict: Verdict, previous: list[dict[str, Any]], generation: int, now: str
+    verdict: Verdict,
+    previous: list[dict[str, Any]],
+    generation: int,
+    now: str,
+    healthy: tuple[str, str, str] = ("Unknown", "NotProbed", "No deep probe yet."),
 ) -> list[dict[str, Any]]:
     """Every condition, keeping lastTransitionTime when a condition's status is unchanged."""
     before = {c.get("type"): c for c in previous or []}
@@ -260,6 +307,7 @@ def conditions(
         ("Ready", verdict.ready),
         ("Progressing", verdict.progressing),
         ("Degraded", verdict.degraded),
+        ("Healthy", healthy),
         ("Reconciling", reconciling),
         ("Stalled", stalled),
     ):
@@ -290,13 +338,18 @@ def desired_status(obs: Observation, previous: dict[str, Any], now: str) -> dict
         if obs.applied_generation is not None
         else previous.get("observedGeneration", 0),
         "conditions": conditions(
-            verdict, previous.get("conditions", []), obs.applied_generation or 0, now
+            verdict,
+            previous.get("conditions", []),
+            obs.applied_generation or 0,
+            now,
+            verdict.healthy or healthy_condition(obs),
         ),
         "url": obs.url,
         "image": obs.image,
         "revision": obs.config_hash,
         "version": (probe.version if probe and probe.reachable and probe.version else obs.version),
-        "health": probe.health if probe and probe.reachable else "Unknown",
+        "health": health_status(obs),
+        "healthSummary": obs.assessment.summary if obs.assessment else "unknown",
         "players": probe.players if probe and probe.reachable else previous.get("players", 0),
         "spectators": probe.spectators
         if probe and probe.reachable
@@ -315,9 +368,77 @@ def desired_status(obs: Observation, previous: dict[str, Any], now: str) -> dict
     return status
 
 
+def health_status(obs: Observation) -> dict[str, Any]:
+    """status.health: the last deep probe as a user reads it (kubectl get -o yaml)."""
+    assessment = obs.assessment
+    history = obs.history
+    health: dict[str, Any] = {
+        "status": assessment.status if assessment else "unknown",
+        "consecutiveFailures": history.consecutive_failures,
+    }
+    if assessment is not None:
+        if assessment.severity:
+            health["severity"] = assessment.severity
+            health["reason"] = assessment.reason
+        health["message"] = assessment.message
+        health["checks"] = assessment.checks
+        health["latencyMs"] = obs.probe_latency_ms
+        health["lastProbeTime"] = obs.last_probe_time
+    if obs.health_since:
+        health["since"] = obs.health_since
+    if history.restarts:
+        health["restarts"] = {
+            "count": len(history.restarts),
+            "lastTime": _rfc3339(history.restarts[-1]),
+            "lastReason": history.last_reason,
+            # The restarts of the last hour: the budget survives an operator restart.
+            "recent": [_rfc3339(t) for t in history.restarts[-20:]],
+        }
+    if history.exhausted:
+        health["autoHealExhausted"] = True
+    return health
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def history_from(status: Mapping[str, Any]) -> tuple[History, str]:
+    """The health history and `since` a room's stored status carries (an operator that
+    restarts keeps counting the auto-heal budget where the last one left it)."""
+    health = status.get("health")
+    if not isinstance(health, Mapping):
+        return History(), ""
+    restarts = health.get("restarts") if isinstance(health.get("restarts"), Mapping) else {}
+    times: list[float] = []
+    for text in (restarts or {}).get("recent") or []:
+        try:
+            times.append(
+                datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+            )
+        except ValueError:
+            continue
+    history = History(
+        consecutive_failures=int(health.get("consecutiveFailures") or 0),
+        restarts=tuple(times),
+        last_reason=str((restarts or {}).get("lastReason") or ""),
+        exhausted=bool(health.get("autoHealExhausted")),
+    )
+    return history, str(health.get("since") or "")
+
+
+def _steady(value: Any, key: str) -> Any:
+    if key == "health" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in VOLATILE_HEALTH}
+    return value
+
+
 def status_changed(current: dict[str, Any], desired: dict[str, Any]) -> bool:
-    """True when a status write is needed (fields we do not manage are left alone)."""
-    return any(current.get(key) != value for key, value in desired.items())
+    """True when a status write is needed (fields we do not manage are left alone; a probe
+    that only moved lastProbeTime or latencyMs needs none)."""
+    return any(
+        _steady(current.get(key), key) != _steady(value, key) for key, value in desired.items()
+    )
 
 
 def prober_stalled(age: float, probe_interval: float) -> bool:

@@ -1,4 +1,5 @@
-"""/healthz of the operator: bounded by the probe interval, not by the hourly resync."""
+"""/healthz of the operator: a work queue whose passes are overdue fails it (bounded by the
+probe interval, not by the hourly resync)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ async def test_healthz_ok_while_the_prober_runs(controller: Controller) -> None:
 async def test_healthz_fails_after_minutes_of_a_stalled_prober_despite_hourly_resync(
     controller: Controller,
 ) -> None:
-    controller._last_loop -= 120  # the prober's last pass was two minutes ago
+    # A room's pass was due two minutes ago and no worker took it (the queue is not running).
+    controller.queue.add(("games", "stuck"), delay=-120)
     status, body = await _healthz(controller)
     assert status == 503
     assert "has not run for 120s" in str(body["detail"])

@@ -157,9 +157,13 @@ async def test_create_reaches_ready_and_serves_players(
         "Ready": "True",
         "Progressing": "False",
         "Degraded": "False",
+        "Healthy": "True",
         "Reconciling": "False",
         "Stalled": "False",
     }
+    assert status["healthSummary"] == "healthy"
+    assert status["health"]["status"] == "healthy"
+    assert status["health"]["checks"]["database"]["status"] == "ok"
     assert status["players"] == 0
     # kstatus: kubectl wait works on the condition.
     kubectl.run("wait", "--for=condition=Ready", "gameroom/lobby-one", "--timeout=10s")
@@ -632,7 +636,8 @@ def test_resync_with_nothing_to_change_writes_nothing(
         wait_for(
             "health reported",
             lambda: all(
-                kubectl.json("gameroom", n)["status"].get("health") == "healthy" for n in names
+                kubectl.json("gameroom", n)["status"].get("healthSummary") == "healthy"
+                for n in names
             ),
             30,
         )

@@ -542,7 +542,7 @@ def test_an_edited_admin_token_rolls_the_room(kubeconfig: str, crd: None, tmp_pa
             return (
                 annotations["drawgame.dev/admin-token-hash"] != old_hash
                 and room["status"].get("phase") == "Ready"
-                and room["status"].get("health") == "healthy"
+                and room["status"].get("healthSummary") == "healthy"
             )
 
         wait_for("the Pod rolled to the new token and the room healthy", rolled_and_healthy, 120)

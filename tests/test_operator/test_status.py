@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from gameroom_operator.health import Assessment, History
 from gameroom_operator.status import (
     Observation,
     Probe,
@@ -109,14 +110,56 @@ def test_transient_apply_error_before_first_apply_is_pending_and_says_why() -> N
     assert verdict.ready[2] == "timeout"
 
 
-def test_room_reporting_degraded_health_is_degraded() -> None:
-    obs = replace(READY, probe=replace(READY.probe, health="degraded"))  # type: ignore[type-var]
+UNHEALTHY = Assessment("unhealthy", "P0", "DatabaseFailing", "The database check fails: locked.")
+SLOW = Assessment("degraded", "P2", "Slow", "The server is slow.")
+
+
+def test_an_unhealthy_room_is_degraded_and_not_ready() -> None:
+    obs = replace(READY, assessment=UNHEALTHY)
     assert conditions(obs) == {
         "phase": "Degraded",
         "Ready": "False",
         "Progressing": "False",
         "Degraded": "True",
     }
+    assert decide(obs).degraded[1] == "DatabaseFailing"
+
+
+def test_a_slow_room_is_degraded_but_still_ready() -> None:
+    verdict = decide(replace(READY, assessment=SLOW))
+    assert (verdict.phase, verdict.ready[0], verdict.degraded[1]) == ("Degraded", "True", "Slow")
+
+
+def test_the_healthy_condition_names_the_failing_check() -> None:
+    status = desired_status(replace(READY, assessment=UNHEALTHY), {}, "t")
+    healthy = next(c for c in status["conditions"] if c["type"] == "Healthy")
+    assert (healthy["status"], healthy["reason"]) == ("False", "DatabaseFailing")
+    assert status["healthSummary"] == "unhealthy/P0"
+    assert status["health"]["severity"] == "P0"
+    fine = desired_status(replace(READY, assessment=Assessment("healthy")), {}, "t")
+    assert next(c for c in fine["conditions"] if c["type"] == "Healthy")["status"] == "True"
+    assert fine["healthSummary"] == "healthy" and "severity" not in fine["health"]
+
+
+def test_a_spent_auto_heal_budget_is_failed_and_stalled() -> None:
+    spent = History(consecutive_failures=5, restarts=(1.0, 2.0, 3.0), exhausted=True)
+    obs = replace(READY, assessment=UNHEALTHY, history=spent)
+    status = desired_status(obs, {}, "t")
+    assert status["phase"] == "Failed"
+    stalled = next(c for c in status["conditions"] if c["type"] == "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "AutoHealExhausted")
+    assert status["health"]["restarts"]["count"] == 3
+
+
+def test_a_probe_that_only_moves_its_time_and_latency_writes_nothing() -> None:
+    first = replace(
+        READY, assessment=Assessment("healthy"), last_probe_time="t1", probe_latency_ms=3
+    )
+    written = desired_status(first, {}, "t")
+    later = replace(first, last_probe_time="t2", probe_latency_ms=9)
+    assert not status_changed(written, desired_status(later, written, "t"))
+    failing = replace(later, assessment=UNHEALTHY)
+    assert status_changed(written, desired_status(failing, written, "t"))
 
 
 def test_maintenance_is_ready_but_says_so() -> None:
@@ -147,7 +190,8 @@ def test_unreachable_admin_api_is_degraded_with_unknown_health() -> None:
     assert verdict.degraded[:2] == ("True", "HealthUnknown")
     assert "timed out" in verdict.degraded[2]
     status = desired_status(obs, {"players": 4}, "2026-01-01T00:00:00Z")
-    assert status["health"] == "Unknown"
+    assert status["health"]["status"] == "unknown"
+    assert status["healthSummary"] == "unknown"
     assert status["players"] == 4  # the last known count, not a made-up zero
 
 
@@ -224,7 +268,7 @@ def test_status_fields_and_transition_times() -> None:
 
 def test_sections_not_yet_acted_on_are_reported() -> None:
     obs = replace(READY, spec_sections=("backup", "game", "health", "restore", "rollout"))
-    assert desired_status(obs, {}, "t")["notActedOn"] == ["health", "rollout", "backup", "restore"]
+    assert desired_status(obs, {}, "t")["notActedOn"] == ["rollout", "backup", "restore"]
 
 
 def test_a_ready_pod_of_the_current_template_is_ready_before_the_deployment_says_so() -> None:
@@ -259,6 +303,7 @@ def test_kstatus_reconciling_while_pending_or_starting_stalled_when_failed() -> 
         "Ready": "False",
         "Progressing": "False",
         "Degraded": "True",
+        "Healthy": "Unknown",
         "Reconciling": "False",
         "Stalled": "True",
     }

@@ -1,0 +1,128 @@
+"""A keyed work queue with due times, as client-go's delaying work queue does it.
+
+One entry per key (a room): adding a key that is already waiting keeps the earlier due
+time, so a burst of events becomes one pass. A key is handled by one worker at a time; a
+key added while it is being handled runs again after, never beside itself. The handler
+returns the seconds until the key wants its next pass (a probe period, a retry back-off,
+a rollout deadline), or None: every timer of a room lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+import structlog
+
+log = structlog.get_logger("gameroom_operator")
+
+K = TypeVar("K", bound=Hashable)
+Handler = Callable[[K], Awaitable[float | None]]
+
+
+class WorkQueue(Generic[K]):
+    def __init__(
+        self,
+        handler: Handler[K],
+        workers: int = 16,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._handler = handler
+        self._workers = workers
+        self._clock = clock
+        self._due: dict[K, float] = {}  # key -> due time of its waiting entry
+        self._heap: list[tuple[float, int, K]] = []  # may hold stale entries
+        self._order = itertools.count()
+        self._busy: set[K] = set()
+        self._again: dict[K, float] = {}  # keys added while busy -> due time
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.handled = 0  # passes done (tests, /healthz)
+        self.last_pass = clock()
+
+    def __len__(self) -> int:
+        return len(self._due) + len(self._again)
+
+    def add(self, key: K, delay: float = 0.0) -> None:
+        """Queue a pass of `key` in `delay` seconds, or sooner if one is already due."""
+        due = self._clock() + delay
+        if key in self._busy:
+            self._again[key] = min(due, self._again.get(key, due))
+            return
+        known = self._due.get(key)
+        if known is not None and known <= due:
+            return
+        self._due[key] = due
+        heapq.heappush(self._heap, (due, next(self._order), key))
+        self._wakeup.set()
+
+    def forget(self, key: K) -> None:
+        """Drop the key's waiting entry (the room is gone); a pass under way finishes."""
+        self._due.pop(key, None)
+        self._again.pop(key, None)
+
+    def overdue(self) -> float:
+        """Seconds the most overdue waiting pass is late (0 when none is): a queue whose
+        workers stopped or hang shows here, for /healthz."""
+        now = self._clock()
+        late = [now - due for due in self._due.values() if due < now]
+        return max(late, default=0.0)
+
+    def due_in(self, key: K) -> float | None:
+        due = self._due.get(key, self._again.get(key))
+        return None if due is None else due - self._clock()
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._worker()) for _ in range(self._workers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _next(self) -> K:
+        while True:
+            while self._heap:
+                due, _, key = self._heap[0]
+                if self._due.get(key) != due:
+                    heapq.heappop(self._heap)  # stale: re-added sooner, or forgotten
+                    continue
+                wait = due - self._clock()
+                if wait > 0:
+                    break
+                heapq.heappop(self._heap)
+                del self._due[key]
+                return key
+            self._wakeup.clear()
+            timeout = self._heap[0][0] - self._clock() if self._heap else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self._next()
+            self._busy.add(key)
+            next_in: float | None = None
+            try:
+                next_in = await self._handler(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - one room's failure must not stop the queue
+                log.exception("room_pass_failed", key=str(key))
+                next_in = 30.0
+            finally:
+                self._busy.discard(key)
+                self.handled += 1
+                self.last_pass = self._clock()
+            again = self._again.pop(key, None)
+            if again is not None:
+                self.add(key, again - self._clock())
+            if next_in is not None:
+                self.add(key, next_in)
