@@ -11,11 +11,9 @@ hosts file through its socket shim, as its Pods resolve names).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,17 +21,12 @@ from typing import Any
 import pytest
 
 from .chart import CHART, ROOT
+from .helpers import Operator, install_crds, running_operator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCRIPT = CHART / "files" / "helm-test.py"
 SHIM = ROOT / "kubesandbox" / "network" / "shim"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_script(
@@ -71,45 +64,20 @@ def room_exists(sandbox: Any, namespace: str, name: str) -> bool:
 
 @pytest.fixture
 def namespace(kube_sandbox: Any, request: pytest.FixtureRequest) -> str:
-    # As `helm install` does first: the chart's CRDs.
-    kube_sandbox.kubectl("apply", "--server-side", "-f", str(CHART / "crds"))
-    kube_sandbox.kubectl(
-        "wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s"
-    )
+    install_crds(kube_sandbox)
     name = f"helm-test-{request.node.name[5:25].replace('_', '-').strip('-')}"
     kube_sandbox.kubectl("create", "namespace", name)
     return name
 
 
 @pytest.fixture
-def operator(kube_sandbox: Any, namespace: str, tmp_path: Path) -> Iterator[None]:
-    port = free_port()
-    log = (tmp_path / "operator.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gameroom_operator", "--standalone"]
-        + ["--kubeconfig", str(kube_sandbox.kubeconfig), f"--namespaces={namespace}"]
-        + ["--metrics-host", "127.0.0.1", f"--metrics-port={port}", "--log-format", "json"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "KUBECONFIG": str(kube_sandbox.kubeconfig)},
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, (tmp_path / "operator.log").read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                break
-        except OSError:
-            assert time.monotonic() < deadline, "the operator's /healthz never answered"
-            time.sleep(0.2)
-    yield
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+def operator(kube_sandbox: Any, namespace: str, tmp_path: Path) -> Iterator[Operator]:
+    with running_operator(kube_sandbox, namespace, tmp_path / "operator.log") as running:
+        yield running
 
 
 def test_helm_test_applies_a_room_plays_it_and_deletes_it(
-    kube_sandbox: Any, namespace: str, operator: None
+    kube_sandbox: Any, namespace: str, operator: Operator
 ) -> None:
     result = run_script(kube_sandbox, namespace, "helm-test-gro", timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
