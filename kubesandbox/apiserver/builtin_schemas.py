@@ -50,9 +50,10 @@ class SchemaNode:
     again (every write walks the object's schema) resolves nothing twice. Keys that are not
     declared properties share one node, so arbitrary label or data keys cost no memory."""
 
-    __slots__ = ("schema", "_kids", "_extra", "_items", "_info", "_fields")
+    __slots__ = ("schema", "ref", "_kids", "_extra", "_items", "_info", "_fields")
 
     def __init__(self, schema: dict[str, Any] | None) -> None:
+        self.ref = _ref_name(schema or {})
         self.schema = _resolve(schema or {})
         self._kids: dict[str, SchemaNode] | None = None
         self._extra: SchemaNode | None = None
@@ -105,6 +106,92 @@ class SchemaNode:
         if info is None:
             info = self._info = _list_info(self.schema)
         return info
+
+
+def _ref_name(schema: dict[str, Any]) -> str:
+    """The definition a schema names (`$ref`, or a lone `allOf` of one), or ""."""
+    ref = schema.get("$ref")
+    if ref is None and len(schema.get("allOf") or []) == 1:
+        ref = schema["allOf"][0].get("$ref")
+    return str(ref).rsplit("/", 1)[-1] if ref else ""
+
+
+def go_type(node: SchemaNode) -> str:
+    """The Go type name Go's JSON decoder reports for a schema node (`v1.LeaseSpec`, ...)."""
+    if node.ref:
+        parts = node.ref.split(".")
+        return f"{parts[-2]}.{parts[-1]}"
+    s = node.schema
+    types = _types(s)
+    if "array" in types:
+        return "[]" + go_type(node.items())
+    if "object" in types:
+        return "map[string]" + go_type(node.child("\0"))
+    if "integer" in types:
+        return str(s.get("format") or "int")
+    return {"number": "float64", "boolean": "bool", "string": "string"}.get(
+        next(iter(types), ""), "interface {}"
+    )
+
+
+def _types(s: dict[str, Any]) -> set[str]:
+    t = s.get("type")
+    found = set(t) if isinstance(t, list) else {t} if t else set()
+    found.discard("null")
+    return found
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", dict: "object", list: "array"}.get(type(value), "value")
+
+
+def type_error(value: Any, node: SchemaNode, struct: str, path: str = "") -> str | None:
+    """Go's JSON decoding error for the first value of the wrong type, or None: what
+    kube-apiserver answers (400) for `"leaseDurationSeconds": "abc"`."""
+    if value is None:
+        return None
+    s = node.schema
+    types = _types(s)
+    kind = _json_kind(value)
+    if types and not any(k in s for k in ("oneOf", "anyOf", "x-kubernetes-int-or-string")):
+        ok = (
+            (kind == "object" and "object" in types)
+            or (kind == "array" and "array" in types)
+            or (kind == "string" and "string" in types)
+            or (kind == "bool" and "boolean" in types)
+            or (kind == "number" and "number" in types)
+            or (kind == "number" and "integer" in types and float(value).is_integer())
+        )
+        if not ok:
+            got = f"number {value}" if kind == "number" and "integer" in types else kind
+            return (
+                f"json: cannot unmarshal {got} into Go struct field {struct}.{path} "
+                f"of type {go_type(node)}"
+            )
+    if isinstance(value, dict) and "object" in types:
+        props, extra, _, _ = node.field_rules()
+        inner = node.ref.rsplit(".", 1)[-1] if node.ref else struct
+        for key, item in value.items():
+            if key.startswith("$") or not (key in props or extra):
+                continue
+            if not path and key in ("apiVersion", "kind", "metadata"):
+                continue  # metadata maps have their own decoding check
+            # a map's keys are not in Go's field path, a struct's fields are
+            here = path if key not in props else f"{path}.{key}" if path else key
+            found = type_error(item, node.child(key), inner, here)
+            if found:
+                return found
+    elif isinstance(value, list) and "array" in types:
+        items = node.items()
+        for item in value:
+            found = type_error(item, items, struct, path)
+            if found:
+                return found
+    return None
 
 
 def _list_info(s: dict[str, Any]) -> ListInfo:

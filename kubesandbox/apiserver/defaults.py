@@ -93,7 +93,11 @@ def pod_spec_defaults(spec: dict[str, Any]) -> None:
 def _template_defaults(spec: dict[str, Any]) -> None:
     template = spec.get("template")
     if isinstance(template, dict):
-        template.setdefault("metadata", {})
+        meta = template.setdefault("metadata", {})
+        if isinstance(meta, dict) and "creationTimestamp" in meta:
+            # Go decodes `creationTimestamp: null` (kubectl <= 1.32 sends it in templates,
+            # e.g. `rollout undo`) to the zero time, which is never written back out.
+            template["metadata"] = {k: v for k, v in meta.items() if k != "creationTimestamp"}
         pod_spec_defaults(template.setdefault("spec", {}))
 
 

@@ -24,7 +24,7 @@ from .. import fastjson
 from . import discovery, errors, openapi, protobuf, tables
 from .access import Access, request_attributes
 from .auth import Authenticator, Credentials, UserInfo
-from .builtin_schemas import remove_fields, unknown_fields
+from .builtin_schemas import remove_fields, type_error, unknown_fields
 from .core import PATCH_APPLY, ApiCore, DeleteOptions, _micro_now
 from .errors import ApiError
 from .patching import json_patch, merge_patch
@@ -585,6 +585,7 @@ class ApiServer:
         node = self.core.schema_node(rt, version)
         if not node.schema:
             return []
+        self._check_types(rt, version, body)
         unknown = unknown_fields(body, node)
         if not unknown:
             return []
@@ -597,6 +598,16 @@ class ApiServer:
         if mode == "Warn":
             request[INFO].warnings = [f'unknown field "{p}"' for p in unknown]
         return unknown
+
+    def _check_types(self, rt: ResourceType, version: str, body: Any) -> None:
+        """Values of the wrong JSON type in a built-in kind fail decoding, as in Go."""
+        if rt.is_crd or not isinstance(body, dict):
+            return
+        found = type_error(body, self.core.schema_node(rt, version), rt.kind)
+        if found:
+            raise errors.bad_request(
+                f'{rt.kind} in version "{version}" cannot be handled as a {rt.kind}: {found}'
+            )
 
     def _with_warnings(self, request: web.Request, response: web.Response) -> web.Response:
         for w in request[INFO].warnings:
@@ -844,6 +855,13 @@ class ApiServer:
                 patch = fastjson.loads(raw or b"null")
                 if isinstance(patch, dict):
                     self._field_validation(request, rt, version, patch)
+        elif not rt.is_crd and not ct.startswith("application/json-patch"):
+            # a merge, strategic or apply patch has the object's shape: check its types
+            with contextlib.suppress(ValueError, yaml.YAMLError):
+                patch = (
+                    yaml.safe_load(raw.decode()) if ct == PATCH_APPLY else fastjson.loads(raw)
+                )
+                self._check_types(rt, version, patch)
         obj, created = self.core.patch(
             rt,
             version,

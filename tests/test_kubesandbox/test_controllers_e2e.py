@@ -724,3 +724,46 @@ async def _has(reasons: Callable[[], Awaitable[list[str]]], reason: str) -> bool
 
 async def _not(check: Callable[[], Awaitable[Any]]) -> bool:
     return not await check()
+
+
+async def test_undo_as_kubectl_1_32_sends_it_reuses_the_old_replica_set(sb: Sandbox) -> None:
+    """kubectl <= 1.32 `rollout undo`: a JSON patch whose template carries
+    `creationTimestamp: null` (Go's zero time). No kubectl 1.32 wheel exists on PyPI, so the
+    test sends the patch that version sends."""
+    await sb.client.create(f"/apis/apps/v1/namespaces/{NS}/deployments", deployment("old", 1))
+    await kubectl(sb, "rollout", "status", "deployment/old", "--timeout=60s")
+    await kubectl(sb, "set", "env", "deployment/old", "COLOR=green")
+    await kubectl(sb, "rollout", "status", "deployment/old", "--timeout=60s")
+    rss = (await sb.client.list(f"/apis/apps/v1/namespaces/{NS}/replicasets"))["items"]
+    mine = [r for r in rss if r["metadata"]["name"].startswith("old-")]
+    first = next(
+        r for r in mine if r["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    )
+    template = {**first["spec"]["template"]}
+    template["metadata"] = {**template["metadata"], "creationTimestamp": None}
+    template["metadata"]["labels"] = {
+        k: v for k, v in template["metadata"]["labels"].items() if k != "pod-template-hash"
+    }
+    d = await get(sb, f"/apis/apps/v1/namespaces/{NS}/deployments/old")
+    await sb.client.patch(
+        f"/apis/apps/v1/namespaces/{NS}/deployments/old",
+        [
+            {"op": "replace", "path": "/spec/template", "value": template},
+            {
+                "op": "replace",
+                "path": "/metadata/annotations",
+                "value": d["metadata"]["annotations"],
+            },
+        ],
+        kind="json",
+    )
+    await kubectl(sb, "rollout", "status", "deployment/old", "--timeout=60s")
+    d = await get(sb, f"/apis/apps/v1/namespaces/{NS}/deployments/old")
+    assert "creationTimestamp" not in d["spec"]["template"]["metadata"]
+    rss = (await sb.client.list(f"/apis/apps/v1/namespaces/{NS}/replicasets"))["items"]
+    assert sorted(
+        r["metadata"]["name"] for r in rss if r["metadata"]["name"].startswith("old-")
+    ) == (sorted(r["metadata"]["name"] for r in mine))  # no third ReplicaSet
+    again = await get(sb, f"/apis/apps/v1/namespaces/{NS}/replicasets/{first['metadata']['name']}")
+    assert again["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert again["spec"]["replicas"] == 1
