@@ -19,9 +19,16 @@ K8S_VERSIONS = ("1.30.0", "1.37.0")
 FOREIGN_KINDS = {"ServiceMonitor", "PrometheusRule", "ClusterKopfPeering", "KopfPeering"}
 
 
+@pytest.mark.parametrize("k8s_version", K8S_VERSIONS)
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
-def test_lint_strict_passes(value_set: str) -> None:
-    report = helm.lint(str(CHART), VALUE_SETS[value_set], strict=True, namespace=NAMESPACE)
+def test_lint_strict_passes(value_set: str, k8s_version: str) -> None:
+    report = helm.lint(
+        str(CHART),
+        VALUE_SETS[value_set],
+        strict=True,
+        namespace=NAMESPACE,
+        kube_version=f"v{k8s_version}",
+    )
     problems = [m for m in report["messages"] if m["severity"] >= 2]
     assert report["errors"] == [] and problems == [], report
 
