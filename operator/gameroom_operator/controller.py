@@ -101,6 +101,7 @@ class RoomState:
     assessment: Assessment | None = None  # the health concern's verdict of the last probe
     history: History = field(default_factory=History)
     seen_status: bool = False  # the room's stored status was read in this run
+    announced: tuple[str, str, str] | None = None  # the health last told in an event
     health_since: str = ""  # when the health status last changed
     last_probe_time: str = ""
     probe_latency_ms: int = 0
@@ -849,9 +850,9 @@ class Controller:
             await self._restart_pod(state, decided.reason, decided.message)
             state.history = state.history.restarted(wall, decided.reason)
         elif decided.exhausted and not state.history.exhausted:
+            # The phase turns Failed: _write_status posts the one AutoHealExhausted Warning.
             state.history = replace(state.history, exhausted=True)
             log.warning("autoheal_exhausted", room=state.name, ns=state.namespace)
-            await self.event(state, "Warning", "AutoHealExhausted", decided.message)
         if state.history.exhausted:
             again = next_budget_in(spec, state.history, wall)
             if again is not None and again <= 0:
@@ -863,25 +864,23 @@ class Controller:
         state.history = state.history.after(assessment)
         if not assessment.failing and state.history.exhausted:
             state.history = replace(state.history, exhausted=False)
-        before = state.assessment
         state.assessment = assessment
-        changed = before is None or (before.status, before.severity, before.reason) != (
-            assessment.status,
-            assessment.severity,
-            assessment.reason,
-        )
-        if not changed:
+        verdict = (assessment.status, assessment.severity, assessment.reason)
+        if state.announced is None:
+            # First probe of this run: what the stored status says was told already.
+            stored = state.status.get("health")
+            if isinstance(stored, dict) and stored.get("status") not in (None, "unknown"):
+                state.announced = (
+                    str(stored.get("status")),
+                    str(stored.get("severity", "")),
+                    str(stored.get("reason", "")),
+                )
+            else:
+                state.announced = ("healthy", "", "")
+        if verdict == state.announced:
             return
-        stored = state.status.get("health") if isinstance(state.status.get("health"), dict) else {}
-        if (
-            before is None
-            and (stored or {}).get("status") == assessment.status
-            and (stored or {}).get("reason", "") == assessment.reason
-        ):
-            return  # the first probe of this run finds what the status already says
+        state.announced = verdict
         state.health_since = _now()
-        if before is None and assessment.status == "healthy":
-            return  # the first probe of a healthy room: nothing to tell
         if assessment.status == "healthy":
             await self.event(state, "Normal", "Healthy", "The room is healthy again.")
         else:
@@ -904,7 +903,7 @@ class Controller:
         metrics.AUTOHEAL_RESTARTS.inc()
         log.warning("autoheal_restart", room=state.name, ns=state.namespace, reason=reason)
         await self.event(state, "Warning", "AutoHealRestart", message)
-        state.probe, state.assessment = None, None
+        state.probe = None
 
     async def probe_room(self, state: RoomState, write: bool = True) -> None:
         """Probe now (tests and tools): the same as a pass's health step."""

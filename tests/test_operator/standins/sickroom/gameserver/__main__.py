@@ -1,0 +1,127 @@
+"""A stand-in game server for the operator's health tests: the image `drawgame.test/sickroom`.
+
+kubesandbox's image rule for that image puts this folder first on PYTHONPATH, so the
+operator's own command line (`python -m gameserver serve --port ... --admin-port ...
+--admin-token-file ... --db ...`) starts this program instead of the game. The image tag
+(SICKROOM_MODE) says how it is sick:
+
+- healthy:    every check passes
+- db-fails:   /api/health says the database check fails (503), at every start
+- hangs:      /api/health never answers; /livez, /readyz and the admin API do
+- ws-fails:   the WebSocket check fails
+- slow:       the server reports event-loop lag (P2: never restarted)
+- sick-once:  the database fails until the Pod is restarted once (a marker on the volume)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pathlib
+import signal
+
+from aiohttp import web
+
+MODE = os.environ.get("SICKROOM_MODE", "healthy")
+
+
+def checks(mode: str) -> tuple[int, dict[str, object]]:
+    database: dict[str, object] = {"status": "ok", "latencyMs": 0.4}
+    websocket: dict[str, object] = {"status": "ok", "acceptingJoins": True, "connections": 0}
+    performance: dict[str, object] = {"status": "ok", "eventLoopLagMs": 0.2, "broadcastP95Ms": 0.1}
+    if mode == "db-fails":
+        database = {"status": "fail", "error": "database is locked"}
+    if mode == "ws-fails":
+        websocket = {"status": "fail", "error": "the WebSocket endpoint does not upgrade"}
+    if mode == "slow":
+        performance = {"status": "warn", "eventLoopLagMs": 900.0, "broadcastP95Ms": 80.0}
+    body = {
+        "status": "unhealthy" if "fail" in (database["status"], websocket["status"]) else "healthy",
+        "checks": {
+            "database": database,
+            "websocket": websocket,
+            "storage": {"status": "ok", "usedPercent": 3.0, "freeBytes": 10**9},
+        },
+        "performance": performance,
+        "version": f"sickroom-{mode}",
+        "maintenance": False,
+    }
+    return (503 if body["status"] == "unhealthy" else 200), body
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--admin-port", type=int, default=8081)
+    parser.add_argument("--admin-token-file", default="")
+    parser.add_argument("--db", default="")
+    parser.add_argument("--config", default="")
+    args = parser.parse_args()
+    token = pathlib.Path(args.admin_token_file).read_text().strip()
+    mode = MODE
+    if mode == "sick-once":
+        marker = pathlib.Path(args.db).parent / "started-before"
+        mode = "healthy" if marker.exists() else "db-fails"
+        marker.write_text("1")
+    maintenance = {"enabled": False, "message": ""}
+
+    async def health(_: web.Request) -> web.Response:
+        if mode == "hangs":
+            await asyncio.sleep(3600)
+        code, body = checks(mode)
+        return web.json_response(body, status=code)
+
+    async def ok(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    def authorized(request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {token}"
+
+    async def stats(request: web.Request) -> web.Response:
+        if not authorized(request):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        return web.json_response(
+            {
+                "players": 0,
+                "spectators": 0,
+                "version": f"sickroom-{mode}",
+                "maintenance": maintenance,
+            }
+        )
+
+    async def set_maintenance(request: web.Request) -> web.Response:
+        if not authorized(request):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        maintenance.update(await request.json())
+        return web.json_response(maintenance)
+
+    game = web.Application()
+    game.router.add_get("/api/health", health)
+    game.router.add_get("/livez", ok)
+    game.router.add_get("/readyz", ok)
+    admin = web.Application()
+    admin.router.add_get("/admin/stats", stats)
+    admin.router.add_put("/admin/maintenance", set_maintenance)
+
+    async def serve() -> None:
+        runners = []
+        for app, port in ((game, args.port), (admin, args.admin_port)):
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 - the Pod's address
+            runners.append(runner)
+        print(f"sickroom {mode} serving on {args.port} and {args.admin_port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        for runner in runners:
+            await runner.cleanup()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
