@@ -1,4 +1,5 @@
-"""`python -m gameserver serve|backup|restore|verify|smoke-test`."""
+"""`python -m gameserver COMMAND`: serve, backup, restore, verify, smoke-test, and the Job
+commands backup-job, restore-job and list-backups (gameserver/jobs.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from gameserver import __version__, logs
+from gameserver import __version__, jobs, logs
 from gameserver.backup import (
     BackupError,
     backup_name,
@@ -78,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     smoke = sub.add_parser("smoke-test", help="play a short bot session against a room")
     smoke.add_argument("--url", required=True, help="the room's game URL")
     smoke.add_argument("--timeout", type=float, default=20.0)
+
+    jobs.add_parsers(sub)
     return parser
 
 
@@ -89,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         "restore": cmd_restore,
         "verify": cmd_verify,
         "smoke-test": cmd_smoke,
+        "backup-job": jobs.cmd_backup_job,
+        "restore-job": jobs.cmd_restore_job,
+        "list-backups": jobs.cmd_list_backups,
     }[args.command]
     return handler(args)
 
