@@ -36,6 +36,7 @@ ROOMS: dict[str, dict[str, Any]] = {
     "sock": {"mode": "ws-fails", "health": {"restartUnhealthy": False}},
     "slow": {"mode": "slow", "health": {}},
     "doom": {"mode": "db-fails", "health": {"maxRestartsPerHour": 1}},
+    "deaf": {"mode": "deaf", "health": {}, "maintenance": {"enabled": True, "message": "brb"}},
 }
 
 
@@ -95,7 +96,11 @@ def rooms(kubectl: Kubectl, operator: OperatorProcess) -> dict[str, float]:
                 "apiVersion": "drawgame.dev/v1alpha1",
                 "kind": "GameRoom",
                 "metadata": {"name": name},
-                "spec": {"image": f"drawgame.test/sickroom:{room['mode']}", "health": health},
+                "spec": {
+                    "image": f"drawgame.test/sickroom:{room['mode']}",
+                    "health": health,
+                    "maintenance": room.get("maintenance", {}),
+                },
             }
         )
         created[name] = time.monotonic()
@@ -231,3 +236,29 @@ def test_a_permanently_sick_room_spends_its_budget_and_stalls(
         lambda: reasons(kubectl, "doom").count("AutoHealRestart") == 2,
         120,
     )
+
+
+def test_a_room_that_ignores_the_maintenance_switch_is_degraded_with_one_warning(
+    kubectl: Kubectl, rooms: dict[str, float]
+) -> None:
+    def degraded() -> dict[str, Any] | None:
+        found = room(kubectl, "deaf")
+        return found if condition(found, "Degraded").get("reason") == "MaintenanceFailed" else None
+
+    found = wait_for("Degraded with MaintenanceFailed", degraded, 120)
+    assert found["status"]["phase"] == "Degraded"
+    assert "still reports maintenance off" in condition(found, "Degraded")["message"]
+    # More probes (each tries the switch again): still one Warning, and never a claim
+    # that maintenance was switched on.
+    wait_for(
+        "two more probe periods",
+        lambda: (
+            room(kubectl, "deaf")["status"]["health"].get("consecutiveFailures") == 0
+            and time.monotonic() - rooms["deaf"] > 4 * PERIOD
+        ),
+        120,
+    )
+    events = room_events(kubectl, "deaf")
+    failed = [e for e in events if e["reason"] == "MaintenanceFailed"]
+    assert len(failed) == 1 and failed[0]["type"] == "Warning"
+    assert "MaintenanceOn" not in [e["reason"] for e in events]

@@ -549,3 +549,32 @@ def test_an_edited_admin_token_rolls_the_room(kubeconfig: str, crd: None, tmp_pa
     finally:
         operator.stop()
         kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_a_burst_of_spec_changes_is_coalesced(ns: Kubectl, operator: OperatorProcess) -> None:
+    """20 edits in 5 s: the changes that arrive while a rollout starts wait for its Pod, so
+    the room rolls a few times, not 20, and ends on the last edit."""
+    ns.apply(room_manifest("burst"))
+    wait_ready(ns, "burst")
+    revision = "deployment.kubernetes.io/revision"
+    before = int(ns.json("deployment", "burst")["metadata"]["annotations"][revision])
+    for rounds in range(1, 11):
+        for draw in (31, 32):
+            spec = {"game": {"rounds": rounds, "drawTimeSeconds": draw}}
+            ns.run("patch", "gameroom", "burst", "--type=merge", "-p", json.dumps({"spec": spec}))
+            time.sleep(0.25)  # pacing the edits, as a user clicking fast would (not a wait)
+
+    def settled() -> dict[str, Any] | None:
+        room = ns.json("gameroom", "burst")
+        config = ns.json("configmap", "burst-config")["data"]["config.yaml"]
+        ready = condition(room, "Ready").get("status") == "True"
+        progressing = condition(room, "Progressing").get("status") == "False"
+        done = "rounds: 10" in config and "drawTimeSeconds: 32" in config
+        return room if ready and progressing and done else None
+
+    wait_for("the last edit applied and rolled out", settled, 120)
+    rollouts = int(ns.json("deployment", "burst")["metadata"]["annotations"][revision]) - before
+    applied = reasons(ns, "burst").count("SettingsApplied")
+    print(f"20 edits in 5 s: {rollouts} rollouts, {applied} SettingsApplied events")
+    assert 1 <= rollouts <= 4, f"{rollouts} rollouts for 20 edits"
+    assert applied <= 4, f"{applied} SettingsApplied events for 20 edits"

@@ -11,6 +11,7 @@ operator's own command line (`python -m gameserver serve --port ... --admin-port
 - ws-fails:   the WebSocket check fails
 - slow:       the server reports event-loop lag (P2: never restarted)
 - sick-once:  the database fails until the Pod is restarted once (a marker on the volume)
+- deaf:       healthy, but accepts the maintenance switch and ignores it
 """
 
 from __future__ import annotations
@@ -94,8 +95,10 @@ def main() -> None:
     async def set_maintenance(request: web.Request) -> web.Response:
         if not authorized(request):
             return web.json_response({"error": "unauthorized"}, status=401)
-        maintenance.update(await request.json())
-        return web.json_response(maintenance)
+        asked = await request.json()
+        if mode != "deaf":
+            maintenance.update(asked)
+        return web.json_response(asked)
 
     game = web.Application()
     game.router.add_get("/api/health", health)
