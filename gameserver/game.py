@@ -140,6 +140,7 @@ class Room:
         self.rng = rng or system_rng()
         self.reconnect_grace = reconnect_grace
         self.max_spectators = max_spectators
+        self._spectators_announced = 0
         self.leaderboard: dict[str, LeaderEntry] = leaderboard or {}
         self.new_token = token_factory
 
@@ -182,13 +183,29 @@ class Room:
     def drawer_id(self) -> str | None:
         return self.turn.drawer_id if self.turn and self.phase in IN_GAME else None
 
-    def players_payload(self) -> Payload:
+    def spectator_count(self) -> int:
+        return sum(1 for m in self.members.values() if m.spectator and m.connected)
+
+    def _player_list(self) -> list[Payload]:
         drawer = self.drawer_id
+        return [m.public(self.host_id, drawer) for m in self.players()]
+
+    def players_payload(self) -> Payload:
+        """The `players` broadcast; it carries the spectator count it announces."""
+        self._spectators_announced = self.spectator_count()
         return {
             "type": "players",
-            "players": [m.public(self.host_id, drawer) for m in self.players()],
+            "players": self._player_list(),
             "hostId": self.host_id,
+            "spectators": self._spectators_announced,
         }
+
+    def _spectators_changed(self) -> list[Outbound]:
+        # Spectators come and go in crowds: the count is broadcast once a tick at most,
+        # not once per arrival (which would be quadratic in the audience).
+        if self.spectator_count() == self._spectators_announced:
+            return []
+        return [Send(self.players_payload())]
 
     def hint_text(self) -> str:
         if self.turn is None or self.turn.word is None:
@@ -205,7 +222,7 @@ class Room:
             "rounds": self.rounds,
             "hostId": self.host_id,
             "settings": self.settings_for(member_id),
-            "players": self.players_payload()["players"],
+            "players": self._player_list(),
             "drawerId": self.drawer_id,
             "endsAt": _ms(self.ends_at),
             "hint": self.hint_text() if word and self.phase == DRAWING else "",
@@ -657,8 +674,12 @@ class Room:
         member.score += points
         self.turn.gained[member.id] = points
         self.dirty = True
+        guessed = {"type": "guessed", "playerId": member.id, "name": member.name, "points": points}
+        others = tuple(i for i in self.connected_ids() if i != member.id)
         out: list[Outbound] = [
-            Send({"type": "guessed", "playerId": member.id, "name": member.name, "points": points}),
+            # The guesser alone gets the word it found; the others must still guess it.
+            Send({**guessed, "word": self.turn.word}, (member.id,)),
+            Send(guessed, others),
             Send(self.players_payload()),
         ]
         out += self._check_all_guessed(now)
@@ -822,7 +843,7 @@ class Room:
 
     def tick(self, now: float) -> list[Outbound]:
         """Advance timers: hints, phase deadlines and expired reconnect grace."""
-        out: list[Outbound] = []
+        out: list[Outbound] = self._spectators_changed()
         for member in list(self.members.values()):
             if (
                 member.disconnected_at is not None

@@ -136,13 +136,28 @@ async def test_the_word_reaches_nobody_but_the_drawer_until_turn_end(
     await late.send({"type": "chat", "text": word})
     end = await watcher.expect("turn_end")
     assert (end["word"], end["reason"]) == (word, "all_guessed")
+    # Until a player guesses the word nothing it receives holds it; then its own copy of
+    # `guessed` does (and never anyone else's).
     for client in (cyd, late):
-        assert not mentions_a_secret(json.dumps(before_turn_end(client)))
-    # before guessing Bob saw nothing of the word; after it, his own finished-player chat
+        frames = before_turn_end(client)
+        mine = next(
+            i for i, m in enumerate(frames) if m["type"] == "guessed" and m["playerId"] == client.id
+        )
+        assert frames[mine]["word"] == word
+        assert not mentions_a_secret(json.dumps(frames[:mine] + frames[mine + 1 :]))
+    # before guessing Bob saw nothing of the word; after it, his own `guessed` and his
+    # own finished-player chat
     leaks = [m for m in before_turn_end(bob) if mentions_a_secret(json.dumps(m))]
-    assert [(m["from"], m["text"], m["scope"]) for m in leaks] == [
-        (bob.id, f"{word} was easy", "guessed")
+    assert [(m["type"], m.get("playerId", m.get("from")), m.get("word")) for m in leaks] == [
+        ("guessed", bob.id, word),
+        ("chat", bob.id, None),
     ]
+    assert leaks[1]["text"] == f"{word} was easy" and leaks[1]["scope"] == "guessed"
+    # nobody's `guessed` ever carried the word to anyone but the guesser
+    for client in (ann, bob, cyd, late, watcher):
+        for m in client.seen:
+            if m["type"] == "guessed" and m["playerId"] != client.id:
+                assert "word" not in m, (client.you["name"], m)
     # the spectator saw only its own message (delivered to those who know, and to it)
     leaks = [m for m in before_turn_end(watcher) if mentions_a_secret(json.dumps(m))]
     assert [(m["type"], m["from"], m["scope"]) for m in leaks] == [("chat", watcher.id, "guessed")]
@@ -385,3 +400,19 @@ async def test_database_failure_makes_health_unhealthy(
         assert resp.status == 200  # liveness never depends on the database
     async with http.get(room.url + "readyz") as resp:
         assert resp.status == 503
+
+
+async def test_players_broadcast_counts_the_spectators_as_they_come_and_go(
+    room: RunningRoom, connect: Connect
+) -> None:
+    ann, bob = await connect(room, "Ann"), await connect(room, "Bob")
+    assert (await ann.expect("players", lambda m: len(m["players"]) == 2))["spectators"] == 0
+    watchers = [await connect(room, f"Watcher{i}", spectator=True) for i in range(3)]
+    await ann.expect("players", lambda m: m["spectators"] == 3)
+    await watchers[2].expect("players", lambda m: m["spectators"] == 3)
+    await watchers[0].send({"type": "leave"})
+    await watchers[1].close()  # a dropped connection counts as gone at once
+    await bob.expect("players", lambda m: m["spectators"] == 1)
+    # seated players are not counted as spectators, nor listed with them
+    last = await ann.expect("players", lambda m: m["spectators"] == 1)
+    assert [p["name"] for p in last["players"]] == ["Ann", "Bob"]
