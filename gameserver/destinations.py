@@ -195,8 +195,13 @@ class S3Destination:
     def __init__(
         self, bucket: str, prefix: str, endpoint: str | None = None, region: str | None = None
     ) -> None:
-        import boto3  # imported here: only S3 jobs need it
-        from botocore.config import Config
+        try:  # imported here: only S3 jobs need it
+            import boto3
+            from botocore.config import Config
+        except ImportError as exc:
+            raise BackupError(
+                "the s3 destination needs boto3: install gameroom-operator[s3]"
+            ) from exc
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
