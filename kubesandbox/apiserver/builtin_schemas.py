@@ -146,7 +146,9 @@ def _json_kind(value: Any) -> str:
         return "bool"
     if isinstance(value, int | float):
         return "number"
-    return {str: "string", dict: "object", list: "array"}.get(type(value), "value")
+    if isinstance(value, str):
+        return "string"
+    return "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "value"
 
 
 def type_error(value: Any, node: SchemaNode, struct: str, path: str = "") -> str | None:

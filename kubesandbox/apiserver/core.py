@@ -58,6 +58,7 @@ from .rbac import (
 from .resources import ResourceType, builtin_resources, crd_to_resource
 from .schema import check_cel_compiles, process_custom_object
 from .selectors import selector_matches
+from .storage import STORAGE_CLASSES, admit_claim, default_storage_class
 from .store import RKey, Store
 
 log = structlog.get_logger("kubesandbox.apiserver")
@@ -171,13 +172,14 @@ class ApiCore:
                 )
         for nsobj in list(self.store.iter(NS_KEY, None)):
             self._namespace_created(nsobj["metadata"]["name"])
-        self._bootstrap_rbac()
+        self._bootstrap()
 
-    def _bootstrap_rbac(self) -> None:
-        """The default ClusterRoles and bindings, as kube-apiserver creates at start."""
+    def _bootstrap(self) -> None:
+        """The default ClusterRoles and bindings and StorageClass, created at start."""
         for key, objects in (
             (CLUSTER_ROLES, default_cluster_roles()),
             (CLUSTER_ROLE_BINDINGS, default_cluster_role_bindings()),
+            (STORAGE_CLASSES, [default_storage_class()]),
         ):
             for obj in objects:
                 if self.store.get(key, "", obj["metadata"]["name"]) is None:
@@ -439,6 +441,8 @@ class ApiCore:
             return obj
         if not rt.group or rt.group in ("apps", "batch", "policy"):
             apply_builtin_defaults(rt.plural, rt.group, obj, creating=old is None)
+        if rt.key == ("", "persistentvolumeclaims"):
+            admit_claim(self.store, obj, old)
         causes = meta_causes + validate_builtin(rt.plural, obj)
         if rt.key == CRD_KEY:
             causes += self._validate_crd(obj)

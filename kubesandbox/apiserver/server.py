@@ -858,9 +858,7 @@ class ApiServer:
         elif not rt.is_crd and not ct.startswith("application/json-patch"):
             # a merge, strategic or apply patch has the object's shape: check its types
             with contextlib.suppress(ValueError, yaml.YAMLError):
-                patch = (
-                    yaml.safe_load(raw.decode()) if ct == PATCH_APPLY else fastjson.loads(raw)
-                )
+                patch = yaml.safe_load(raw.decode()) if ct == PATCH_APPLY else fastjson.loads(raw)
                 self._check_types(rt, version, patch)
         obj, created = self.core.patch(
             rt,

@@ -237,6 +237,27 @@ def _name(o: dict[str, Any]) -> str:
     return str(o["metadata"]["name"])
 
 
+def _spec(obj: dict[str, Any], key: str) -> Any:
+    return (obj.get("spec") or {}).get(key) or ({} if key == "capacity" else "")
+
+
+def _modes(modes: Any) -> str:
+    short = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX"}
+    return ",".join(short.get(m, "RWOP" if m == "ReadWriteOncePod" else m) for m in modes or [])
+
+
+def _class_name(sc: dict[str, Any]) -> str:
+    default = (sc["metadata"].get("annotations") or {}).get(
+        "storageclass.kubernetes.io/is-default-class"
+    ) == "true"
+    return str(sc["metadata"]["name"]) + (" (default)" if default else "")
+
+
+def _claim(volume: dict[str, Any]) -> str:
+    ref = (volume.get("spec") or {}).get("claimRef") or {}
+    return f"{ref['namespace']}/{ref['name']}" if ref.get("name") else ""
+
+
 NAME: Column = ("Name", "string", "name", 0, _name)
 AGE: Column = ("Age", "string", "", 0, _age)
 
@@ -426,6 +447,30 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
             "",
             0,
             lambda p: (p.get("spec") or {}).get("storageClassName") or "<unset>",
+        ),
+        AGE,
+    ],
+    "persistentvolumes": [
+        NAME,
+        ("Capacity", "string", "", 0, lambda v: _spec(v, "capacity").get("storage", "")),
+        ("Access Modes", "string", "", 0, lambda v: _modes(_spec(v, "accessModes"))),
+        ("Reclaim Policy", "string", "", 0, lambda v: _spec(v, "persistentVolumeReclaimPolicy")),
+        ("Status", "string", "", 0, lambda v: (v.get("status") or {}).get("phase", "")),
+        ("Claim", "string", "", 0, _claim),
+        ("StorageClass", "string", "", 0, lambda v: _spec(v, "storageClassName")),
+        AGE,
+    ],
+    "storageclasses": [
+        ("Name", "string", "name", 0, _class_name),
+        ("Provisioner", "string", "", 0, lambda c: c.get("provisioner", "")),
+        ("ReclaimPolicy", "string", "", 0, lambda c: c.get("reclaimPolicy", "Delete")),
+        ("VolumeBindingMode", "string", "", 0, lambda c: c.get("volumeBindingMode", "Immediate")),
+        (
+            "AllowVolumeExpansion",
+            "string",
+            "",
+            0,
+            lambda c: str(bool(c.get("allowVolumeExpansion"))).lower(),
         ),
         AGE,
     ],

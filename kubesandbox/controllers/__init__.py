@@ -39,7 +39,8 @@ from kubesandbox.controllers.events import EventRecorder
 from kubesandbox.controllers.jobs import CronJobController, JobController
 from kubesandbox.controllers.local import FieldValidation, LocalClient
 from kubesandbox.controllers.replicaset import ReplicaSetController
-from kubesandbox.controllers.services import EndpointsController, PersistentVolumeController
+from kubesandbox.controllers.services import EndpointsController
+from kubesandbox.controllers.storage import PersistentVolumeController
 from kubesandbox.network.slots import NetworkSlot, claim_slot
 
 if TYPE_CHECKING:
@@ -161,6 +162,7 @@ class ControllerManager:
             PersistentVolumeController(
                 self.client,
                 inf["pvcs"],
+                inf["pods"],
                 self.config,
                 EventRecorder(self.client, "persistentvolume-controller"),
             ),

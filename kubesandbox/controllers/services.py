@@ -1,17 +1,12 @@
-"""Endpoints and EndpointSlice controllers (one slice per Service) and PVC binding."""
+"""Endpoints and EndpointSlice controllers (one slice per Service)."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-
 import structlog
 
-from kubesandbox.config import SandboxConfig
 from kubesandbox.controllers.client import (
     ENDPOINTS,
     ENDPOINTSLICES,
-    PVCS,
     ApiError,
     ApiTransport,
     Informer,
@@ -26,8 +21,6 @@ from kubesandbox.controllers.endpoints_logic import (
     endpoints_subsets,
     service_selects,
 )
-from kubesandbox.controllers.events import EventRecorder
-from kubesandbox.kubelet.volumes import HOST_PATH_ANNOTATION, pvc_path
 
 log = structlog.get_logger("kubesandbox.services")
 Key = tuple[str, str]
@@ -238,78 +231,3 @@ class EndpointsController:
             "ports": ports,
         }
         await self.client.replace(ENDPOINTSLICES.item(namespace, first["metadata"]["name"]), body)
-
-
-class PersistentVolumeController:
-    """Binds every pending claim to a fresh directory under ``{state_dir}/pvc``."""
-
-    def __init__(
-        self, client: ApiTransport, pvcs: Informer, config: SandboxConfig, recorder: EventRecorder
-    ) -> None:
-        self.client = client
-        self.pvcs = pvcs
-        self.config = config
-        self.recorder = recorder
-        self.queue = WorkQueue("pvc", self.reconcile, workers=2)
-        self._paths: dict[Key, str] = {}
-        pvcs.add_handler(self._on_pvc)
-
-    def _on_pvc(self, kind: str, pvc: Obj, old: Obj | None) -> None:
-        meta = pvc["metadata"]
-        key = (meta.get("namespace", ""), meta["name"])
-        if kind == "DELETED":
-            path = pvc_path(self.config.pvc_dir, pvc)
-            # reclaimPolicy Delete: the data goes with the claim.
-            if self.config.pvc_dir in path.parents:
-                asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, path, True)
-            return
-        self.queue.add(key)
-
-    async def reconcile(self, key: Key) -> float | None:
-        pvc = self.pvcs.cache.get(key)
-        if pvc is None or is_terminating(pvc):
-            return None
-        status = pvc.get("status") or {}
-        if status.get("phase") == "Bound":
-            return None
-        meta = pvc["metadata"]
-        namespace = meta.get("namespace", "default")
-        path = pvc_path(self.config.pvc_dir, pvc)
-        path.mkdir(parents=True, exist_ok=True)  # a local mkdir: cheaper than a thread hop
-        volume = f"pvc-{meta['uid']}"
-        spec = pvc.get("spec") or {}
-        annotations = {
-            HOST_PATH_ANNOTATION: str(path),
-            "pv.kubernetes.io/bind-completed": "yes",
-            "pv.kubernetes.io/bound-by-controller": "yes",
-            "volume.kubernetes.io/storage-provisioner": "kubesandbox.dev/hostpath",
-        }
-        try:
-            await self.client.patch(
-                PVCS.item(namespace, meta["name"]),
-                {"metadata": {"annotations": annotations}, "spec": {"volumeName": volume}},
-            )
-        except ApiError as exc:
-            if exc.status != 422:
-                raise
-            await self.client.patch(
-                PVCS.item(namespace, meta["name"]), {"metadata": {"annotations": annotations}}
-            )
-        storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
-        await self.client.patch(
-            PVCS.item(namespace, meta["name"], "status"),
-            {
-                "status": {
-                    "phase": "Bound",
-                    "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
-                    "capacity": {"storage": storage},
-                }
-            },
-        )
-        await self.recorder.record(
-            pvc,
-            "Normal",
-            "ProvisioningSucceeded",
-            f"Successfully provisioned volume {volume} at {path}",
-        )
-        return None

@@ -112,6 +112,8 @@ class Kubelet:
         # (configmap|secret|pvc, namespace, name) -> uids of the Pods that use it
         self.users: dict[tuple[str, str, str], set[str]] = {}
         self.terminating: dict[str, asyncio.Task[None]] = {}
+        # Pods the scheduler part cannot place yet (uid -> (namespace, name))
+        self.unschedulable: dict[str, tuple[str, str]] = {}
         self.pids: set[int] = set()
         self.hosts_file = config.network_dir / "hosts"
         parsed = urlparse(client.api_url)
@@ -309,9 +311,65 @@ class Kubelet:
                     if not users:
                         del self.users[key]
 
+    def _rwop_holder(self, pod: Obj) -> bool:
+        """Whether another scheduled Pod uses one of this Pod's ReadWriteOncePod claims."""
+        ns = pod["metadata"].get("namespace", "")
+        uid = pod["metadata"].get("uid", "")
+        claims = {
+            name
+            for what, name in pod_references(pod)
+            if what == "pvc"
+            and "ReadWriteOncePod"
+            in ((self.pvcs.get(ns, name) or {}).get("spec") or {}).get("accessModes", [])
+        }
+        return bool(claims) and any(
+            other["metadata"].get("uid") != uid
+            and (other.get("spec") or {}).get("nodeName")
+            and (other.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            and claims & {name for what, name in pod_references(other) if what == "pvc"}
+            for other in self.pods.items(ns)
+        )
+
+    def _retry_unschedulable(self) -> None:
+        for uid, (ns, name) in list(self.unschedulable.items()):
+            pod = self.pods.get(ns, name)
+            del self.unschedulable[uid]
+            if pod is not None and pod["metadata"].get("uid") == uid:
+                self._on_pod("MODIFIED", pod, None)
+
+    async def _unschedulable(self, pod: Obj) -> None:
+        message = (
+            "0/1 nodes are available: 1 node has pod using PersistentVolumeClaim with the same "
+            "name and ReadWriteOncePod access mode."
+        )
+        meta = pod["metadata"]
+        with contextlib.suppress(ApiError):
+            await self.client.patch(
+                PODS.item(meta["namespace"], meta["name"], "status"),
+                {
+                    "status": {
+                        "conditions": [
+                            {
+                                "type": "PodScheduled",
+                                "status": "False",
+                                "reason": "Unschedulable",
+                                "message": message,
+                                "lastTransitionTime": fmt_time(utcnow()),
+                            }
+                        ]
+                    }
+                },
+            )
+        await self.scheduler_events.record(pod, "Warning", "FailedScheduling", message)
+
     def _on_pod(self, kind: str, pod: Obj, old: Obj | None) -> None:
         uid = pod["metadata"].get("uid", "")
+        if self.unschedulable and (
+            kind == "DELETED" or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        ):
+            self._retry_unschedulable()
         if kind == "DELETED":
+            self.unschedulable.pop(uid, None)
             worker = self.workers.pop(uid, None)
             if worker is not None and uid not in self.terminating:
                 grace = pod["metadata"].get("deletionGracePeriodSeconds")
@@ -329,6 +387,11 @@ class Kubelet:
             return
         node = (pod.get("spec") or {}).get("nodeName")
         if node and node != self.config.node_name:
+            return
+        if not node and self._rwop_holder(pod):
+            if uid not in self.unschedulable:
+                self.unschedulable[uid] = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+                self._spawn(self._unschedulable(pod))
             return
         old_ip = (pod.get("status") or {}).get("podIP")
         ip = old_ip if old_ip and self.ips.reserve(old_ip, uid) else self.ips.allocate(uid)
