@@ -86,12 +86,11 @@ No wildcard; each rule says why. Used by the ClusterRole (all namespaces) and by
 of each watched namespace.
 */}}
 {{- define "gameroom-operator.roomRules" -}}
-# GameRooms: Kopf lists and watches them (one event per room change); the operator reads
-# a room before putting back deleted children; Kopf patches a room only to remove its own
-# finalizers and annotations left by earlier operator versions.
+# GameRooms: Kopf lists and watches them (one event per room change) and patches a room
+# only to remove its own finalizers and annotations left by earlier operator versions.
 - apiGroups: [drawgame.dev]
   resources: [gamerooms]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
 # The room's status (phase, conditions, players, health) is written on the subresource.
 - apiGroups: [drawgame.dev]
   resources: [gamerooms/status]
@@ -119,10 +118,11 @@ of each watched namespace.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, create, patch]
-# The rooms' Pods: listed and watched (by label) for readiness, pod IP and start failures.
+# The rooms' Pods: listed and watched (by label) for readiness, pod IP and start failures;
+# auto-heal deletes an unhealthy room's Pod (gracefully: the server saves its state).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [list, watch]
+  verbs: [list, watch, delete]
 # Events on rooms (Created, SettingsApplied, Maintenance*, failures), posted by the
 # operator and by Kopf.
 - apiGroups: [""]
