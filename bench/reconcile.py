@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import collections
 import json
 import os
 import shutil
 import socket
+import ssl
 import sys
 import tempfile
 import threading
@@ -195,6 +197,21 @@ def prepare(state_dir: Path) -> Demo:
     return demo
 
 
+def kubeconfig_auth(config: dict[str, Any]) -> tuple[ssl.SSLContext | None, dict[str, str]]:
+    """The TLS trust and bearer token of a kubeconfig's first cluster and user."""
+    cluster = config["clusters"][0]["cluster"]
+    context: ssl.SSLContext | None = None
+    if cluster.get("certificate-authority-data"):
+        context = ssl.create_default_context(
+            cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
+        )
+    elif cluster.get("certificate-authority"):
+        context = ssl.create_default_context(cafile=cluster["certificate-authority"])
+    users = config.get("users") or [{}]
+    token = (users[0].get("user") or {}).get("token")
+    return context, ({"Authorization": f"Bearer {token}"} if token else {})
+
+
 async def run(demo: Demo, rooms: int, concurrency: int) -> dict[str, Any]:
     state_dir = demo.state_dir
     config = yaml.safe_load(demo.kubeconfig.read_text())
@@ -232,8 +249,11 @@ async def run(demo: Demo, rooms: int, concurrency: int) -> dict[str, Any]:
 
     # The sandbox (API server, controllers, kubelet) is one process: the first spawned.
     sandbox = Sampler(next(p.pid for name, p in demo.processes if "kubesandbox" in name))
+    ssl_context, headers = kubeconfig_auth(config)
     async with aiohttp.ClientSession(
-        base_url=upstream, connector=aiohttp.TCPConnector(limit=concurrency)
+        base_url=upstream,
+        connector=aiohttp.TCPConnector(limit=concurrency, ssl=ssl_context),
+        headers=headers,
     ) as api:
         log = OperatorRequests(api)
         sampler = start_operator("operator.log")

@@ -97,8 +97,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--probe-interval",
         type=float,
-        default=float(_env("PROBE_INTERVAL", "10")),
-        help="seconds between two probes of every ready room (players, health, maintenance)",
+        default=float(_env("PROBE_INTERVAL", "0")),
+        help="when set, caps every room's probe period (spec.health.periodSeconds); "
+        "0 (the default): each room is probed on its own period",
     )
     p.add_argument(
         "--resync-interval",

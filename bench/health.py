@@ -1,0 +1,337 @@
+"""Deep probes of many rooms: the operator's cost, its status writes, its reaction time.
+
+    .venv/bin/python bench/health.py --rooms 1000 --period 15 --seconds 60
+
+A subprocess serves N small rooms over real HTTP on loopback (one address per room, as
+pods have: /api/health on 8080, /admin/stats on 8081, the game server's JSON shapes). In
+this process the operator's own Controller probes them off its work queue, exactly as it
+runs (status written through a recording API client, so no API server's cost is counted).
+Side by side, in the same run, a peer: the least a prober can do (the same two GETs per
+room per period with aiohttp, no decisions, no status). Reported:
+
+- the operator's CPU for probing, as a share of one core, and its ratio to the peer's;
+- status writes per room in steady state (goal: 0 per minute);
+- from a room's failure (its database check starts failing) to its Healthy=False status
+  write, against period x failureThreshold + 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "operator"))
+
+from gameroom_operator import names as n  # noqa: E402
+from gameroom_operator.controller import Controller, RoomState  # noqa: E402
+from gameroom_operator.kube import Credentials, Kube  # noqa: E402
+from gameroom_operator.render import RenderOptions, config_hash, image_of  # noqa: E402
+
+TOKEN = "bench-token"  # noqa: S105 - a benchmark value
+
+
+def address(index: int) -> str:
+    return f"127.42.{index // 250}.{index % 250 + 1}"
+
+
+# ---- the rooms: one subprocess, one loopback address per room -------------------------------
+
+ROOMS_SERVER = r"""
+import asyncio, json, sys
+from aiohttp import web
+
+count, control_port = int(sys.argv[1]), int(sys.argv[2])
+sick = set()
+
+def address(i):
+    return f"127.42.{i // 250}.{i % 250 + 1}"
+
+def health_body(ip):
+    failing = ip in sick
+    return {
+        "status": "unhealthy" if failing else "healthy",
+        "checks": {
+            "database": {"status": "fail", "error": "database is locked"} if failing
+            else {"status": "ok", "latencyMs": 0.3},
+            "websocket": {"status": "ok", "acceptingJoins": True, "connections": 3},
+            "storage": {"status": "ok", "usedPercent": 4.0, "freeBytes": 10**9},
+        },
+        "performance": {"status": "ok", "eventLoopLagMs": 0.4, "broadcastP95Ms": 0.2},
+        "version": "0.1.0", "maintenance": False,
+    }
+
+async def health(request):
+    ip = request.transport.get_extra_info("sockname")[0]
+    body = health_body(ip)
+    return web.json_response(body, status=503 if ip in sick else 200)
+
+async def stats(request):
+    if request.headers.get("Authorization") != "Bearer bench-token":
+        return web.json_response({}, status=401)
+    return web.json_response({"players": 3, "spectators": 0, "version": "0.1.0",
+                              "maintenance": {"enabled": False, "message": ""}})
+
+async def make_sick(request):
+    sick.update((await request.json())["ips"])
+    return web.json_response({"sick": len(sick)})
+
+async def main():
+    game, admin, control = web.Application(), web.Application(), web.Application()
+    game.router.add_get("/api/health", health)
+    admin.router.add_get("/admin/stats", stats)
+    control.router.add_post("/sick", make_sick)
+    runners = []
+    for app in (game, admin, control):
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        runners.append(runner)
+    for i in range(count):
+        await web.TCPSite(runners[0], address(i), 8080).start()
+        await web.TCPSite(runners[1], address(i), 8081).start()
+    await web.TCPSite(runners[2], "127.0.0.1", control_port).start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_rooms(count: int) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", ROOMS_SERVER, str(count), str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if line.strip() != "ready":
+        process.kill()
+        raise RuntimeError(f"the rooms server did not start: {line!r}")
+    return process, port
+
+
+# ---- the operator side --------------------------------------------------------------------
+
+
+class RecordingKube(Kube):
+    """The operator's API client with the API server left out: status patches and Events
+    are recorded (time, path, body) and answered as the API server would."""
+
+    def __init__(self) -> None:
+        super().__init__(Credentials(host="http://127.0.0.1:9"))
+        self.writes: list[tuple[float, str, dict[str, Any]]] = []
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.writes.append((time.monotonic(), path, patch))
+        return patch
+
+    async def request(self, method: str, path: str, body: Any = None, **_: Any) -> Any:
+        if method == "POST":
+            self.writes.append((time.monotonic(), path, body or {}))
+        return body or {}
+
+
+def ready_room(controller: Controller, index: int, period: int, threshold: int) -> RoomState:
+    state = controller.state("bench", f"room-{index}")
+    state.uid = f"uid-{index}"
+    state.generation = state.applied_generation = 1
+    state.spec = {
+        "health": {
+            "periodSeconds": period,
+            "timeoutSeconds": 5,
+            "failureThreshold": threshold,
+            "restartUnhealthy": False,
+        }
+    }
+    state.seen_status = True
+    state.token = TOKEN
+    state.pod_ip, state.pod_ready, state.pod_seen = address(index), True, True
+    state.pod_name = f"room-{index}-pod"
+    digest = config_hash(state.room)
+    state.pod_config_hash = digest
+    state.pod_image = image_of(state.room.effective, controller.options)
+    state.deployment = {
+        "metadata": {"generation": 1, "annotations": {n.CONFIG_HASH_ANNOTATION: digest}},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "readyReplicas": 1,
+        },
+    }
+    return state
+
+
+def cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+async def operator_phase(
+    rooms: int, period: int, threshold: int, seconds: float, control_port: int, sick: int
+) -> dict[str, Any]:
+    kube = RecordingKube()
+    controller = Controller(kube, RenderOptions(), resync_interval=0, reconcile_concurrency=64)
+    for index in range(rooms):
+        ready_room(controller, index, period, threshold)
+        controller.queue.add(("bench", f"room-{index}"), index * period / rooms)
+    controller.queue.start()
+    try:
+        # Settle: every room probed once and its first status written.
+        deadline = time.monotonic() + period * 3
+        while time.monotonic() < deadline:
+            written = {path for _, path, _ in kube.writes if path.endswith("/status")}
+            if len(written) >= rooms:
+                break
+            await asyncio.sleep(0.5)
+        first_writes = len(kube.writes)
+        await asyncio.sleep(period)  # one more full period before the window opens
+        steady_from = len(kube.writes)
+        start_cpu, start = cpu(), time.monotonic()
+        await asyncio.sleep(seconds)
+        used, wall = cpu() - start_cpu, time.monotonic() - start
+        steady_writes = len(kube.writes) - steady_from
+        # Make `sick` rooms fail, and time each one's Healthy=False status write.
+        names = {f"room-{i}" for i in range(sick)}
+        async with aiohttp.ClientSession() as session:
+            await session.post(
+                f"http://127.0.0.1:{control_port}/sick",
+                json={"ips": [address(i) for i in range(sick)]},
+            )
+        failed_at = time.monotonic()
+        mark = len(kube.writes)
+        seen: dict[str, float] = {}
+        deadline = failed_at + period * threshold + 30
+        while len(seen) < sick and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            for when, path, body in kube.writes[mark:]:
+                name = path.rsplit("/", 2)[-2] if path.endswith("/status") else ""
+                conditions = (body.get("status") or {}).get("conditions") or []
+                unhealthy = any(
+                    c["type"] == "Healthy" and c["status"] == "False" for c in conditions
+                )
+                if name in names and unhealthy and name not in seen:
+                    seen[name] = when - failed_at
+            mark = len(kube.writes)
+        latencies = sorted(seen.values())
+    finally:
+        await controller.queue.stop()
+        await controller.close()
+    return {
+        "cpu_share": used / wall,
+        "first_writes_per_room": first_writes / rooms,
+        "steady_writes_per_room_minute": steady_writes / rooms / (wall / 60),
+        "steady_writes": steady_writes,
+        "failure_to_unhealthy_max": latencies[-1] if latencies else None,
+        "failure_to_unhealthy_median": latencies[len(latencies) // 2] if latencies else None,
+        "failures_seen": len(latencies),
+    }
+
+
+async def peer_phase(rooms: int, period: int, seconds: float) -> dict[str, Any]:
+    """The least a prober can do: the same two GETs per room per period, nothing else."""
+
+    async def probe(session: aiohttp.ClientSession, ip: str) -> None:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with session.get(f"http://{ip}:8080/api/health") as r:
+            await r.json()
+        async with session.get(f"http://{ip}:8081/admin/stats", headers=headers) as r:
+            await r.json()
+
+    async def loop(session: aiohttp.ClientSession, ips: Iterable[str], offset: float) -> None:
+        await asyncio.sleep(offset)
+        while True:
+            started = time.monotonic()
+            await asyncio.gather(*(probe(session, ip) for ip in ips))
+            await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
+
+    connector = aiohttp.TCPConnector(limit=64, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        # Spread over the period as the operator's queue does: 50 groups.
+        groups = [[address(i) for i in range(g, rooms, 50)] for g in range(50)]
+        tasks = [
+            asyncio.get_running_loop().create_task(loop(session, ips, g * period / 50))
+            for g, ips in enumerate(groups)
+        ]
+        await asyncio.sleep(period * 1.5)
+        start_cpu, start = cpu(), time.monotonic()
+        await asyncio.sleep(seconds)
+        used, wall = cpu() - start_cpu, time.monotonic() - start
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return {"cpu_share": used / wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rooms", type=int, default=1000)
+    parser.add_argument("--period", type=int, default=15)
+    parser.add_argument("--threshold", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--sick", type=int, default=20, help="rooms made to fail at the end")
+    args = parser.parse_args()
+    server, control_port = start_rooms(args.rooms)
+    try:
+        peer = asyncio.run(peer_phase(args.rooms, args.period, args.seconds))
+        ours = asyncio.run(
+            operator_phase(
+                args.rooms, args.period, args.threshold, args.seconds, control_port, args.sick
+            )
+        )
+    finally:
+        server.kill()
+    bound = args.period * args.threshold + 2
+    result = {
+        "rooms": args.rooms,
+        "period_seconds": args.period,
+        "failure_threshold": args.threshold,
+        "operator": ours,
+        "peer": peer,
+        "cpu_ratio_operator_to_peer": ours["cpu_share"] / peer["cpu_share"],
+        "goal_cpu_share": 0.05,
+        "goal_failure_to_unhealthy_seconds": bound,
+    }
+    print(json.dumps(result, indent=2))
+    print(
+        f"operator probing CPU: {ours['cpu_share']:.1%} of a core "
+        f"(goal <= 5%); bare aiohttp prober: {peer['cpu_share']:.1%}; "
+        f"ratio {result['cpu_ratio_operator_to_peer']:.2f}x"
+    )
+    print(
+        f"steady-state status writes per room per minute: "
+        f"{ours['steady_writes_per_room_minute']:.3f} (goal 0)"
+    )
+    print(
+        f"failure -> Healthy=False: median {ours['failure_to_unhealthy_median']:.1f} s, "
+        f"max {ours['failure_to_unhealthy_max']:.1f} s over {ours['failures_seen']} rooms "
+        f"(goal <= {bound} s = period x threshold + 2 s)"
+    )
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "health.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
