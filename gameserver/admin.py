@@ -7,6 +7,7 @@ import contextlib
 import hmac
 import json
 import shutil
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from gameserver.backup import BackupError, load_dump, make_snapshot
+from gameserver.backup import BackupError, Snapshot, load_dump
 from gameserver.protocol import find_surrogate, scrub_text
 from gameserver.roomstate import RoomStateError
 from gameserver.server import GameServer
@@ -172,6 +173,40 @@ def _busy(server: GameServer) -> web.Response | None:
     return None
 
 
+async def _snapshot_in_child(server: GameServer, work: Path) -> Snapshot:
+    """VACUUM INTO, dump and hash in a child process (gameserver/snapshot.py says why)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gameserver.snapshot",
+        str(server.settings.db_path),
+        str(work),
+        server.settings.room_name,
+        server.settings.version,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await proc.communicate()
+    except BaseException:
+        # The admin client went away: the child's work is of no use any more.
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise
+    if proc.returncode != 0:
+        detail = err.decode("utf-8", "replace").strip().splitlines()
+        raise BackupError(
+            f"the snapshot failed (exit {proc.returncode}): {detail[-1] if detail else '?'}"
+        )
+    try:
+        manifest = json.loads(out)
+        return Snapshot(work / str(manifest["file"]), manifest)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BackupError(f"the snapshot process printed no manifest: {exc}") from exc
+
+
 async def export_backup(request: web.Request) -> web.StreamResponse:
     server = _server(request)
     if (busy := _busy(server)) is not None:
@@ -180,16 +215,13 @@ async def export_backup(request: web.Request) -> web.StreamResponse:
     await asyncio.to_thread(server.store.flush)
     work = Path(tempfile.mkdtemp(prefix="gameroom-backup-", dir=server.settings.db_path.parent))
     try:
-        snap = await asyncio.to_thread(
-            make_snapshot,
-            server.settings.db_path,
-            work,
-            server.settings.room_name,
-            server.settings.version,
-        )
+        snap = await _snapshot_in_child(server, work)
     except BackupError as exc:
         await asyncio.to_thread(_rmtree, work)
         return _problem(500, str(exc))
+    except BaseException:
+        await asyncio.to_thread(_rmtree, work)
+        raise
     manifest = json.dumps(snap.manifest, separators=(",", ":"))
     response = web.StreamResponse(
         headers={
