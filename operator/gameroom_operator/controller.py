@@ -715,6 +715,7 @@ class Controller:
             health_since=state.health_since,
             last_probe_time=state.last_probe_time,
             probe_latency_ms=state.probe_latency_ms,
+            failure_threshold=HealthSpec.of(state.spec).failure_threshold,
             url=n.game_url(room.name, room.namespace, int(spec["expose"]["port"])),
             image=image,
             version=version_of(image),

@@ -60,6 +60,7 @@ class Observation:
     health_since: str = ""
     last_probe_time: str = ""
     probe_latency_ms: int = 0
+    failure_threshold: int = 3  # spec.health.failureThreshold: consecutiveFailures stops there
     url: str = ""
     image: str = ""
     version: str = ""
@@ -374,7 +375,8 @@ def health_status(obs: Observation) -> dict[str, Any]:
     history = obs.history
     health: dict[str, Any] = {
         "status": assessment.status if assessment else "unknown",
-        "consecutiveFailures": history.consecutive_failures,
+        # Counted up to the threshold only: a room that stays down costs no write per probe.
+        "consecutiveFailures": min(history.consecutive_failures, obs.failure_threshold),
     }
     if assessment is not None:
         if assessment.severity:

@@ -311,3 +311,11 @@ def test_kstatus_reconciling_while_pending_or_starting_stalled_when_failed() -> 
         c for c in desired_status(failed, {}, "t")["conditions"] if c["type"] == "Stalled"
     )
     assert "Service is invalid" in stalled["message"]
+
+
+def test_consecutive_failures_in_status_stop_at_the_threshold() -> None:
+    down = replace(READY, assessment=UNHEALTHY, failure_threshold=3)
+    three = desired_status(replace(down, history=History(consecutive_failures=3)), {}, "t")
+    nine = desired_status(replace(down, history=History(consecutive_failures=9)), three, "t")
+    assert three["health"]["consecutiveFailures"] == nine["health"]["consecutiveFailures"] == 3
+    assert not status_changed(three, nine)
