@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/health.py --rooms 1000 --period 15 --seconds 60
 
-A subprocess serves N small rooms over real HTTP on loopback (one address per room, as
-pods have: /api/health on 8080, /admin/stats on 8081, the game server's JSON shapes). In
+A subprocess (bench/probe_targets.py) serves N small rooms over real HTTP on loopback (one
+address per room, as pods have: /api/health on 8080, /admin/stats on 8081, the game
+server's JSON shapes). In
 this process the operator's own Controller probes them off its work queue, exactly as it
 runs (status written through a recording API client, so no API server's cost is counted).
 Side by side, in the same run, a peer: the least a prober can do (the same two GETs per
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import os
 import socket
@@ -42,70 +44,14 @@ from gameroom_operator.render import RenderOptions, config_hash, image_of  # noq
 TOKEN = "bench-token"  # noqa: S105 - a benchmark value
 
 
+FIRST = "127.42.0.1"
+
+
 def address(index: int) -> str:
-    return f"127.42.{index // 250}.{index % 250 + 1}"
+    return str(ipaddress.IPv4Address(FIRST) + index)
 
 
 # ---- the rooms: one subprocess, one loopback address per room -------------------------------
-
-ROOMS_SERVER = r"""
-import asyncio, json, sys
-from aiohttp import web
-
-count, control_port = int(sys.argv[1]), int(sys.argv[2])
-sick = set()
-
-def address(i):
-    return f"127.42.{i // 250}.{i % 250 + 1}"
-
-def health_body(ip):
-    failing = ip in sick
-    return {
-        "status": "unhealthy" if failing else "healthy",
-        "checks": {
-            "database": {"status": "fail", "error": "database is locked"} if failing
-            else {"status": "ok", "latencyMs": 0.3},
-            "websocket": {"status": "ok", "acceptingJoins": True, "connections": 3},
-            "storage": {"status": "ok", "usedPercent": 4.0, "freeBytes": 10**9},
-        },
-        "performance": {"status": "ok", "eventLoopLagMs": 0.4, "broadcastP95Ms": 0.2},
-        "version": "0.1.0", "maintenance": False,
-    }
-
-async def health(request):
-    ip = request.transport.get_extra_info("sockname")[0]
-    body = health_body(ip)
-    return web.json_response(body, status=503 if ip in sick else 200)
-
-async def stats(request):
-    if request.headers.get("Authorization") != "Bearer bench-token":
-        return web.json_response({}, status=401)
-    return web.json_response({"players": 3, "spectators": 0, "version": "0.1.0",
-                              "maintenance": {"enabled": False, "message": ""}})
-
-async def make_sick(request):
-    sick.update((await request.json())["ips"])
-    return web.json_response({"sick": len(sick)})
-
-async def main():
-    game, admin, control = web.Application(), web.Application(), web.Application()
-    game.router.add_get("/api/health", health)
-    admin.router.add_get("/admin/stats", stats)
-    control.router.add_post("/sick", make_sick)
-    runners = []
-    for app in (game, admin, control):
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        runners.append(runner)
-    for i in range(count):
-        await web.TCPSite(runners[0], address(i), 8080).start()
-        await web.TCPSite(runners[1], address(i), 8081).start()
-    await web.TCPSite(runners[2], "127.0.0.1", control_port).start()
-    print("ready", flush=True)
-    await asyncio.Event().wait()
-
-asyncio.run(main())
-"""
 
 
 def free_port() -> int:
@@ -114,10 +60,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_rooms(count: int) -> tuple[subprocess.Popen[str], int]:
+def start_rooms(first: str, count: int) -> tuple[subprocess.Popen[str], int]:
+    """bench/probe_targets.py serving `count` rooms from address `first` on."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-c", ROOMS_SERVER, str(count), str(port)],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "probe_targets.py"),
+            "--first",
+            first,
+            "--count",
+            str(count),
+            "--control-port",
+            str(port),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -125,7 +81,7 @@ def start_rooms(count: int) -> tuple[subprocess.Popen[str], int]:
     line = process.stdout.readline()
     if line.strip() != "ready":
         process.kill()
-        raise RuntimeError(f"the rooms server did not start: {line!r}")
+        raise RuntimeError(f"the probe targets did not start: {line!r}")
     return process, port
 
 
@@ -292,7 +248,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--sick", type=int, default=20, help="rooms made to fail at the end")
     args = parser.parse_args()
-    server, control_port = start_rooms(args.rooms)
+    server, control_port = start_rooms(FIRST, args.rooms)
     try:
         peer = asyncio.run(peer_phase(args.rooms, args.period, args.seconds))
         ours = asyncio.run(

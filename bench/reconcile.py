@@ -23,6 +23,7 @@ import os
 import shutil
 import socket
 import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,6 +34,8 @@ from typing import Any
 import aiohttp
 import psutil
 import yaml
+
+from kubesandbox.network.slots import pod_octet
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "operator"))
@@ -195,6 +198,33 @@ def prepare(state_dir: Path) -> Demo:
         demo.stop_all()
         raise
     return demo
+
+
+def start_probe_targets(state_dir: Path, rooms: int) -> subprocess.Popen[str]:
+    """Virtual Pods run no process: bench/probe_targets.py answers the operator's deep
+    probes at the addresses the sandbox gives the rooms' Pods (its network slot's block,
+    handed out in order), so the rooms are probed healthy over real HTTP."""
+    info = json.loads(next(state_dir.rglob("sandbox.json")).read_text())
+    first = f"127.{pod_octet(int(info['networkSlot']))}.0.10"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "probe_targets.py"),
+            "--first",
+            first,
+            "--count",
+            str(int(rooms * 1.05) + 50),
+            "--control-port",
+            str(free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != "ready":
+        process.kill()
+        raise RuntimeError("bench/probe_targets.py did not start")
+    return process
 
 
 def kubeconfig_auth(config: dict[str, Any]) -> tuple[ssl.SSLContext | None, dict[str, str]]:
@@ -403,9 +433,13 @@ def main() -> int:
     args = parser.parse_args()
     state_dir = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
     demo = prepare(state_dir)
+    targets: subprocess.Popen[str] | None = None
     try:
+        targets = start_probe_targets(state_dir, args.rooms)
         result = asyncio.run(run(demo, args.rooms, args.concurrency))
     finally:
+        if targets is not None:
+            targets.kill()
         demo.stop_all()
         if not args.keep:
             shutil.rmtree(state_dir, ignore_errors=True)
