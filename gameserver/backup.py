@@ -164,6 +164,36 @@ class _DumpGuard:
         return sqlite3.SQLITE_OK
 
 
+def _first_and_last_statement_lines(text: str) -> tuple[str, str]:
+    """The first and last lines that are neither blank nor `--` comments, stripped.
+
+    Found by walking in from both ends: splitting a large dump into lines would hold
+    the interpreter lock (and so the room's event loop) for tens of milliseconds."""
+
+    def lines_from_start() -> str:
+        start = 0
+        while start < len(text):
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end
+            line = text[start:end].strip()
+            if line and not line.startswith("--"):
+                return line
+            start = end + 1
+        return ""
+
+    def lines_from_end() -> str:
+        end = len(text)
+        while end > 0:
+            start = text.rfind("\n", 0, end) + 1
+            line = text[start:end].strip()
+            if line and not line.startswith("--"):
+                return line
+            end = start - 1
+        return ""
+
+    return lines_from_start(), lines_from_end()
+
+
 def load_dump(dump: Path, manifest: dict[str, Any] | None, scratch: Path) -> Verification:
     """Load `dump` into the new database file `scratch` and check it thoroughly.
 
@@ -184,11 +214,11 @@ def load_dump(dump: Path, manifest: dict[str, Any] | None, scratch: Path) -> Ver
     except (OSError, UnicodeDecodeError) as exc:
         result.problems.append(f"cannot read {dump}: {exc}")
         return result
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("--")]
-    if not lines or lines[0].strip() != "BEGIN TRANSACTION;":
+    first, last = _first_and_last_statement_lines(text)
+    if first != "BEGIN TRANSACTION;":
         result.problems.append("not a gameroom SQL dump (no 'BEGIN TRANSACTION;' at the start)")
         return result
-    if lines[-1].strip() != "COMMIT;":
+    if last != "COMMIT;":
         result.problems.append("the dump is truncated (it does not end with 'COMMIT;')")
         return result
     with contextlib.suppress(OSError):

@@ -22,6 +22,7 @@ import pytest
 from gameserver.destinations import StoredBackup
 from gameserver.jobs import prune_plan
 from gameserver.runner import RunningRoom
+from gameserver.store import connect, migrate
 from gameserver.testing import draw_message
 
 from .conftest import ADMIN_TOKEN, Client, Connect
@@ -198,6 +199,23 @@ def dump_digests(dump: Path) -> tuple[dict[str, int], dict[str, str]]:
     return table_digests(scratch)  # type: ignore[arg-type]
 
 
+HISTORY_STROKES = 40_000
+
+
+def seed_history(db: Path, strokes: int) -> None:
+    """Old strokes written straight into the store's schema, so that the dump is a few
+    megabytes (turn ids far ahead of the game's, so the game's canvas resets keep them)."""
+    conn = connect(db)
+    migrate(conn)
+    op = json.dumps(draw_message(1, [[float(i), float(i)] for i in range(16)]))
+    with conn:
+        conn.executemany(
+            "INSERT INTO strokes (room, turn_id, stroke_id, op) VALUES (?, ?, ?, ?)",
+            [("test-room", 1_000_000 + i // 100, i, op) for i in range(strokes)],
+        )
+    conn.close()
+
+
 def wipe(db: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -214,6 +232,7 @@ async def test_backup_job_while_bots_draw_verifies_and_restores_into_a_wiped_roo
     room_factory: RoomFactory, connect: Connect, tmp_path: Path, token_file: Path
 ) -> None:
     db = tmp_path / "room.db"
+    seed_history(db, HISTORY_STROKES)
     room = await room_factory(db)
     ann, bob = await start_drawing(room, connect)
     await ann.send({"type": "chat", "text": "hello <b>all</b>"})
@@ -241,9 +260,11 @@ async def test_backup_job_while_bots_draw_verifies_and_restores_into_a_wiped_roo
     assert json.loads(terminal.read_text()) == result
     counts, digests = dump_digests(dump)
     assert {t: counts[t] for t in manifest["rowCounts"]} == manifest["rowCounts"]
-    assert 10 <= manifest["rowCounts"]["strokes"] <= drawn_during
-    # The room's event loop went on serving the bots while it took the snapshot.
-    assert worst[0] < 0.25, f"the event loop was blocked {worst[0] * 1000:.0f} ms"
+    assert 10 <= manifest["rowCounts"]["strokes"] - HISTORY_STROKES <= drawn_during
+    # The room's event loop went on serving the bots while it took the snapshot (a
+    # snapshot of this database on the loop itself blocks it for about half a second;
+    # bench/backup.py measures the real figure on a quiet machine).
+    assert worst[0] < 0.12, f"the event loop was blocked {worst[0] * 1000:.0f} ms"
 
     listing = await run_job("list-backups", "--destination", f"pvc:{dest}")
     assert listing.code == 0
