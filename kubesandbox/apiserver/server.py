@@ -27,6 +27,7 @@ from .auth import Authenticator, Credentials, UserInfo
 from .builtin_schemas import remove_fields, type_error, unknown_fields
 from .core import PATCH_APPLY, ApiCore, DeleteOptions, _micro_now
 from .errors import ApiError
+from .events import CORE_EVENTS, EVENTS_V1, to_core, to_v1
 from .patching import json_patch, merge_patch
 from .persistence import StateFiles
 from .resources import REVIEW_KINDS, ResourceType
@@ -463,6 +464,8 @@ class ApiServer:
         if sub and sub not in rt.subresources:
             raise ApiError(404, "the server could not find the requested resource", details={})
         method = request.method
+        if rt.key == EVENTS_V1:
+            return await self._events_v1(request, rt, version, ns, name)
         review = REVIEW_KINDS.get(rt.key)
         if review is not None:
             if method != "POST" or name:
@@ -614,16 +617,70 @@ class ApiServer:
             response.headers.add("Warning", f'299 - "{w}"'.replace('""', '"'))
         return response
 
+    # ------------------------------------------------------------ events.k8s.io/v1
+    async def _events_v1(
+        self, request: web.Request, rt: ResourceType, version: str, ns: str, name: str
+    ) -> web.StreamResponse:
+        """events.k8s.io/v1 Events: the core/v1 Events, converted on the way in and out."""
+        info: RequestInfo = request[INFO]
+        core_rt = self.core.types[CORE_EVENTS]
+        method = request.method
+        if not name and method == "GET":
+            if _truthy(request.query.get("watch")):
+                info.verb = "watch"
+                return await self._watch(request, rt, version, ns or None, convert=to_v1)
+            info.verb = "list"
+            return self._list(request, rt, version, ns or None, convert=to_v1)
+        if not name and method == "POST":
+            info.verb = "create"
+            body = await self._body(request)
+            if not isinstance(body, dict):
+                raise errors.bad_request("the object provided is not a JSON object")
+            ns = ns or (body.get("metadata") or {}).get("namespace") or ""
+            obj = self.core.create(core_rt, None, ns, to_core(body), manager=self._manager(request))
+            return _json(to_v1(obj), status=201)
+        if not name:
+            raise ApiError(405, f"the server does not allow this method ({method})")
+        if method == "GET":
+            info.verb = "get"
+            return _json(to_v1(self.core.get(core_rt, ns, name)))
+        if method in ("PUT", "PATCH"):
+            info.verb = "update" if method == "PUT" else "patch"
+            if method == "PUT":
+                body = await self._body(request)
+            else:
+                current = to_v1(self.core.get(core_rt, ns, name))
+                raw = fastjson.loads(await request.read())
+                ct = request.headers.get("Content-Type", "")
+                body = json_patch(current, raw) if "json-patch" in ct else merge_patch(current, raw)
+            updated = self.core.update(
+                core_rt, None, ns, name, to_core(body), manager=self._manager(request)
+            )
+            return _json(to_v1(updated))
+        if method == "DELETE":
+            info.verb = "delete"
+            raw = await request.read()
+            opts = self._delete_options(request, fastjson.loads(raw) if raw.strip() else None)
+            return _json(to_v1(self.core.delete(core_rt, ns, name, opts)))
+        raise ApiError(405, f"the server does not allow this method ({method})")
+
     # ------------------------------------------------------------ list / get
     def _list(
-        self, request: web.Request, rt: ResourceType, version: str, ns: str | None
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        version: str,
+        ns: str | None,
+        convert: Any = None,
     ) -> web.Response:
+        """`convert`: rt is a view of another resource's objects (events.k8s.io/v1)."""
         q = request.query
         label_reqs = parse_label_selector(q.get("labelSelector"))
         field_reqs = parse_field_selector(q.get("fieldSelector"), rt.plural, rt.group)
+        source = self.store.iter(CORE_EVENTS if convert else rt.key, ns)
         items = [
             o
-            for o in self.store.iter(rt.key, ns)
+            for o in (map(convert, source) if convert else source)
             if labels_match(label_reqs, o["metadata"].get("labels")) and fields_match(field_reqs, o)
         ]
         items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
@@ -683,7 +740,12 @@ class ApiServer:
 
     # ------------------------------------------------------------ watch
     async def _watch(
-        self, request: web.Request, rt: ResourceType, version: str, ns: str | None
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        version: str,
+        ns: str | None,
+        convert: Any = None,
     ) -> web.StreamResponse:
         q = request.query
         label_reqs = parse_label_selector(q.get("labelSelector"))
@@ -699,6 +761,8 @@ class ApiServer:
         def matches(obj: dict[str, Any] | None) -> bool:
             if obj is None:
                 return False
+            if convert is not None:
+                obj = convert(obj)
             if ns is not None and obj["metadata"].get("namespace", "") != ns:
                 return False
             return labels_match(label_reqs, obj["metadata"].get("labels")) and fields_match(
@@ -707,11 +771,10 @@ class ApiServer:
 
         def encode(event: WatchEvent, etype: str) -> bytes:
             if as_table:
-                table = tables.to_table(
-                    rt, version, [self.core.out(rt, event.obj, version)], include_object=include
-                )
+                shown = convert(event.obj) if convert else self.core.out(rt, event.obj, version)
+                table = tables.to_table(rt, version, [shown], include_object=include)
                 return _dumps({"type": etype, "object": table}) + b"\n"
-            return event.encoded(api_version, etype)
+            return event.encoded(api_version, etype, convert)
 
         def translate(event: WatchEvent) -> str | None:
             new_ok = matches(event.obj) if event.type != "DELETED" else False
@@ -733,17 +796,18 @@ class ApiServer:
         )
         response.enable_chunked_encoding()
         await response.prepare(request)
-        watcher = self.store.subscribe(rt.key)
+        key = CORE_EVENTS if convert else rt.key
+        watcher = self.store.subscribe(key)
         try:
             backlog: list[bytes] = []
             if rv_param in ("", "0") or send_initial:
-                for obj in list(self.store.iter(rt.key, ns)):
+                for obj in list(self.store.iter(key, ns)):
                     if matches(obj):
                         ev = WatchEvent(
                             "ADDED",
-                            rt.key,
+                            key,
                             obj["metadata"].get("namespace", ""),
-                            self.core.out(rt, obj, version),
+                            obj if convert else self.core.out(rt, obj, version),
                             None,
                             int(obj["metadata"]["resourceVersion"]),
                         )
@@ -755,7 +819,7 @@ class ApiServer:
                     since = int(rv_param)
                 except ValueError as exc:
                     raise errors.bad_request(f"invalid resourceVersion {rv_param!r}") from exc
-                events = self.store.events_since(rt.key, since)
+                events = self.store.events_since(key, since)
                 if events is None:
                     status = errors.gone(
                         f"too old resource version: {since} ({self.store.compacted_rv})"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,13 +27,19 @@ class WatchEvent:
     rv: int
     _encoded: dict[str, bytes] = field(default_factory=dict)
 
-    def encoded(self, api_version: str, event_type: str | None = None) -> bytes:
-        """The JSON line for this event, serialized once per apiVersion for all watchers."""
+    def encoded(
+        self,
+        api_version: str,
+        event_type: str | None = None,
+        convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> bytes:
+        """The JSON line for this event, serialized once per apiVersion for all watchers
+        (`convert`: the object in that apiVersion's shape, when it differs)."""
         etype = event_type or self.type
         cache_key = f"{etype}:{api_version}"
         line = self._encoded.get(cache_key)
         if line is None:
-            obj = self.obj
+            obj = convert(self.obj) if convert is not None else self.obj
             if obj.get("apiVersion") != api_version:
                 obj = {**obj, "apiVersion": api_version}
             line = fastjson.dumps({"type": etype, "object": obj})

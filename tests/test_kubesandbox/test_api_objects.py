@@ -291,3 +291,48 @@ def test_service_gets_cluster_ip_from_loopback_range(api, namespace):
 def test_namespace_gets_default_service_account(api, namespace):
     sa = client.CoreV1Api(api).read_namespaced_service_account("default", namespace)
     assert sa.metadata.name == "default"
+
+
+def test_events_are_one_store_in_two_api_groups(api, namespace):
+    core = client.CoreV1Api(api)
+    events = client.EventsV1Api(api)
+    core.create_namespaced_event(
+        namespace,
+        {
+            "metadata": {"name": "from-core"},
+            "eventTime": "2026-01-01T00:00:00.000000Z",  # the v1 client model needs one
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": namespace},
+            "reason": "Pulled",
+            "message": "written as core/v1",
+            "type": "Normal",
+            "source": {"component": "kubelet"},
+            "count": 2,
+        },
+    )
+    seen = events.read_namespaced_event("from-core", namespace)
+    assert (seen.note, seen.regarding.name, seen.deprecated_count) == ("written as core/v1", "p", 2)
+    assert seen.deprecated_source.component == "kubelet"
+    events.create_namespaced_event(
+        namespace,
+        {
+            "metadata": {"name": "from-v1"},
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+            "regarding": {"kind": "Pod", "name": "p", "namespace": namespace},
+            "reason": "Tested",
+            "note": "written as events.k8s.io/v1",
+            "type": "Normal",
+            "action": "Testing",
+            "reportingController": "tests",
+            "reportingInstance": "tests-1",
+        },
+    )
+    back = core.read_namespaced_event("from-v1", namespace)
+    assert (back.message, back.involved_object.name, back.reporting_component) == (
+        "written as events.k8s.io/v1",
+        "p",
+        "tests",
+    )
+    listed = events.list_namespaced_event(namespace, field_selector="regarding.name=p")
+    assert sorted(e.metadata.name for e in listed.items) == ["from-core", "from-v1"]
+    events.delete_namespaced_event("from-core", namespace)
+    assert [e.metadata.name for e in core.list_namespaced_event(namespace).items] == ["from-v1"]
