@@ -7,6 +7,7 @@ import contextlib
 import hmac
 import json
 import shutil
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from gameserver.backup import BackupError, Snapshot, load_dump
+from gameserver.backup import BackupError, Snapshot, adopt_room, load_dump
 from gameserver.protocol import find_surrogate, scrub_text
 from gameserver.roomstate import RoomStateError
 from gameserver.server import GameServer
@@ -276,6 +277,12 @@ async def restore(request: web.Request) -> web.Response:
                 "restore refused, the room keeps its data: " + "; ".join(result.problems),
                 problems=result.problems,
             )
+        try:
+            cloned_from = await asyncio.to_thread(
+                adopt_room, result.database, server.settings.room_name
+            )
+        except (BackupError, sqlite3.Error) as exc:
+            return _problem(422, f"restore refused, the room keeps its data: {exc}")
         if (busy := _busy(server)) is not None:
             return busy  # another restore won the race while this one was verified
         try:
@@ -285,10 +292,11 @@ async def restore(request: web.Request) -> web.Response:
             return _problem(
                 422, f"restore refused, the room keeps its data: {exc}", problems=[str(exc)]
             )
-        log.info("restored", rows=sum(result.row_counts.values()))
+        log.info("restored", rows=sum(result.row_counts.values()), cloned_from=cloned_from)
         return web.json_response(
             {
                 "restored": True,
+                "clonedFrom": cloned_from,
                 "schemaVersion": result.schema_version,
                 "rowCounts": result.row_counts,
                 "phase": server.room.phase,

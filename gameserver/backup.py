@@ -290,6 +290,45 @@ def load_dump(dump: Path, manifest: dict[str, Any] | None, scratch: Path) -> Ver
                 scratch.unlink()
 
 
+# Every table that keys its rows by room (schema_migrations is the file's, not a room's).
+_ROOM_COLUMNS = {t: "room" for t in TABLES if t not in ("schema_migrations", "room")} | {
+    "room": "name"
+}
+
+
+def adopt_room(db: Path, room: str) -> str | None:
+    """Make a verified scratch database hold `room`'s rows (restoring a clone).
+
+    A backup of room A restored into room B (a clone, the safe way to look inside a
+    backup) would otherwise leave B empty: every row is keyed by A's name. Returns the
+    name the rows had when they were renamed, None when nothing needed renaming; a
+    database holding several rooms is refused rather than merged."""
+    conn = sqlite3.connect(str(db))
+    try:
+        names = {
+            str(row[0])
+            for table, column in _ROOM_COLUMNS.items()
+            for row in conn.execute(f"SELECT DISTINCT {column} FROM {table}")  # noqa: S608
+        }
+        if not names or names == {room}:
+            return None
+        if len(names) > 1:
+            raise BackupError(
+                f"the dump holds several rooms ({', '.join(sorted(names))}); "
+                f"a restore into {room!r} takes one"
+            )
+        (old,) = names
+        with conn:
+            for table, column in _ROOM_COLUMNS.items():
+                conn.execute(
+                    f"UPDATE {table} SET {column} = ? WHERE {column} = ?",  # noqa: S608
+                    (room, old),
+                )
+        return old
+    finally:
+        conn.close()
+
+
 def read_manifest(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None

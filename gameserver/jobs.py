@@ -369,6 +369,7 @@ def _restore_job(args: argparse.Namespace) -> dict[str, Any]:
         "sha256": manifest.get("sha256"),
         "verified": True,
         "restored": bool(answer.get("restored")),
+        "clonedFrom": answer.get("clonedFrom"),
         "phase": answer.get("phase"),
         "destination": dest.label,
     }

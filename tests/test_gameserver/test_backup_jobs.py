@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -21,11 +22,11 @@ import pytest
 
 from gameserver.destinations import StoredBackup
 from gameserver.jobs import prune_plan
-from gameserver.runner import RunningRoom
+from gameserver.runner import RunningRoom, start_room
 from gameserver.store import connect, migrate
 from gameserver.testing import draw_message
 
-from .conftest import ADMIN_TOKEN, Client, Connect
+from .conftest import ADMIN_TOKEN, Client, Connect, room_settings
 
 RoomFactory = Callable[..., Awaitable[RunningRoom]]
 # The rows a room rewrites by itself (its saved state); every other table must come
@@ -678,3 +679,37 @@ async def test_s3_failures_are_clear_and_store_nothing(
     )
     assert run.code == 1 and "401" in run.stderr
     assert await asyncio.to_thread(s3.keys, "wrong-token-bucket") == []
+
+
+# ----------------------------------------------------------------- clone
+
+
+async def test_a_backup_restored_into_another_room_becomes_that_rooms_data(
+    room: RunningRoom, connect: Connect, tmp_path: Path, token_file: Path
+) -> None:
+    ann, bob = await start_drawing(room, connect)
+    async with drawing(ann, bob):
+        made = await run_job(*backup_args(room, token_file, f"pvc:{tmp_path / 'b'}"))
+    assert made.code == 0, made.stderr
+    settings = dataclasses.replace(room_settings(tmp_path / "clone.db"), room_name="clone-room")
+    clone = await start_room(settings)
+    try:
+        run = await run_job(*restore_args(clone, token_file, f"pvc:{tmp_path / 'b'}", "latest"))
+        assert run.code == 0, run.stderr
+        assert run.result["clonedFrom"] == "test-room"
+        await asyncio.to_thread(clone.server.store.flush)
+        conn = sqlite3.connect(f"file:{tmp_path / 'clone.db'}?mode=ro", uri=True)
+        try:
+            rooms = {r[0] for r in conn.execute("SELECT DISTINCT room FROM strokes")}
+            strokes = conn.execute("SELECT count(*) FROM strokes").fetchone()[0]
+        finally:
+            conn.close()
+        assert rooms == {"clone-room"}
+        assert strokes == made.result["rowCounts"]["strokes"]
+        # the clone resumes the game where the backup left it; the source is untouched
+        assert clone.server.room.phase == "drawing"
+        assert {m.name for m in clone.server.room.players()} == {"Ann", "Bob"}
+        await ann.send(draw_message(9999, [[1, 1], [2, 2]]))
+        await bob.expect("draw", lambda m: m["stroke"] == 9999)
+    finally:
+        await clone.stop()
