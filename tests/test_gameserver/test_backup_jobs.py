@@ -506,23 +506,30 @@ async def stalling_proxy(target_port: int, allow: int) -> tuple[asyncio.Server, 
     return server, release
 
 
-async def test_sigterm_during_a_backup_leaves_no_backup_and_no_partial_file(
-    room: RunningRoom, connect: Connect, tmp_path: Path, token_file: Path
-) -> None:
+def has_partial(directory: Path) -> bool:
+    return any(p.name.endswith(".partial") for p in directory.iterdir())
+
+
+async def sigterm_mid_download(
+    room: RunningRoom,
+    connect: Connect,
+    args: list[str],
+    watch: Path,
+    env: dict[str, str] | None = None,
+) -> tuple[int | None, str, str]:
+    """Run a backup-job whose download stalls half-way; SIGTERM it once its temporary
+    file exists in `watch`. Returns its exit code, stdout and stderr."""
     ann, bob = await start_drawing(room, connect)
     async with drawing(ann, bob, first=1):
         await bob.expect("draw", lambda m: m["stroke"] >= 40, within=10)
     proxy, release = await stalling_proxy(room.admin_port, allow=3000)
     port = proxy.sockets[0].getsockname()[1]
-    dest = tmp_path / "b"
-    dest.mkdir()
-    args = backup_args(room, token_file, f"pvc:{dest}")
     args[2] = f"http://127.0.0.1:{port}"
-    proc = await start_job(*args)
+    proc = await start_job(*args, env=env)
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
-        while not any(p.name.endswith(".partial") for p in dest.iterdir()):
+        while not has_partial(watch):
             assert proc.returncode is None, "the job ended before the download stalled"
             assert loop.time() < deadline, "the job never started writing its download"
             await asyncio.sleep(0.01)
@@ -533,9 +540,19 @@ async def test_sigterm_during_a_backup_leaves_no_backup_and_no_partial_file(
         proxy.close()
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-    assert proc.returncode == 143, err
-    assert "SIGTERM" in err.decode()
-    assert json.loads(out.decode().splitlines()[-1])["succeeded"] is False
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_sigterm_during_a_backup_leaves_no_backup_and_no_partial_file(
+    room: RunningRoom, connect: Connect, tmp_path: Path, token_file: Path
+) -> None:
+    dest = tmp_path / "b"
+    dest.mkdir()
+    args = backup_args(room, token_file, f"pvc:{dest}")
+    code, out, err = await sigterm_mid_download(room, connect, args, dest)
+    assert code == 143, err
+    assert "SIGTERM" in err
+    assert json.loads(out.splitlines()[-1])["succeeded"] is False
     assert names(dest) == []
 
 
@@ -713,3 +730,19 @@ async def test_a_backup_restored_into_another_room_becomes_that_rooms_data(
         await bob.expect("draw", lambda m: m["stroke"] == 9999)
     finally:
         await clone.stop()
+
+
+async def test_sigterm_during_an_s3_backup_uploads_nothing(
+    room: RunningRoom, connect: Connect, tmp_path: Path, token_file: Path, s3: S3Server
+) -> None:
+    await asyncio.to_thread(s3.client.create_bucket, Bucket="sigterm-bucket")
+    work = tmp_path / "work"
+    work.mkdir()
+    args = backup_args(
+        room, token_file, "s3://sigterm-bucket/r", "--work-dir", str(work), *s3_args(s3)
+    )
+    code, out, err = await sigterm_mid_download(room, connect, args, work, env=S3_ENV)
+    assert code == 143, err
+    assert json.loads(out.splitlines()[-1])["succeeded"] is False
+    assert names(work) == []
+    assert await asyncio.to_thread(s3.keys, "sigterm-bucket") == []
