@@ -265,7 +265,10 @@ def _backup_job(args: argparse.Namespace) -> dict[str, Any]:
             raise
     finally:
         partial.unlink(missing_ok=True)
-    pruned = prune(dest, name, args.retention_count, args.retention_max_age_days)
+    try:
+        pruned = prune(dest, name, args.retention_count, args.retention_max_age_days)
+    except BackupError as exc:
+        raise BackupError(f"{name} was stored and verified, but pruning failed: {exc}") from exc
     if isinstance(dest, DirectoryDestination):
         dest.sweep_partials()
     return {
