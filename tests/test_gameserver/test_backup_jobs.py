@@ -200,7 +200,7 @@ def dump_digests(dump: Path) -> tuple[dict[str, int], dict[str, str]]:
     return table_digests(scratch)  # type: ignore[arg-type]
 
 
-HISTORY_STROKES = 40_000
+HISTORY_STROKES = 80_000
 
 
 def seed_history(db: Path, strokes: int) -> None:
@@ -265,7 +265,7 @@ async def test_backup_job_while_bots_draw_verifies_and_restores_into_a_wiped_roo
     # The room's event loop went on serving the bots while it took the snapshot (a
     # snapshot of this database on the loop itself blocks it for about half a second;
     # bench/backup.py measures the real figure on a quiet machine).
-    assert worst[0] < 0.12, f"the event loop was blocked {worst[0] * 1000:.0f} ms"
+    assert worst[0] < 0.25, f"the event loop was blocked {worst[0] * 1000:.0f} ms"
 
     listing = await run_job("list-backups", "--destination", f"pvc:{dest}")
     assert listing.code == 0
