@@ -37,7 +37,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "imagePullSecrets": [{"name": "regcred"}],
         "gameServer": {"image": "registry.example.com/games/gameroom-server:0.2.0"},
         "operatorNamespace": "ops",
-        "rbac": {"kopfClusterObservation": True},
+        "rbac": {"kopfClusterObservation": False},
         "watchNamespaces": ["games"],
         "podLabels": {"team": "games", "app.kubernetes.io/name": "not-this"},
     },
@@ -49,21 +49,25 @@ def _key(values: dict[str, Any]) -> str:
 
 
 @functools.cache
-def _render(key: str, namespace: str) -> tuple[tuple[str, str], ...]:
+def _render(key: str, namespace: str, release: str) -> tuple[tuple[str, str], ...]:
     with helm.Chart.load(str(CHART)) as chart:
-        rendered = chart.render(json.loads(key), name=RELEASE, namespace=namespace)
+        rendered = chart.render(json.loads(key), name=release, namespace=namespace)
     return tuple(sorted(rendered.items()))
 
 
-def render_files(values: dict[str, Any], namespace: str = NAMESPACE) -> dict[str, str]:
+def render_files(
+    values: dict[str, Any], namespace: str = NAMESPACE, release: str = RELEASE
+) -> dict[str, str]:
     """Template path -> rendered text, as `helm template` prints it."""
-    return dict(_render(_key(values), namespace))
+    return dict(_render(_key(values), namespace, release))
 
 
-def render(values: dict[str, Any], namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+def render(
+    values: dict[str, Any], namespace: str = NAMESPACE, release: str = RELEASE
+) -> list[dict[str, Any]]:
     """Every rendered object (NOTES.txt left out)."""
     objects: list[dict[str, Any]] = []
-    for path, text in render_files(values, namespace).items():
+    for path, text in render_files(values, namespace, release).items():
         if path.endswith("NOTES.txt"):
             continue
         objects += [doc for doc in yaml.safe_load_all(text) if doc]

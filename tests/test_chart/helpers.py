@@ -59,22 +59,37 @@ def install_crds(sandbox: Any) -> None:
 
 
 class Operator:
-    """`python -m gameroom_operator` watching one namespace of a kubesandbox."""
+    """`python -m gameroom_operator` against a kubesandbox: one namespace, or every one when
+    `namespace` is empty; with the sandbox's admin kubeconfig unless given another one."""
 
-    def __init__(self, sandbox: Any, namespace: str, log_path: Path) -> None:
+    def __init__(
+        self,
+        sandbox: Any,
+        namespace: str,
+        log_path: Path,
+        kubeconfig: Path | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        config = str(kubeconfig or sandbox.kubeconfig)
         self.port = free_port()
         self.log_path = log_path
         self._log = log_path.open("wb")
+        scope = [f"--namespaces={namespace}"] if namespace else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gameroom_operator", "--standalone"]
-            + ["--kubeconfig", str(sandbox.kubeconfig), f"--namespaces={namespace}"]
+            [sys.executable, "-m", "gameroom_operator", "--standalone", "--kubeconfig", config]
+            + scope
             + ["--metrics-host", "127.0.0.1", f"--metrics-port={self.port}"]
-            + ["--probe-interval", "1", "--log-format", "json"],
+            + ["--probe-interval", "1", "--log-format", "json", *extra],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "KUBECONFIG": str(sandbox.kubeconfig)},
+            env={**os.environ, "KUBECONFIG": config},
         )
         wait_for("the operator's /healthz", self._healthy)
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+            return str(response.read().decode())
 
     def _healthy(self) -> bool:
         assert self.process.poll() is None, self.log_path.read_text()[-3000:]
@@ -88,8 +103,14 @@ class Operator:
 
 
 @contextmanager
-def running_operator(sandbox: Any, namespace: str, log_path: Path) -> Iterator[Operator]:
-    operator = Operator(sandbox, namespace, log_path)
+def running_operator(
+    sandbox: Any,
+    namespace: str,
+    log_path: Path,
+    kubeconfig: Path | None = None,
+    extra: tuple[str, ...] = (),
+) -> Iterator[Operator]:
+    operator = Operator(sandbox, namespace, log_path, kubeconfig, extra)
     try:
         yield operator
     finally:

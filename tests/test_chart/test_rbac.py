@@ -57,9 +57,11 @@ def test_all_namespaces_mode_is_one_cluster_role_bound_to_the_service_account() 
     assert not find(objects, "Role", "gro-gameroom-operator")
 
 
-def test_namespaced_mode_grants_nothing_cluster_wide() -> None:
+def test_namespaced_mode_grants_the_rooms_nothing_cluster_wide() -> None:
+    strict = {**VALUE_SETS["namespaced"], "rbac": {"kopfClusterObservation": False}}
+    none = render(strict)
+    assert not find(none, "ClusterRole") and not find(none, "ClusterRoleBinding")
     objects = render(VALUE_SETS["namespaced"])
-    assert not find(objects, "ClusterRole") and not find(objects, "ClusterRoleBinding")
     roles = find(objects, "Role", "gro-gameroom-operator")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["games", "staging"]
     for role in roles:
@@ -70,8 +72,8 @@ def test_namespaced_mode_grants_nothing_cluster_wide() -> None:
         assert binding["subjects"][0]["namespace"] == NAMESPACE
 
 
-def test_namespaced_mode_can_let_kopf_observe_namespaces_and_crds() -> None:
-    objects = render(VALUE_SETS["custom-images"])
+def test_namespaced_mode_lets_kopf_list_namespaces_and_crds_by_default() -> None:
+    objects = render(VALUE_SETS["namespaced"])
     observer = one(objects, "ClusterRole")
     assert grants(observer["rules"]) == CRDS | {("", "namespaces"): {"list", "watch"}}
     assert one(objects, "ClusterRoleBinding")["roleRef"]["name"] == observer["metadata"]["name"]
@@ -147,7 +149,7 @@ def test_operator_readme_rbac_section_matches_the_chart() -> None:
                 v.strip() for v in verbs.replace("`", "").split(",")
             )
     rendered: Grants = {}
-    for values in (VALUE_SETS["ha"], VALUE_SETS["ha-namespaced"], VALUE_SETS["custom-images"]):
+    for values in (VALUE_SETS["ha"], VALUE_SETS["ha-namespaced"], VALUE_SETS["namespaced"]):
         for obj in render(values):
             if obj["kind"] in ("Role", "ClusterRole") and "test" not in obj["metadata"]["name"]:
                 for key, verbs in grants(obj["rules"]).items():

@@ -58,7 +58,7 @@ def test_value_sets_render_the_objects_they_ask_for() -> None:
     assert "KopfPeering" in kinds["ha-namespaced"]
     assert "PodDisruptionBudget" not in kinds["defaults"]
     assert {"ServiceMonitor", "PrometheusRule"} <= set(kinds["monitoring"])
-    assert "ClusterRole" not in kinds["namespaced"]
+    assert "ClusterRole" not in kinds["custom-images"]  # kopfClusterObservation off
 
 
 @pytest.mark.parametrize(
