@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -226,12 +227,21 @@ def _backup_job(args: argparse.Namespace) -> dict[str, Any]:
         )
         with _admin_call(url, "cannot take a backup", request, args.timeout) as response:
             raw = response.headers.get("X-Backup-Manifest")
+            expected = response.headers.get("Content-Length")
+            received = 0
             try:
                 with partial.open("wb") as fh:
                     while chunk := response.read(1 << 16):
+                        received += len(chunk)
                         fh.write(chunk)
+            except http.client.HTTPException as exc:
+                raise BackupError(f"the download from {url} was cut short: {exc!r}") from exc
             except OSError as exc:
-                raise BackupError(f"cannot write the download to {work}: {exc}") from exc
+                raise BackupError(f"cannot download {url} to {work}: {exc}") from exc
+        if expected is not None and expected.isdigit() and received != int(expected):
+            raise BackupError(
+                f"the download from {url} was cut short: {received} of {expected} bytes"
+            )
         try:
             manifest = json.loads(raw or "null")
         except ValueError:

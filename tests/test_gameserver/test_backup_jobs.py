@@ -478,8 +478,11 @@ async def test_failing_backups_exit_non_zero_with_a_clear_message_and_leave_noth
     assert names(dest) == []
 
 
-async def stalling_proxy(target_port: int, allow: int) -> tuple[asyncio.Server, asyncio.Event]:
-    """A TCP proxy that passes `allow` bytes of each response, then holds the rest back."""
+async def stalling_proxy(
+    target_port: int, allow: int, *, cut: bool = False
+) -> tuple[asyncio.Server, asyncio.Event]:
+    """A TCP proxy that passes `allow` bytes of each response, then holds the rest back
+    (or, with `cut`, drops the connection: a download cut short)."""
     release = asyncio.Event()
 
     async def pipe(
@@ -491,7 +494,10 @@ async def stalling_proxy(target_port: int, allow: int) -> tuple[asyncio.Server, 
                 if cap is not None and passed + len(data) > cap:
                     writer.write(data[: cap - passed])
                     await writer.drain()
-                    await release.wait()
+                    if cut:
+                        writer.close()
+                    else:
+                        await release.wait()
                     return
                 passed += len(data)
                 writer.write(data)
@@ -746,3 +752,23 @@ async def test_sigterm_during_an_s3_backup_uploads_nothing(
     assert json.loads(out.splitlines()[-1])["succeeded"] is False
     assert names(work) == []
     assert await asyncio.to_thread(s3.keys, "sigterm-bucket") == []
+
+
+async def test_a_download_cut_short_fails_clearly_and_stores_nothing(
+    room: RunningRoom, connect: Connect, tmp_path: Path, token_file: Path
+) -> None:
+    ann, bob = await start_drawing(room, connect)
+    async with drawing(ann, bob, first=1):
+        await bob.expect("draw", lambda m: m["stroke"] >= 40, within=10)
+    proxy, _ = await stalling_proxy(room.admin_port, allow=3000, cut=True)
+    dest = tmp_path / "b"
+    args = backup_args(room, token_file, f"pvc:{dest}")
+    args[2] = f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}"
+    try:
+        run = await run_job(*args)
+    finally:
+        proxy.close()
+    assert run.code == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "cut short" in run.result["reason"], run.result
+    assert names(dest) == []
