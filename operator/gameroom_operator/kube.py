@@ -72,7 +72,9 @@ def load_credentials(kubeconfig: str | None = None) -> Credentials:
     token = None
     auth = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
     if auth:
-        token = auth.removeprefix("Bearer ").strip()
+        # A kubeconfig gives "Bearer <token>", the in-cluster loader "bearer <token>".
+        scheme, _, value = auth.partition(" ")
+        token = (value if scheme.lower() == "bearer" else auth).strip()
     return Credentials(
         host=configuration.host.rstrip("/"),
         token=token,
