@@ -167,11 +167,14 @@ async def operator_phase(
         used, wall = cpu() - start_cpu, time.monotonic() - start
         steady_writes = len(kube.writes) - steady_from
         # Make `sick` rooms fail, and time each one's Healthy=False status write.
-        names = {f"room-{i}" for i in range(sick)}
+        # Spread over the rooms, and at a moment unrelated to their probe phases.
+        chosen = list(range(rooms // (2 * sick), rooms, max(1, rooms // sick)))[:sick]
+        names = {f"room-{i}" for i in chosen}
+        await asyncio.sleep(period * 0.37)
         async with aiohttp.ClientSession() as session:
             await session.post(
                 f"http://127.0.0.1:{control_port}/sick",
-                json={"ips": [address(i) for i in range(sick)]},
+                json={"ips": [address(i) for i in chosen]},
             )
         failed_at = time.monotonic()
         mark = len(kube.writes)
@@ -220,7 +223,9 @@ async def peer_phase(rooms: int, period: int, seconds: float) -> dict[str, Any]:
             await asyncio.gather(*(probe(session, ip) for ip in ips))
             await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
 
-    connector = aiohttp.TCPConnector(limit=64, force_close=True)
+    # The same connection policy as the operator's RoomClient: one kept-alive connection
+    # per room and port.
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=1, keepalive_timeout=330)
     async with aiohttp.ClientSession(connector=connector) as session:
         # Spread over the period as the operator's queue does: 50 groups.
         groups = [[address(i) for i in range(g, rooms, 50)] for g in range(50)]

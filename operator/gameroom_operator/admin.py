@@ -26,16 +26,25 @@ def _category(error: BaseException) -> str:
 class RoomClient:
     """One shared HTTP session for every room's admin API (one prober, not one per room)."""
 
-    def __init__(self, timeout: float = 5.0, max_connections: int = 64) -> None:
+    def __init__(
+        self, timeout: float = 5.0, max_connections: int = 0, keepalive: float = 330.0
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max = max_connections
+        self._keepalive = keepalive
         self._session: aiohttp.ClientSession | None = None
 
     def _ensure(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            # Connections are kept between probes (at most one per room and port, kept
+            # longer than the longest probe period): opening two TCP connections per room
+            # and probe was most of the prober's CPU. The probes in flight are bounded by
+            # the controller's probe slots.
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=self._max, force_close=True),
+                connector=aiohttp.TCPConnector(
+                    limit=self._max, limit_per_host=1, keepalive_timeout=self._keepalive
+                ),
             )
         return self._session
 

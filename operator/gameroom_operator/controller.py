@@ -365,20 +365,22 @@ class Controller:
         waits: list[float] = []
         outcome: Outcome | None = None
         repair = False
-        if needs_reconcile(state) and now >= state.retry_at:
+        if needs_reconcile(state):
             gate = self._rollout_gate(state, now)
-            if gate is not None:
+            if now < state.retry_at:
+                pass  # a failed reconcile waits for its back-off (below)
+            elif gate is not None:
                 waits.append(gate)
             else:
                 outcome = await self.reconcile_state(state, fresh=state.fresh)
                 state.fresh = False
                 if outcome is not None:
                     state.next_probe_at = 0.0  # see the new spec (maintenance) at once
-        elif state.repair_wanted and state.applied_generation is not None:
+        elif state.repair_wanted and state.applied_generation is not None and now >= state.retry_at:
             state.repair_wanted = False
             repair = True
             outcome = await self._repair(state)
-        if needs_reconcile(state) and state.retry_at > now:
+        if (needs_reconcile(state) or state.repair_wanted) and state.retry_at > now:
             waits.append(state.retry_at - now)
         if state.applied_generation is not None and not state.pod_seen:
             await self._read_pod(state)

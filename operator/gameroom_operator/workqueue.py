@@ -40,13 +40,14 @@ class WorkQueue(Generic[K]):
         self._order = itertools.count()
         self._busy: set[K] = set()
         self._again: dict[K, float] = {}  # keys added while busy -> due time
+        self._handed: dict[K, float] = {}  # due, handed to the workers, not taken yet
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.handled = 0  # passes done (tests, /healthz)
         self.last_pass = clock()
 
     def __len__(self) -> int:
-        return len(self._due) + len(self._again)
+        return len(self._due) + len(self._again) + len(self._handed)
 
     def add(self, key: K, delay: float = 0.0) -> None:
         """Queue a pass of `key` in `delay` seconds, or sooner if one is already due."""
@@ -70,8 +71,8 @@ class WorkQueue(Generic[K]):
         """Seconds the most overdue waiting pass is late (0 when none is): a queue whose
         workers stopped or hang shows here, for /healthz."""
         now = self._clock()
-        late = [now - due for due in self._due.values() if due < now]
-        return max(late, default=0.0)
+        waiting = [*self._due.values(), *self._handed.values()]
+        return max((now - due for due in waiting if due < now), default=0.0)
 
     def due_in(self, key: K) -> float | None:
         due = self._due.get(key, self._again.get(key))
@@ -79,7 +80,9 @@ class WorkQueue(Generic[K]):
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._worker()) for _ in range(self._workers)]
+        self._ready: asyncio.Queue[K] = asyncio.Queue()
+        self._tasks = [loop.create_task(self._dispatch())]
+        self._tasks += [loop.create_task(self._worker()) for _ in range(self._workers)]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -87,27 +90,34 @@ class WorkQueue(Generic[K]):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    async def _next(self) -> K:
+    async def _dispatch(self) -> None:
+        """One task sleeps until the earliest due time and hands due keys to the workers
+        (workers wait on a plain queue: an add wakes one sleeper, not every worker)."""
         while True:
+            now = self._clock()
             while self._heap:
                 due, _, key = self._heap[0]
                 if self._due.get(key) != due:
                     heapq.heappop(self._heap)  # stale: re-added sooner, or forgotten
                     continue
-                wait = due - self._clock()
-                if wait > 0:
+                if due > now:
                     break
                 heapq.heappop(self._heap)
                 del self._due[key]
-                return key
+                self._handed.setdefault(key, due)
+                self._ready.put_nowait(key)
             self._wakeup.clear()
-            timeout = self._heap[0][0] - self._clock() if self._heap else None
+            timeout = self._heap[0][0] - now if self._heap else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
 
     async def _worker(self) -> None:
         while True:
-            key = await self._next()
+            key = await self._ready.get()
+            self._handed.pop(key, None)
+            if key in self._busy:  # handed out twice (added again while queued): run after
+                self._again[key] = min(self._clock(), self._again.get(key, self._clock()))
+                continue
             self._busy.add(key)
             next_in: float | None = None
             try:

@@ -252,6 +252,7 @@ PLURALS = {
     "ConfigMap": "configmaps",
     "NetworkPolicy": "networkpolicies",
     "PersistentVolumeClaim": "persistentvolumeclaims",
+    "Ingress": "ingresses",
 }
 
 
@@ -578,3 +579,18 @@ def test_a_burst_of_spec_changes_is_coalesced(ns: Kubectl, operator: OperatorPro
     print(f"20 edits in 5 s: {rollouts} rollouts, {applied} SettingsApplied events")
     assert 1 <= rollouts <= 4, f"{rollouts} rollouts for 20 edits"
     assert applied <= 4, f"{applied} SettingsApplied events for 20 edits"
+
+
+def test_an_edited_ingress_is_put_back(
+    ns: Kubectl, drifty: str, sandbox_write_counter: Any
+) -> None:
+    counter = sandbox_write_counter(ns.namespace)
+    patch = [{"op": "replace", "path": "/spec/rules/0/host", "value": "evil.example.com"}]
+    ns.run("patch", "ingress", "drifty", "--type=json", "-p", json.dumps(patch))
+    repaired_once(
+        ns,
+        counter,
+        "Ingress/drifty",
+        lambda: ns.json("ingress", "drifty")["spec"]["rules"][0]["host"] == "drifty.example.com",
+        "spec.rules",
+    )
