@@ -60,6 +60,7 @@ class Target:
     url: str
     proc: subprocess.Popen[str]
     results: dict[str, float] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # the sandbox's admin token
     # requests per second of server CPU time: the capacity with a core to itself
     capacity: dict[str, float] = field(default_factory=dict)
 
@@ -93,13 +94,14 @@ def start_sandbox() -> Target:
     )
     assert proc.stdout is not None
     kubeconfig = proc.stdout.readline().strip().split("=", 1)[1]
-    proc.stdout.readline()  # the ready line
-    server = next(
-        line.split("server:", 1)[1].strip()
+    ready = proc.stdout.readline()  # its plain-HTTP URL, next to the TLS one of the kubeconfig
+    server = ready.split("bearer tokens only: ", 1)[1].split(")", 1)[0]
+    token = next(
+        line.split("token:", 1)[1].strip()
         for line in Path(kubeconfig).read_text().splitlines()
-        if "server:" in line
+        if "token:" in line
     )
-    return Target("kubesandbox", server, proc)
+    return Target("kubesandbox", server, proc, headers={"Authorization": f"Bearer {token}"})
 
 
 def start_kmock() -> Target:
@@ -155,7 +157,7 @@ def cm_path(base: str, i: int, n: int = 0) -> str:
 
 async def bench(target: Target, objects: int, watchers: int) -> None:
     connector = aiohttp.TCPConnector(limit=CONCURRENCY + watchers + 4)
-    async with aiohttp.ClientSession(connector=connector) as s:
+    async with aiohttp.ClientSession(connector=connector, headers=target.headers) as s:
         for n in range(NAMESPACES):
             await s.post(
                 target.url + "/api/v1/namespaces",

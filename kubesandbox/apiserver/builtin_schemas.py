@@ -50,7 +50,7 @@ class SchemaNode:
     again (every write walks the object's schema) resolves nothing twice. Keys that are not
     declared properties share one node, so arbitrary label or data keys cost no memory."""
 
-    __slots__ = ("schema", "ref", "_kids", "_extra", "_items", "_info", "_fields")
+    __slots__ = ("schema", "ref", "_kids", "_extra", "_items", "_info", "_fields", "_kinds")
 
     def __init__(self, schema: dict[str, Any] | None) -> None:
         self.ref = _ref_name(schema or {})
@@ -60,6 +60,16 @@ class SchemaNode:
         self._items: SchemaNode | None = None
         self._info: ListInfo | None = None
         self._fields: tuple[dict[str, Any], bool, bool, bool] | None = None
+        self._kinds: frozenset[str] | None = None
+
+    def kinds(self) -> frozenset[str]:
+        """The JSON types a value here may have; empty: anything (int-or-string, ...)."""
+        kinds = self._kinds
+        if kinds is None:
+            s = self.schema
+            free = any(k in s for k in ("oneOf", "anyOf", "x-kubernetes-int-or-string"))
+            kinds = self._kinds = frozenset() if free else frozenset(_types(s))
+        return kinds
 
     def field_rules(self) -> tuple[dict[str, Any], bool, bool, bool]:
         """(declared properties, any key allowed, only declared keys allowed, has an items
@@ -141,6 +151,9 @@ def _types(s: dict[str, Any]) -> set[str]:
     return found
 
 
+_SCHEMA_TYPE = {"object": "object", "array": "array", "string": "string", "bool": "boolean"}
+
+
 def _json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
@@ -156,25 +169,20 @@ def type_error(value: Any, node: SchemaNode, struct: str, path: str = "") -> str
     kube-apiserver answers (400) for `"leaseDurationSeconds": "abc"`."""
     if value is None:
         return None
-    s = node.schema
-    types = _types(s)
+    types = node.kinds()
     kind = _json_kind(value)
-    if types and not any(k in s for k in ("oneOf", "anyOf", "x-kubernetes-int-or-string")):
-        ok = (
-            (kind == "object" and "object" in types)
-            or (kind == "array" and "array" in types)
-            or (kind == "string" and "string" in types)
-            or (kind == "bool" and "boolean" in types)
-            or (kind == "number" and "number" in types)
-            or (kind == "number" and "integer" in types and float(value).is_integer())
-        )
+    if types:
+        if kind == "number":
+            ok = "number" in types or ("integer" in types and float(value).is_integer())
+        else:
+            ok = _SCHEMA_TYPE.get(kind) in types
         if not ok:
             got = f"number {value}" if kind == "number" and "integer" in types else kind
             return (
                 f"json: cannot unmarshal {got} into Go struct field {struct}.{path} "
                 f"of type {go_type(node)}"
             )
-    if isinstance(value, dict) and "object" in types:
+    if kind == "object" and (not types or "object" in types):
         props, extra, _, _ = node.field_rules()
         inner = node.ref.rsplit(".", 1)[-1] if node.ref else struct
         for key, item in value.items():
@@ -187,7 +195,7 @@ def type_error(value: Any, node: SchemaNode, struct: str, path: str = "") -> str
             found = type_error(item, node.child(key), inner, here)
             if found:
                 return found
-    elif isinstance(value, list) and "array" in types:
+    elif kind == "array" and (not types or "array" in types):
         items = node.items()
         for item in value:
             found = type_error(item, items, struct, path)

@@ -428,6 +428,18 @@ async def test_processes_in_pods_reach_the_api_server(sb: Sandbox) -> None:
         api.list_namespaced_secret("kubelet")
     except client.ApiException as exc:
         print("secrets", exc.status, flush=True)
+    # what the operator's own client does: aiohttp, the CA file, the token file
+    import asyncio, ssl, aiohttp
+    async def raw():
+        base = "/var/run/secrets/kubernetes.io/serviceaccount"
+        ctx = ssl.create_default_context(cafile=base + "/ca.crt")
+        host = os.environ["KUBERNETES_SERVICE_HOST"] + ":" + os.environ["KUBERNETES_SERVICE_PORT"]
+        ns = open(base + "/namespace").read()
+        url = f"https://{host}/api/v1/namespaces/{ns}/pods/" + os.environ["HOSTNAME"]
+        headers = {"Authorization": "Bearer " + open(base + "/token").read()}
+        async with aiohttp.ClientSession() as s, s.get(url, ssl=ctx, headers=headers) as r:
+            print("aiohttp", r.status, flush=True)
+    asyncio.run(raw())
     """
     await sb.client.create(
         f"/api/v1/namespaces/{NS}/serviceaccounts", {"metadata": {"name": "pod-reader"}}
@@ -465,6 +477,7 @@ async def test_processes_in_pods_reach_the_api_server(sb: Sandbox) -> None:
     assert f"phase Running {p['status']['podIP']}" in out
     # It is its ServiceAccount, not the admin: the Role grants no Secrets.
     assert "secrets 403" in out
+    assert "aiohttp 200" in out
 
 
 async def test_graceful_deletion_sigterm_then_sigkill(sb: Sandbox) -> None:
