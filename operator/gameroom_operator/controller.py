@@ -102,6 +102,18 @@ class RoomState:
     history: History = field(default_factory=History)
     seen_status: bool = False  # the room's stored status was read in this run
     announced: tuple[str, str, str] | None = None  # the health last told in an event
+    # Nothing the status reads changed since it was last decided: a pass whose probe found
+    # nothing new skips deciding it again (the common case, once per room and period).
+    settled: bool = False
+    _health_spec: tuple[int, HealthSpec] | None = field(default=None, repr=False)
+
+    @property
+    def health_spec(self) -> HealthSpec:
+        """spec.health, validated once per spec (not at every probe)."""
+        cached = self._health_spec
+        if cached is None or cached[0] != id(self.spec):
+            cached = self._health_spec = (id(self.spec), HealthSpec.of(self.spec))
+        return cached[1]
     health_since: str = ""  # when the health status last changed
     last_probe_time: str = ""
     probe_latency_ms: int = 0
@@ -172,6 +184,7 @@ class Controller:
             state.history = History()  # a new spec gives auto-heal a new budget
         state.generation = generation
         state.spec = dict(body.get("spec") or {})
+        state.settled = False
         if body.get("status") is not None:
             state.status = dict(body.get("status") or {})
             if not state.seen_status:
@@ -365,6 +378,8 @@ class Controller:
         waits: list[float] = []
         outcome: Outcome | None = None
         repair = False
+        if needs_reconcile(state) or state.repair_wanted or not state.pod_seen:
+            state.settled = False
         if needs_reconcile(state):
             gate = self._rollout_gate(state, now)
             if now < state.retry_at:
@@ -385,7 +400,9 @@ class Controller:
         if state.applied_generation is not None and not state.pod_seen:
             await self._read_pod(state)
         waits.append(await self._health(state))
-        await self.sync_status(state)
+        if not state.settled:
+            await self.sync_status(state)
+            state.settled = True
         if outcome is not None:
             await self._announce(state, outcome, repair=repair)
         return min(waits)
@@ -574,6 +591,7 @@ class Controller:
             return  # a leftover of an earlier room of the same name
         known = state.deployment
         state.deployment = None if event_type == "DELETED" else _slim_deployment(body)
+        state.settled = False
         if not state.uid:
             self._forget_orphan(state)
             return
@@ -666,6 +684,7 @@ class Controller:
         if state is None:
             return
         state.pod_seen = True
+        state.settled = False
         was_ready = state.pod_ready
         if event_type == "DELETED" or (body.get("metadata") or {}).get("deletionTimestamp"):
             if (body.get("metadata") or {}).get("name") == state.pod_name:
@@ -717,7 +736,7 @@ class Controller:
             health_since=state.health_since,
             last_probe_time=state.last_probe_time,
             probe_latency_ms=state.probe_latency_ms,
-            failure_threshold=HealthSpec.of(state.spec).failure_threshold,
+            failure_threshold=state.health_spec.failure_threshold,
             url=n.game_url(room.name, room.namespace, int(spec["expose"]["port"])),
             image=image,
             version=version_of(image),
@@ -807,7 +826,7 @@ class Controller:
 
     async def _health(self, state: RoomState) -> float:
         """The health concern: probe when due, assess, heal. Returns seconds to the next probe."""
-        spec = HealthSpec.of(state.spec)
+        spec = state.health_spec
         period = self._period(spec)
         now = time.monotonic()
         if not state.pod_ready or not state.pod_ip or not state.token:
@@ -815,6 +834,7 @@ class Controller:
         if state.probe is not None and now < state.next_probe_at:
             return state.next_probe_at - now
         state.next_probe_at = now + period
+        before = _health_facts(state)
         async with self._probe_slots:
             started = time.perf_counter()
             probe = await self.room_client.probe(
@@ -860,6 +880,8 @@ class Controller:
             again = next_budget_in(spec, state.history, wall)
             if again is not None and again <= 0:
                 state.history = replace(state.history, exhausted=False)
+        if _health_facts(state) != before:
+            state.settled = False
         return period
 
     async def _assessed(self, state: RoomState, assessment: Assessment) -> None:
@@ -1005,6 +1027,25 @@ def drift_message(outcome: Outcome) -> str:
 SETTLE_SECONDS = 1.0  # a spec update waits this long, so a burst of edits is one change
 ROLLOUT_GATE_SECONDS = 60.0  # the longest a new spec waits for the last one's Pod
 REPAIR_RETRY_SECONDS = 10.0
+
+
+def _health_facts(state: RoomState) -> tuple[Any, ...]:
+    """What a probe can change of the status (its volatile time and latency left out)."""
+    probe = state.probe
+    seen = (
+        (
+            probe.reachable,
+            probe.error,
+            probe.players,
+            probe.spectators,
+            probe.version,
+            probe.maintenance_enabled,
+            probe.maintenance_message,
+        )
+        if probe is not None
+        else None
+    )
+    return (seen, state.assessment, state.history, state.maintenance_error, state.health_since)
 
 
 def _template_hash(deployment: dict[str, Any] | None) -> str:

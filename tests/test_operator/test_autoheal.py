@@ -160,8 +160,8 @@ def test_a_hanging_health_endpoint_is_p0_unreachable(
     assert condition(found, "Degraded")["reason"] == "Unreachable"
     # restartUnhealthy: false: the failures count up, nothing is restarted.
     wait_for(
-        "the failures to pass the threshold",
-        lambda: room(kubectl, "hang")["status"]["health"]["consecutiveFailures"] > THRESHOLD,
+        "the failures to reach the threshold (the count stops there)",
+        lambda: room(kubectl, "hang")["status"]["health"]["consecutiveFailures"] == THRESHOLD,
         60,
     )
     assert "restarts" not in room(kubectl, "hang")["status"]["health"]
