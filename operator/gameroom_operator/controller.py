@@ -114,6 +114,7 @@ class RoomState:
         if cached is None or cached[0] != id(self.spec):
             cached = self._health_spec = (id(self.spec), HealthSpec.of(self.spec))
         return cached[1]
+
     health_since: str = ""  # when the health status last changed
     last_probe_time: str = ""
     probe_latency_ms: int = 0
