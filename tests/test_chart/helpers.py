@@ -117,7 +117,7 @@ def running_operator(
         operator.stop()
 
 
-def chart_rules(for_duration: str = "3s") -> list[dict[str, Any]]:
+def chart_rules(for_duration: str = "5s") -> list[dict[str, Any]]:
     """The chart's rendered alert groups, every `for:` set to `for_duration` (the durations
     themselves are covered by promtool's unit tests)."""
     groups = one(render(VALUE_SETS["monitoring"]), "PrometheusRule")["spec"]["groups"]
@@ -129,7 +129,7 @@ def chart_rules(for_duration: str = "3s") -> list[dict[str, Any]]:
 
 
 class Prometheus:
-    """Debian's Prometheus server on loopback, scraping every second, with the chart's rules."""
+    """Debian's Prometheus server on loopback, scraping every 2 s, with the chart's rules."""
 
     def __init__(self, workdir: Path, scrape_configs: list[dict[str, Any]]) -> None:
         binary = shutil.which("prometheus")
@@ -138,9 +138,11 @@ class Prometheus:
         (workdir / "rules.yaml").write_text(yaml.safe_dump({"groups": chart_rules()}))
         config = {
             "global": {
-                "scrape_interval": "1s",
+                # A scrape may take its whole interval on a busy machine: an alert needs
+                # its condition through `for_duration`, i.e. three failed scrapes in a row.
+                "scrape_interval": "2s",
                 "evaluation_interval": "1s",
-                "scrape_timeout": "1s",
+                "scrape_timeout": "2s",
             },
             "rule_files": ["rules.yaml"],
             "scrape_configs": scrape_configs,
