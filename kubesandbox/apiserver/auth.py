@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -117,6 +118,11 @@ class Credentials:
 
 def _self_signed(cert: Path, key: Path) -> None:
     """One self-signed certificate that is both the CA Pods trust and the server's."""
+    if shutil.which("openssl") is None:
+        raise RuntimeError(
+            "kubesandbox needs the `openssl` command to make its TLS certificate: "
+            "install it (Debian: apt-get install openssl)"
+        )
     subprocess.run(
         [
             "openssl", "req", "-x509", "-newkey", "ec",
