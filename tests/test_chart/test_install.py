@@ -1,13 +1,14 @@
 """`helm install` and `helm test` in kubesandbox, RBAC enforced: the chart's objects applied
 in Helm's install order to a sandbox of their own; the operator runs as the chart's Pod
 (in-cluster config, its projected ServiceAccount token, the chart's ClusterRole), becomes
-ready on its /healthz, and runs a room; then the `helm test` hook's objects are applied in
+ready on its /healthz, and runs a room with no API call refused; then the `helm test` hook's objects are applied in
 hook-weight order and its Pod (its own ServiceAccount and Role) applies a room, waits for
 Ready, plays the smoke test, deletes the room, and succeeds.
 """
 
 from __future__ import annotations
 
+import urllib.request
 from typing import Any
 
 import pytest
@@ -85,6 +86,23 @@ def test_helm_install_then_helm_test(kube_sandbox_factory: Any) -> None:
         timeout=120,
     )
     assert ready.returncode == 0, ready.stderr
+    # Least privilege in the all-namespaces mode: nothing the operator asked was refused.
+    pod_ip = sandbox.kubectl(
+        "-n",
+        NAMESPACE,
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=gameroom-operator",
+        "-o",
+        "jsonpath={.items[0].status.podIP}",
+    ).stdout
+    with urllib.request.urlopen(f"http://{pod_ip}:8090/metrics", timeout=5) as response:  # noqa: S310
+        metrics = response.read().decode()
+    assert "gameroom_operator_api_calls_total" in metrics
+    assert [line for line in metrics.splitlines() if 'code="403"' in line] == []
+    logs = sandbox.kubectl("-n", NAMESPACE, "logs", "deployment/gro-gameroom-operator").stdout
+    assert "Forbidden" not in logs
 
     # helm test: the hooks by weight, then wait for the test Pod to finish.
     hooks.sort(

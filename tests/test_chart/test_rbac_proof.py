@@ -6,7 +6,8 @@ Roles and bindings applied as `helm install` applies them, then
   its resources and on neighbours it must not touch, in a watched namespace and (in the
   namespaced mode) an unwatched one;
 * the operator itself, run with that ServiceAccount's token and nothing more, turns a
-  GameRoom into a Ready room with no API call refused (namespaced and all-namespaces).
+  GameRoom into a Ready room with no API call refused (namespaced here; watching every
+  namespace, as the chart's own Pod, in test_install.py).
 """
 
 from __future__ import annotations
@@ -221,13 +222,3 @@ def test_the_operator_runs_a_room_with_only_the_namespaced_grants(
     run_a_room_as_the_operator(
         kube_sandbox, "proof-run", "proof-run-games", "proof-run-games", tmp_path
     )
-
-
-def test_the_operator_runs_a_room_with_only_the_cluster_role(
-    kube_sandbox_factory: Any, tmp_path: Path
-) -> None:
-    # Its own sandbox: an operator watching every namespace must not meet other tests' rooms.
-    sandbox = kube_sandbox_factory()
-    install_rbac(sandbox, {}, "proof-wide")
-    sandbox.kubectl("create", "namespace", "proof-wide-games")
-    run_a_room_as_the_operator(sandbox, "proof-wide", "", "proof-wide-games", tmp_path)
