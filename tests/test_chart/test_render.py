@@ -73,7 +73,7 @@ def test_value_sets_render_the_objects_they_ask_for() -> None:
         ({"metrics": {"port": 0}}, "/metrics/port"),
         ({"metrics": {"port": "8090"}}, "/metrics/port"),
         ({"operator": {"logLevel": "LOUD"}}, "/operator/logLevel"),
-        ({"operator": {"probeIntervalSeconds": 0}}, "/operator/probeIntervalSeconds"),
+        ({"operator": {"probeIntervalSeconds": -1}}, "/operator/probeIntervalSeconds"),
         ({"monitoring": {"serviceMonitor": {"enabled": "yes"}}}, "/monitoring/serviceMonitor"),
         ({"monitoring": {"serviceMonitor": {"interval": "30 seconds"}}}, "interval"),
         ({"resources": {"limits": {"memory": "lots"}}}, "/resources/limits/memory"),
