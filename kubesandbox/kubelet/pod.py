@@ -312,7 +312,10 @@ class PodWorker:
         mounts = mount_map(container, self.volumes)
         self.mounts[container["name"]] = mounts
         argv = [rewrite_path(a, mounts) for a in argv]
-        env = {k: rewrite_path(v, mounts) for k, v in env.items()}
+        # Container paths become the Pod's directories; an image rule's own env (sandbox
+        # configuration naming paths on this machine) is taken as written.
+        literal = dict(rule.env) if rule is not None else {}
+        env = {k: v if literal.get(k) == v else rewrite_path(v, mounts) for k, v in env.items()}
         if argv and argv[0] in ("python", "python3"):
             argv[0] = config.python_executable
         root = self.dir / "rootfs" / container["name"]
