@@ -1,9 +1,10 @@
 """`helm install` and `helm test` in kubesandbox, RBAC enforced: the chart's objects applied
 in Helm's install order to a sandbox of their own; the operator runs as the chart's Pod
 (in-cluster config, its projected ServiceAccount token, the chart's ClusterRole), becomes
-ready on its /healthz, and runs a room with no API call refused; then the `helm test` hook's objects are applied in
-hook-weight order and its Pod (its own ServiceAccount and Role) applies a room, waits for
-Ready, plays the smoke test, deletes the room, and succeeds.
+ready on its /healthz, and runs a room with no API call refused; then the `helm test`
+hook's objects are applied in hook-weight order and its Pod (its own ServiceAccount and
+Role) applies a room, waits for Ready, plays the smoke test, deletes the room, and
+succeeds.
 """
 
 from __future__ import annotations
