@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml kubesandbox/pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the tests drive for real (COMMAND=PACKAGE): installed when missing.
-# prometheus brings promtool, which tests the chart's alerts.
-SYSTEM_DEPS := chromium=chromium prometheus=prometheus
+# prometheus brings promtool, which tests the chart's alerts; openssl makes kubesandbox's TLS
+# certificate.
+SYSTEM_DEPS := chromium=chromium prometheus=prometheus openssl=openssl
 
 ## Installs the Debian packages the tests need (as root with apt-get), or says which are missing.
 system-deps:
