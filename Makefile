@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system-deps test test-fast lint demo screenshots bench e2e-kind clean
+.PHONY: venv system-deps system-deps-fast test test-fast lint demo screenshots bench e2e-kind clean
 
 venv: $(STAMP)
 
@@ -19,18 +19,22 @@ $(STAMP): pyproject.toml kubesandbox/pyproject.toml
 # Debian packages the tests drive for real (COMMAND=PACKAGE): installed when missing.
 # prometheus brings promtool, which tests the chart's alerts; openssl makes kubesandbox's TLS
 # certificate.
-SYSTEM_DEPS := chromium=chromium prometheus=prometheus openssl=openssl
+SYSTEM_DEPS_FAST := prometheus=prometheus openssl=openssl
+SYSTEM_DEPS := chromium=chromium $(SYSTEM_DEPS_FAST)
 
 ## Installs the Debian packages the tests need (as root with apt-get), or says which are missing.
 system-deps:
 	@sh tools/system-deps.sh $(SYSTEM_DEPS)
+
+system-deps-fast:
+	@sh tools/system-deps.sh $(SYSTEM_DEPS_FAST)
 
 ## Run the whole suite: unit, protocol, sandbox, operator integration and browser tests.
 test: venv system-deps
 	$(PY) -m pytest
 
 ## Everything but the browser tests.
-test-fast: venv
+test-fast: venv system-deps-fast
 	$(PY) -m pytest -m "not browser"
 
 lint: venv
