@@ -21,7 +21,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 COPY pyproject.toml README.md ./
 COPY gameserver ./gameserver
 COPY operator ./operator
-RUN pip wheel --wheel-dir /wheels '.[operator]'
+RUN pip wheel --wheel-dir /wheels '.[operator,s3]'
 
 # ---- runtime ----------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
@@ -44,7 +44,7 @@ RUN groupadd --gid 10001 gameroom \
 # Installed from the build stage's wheels only (no index), bytecode compiled now, so that
 # nothing needs to be written under site-packages at run time.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links /wheels --compile "gameroom-operator[operator]==${VERSION}"
+    pip install --no-index --find-links /wheels --compile "gameroom-operator[operator,s3]==${VERSION}"
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
