@@ -236,6 +236,24 @@ async def test_pods_reach_services_by_their_dns_names(sb: Sandbox) -> None:
         },
     )
     await eventually(lambda: rollout_done(sb, "echo"), what="echo available")
+    pods = await sb.client.list(f"/api/v1/namespaces/{NS}/pods", {"labelSelector": "app=echo"})
+    echo_pod = pods["items"][0]["metadata"]["name"]
+
+    async def endpoint_ready() -> bool:
+        # The Service answers once its EndpointSlice lists the ready Pod (on a real cluster
+        # too: kube-proxy programs a Service from its slices, after the Pod turns Ready).
+        slices = await sb.client.list(
+            f"/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices",
+            {"labelSelector": "kubernetes.io/service-name=echo"},
+        )
+        return any(
+            (e.get("conditions") or {}).get("ready")
+            and (e.get("targetRef") or {}).get("name") == echo_pod
+            for s in slices["items"]
+            for e in s.get("endpoints") or []
+        )
+
+    await eventually(endpoint_ready, what="echo's endpoint ready")
     client_script = textwrap.dedent(
         f"""
         import urllib.request
@@ -243,13 +261,19 @@ async def test_pods_reach_services_by_their_dns_names(sb: Sandbox) -> None:
             print(url, urllib.request.urlopen(url, timeout=5).read().decode().split()[0])
         """
     )
-    await sb.client.create(f"/apis/batch/v1/namespaces/{NS}/jobs", job("dig", client_script))
+    await sb.client.create(
+        f"/apis/batch/v1/namespaces/{NS}/jobs", job("dig", client_script, backoffLimit=0)
+    )
     await kubectl(sb, "wait", "--for=condition=complete", "job/dig", "--timeout=60s")
-    _, out = await kubectl(sb, "logs", "job/dig")
-    pods = await sb.client.list(f"/api/v1/namespaces/{NS}/pods", {"labelSelector": "app=echo"})
-    echo_pod = pods["items"][0]["metadata"]["name"]
+    runs = await sb.client.list(f"/api/v1/namespaces/{NS}/pods", {"labelSelector": "job-name=dig"})
+    [run] = runs["items"]
+    # The Pod's own log, not `kubectl logs job/dig` (whose notes such as "Found 2 pods" go to
+    # stderr, which this file's kubectl helper merges into the output).
+    out = await sb.client.request(
+        "GET", f"/api/v1/namespaces/{NS}/pods/{run['metadata']['name']}/log"
+    )
     lines = [line.split() for line in out.strip().splitlines()]
-    assert [answer for _, answer in lines] == [echo_pod] * 3
+    assert [answer for _, answer in lines] == [echo_pod] * 3, out
 
 
 async def test_rolling_update_history_and_undo_with_kubectl(sb: Sandbox) -> None:
