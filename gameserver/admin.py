@@ -139,6 +139,16 @@ async def announce(request: web.Request) -> web.Response:
     return web.json_response({"delivered": delivered})
 
 
+async def close_room(request: web.Request) -> web.Response:
+    """The room is deleted: its operator calls this before the Pod goes (see PROTOCOL.md)."""
+    body = await _json_body(request)
+    message = body.get("message", "")
+    if not isinstance(message, str) or len(message) > 500:
+        return _problem(400, "field 'message' must be a string of at most 500 characters")
+    disconnected = await _server(request).close_room(scrub_text(message).strip())
+    return web.json_response({"closed": True, "disconnected": disconnected})
+
+
 def _drain_state(server: GameServer) -> dict[str, Any]:
     return {
         "draining": server.draining,
@@ -322,6 +332,7 @@ def build_admin_app(server: GameServer) -> web.Application:
     app.router.add_post("/admin/announce", announce)
     app.router.add_post("/admin/drain", start_drain)
     app.router.add_delete("/admin/drain", stop_drain)
+    app.router.add_post("/admin/close", close_room)
     app.router.add_get("/admin/backup", export_backup)
     app.router.add_post("/admin/restore", restore)
     return app

@@ -46,6 +46,9 @@ UNREADABLE_MESSAGE = "the server could not read this message; it was ignored"
 # Close codes for sockets that never joined (see PROTOCOL.md).
 CLOSE_JOIN_TIMEOUT = 4008
 CLOSE_TRY_AGAIN = 1013
+# The room was deleted (its operator said so through the admin API): clients stop retrying.
+CLOSE_ROOM_CLOSED = 4010
+ROOM_CLOSED_MESSAGE = "This room has been closed."
 # One traceback per failing place and this many seconds: a client repeating a message
 # that trips a bug must not flood the log.
 EXCEPTION_LOG_SECONDS = 60.0
@@ -149,6 +152,8 @@ class GameServer:
         self.draining = False
         self.stopping = False
         self.restoring = False
+        # Set once the room is closed for good (deleted): no socket is let in again.
+        self.closed_message: str | None = None
         self.ready = False
         self.started_at = time.monotonic()
         self.conns: dict[str, Connection] = {}
@@ -213,6 +218,29 @@ class GameServer:
         closers = [conn.ws.close(code=1012, message=reason.encode()) for conn in sockets]
         if closers:
             await _gather_with_timeout(closers, 5)
+
+    async def close_room(self, message: str = "") -> int:
+        """The room is being deleted, not restarted: save everything, send `room_closed`,
+        close every socket with CLOSE_ROOM_CLOSED and let nobody in again, so clients stop
+        retrying a room that will not come back. Returns how many sockets were open."""
+        if self.closed_message is None:
+            self.closed_message = message or ROOM_CLOSED_MESSAGE
+            self.draining = True
+            self.ready = False
+            self._persist(force_state=True)
+            log.info("room_closed", room=self.settings.room_name)
+        frame = self._frame({"type": "room_closed", "message": self.closed_message})
+        sockets = list(self.sockets)
+        for conn in sockets:
+            self._write(conn, frame)
+            conn.closing = True
+        closers = [
+            conn.ws.close(code=CLOSE_ROOM_CLOSED, message=b"room closed") for conn in sockets
+        ]
+        if closers:
+            await _gather_with_timeout(closers, 5)
+        self.metrics.closes.labels(str(CLOSE_ROOM_CLOSED)).inc(len(sockets))
+        return len(sockets)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -413,6 +441,8 @@ class GameServer:
                 text=f"pages from {origin} may not open this room's WebSocket; the room's "
                 "operator can add that origin to allowedOrigins\n",
             )
+        if self.closed_message is not None:
+            return web.Response(status=410, text=self.closed_message + "\n")
         peer = request.remote or "?"
         refused = self._admit(peer)
         if refused is not None:

@@ -81,7 +81,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def api_room(request: web.Request) -> web.Response:
-    return web.json_response(_server(request).room_info(), headers=SECURITY_HEADERS)
+    server = _server(request)
+    if server.closed_message is not None:
+        # 410, not 503: a client seeing it stops retrying (the room is gone for good).
+        body = {"error": "room closed", "closed": True, "message": server.closed_message}
+        return web.json_response(body, status=410, headers=SECURITY_HEADERS)
+    return web.json_response(server.room_info(), headers=SECURITY_HEADERS)
 
 
 async def api_health(request: web.Request) -> web.Response:
