@@ -1,0 +1,559 @@
+"""The rollout concern's pure decisions: revisions, phases, when to apply, verify, roll back.
+
+A revision is what a room runs: its image and its restart-needing settings (spec.game and
+spec.rateLimits, whose hash is the Pod template's config hash). The operator numbers each
+new one and keeps it as a ControllerRevision owned by the room (rollouts.py does the I/O).
+
+The state machine (status.rollout.phase):
+
+- Idle: nothing rolled out in this room yet.
+- Waiting: WaitForIdle holds the update while a turn is drawn with players connected (at
+  most maxWaitSeconds); the room keeps serving the current revision.
+- Progressing: the update's Pod template is applied; its Pod is not Ready yet.
+- Verifying: its Pod is Ready; deep health must stay out of P0/P1 for healthWindowSeconds.
+- Succeeded: the update is verified and is the current revision.
+- RolledBack: the update failed and the current (last Succeeded) revision is rendered again;
+  the spec is left as it is and the failed revision is not tried again until it changes.
+- Failed: the update failed and autoRollback is false (or there is nothing to go back to):
+  the failed revision stays applied and nothing more is tried until the spec changes.
+
+Everything here is free of I/O: `decide` takes what the executor observed and returns the
+new state, what to render, and the events and outcomes to record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import GROUP
+from .health import Assessment
+
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+OUTCOME_ANNOTATION = f"{GROUP}/outcome"
+OUTCOME_REASON_ANNOTATION = f"{GROUP}/outcome-reason"
+REVISION_LABEL = f"{GROUP}/revision-of"
+SETTINGS_SECTIONS = ("game", "rateLimits")  # what the config hash covers besides the name
+
+IDLE = "Idle"
+WAITING = "Waiting"
+PROGRESSING = "Progressing"
+VERIFYING = "Verifying"
+SUCCEEDED = "Succeeded"
+ROLLED_BACK = "RolledBack"
+FAILED = "Failed"
+PHASES = (IDLE, WAITING, PROGRESSING, VERIFYING, SUCCEEDED, ROLLED_BACK, FAILED)
+UNDER_WAY = (WAITING, PROGRESSING, VERIFYING)
+
+# An outcome per revision (the ControllerRevision's drawgame.dev/outcome annotation).
+OUTCOMES = (SUCCEEDED, ROLLED_BACK, "Superseded", FAILED)
+
+# What a failing deep probe says, as the check a user looks at (HealthCheckFailed: database).
+_FAILED_CHECK = {
+    "DatabaseFailing": "database",
+    "WebSocketFailing": "websocket",
+    "Unreachable": "unreachable",
+}
+# How often a Waiting room asks the game server whether the turn is over, when the server
+# does not say when it ends.
+IDLE_POLL_SECONDS = 2.0
+
+
+class RolloutSpec(BaseModel):
+    """`spec.rollout`, as the CRD defaults and bounds it."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    strategy: str = Field("WaitForIdle", pattern="^(WaitForIdle|Immediate)$")
+    max_wait_seconds: int = Field(1800, alias="maxWaitSeconds", ge=0)
+    auto_rollback: bool = Field(True, alias="autoRollback")
+    health_window_seconds: int = Field(120, alias="healthWindowSeconds", ge=0)
+    progress_deadline_seconds: int = Field(300, alias="progressDeadlineSeconds", ge=1)
+    revision_history_limit: int = Field(10, alias="revisionHistoryLimit", ge=1)
+
+    @classmethod
+    def of(cls, spec: Mapping[str, Any]) -> RolloutSpec:
+        return cls.model_validate(spec.get("rollout") or {})
+
+
+# ---- revisions -------------------------------------------------------------------------------
+
+
+def settings_of(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The restart-needing settings of a spec, as the user wrote them (the defaults are
+    filled in again when a pinned revision is rendered)."""
+    return {key: spec[key] for key in SETTINGS_SECTIONS if key in spec}
+
+
+def revision_key(image: str, settings_hash: str) -> str:
+    """A short stable name part for a revision's content (as StatefulSets name theirs)."""
+    blob = json.dumps([image, settings_hash]).encode()
+    return hashlib.sha256(blob).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class Revision:
+    number: int
+    image: str
+    settings_hash: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    change_cause: str = ""
+    created: str = ""  # RFC 3339
+    outcome: str = ""  # "" while not decided, else one of OUTCOMES
+    reason: str = ""  # why it was rolled back or failed
+    name: str = ""  # the ControllerRevision's name
+
+    @property
+    def key(self) -> str:
+        return revision_key(self.image, self.settings_hash)
+
+    def pinned(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """The spec with this revision's image and settings (what a rollback renders)."""
+        pinned = {key: value for key, value in spec.items() if key not in SETTINGS_SECTIONS}
+        pinned.update(self.settings)
+        pinned["image"] = self.image
+        return pinned
+
+
+def revision_name(room: str, key: str) -> str:
+    return f"{room}-rev-{key}"[:253]
+
+
+def revision_manifest(
+    revision: Revision,
+    room: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    owner: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ControllerRevision of a revision. Its data (what ran) never changes; the number
+    and the outcome (annotations) do."""
+    annotations = {OUTCOME_ANNOTATION: revision.outcome, OUTCOME_REASON_ANNOTATION: revision.reason}
+    if revision.change_cause:
+        annotations[CHANGE_CAUSE] = revision.change_cause
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {
+            "name": revision.name or revision_name(room, revision.key),
+            "namespace": namespace,
+            "labels": {**labels, REVISION_LABEL: room},
+            "annotations": annotations,
+            "ownerReferences": [dict(owner)],
+        },
+        "revision": revision.number,
+        "data": {
+            "image": revision.image,
+            "settingsHash": revision.settings_hash,
+            "settings": dict(revision.settings),
+            "created": revision.created,
+        },
+    }
+
+
+def revision_from(manifest: Mapping[str, Any]) -> Revision | None:
+    """A Revision read back from its ControllerRevision (None when it is not one of ours)."""
+    data = manifest.get("data")
+    meta = manifest.get("metadata") or {}
+    if not isinstance(data, Mapping) or not isinstance(data.get("image"), str):
+        return None
+    annotations = meta.get("annotations") or {}
+    settings = data.get("settings")
+    return Revision(
+        number=int(manifest.get("revision") or 0),
+        image=str(data["image"]),
+        settings_hash=str(data.get("settingsHash", "")),
+        settings=dict(settings) if isinstance(settings, Mapping) else {},
+        change_cause=str(annotations.get(CHANGE_CAUSE, "")),
+        created=str(data.get("created") or meta.get("creationTimestamp") or ""),
+        outcome=str(annotations.get(OUTCOME_ANNOTATION, "")),
+        reason=str(annotations.get(OUTCOME_REASON_ANNOTATION, "")),
+        name=str(meta.get("name", "")),
+    )
+
+
+def to_prune(revisions: list[Revision], limit: int, keep: set[int]) -> list[Revision]:
+    """The oldest revisions beyond revisionHistoryLimit, never one in `keep` (the current
+    and the update revision)."""
+    held = [r for r in revisions if r.number in keep]
+    others = sorted((r for r in revisions if r.number not in keep), key=lambda r: -r.number)
+    return others[max(limit - len(held), 0) :]
+
+
+# ---- the decision ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The rollout state of a room (status.rollout, so it survives an operator restart)."""
+
+    phase: str = IDLE
+    current: int = 0  # the revision serving players (the last Succeeded one); 0: none yet
+    update: int = 0  # the revision being rolled out (== current when none is)
+    waiting_since: float = 0.0  # epoch seconds the update started waiting (WaitForIdle)
+    started: float = 0.0  # epoch seconds the update's Pod template was applied
+    healthy_since: float = 0.0  # epoch seconds its Pod was first Ready and not failing
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def rendered(self) -> int:
+        """The revision whose template the Deployment should carry."""
+        return self.current if self.phase in (WAITING, ROLLED_BACK) else self.update
+
+
+@dataclass(frozen=True)
+class PodFacts:
+    ready: bool = False
+    runs_update: bool = False  # the Pod carries the update's template (image and config hash)
+    failure: str = ""  # the kubelet's verdict: "CrashLoopBackOff: exit code 3", ...
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What /admin/stats says about play in the room (None when it did not answer)."""
+
+    phase: str = ""  # lobby | choosing | drawing | turn_end | game_over
+    players: int = 0  # connected players
+    turn_ends_in: float | None = None  # seconds left of the turn being drawn
+
+    @property
+    def busy(self) -> bool:
+        """A turn is being drawn with players connected: an update would interrupt it."""
+        return self.phase == "drawing" and self.players > 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    progress: Progress
+    apply: bool = False  # the rendered revision changed: write the children now
+    outcomes: tuple[tuple[int, str, str], ...] = ()  # (revision, outcome, reason)
+    events: tuple[tuple[str, str, str], ...] = ()  # (type, reason, message)
+    announce: str = ""  # tell the connected players this before applying
+    recheck_in: float | None = None  # seconds until the decision may change by time alone
+
+
+def decide(
+    spec: RolloutSpec,
+    progress: Progress,
+    desired: int,
+    pod: PodFacts,
+    assessment: Assessment | None,
+    activity: Activity | None,
+    now: float,
+    force: bool = False,
+) -> Decision:
+    """The next step of a room's rollout. `desired` is the revision the spec asks for;
+    `force` (kubectl gameroom rollout --now) skips waiting for an idle room."""
+    if desired != progress.update:
+        return _new_revision(spec, progress, desired, activity, now, force)
+    if progress.phase == WAITING:
+        return _waiting(spec, progress, activity, now, force)
+    if progress.phase in (PROGRESSING, VERIFYING):
+        return _verifying(spec, progress, pod, assessment, now)
+    return Decision(progress)
+
+
+def _new_revision(
+    spec: RolloutSpec,
+    progress: Progress,
+    desired: int,
+    activity: Activity | None,
+    now: float,
+    force: bool,
+) -> Decision:
+    outcomes: tuple[tuple[int, str, str], ...] = ()
+    if progress.update and progress.update != progress.current and progress.phase in UNDER_WAY:
+        why = f"revision {desired} was asked for before it was verified"
+        outcomes = ((progress.update, "Superseded", why),)
+    if desired == progress.current and progress.current:
+        # Back to what serves (the spec reverted): nothing to verify, it was verified.
+        done = Progress(
+            SUCCEEDED,
+            current=desired,
+            update=desired,
+            reason="Reverted",
+            message=f"The spec asks for revision {desired} again, which serves players.",
+        )
+        return Decision(done, apply=progress.rendered != desired, outcomes=outcomes)
+    waiting = Progress(
+        WAITING,
+        current=progress.current,
+        update=desired,
+        waiting_since=now,
+        reason="WaitingForIdle",
+        message=f"Revision {desired} waits for the turn being drawn to end.",
+    )
+    if not progress.current or spec.strategy == "Immediate" or force:
+        decided = _start(waiting, now, "")
+        return replace(decided, outcomes=outcomes + decided.outcomes)
+    decided = _waiting(spec, waiting, activity, now, force)
+    return replace(decided, outcomes=outcomes + decided.outcomes)
+
+
+def _start(progress: Progress, now: float, announce: str) -> Decision:
+    started = Progress(
+        PROGRESSING,
+        current=progress.current,
+        update=progress.update,
+        waiting_since=progress.waiting_since,
+        started=now,
+        reason="Progressing",
+        message=f"Rolling out revision {progress.update}: waiting for its Pod to be Ready.",
+    )
+    return Decision(started, apply=True, announce=announce, recheck_in=1.0)
+
+
+def _waiting(
+    spec: RolloutSpec,
+    progress: Progress,
+    activity: Activity | None,
+    now: float,
+    force: bool,
+) -> Decision:
+    waited = now - progress.waiting_since
+    if force:
+        return _start(progress, now, _update_notice(activity))
+    if activity is None or not activity.busy:
+        return _start(progress, now, _update_notice(activity))
+    if waited >= spec.max_wait_seconds:
+        started = _start(progress, now, _update_notice(activity))
+        note = (
+            f"Revision {progress.update} waited maxWaitSeconds={spec.max_wait_seconds} for "
+            "the turn to end: applied during the turn."
+        )
+        return replace(started, events=(("Normal", "RolloutWaitExpired", note),))
+    left = spec.max_wait_seconds - waited
+    turn = activity.turn_ends_in
+    recheck = min(left, max(turn, 0.5) if turn is not None else IDLE_POLL_SECONDS)
+    first = progress.waiting_since == now
+    events: tuple[tuple[str, str, str], ...] = ()
+    announce = ""
+    if first:
+        message = (
+            f"Revision {progress.update} waits for the turn being drawn to end "
+            f"(at most {spec.max_wait_seconds}s)."
+        )
+        events = (("Normal", "RolloutWaiting", message),)
+        announce = "An update is waiting for this turn to end; you keep your seat."
+    return Decision(progress, events=events, announce=announce, recheck_in=recheck)
+
+
+def _update_notice(activity: Activity | None) -> str:
+    if activity is None or activity.players == 0:
+        return ""
+    return "The room updates now: you will be reconnected to your seat in a few seconds."
+
+
+def failure_of(
+    spec: RolloutSpec,
+    progress: Progress,
+    pod: PodFacts,
+    assessment: Assessment | None,
+    now: float,
+) -> str:
+    """Why the update fails verification ("" while it does not): a reason users can act on."""
+    if pod.runs_update and pod.failure:
+        return pod.failure
+    serving = pod.ready and pod.runs_update
+    if serving and assessment is not None and assessment.failing:
+        check = _FAILED_CHECK.get(assessment.reason, assessment.reason)
+        return f"HealthCheckFailed: {check}"
+    if not serving and now - progress.started >= spec.progress_deadline_seconds:
+        return f"NotReady: progress deadline {spec.progress_deadline_seconds}s exceeded"
+    return ""
+
+
+def _verifying(
+    spec: RolloutSpec,
+    progress: Progress,
+    pod: PodFacts,
+    assessment: Assessment | None,
+    now: float,
+) -> Decision:
+    failure = failure_of(spec, progress, pod, assessment, now)
+    if failure:
+        detail = (
+            assessment.message if failure.startswith("HealthCheckFailed") and assessment else ""
+        )
+        return _failed(spec, progress, failure, detail)
+    if not (pod.ready and pod.runs_update):
+        left = spec.progress_deadline_seconds - (now - progress.started)
+        waiting = replace(progress, phase=PROGRESSING, healthy_since=0.0)
+        return Decision(waiting, recheck_in=max(left, 0.0))
+    if assessment is None:
+        # Ready, its first deep probe on its way: the window starts with a verdict.
+        verifying = replace(
+            progress,
+            phase=VERIFYING,
+            reason="Verifying",
+            message=f"Revision {progress.update} is Ready: waiting for its first deep probe.",
+        )
+        return Decision(verifying, recheck_in=1.0)
+    since = progress.healthy_since or now
+    held = now - since
+    if held >= spec.health_window_seconds:
+        done = Progress(
+            SUCCEEDED,
+            current=progress.update,
+            update=progress.update,
+            reason="Verified",
+            message=(
+                f"Revision {progress.update} was Ready and healthy for "
+                f"{spec.health_window_seconds}s."
+            ),
+        )
+        return Decision(
+            done,
+            outcomes=((progress.update, SUCCEEDED, ""),),
+            events=(("Normal", "RolloutSucceeded", done.message),),
+        )
+    verifying = replace(
+        progress,
+        phase=VERIFYING,
+        healthy_since=since,
+        reason="Verifying",
+        message=(
+            f"Revision {progress.update} is Ready: deep health must stay out of P0/P1 for "
+            f"{spec.health_window_seconds}s."
+        ),
+    )
+    return Decision(verifying, recheck_in=spec.health_window_seconds - held)
+
+
+def _failed(spec: RolloutSpec, progress: Progress, failure: str, detail: str) -> Decision:
+    update, current = progress.update, progress.current
+    reason = failure.split(":", 1)[0]
+    suffix = f" ({detail})" if detail else ""
+    if spec.auto_rollback and current and current != update:
+        message = (
+            f"Revision {update} failed verification: {failure}{suffix}. Rolled back to "
+            f"revision {current}; revision {update} is not tried again until the spec changes."
+        )
+        rolled = Progress(
+            ROLLED_BACK, current=current, update=update, reason=reason, message=message
+        )
+        return Decision(
+            rolled,
+            apply=True,
+            outcomes=((update, ROLLED_BACK, failure),),
+            events=(("Warning", "RolledBack", message),),
+        )
+    if not spec.auto_rollback:
+        why = "autoRollback is false: the revision stays applied"
+    else:
+        why = "no earlier revision succeeded, so there is nothing to roll back to"
+    message = (
+        f"Revision {update} failed verification: {failure}{suffix}; {why}. Fix the spec to "
+        "roll out again."
+    )
+    failed = replace(progress, phase=FAILED, reason=reason, message=message)
+    return Decision(
+        failed,
+        outcomes=((update, FAILED, failure),),
+        events=(("Warning", "RolloutFailed", message),),
+    )
+
+
+# ---- pod facts and status --------------------------------------------------------------------
+
+_POD_FAILURES = (
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+)
+
+
+def pod_failure(pod: Mapping[str, Any]) -> str:
+    """The kubelet's verdict on a Pod that cannot serve, as a reason users can act on:
+    `CrashLoopBackOff: exit code 3`, `ImagePullBackOff: <the kubelet's message>`."""
+    status = pod.get("status") or {}
+    for container in status.get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason not in _POD_FAILURES:
+            continue
+        if reason == "CrashLoopBackOff":
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            if "exitCode" in last:
+                return f"CrashLoopBackOff: exit code {last['exitCode']}"
+        message = str(waiting.get("message") or "").strip()
+        return f"{reason}: {message}" if message else str(reason)
+    if status.get("phase") == "Failed":
+        return f"PodFailed: {status.get('message') or status.get('reason') or 'the Pod failed'}"
+    return ""
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch(text: Any) -> float:
+    if not isinstance(text, str) or not text:
+        return 0.0
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def status_of(progress: Progress) -> dict[str, Any]:
+    """status.rollout."""
+    status: dict[str, Any] = {
+        "phase": progress.phase,
+        "currentRevision": progress.current,
+        "updateRevision": progress.update,
+        "reason": progress.reason,
+        "message": progress.message,
+    }
+    if progress.waiting_since and progress.phase == WAITING:
+        status["waitingSince"] = _rfc3339(progress.waiting_since)
+    if progress.started and progress.phase in (PROGRESSING, VERIFYING):
+        status["startedAt"] = _rfc3339(progress.started)
+    if progress.healthy_since and progress.phase == VERIFYING:
+        status["healthySince"] = _rfc3339(progress.healthy_since)
+    return status
+
+
+def progress_from(status: Mapping[str, Any] | None) -> Progress:
+    """The rollout state from status.rollout (an operator restart carries on from it)."""
+    if not isinstance(status, Mapping):
+        return Progress()
+    phase = str(status.get("phase") or IDLE)
+    return Progress(
+        phase=phase if phase in PHASES else IDLE,
+        current=int(status.get("currentRevision") or 0),
+        update=int(status.get("updateRevision") or 0),
+        waiting_since=_epoch(status.get("waitingSince")),
+        started=_epoch(status.get("startedAt")),
+        healthy_since=_epoch(status.get("healthySince")),
+        reason=str(status.get("reason") or ""),
+        message=str(status.get("message") or ""),
+    )
+
+
+def conditions_of(
+    progress: Progress,
+) -> tuple[tuple[str, str, str] | None, tuple[str, str, str] | None]:
+    """(Reconciling, Degraded) as the rollout sees them; None leaves the condition to the
+    room's other concerns. Reconciling is True while a rollout is under way; Degraded is
+    True after a rollback (the room serves, but not what its spec asks) or a halt."""
+    reconciling = None
+    degraded = None
+    if progress.phase in UNDER_WAY:
+        reconciling = ("True", f"Rollout{progress.phase}", progress.message)
+    if progress.phase == ROLLED_BACK:
+        degraded = ("True", "RolledBack", progress.message)
+    elif progress.phase == FAILED:
+        degraded = ("True", "RolloutFailed", progress.message)
+    return reconciling, degraded
