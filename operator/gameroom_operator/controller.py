@@ -1,11 +1,11 @@
 """The operator's executor: one pass per room off a keyed work queue.
 
-Kopf handlers and the child watches (handlers.py) only record what they saw and queue the
-room. A pass (`_pass`) asks each concern in turn and carries out what it decides: the
-children (children.py: create, patch, adopt or refuse), health (health.py: probe, severity,
-auto-heal), maintenance (maintenance.py), then the status (status.py), written once and
-only if it changed. Every timer of a room (probe period, retry back-off, rollout gate,
-auto-heal budget) is the due time the pass returns to the queue.
+Kopf handlers and the child watches (handlers.py, observers.py) only record what they saw
+and queue the room. A pass (`_pass`) reconciles the room's children (children.py: create,
+patch, adopt or refuse), then runs each concern in turn (concerns.py: health in
+probing.py, ...), then decides the status (status.py plus each concern's part) and writes
+it once, only if it changed. Every timer of a room (probe period, retry back-off, rollout
+gate, auto-heal budget) is the due time the pass returns to the queue.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import base64
 import binascii
 import secrets
 import time
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,15 +23,15 @@ import structlog
 from . import GROUP, PLURAL, VERSION, metrics
 from . import names as n
 from .admin import RoomClient
-from .children import Action, NameConflict, Outcome, Owner, ownership, plan, room_of
-from .diff import edited_by_others
-from .health import Assessment, HealthSpec, History, Report, assess, heal, next_budget_in
+from .children import Action, NameConflict, Outcome, Owner, ownership, plan
+from .concerns import Concern
+from .health import History
 from .kube import ApiError, Kube, api_path, object_path
-from .maintenance import maintenance_differs
+from .observers import ChildObservers, slim_deployment
+from .probing import HealthConcern
 from .render import (
     TOKEN_KEY,
     RenderOptions,
-    Room,
     config_hash,
     image_of,
     render_children,
@@ -40,98 +39,22 @@ from .render import (
     strip_absent,
     version_of,
 )
+from .state import RoomState, now_text
 from .status import (
     Observation,
-    Probe,
     desired_status,
     history_from,
+    merge_parts,
     prober_stalled,
     status_changed,
 )
 from .workqueue import WorkQueue
 
+__all__ = ["Controller", "RoomState"]
+
 log = structlog.get_logger("gameroom_operator")
 
 Key = tuple[str, str]  # (namespace, name)
-
-
-_clock: list[Any] = [0, ""]  # (whole second, its text): status needs no finer time
-
-
-def _now() -> str:
-    second = int(time.time())
-    if _clock[0] != second:
-        _clock[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")]
-    return str(_clock[1])
-
-
-@dataclass
-class RoomState:
-    """Everything the operator knows about one room between events."""
-
-    namespace: str
-    name: str
-    uid: str = ""
-    generation: int = 0
-    spec: dict[str, Any] = field(default_factory=dict)
-    status: dict[str, Any] = field(default_factory=dict)
-    deleting: bool = False
-    token: str | None = None
-    applied_generation: int | None = None
-    apply_error: str = ""
-    apply_error_permanent: bool = False
-    apply_error_reason: str = ""  # the Ready condition's reason while apply_error is set
-    conflict: NameConflict | None = None  # a child's name is taken by another owner
-    deployment: dict[str, Any] | None = None
-    pod_ip: str = ""
-    pod_ready: bool = False
-    pod_problem: str = ""
-    pod_name: str = ""
-    pod_config_hash: str = ""
-    pod_image: str = ""
-    pod_seen: bool = False  # a Pod event (or a list) told us the Pod's state in this run
-    maintenance_error: str = ""  # the last error reported in an Event, to post it only once
-    probe: Probe | None = None
-    attempts: int = 0  # failed reconciles in a row (for the retry back-off)
-    retry_at: float = 0.0  # monotonic time of the next retry after a failed reconcile
-    fresh: bool = False  # created while we watch: no children to read yet
-    repair_wanted: bool = False  # a child drifted, was deleted, or the resync is due
-    rolling_since: float = 0.0  # monotonic time a new Pod template was applied (rollout gate)
-    next_probe_at: float = 0.0  # monotonic time of the next deep probe
-    assessment: Assessment | None = None  # the health concern's verdict of the last probe
-    history: History = field(default_factory=History)
-    seen_status: bool = False  # the room's stored status was read in this run
-    announced: tuple[str, str, str] | None = None  # the health last told in an event
-    # Nothing the status reads changed since it was last decided: a pass whose probe found
-    # nothing new skips deciding it again (the common case, once per room and period).
-    settled: bool = False
-    _health_spec: tuple[int, HealthSpec] | None = field(default=None, repr=False)
-
-    @property
-    def health_spec(self) -> HealthSpec:
-        """spec.health, validated once per spec (not at every probe)."""
-        cached = self._health_spec
-        if cached is None or cached[0] != id(self.spec):
-            cached = self._health_spec = (id(self.spec), HealthSpec.of(self.spec))
-        return cached[1]
-
-    health_since: str = ""  # when the health status last changed
-    last_probe_time: str = ""
-    probe_latency_ms: int = 0
-    refused_generation: int | None = None  # the API server refused this spec: wait for a new one
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _room: Room | None = field(default=None, repr=False)
-
-    @property
-    def room(self) -> Room:
-        """The room for the renderer, made again only when the spec or uid changed (it
-        caches the effective spec, which every status decision reads)."""
-        room = self._room
-        if room is None or room.spec is not self.spec or room.uid != self.uid:
-            room = self._room = Room(
-                name=self.name, namespace=self.namespace, uid=self.uid, spec=self.spec
-            )
-        return room
 
 
 class Controller:
@@ -151,13 +74,17 @@ class Controller:
         self.room_client = room_client or RoomClient()
         self.probe_interval = probe_interval
         self.resync_interval = resync_interval
-        self._probe_slots = asyncio.Semaphore(probe_concurrency)
         # Bounds the reconciles in flight: at start-up Kopf resumes every room at once, and
         # each holds its rendered and live children in memory until it is done.
         self._reconcile_slots = asyncio.Semaphore(reconcile_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._gauge_pending = False
         self.queue: WorkQueue[Key] = WorkQueue(self._pass, workers=reconcile_concurrency)
+        self.observers = ChildObservers(self)
+        self.health = HealthConcern(self, probe_interval, probe_concurrency)
+        # Every concern a pass runs after the children, in order (concerns.py). Rollouts
+        # and backups join here.
+        self.concerns: list[Concern] = [self.health]
 
     # ---- room bookkeeping -------------------------------------------------------------------
 
@@ -327,7 +254,7 @@ class Controller:
                 metrics.WRITES_SKIPPED.inc()
                 result = live or {}
             if child["kind"] == "Deployment":
-                state.deployment = _slim_deployment(result)
+                state.deployment = slim_deployment(result)
 
         # Two waves: what the Pod mounts and the Services first, then the workload, so the
         # Pod never starts without its config, token and volume.
@@ -399,8 +326,11 @@ class Controller:
         if (needs_reconcile(state) or state.repair_wanted) and state.retry_at > now:
             waits.append(state.retry_at - now)
         if state.applied_generation is not None and not state.pod_seen:
-            await self._read_pod(state)
-        waits.append(await self._health(state))
+            await self.observers.read_pod(state)
+        for concern in self.concerns:
+            wait = await concern.step(state)
+            if wait is not None:
+                waits.append(wait)
         if not state.settled:
             await self.sync_status(state)
             state.settled = True
@@ -570,145 +500,6 @@ class Controller:
                 state, "Normal", "SettingsApplied", f"Applied new settings to {', '.join(changed)}."
             )
 
-    # ---- observing children ------------------------------------------------------------------
-
-    def _owner_state(self, body: dict[str, Any]) -> RoomState | None:
-        meta = body.get("metadata") or {}
-        room = (meta.get("labels") or {}).get(n.ROOM_LABEL)
-        # Children's events may come before their room's (at start-up): keep what they say.
-        return self.state(meta.get("namespace", ""), room) if room else None
-
-    async def observe_deployment(self, body: dict[str, Any], event_type: str | None) -> None:
-        owner = room_of(body)
-        if event_type == "DELETED":
-            meta = body.get("metadata") or {}
-            self._retry_conflicts(str(meta.get("namespace", "")), f"Deployment/{meta.get('name')}")
-        if owner is None:
-            return
-        namespace = str((body.get("metadata") or {}).get("namespace", ""))
-        # Children's events may come before their room's (at start-up): keep what they say.
-        state = self.state(namespace, owner[0])
-        if state.uid and state.uid != owner[1]:
-            return  # a leftover of an earlier room of the same name
-        known = state.deployment
-        state.deployment = None if event_type == "DELETED" else _slim_deployment(body)
-        state.settled = False
-        if not state.uid:
-            self._forget_orphan(state)
-            return
-        if self._repairable(state, owner[1]) and (
-            event_type == "DELETED"
-            or edited_by_others(known, body, event_type)
-            or (event_type == "MODIFIED" and self._drifted(state, body))
-        ):
-            # Someone deleted or edited the room's Deployment (kubectl edit/scale/label):
-            # put it back now, not at the next resync.
-            state.repair_wanted = True
-        self.queue.add((namespace, owner[0]))
-
-    async def observe_child(self, body: dict[str, Any], event_type: str | None) -> None:
-        """Any change to a room's Service, ConfigMap, PVC, NetworkPolicy or Ingress: put back
-        what differs from the rendering now, not at the next resync. The room is found by
-        the owner reference (a label can be removed by anyone who can edit the object).
-        A deletion may also free a name that a room is waiting for (NameConflict)."""
-        if event_type is None:
-            return  # the initial listing: each room's first reconcile reads its children
-        meta = body.get("metadata") or {}
-        namespace = str(meta.get("namespace", ""))
-        if event_type == "DELETED":
-            self._retry_conflicts(namespace, f"{body.get('kind')}/{meta.get('name')}")
-        owner = room_of(body)
-        state = self.rooms.get((namespace, owner[0])) if owner else None
-        if state is None or owner is None or not self._repairable(state, owner[1]):
-            return
-        if event_type != "DELETED" and not self._drifted(state, body):
-            return
-        self._schedule_repair(state)
-
-    def _repairable(self, state: RoomState, uid: str) -> bool:
-        return (
-            bool(state.uid)
-            and state.uid == uid
-            and not state.deleting
-            and state.applied_generation is not None
-            and state.conflict is None
-        )
-
-    def _drifted(self, state: RoomState, live: dict[str, Any]) -> bool:
-        """Whether a child's event shows it differs from what the room renders (the event
-        of the operator's own write compares equal, so repairs never loop)."""
-        if state.token is None:
-            return False
-        meta = live.get("metadata") or {}
-        for child in render_children(state.room, state.token, self.options):
-            if child["kind"] == live.get("kind") and child["metadata"]["name"] == meta.get("name"):
-                return plan(child, live, state.uid).action is not Action.NONE
-        return True  # ours but no longer rendered (a removed Ingress): the reconcile deletes it
-
-    def _schedule_repair(self, state: RoomState) -> None:
-        state.repair_wanted = True
-        self.queue.add((state.namespace, state.name))
-
-    def _retry_conflicts(self, namespace: str, label: str) -> None:
-        """An object was deleted: a room that waits for its name tries again."""
-        for state in list(self.rooms.values()):
-            conflict = state.conflict
-            if state.namespace == namespace and conflict is not None and conflict.label == label:
-                state.refused_generation = None
-                self.queue.add((state.namespace, state.name))
-
-    async def _read_pod(self, state: RoomState) -> None:
-        """At the first reconcile of a run, read the Pod instead of waiting for its event.
-
-        Without this a resumed room would get a status from before its Pod is known, and
-        then another one: two writes where none is needed.
-        """
-        selector = ",".join(f"{k}={v}" for k, v in n.selector_labels(state.name).items())
-        path = api_path("v1", "pods", state.namespace)
-        pods = await self.kube.request("GET", path, params={"labelSelector": selector})
-        live = [p for p in pods.get("items") or [] if not p["metadata"].get("deletionTimestamp")]
-        if live and not state.pod_seen:
-            self._set_pod(state, live[0])
-        state.pod_seen = True
-
-    @staticmethod
-    def _set_pod(state: RoomState, pod: dict[str, Any]) -> None:
-        state.pod_ip, state.pod_ready, state.pod_problem = _pod_facts(pod)
-        state.pod_name = str((pod.get("metadata") or {}).get("name", ""))
-        annotations = (pod.get("metadata") or {}).get("annotations") or {}
-        state.pod_config_hash = annotations.get(n.CONFIG_HASH_ANNOTATION, "")
-        containers = (pod.get("spec") or {}).get("containers") or [{}]
-        state.pod_image = str(containers[0].get("image", ""))
-
-    async def observe_pod(self, body: dict[str, Any], event_type: str | None) -> None:
-        state = self._owner_state(body)
-        if state is None:
-            return
-        state.pod_seen = True
-        state.settled = False
-        was_ready = state.pod_ready
-        if event_type == "DELETED" or (body.get("metadata") or {}).get("deletionTimestamp"):
-            if (body.get("metadata") or {}).get("name") == state.pod_name:
-                state.pod_ip, state.pod_ready, state.pod_problem = "", False, ""
-                state.pod_name = ""
-        else:
-            self._set_pod(state, body)
-        if not state.uid:
-            self._forget_orphan(state)
-            return
-        if state.pod_ready and not was_ready:
-            # Probe at once (before telling anyone the room is Ready): one status write.
-            state.next_probe_at = 0.0
-        elif not state.pod_ready:
-            state.probe = None
-            state.assessment = None
-        self.queue.add((state.namespace, state.name))
-
-    def _forget_orphan(self, state: RoomState) -> None:
-        """Drop what children's events told about a room that is gone (or not yet seen)."""
-        if state.deployment is None and not state.pod_name:
-            self.rooms.pop((state.namespace, state.name), None)
-
     # ---- status -----------------------------------------------------------------------------
 
     def observation(self, state: RoomState) -> Observation:
@@ -751,7 +542,15 @@ class Controller:
     async def _write_status(self, state: RoomState) -> None:
         if state.applied_generation is None and not state.apply_error:
             return  # nothing to say before the first reconcile of this operator run
-        desired = desired_status(self.observation(state), state.status, _now())
+        now = now_text()
+        desired = desired_status(self.observation(state), state.status, now)
+        merge_parts(
+            desired,
+            [concern.status(state) for concern in self.concerns],
+            state.status,
+            state.applied_generation or 0,
+            now,
+        )
         if not status_changed(state.status, desired):
             metrics.WRITES_SKIPPED.inc()
             return
@@ -817,165 +616,6 @@ class Controller:
 
     # ---- probing and maintenance ------------------------------------------------------------
 
-    def _maintenance_differs(self, state: RoomState) -> bool:
-        return maintenance_differs(state.room.effective["maintenance"], state.probe)
-
-    def _period(self, spec: HealthSpec) -> float:
-        """The room's probe period; --probe-interval, when set, caps it (tests, demos)."""
-        period = float(spec.period_seconds)
-        return min(period, self.probe_interval) if self.probe_interval else period
-
-    async def _health(self, state: RoomState) -> float:
-        """The health concern: probe when due, assess, heal. Returns seconds to the next probe."""
-        spec = state.health_spec
-        period = self._period(spec)
-        now = time.monotonic()
-        if not state.pod_ready or not state.pod_ip or not state.token:
-            return period
-        if state.probe is not None and now < state.next_probe_at:
-            return state.next_probe_at - now
-        state.next_probe_at = now + period
-        before = _health_facts(state)
-        async with self._probe_slots:
-            started = time.perf_counter()
-            probe = await self.room_client.probe(
-                state.pod_ip, state.token, timeout=float(spec.timeout_seconds)
-            )
-            metrics.PROBE_SECONDS.observe(time.perf_counter() - started)
-            state.probe = probe
-            if self._maintenance_differs(state):
-                await self._switch_maintenance(state)
-            elif probe.reachable:
-                state.maintenance_error = ""
-        report = Report(
-            reachable=probe.health_body is not None,
-            error=probe.health_error,
-            body=probe.health_body,
-            latency=probe.latency,
-            maintenance=bool(state.room.effective["maintenance"]["enabled"]),
-        )
-        assessment = assess(report, spec)
-        if not assessment.failing:
-            state.probe_latency_ms = int(probe.latency * 1000)
-        state.last_probe_time = _now()
-        if assessment.severity:
-            metrics.PROBE_FAILURES.labels(severity=assessment.severity).inc()
-        await self._assessed(state, assessment)
-        wall = time.time()
-        decided = heal(
-            spec,
-            assessment,
-            state.history,
-            wall,
-            maintenance=bool(state.room.effective["maintenance"]["enabled"]),
-            kubelet_restarting=bool(state.pod_problem),
-        )
-        if decided.restart:
-            await self._restart_pod(state, decided.reason, decided.message)
-            state.history = state.history.restarted(wall, decided.reason)
-        elif decided.exhausted and not state.history.exhausted:
-            # The phase turns Failed: _write_status posts the one AutoHealExhausted Warning.
-            state.history = replace(state.history, exhausted=True)
-            log.warning("autoheal_exhausted", room=state.name, ns=state.namespace)
-        if state.history.exhausted:
-            again = next_budget_in(spec, state.history, wall)
-            if again is not None and again <= 0:
-                state.history = replace(state.history, exhausted=False)
-        if _health_facts(state) != before:
-            state.settled = False
-        return period
-
-    async def _assessed(self, state: RoomState, assessment: Assessment) -> None:
-        """Record a probe's verdict; an event on each transition only (Warning for P0/P1)."""
-        state.history = state.history.after(assessment)
-        if not assessment.failing and state.history.exhausted:
-            state.history = replace(state.history, exhausted=False)
-        state.assessment = assessment
-        verdict = (assessment.status, assessment.severity, assessment.reason)
-        if state.announced is None:
-            # First probe of this run: what the stored status says was told already.
-            stored = state.status.get("health")
-            if isinstance(stored, dict) and stored.get("status") not in (None, "unknown"):
-                state.announced = (
-                    str(stored.get("status")),
-                    str(stored.get("severity", "")),
-                    str(stored.get("reason", "")),
-                )
-            else:
-                state.announced = ("healthy", "", "")
-        if verdict == state.announced:
-            return
-        state.announced = verdict
-        state.health_since = _now()
-        if assessment.status == "healthy":
-            await self.event(state, "Normal", "Healthy", "The room is healthy again.")
-        else:
-            kind = "Warning" if assessment.severity in ("P0", "P1") else "Normal"
-            message = f"{assessment.severity} {assessment.status}: {assessment.message}"
-            await self.event(state, kind, assessment.reason, message)
-
-    async def _restart_pod(self, state: RoomState, reason: str, message: str) -> None:
-        """Auto-heal: delete the Pod with its grace period (the server saves its state on
-        SIGTERM; players resume their seats on the new Pod)."""
-        if not state.pod_name:
-            return
-        path = api_path("v1", "pods", state.namespace, state.pod_name)
-        try:
-            await self.kube.delete(path)
-        except ApiError as error:
-            if error.status != 404:
-                log.warning("autoheal_failed", room=state.name, error=error.message)
-                return
-        metrics.AUTOHEAL_RESTARTS.inc()
-        log.warning("autoheal_restart", room=state.name, ns=state.namespace, reason=reason)
-        await self.event(state, "Warning", "AutoHealRestart", message)
-        state.probe = None
-
-    async def probe_room(self, state: RoomState, write: bool = True) -> None:
-        """Probe now (tests and tools): the same as a pass's health step."""
-        state.next_probe_at = 0.0
-        await self._health(state)
-        if write:
-            await self.sync_status(state)
-
-    async def _switch_maintenance(self, state: RoomState) -> None:
-        """Ask the room to switch maintenance mode, then read it back: the event says what
-        the room confirmed. A room that refuses or ignores the switch gets one Warning
-        `MaintenanceFailed` (per distinct failure) and the Degraded condition, not an event
-        per probe; the switch is tried again at each probe."""
-        wanted = state.room.effective["maintenance"]
-        on = bool(wanted["enabled"])
-        assert state.token is not None
-        try:
-            await self.room_client.set_maintenance(
-                state.pod_ip, state.token, on, str(wanted["message"])
-            )
-        except Exception as error:  # noqa: BLE001 - reported, retried next probe
-            failure = f"the room refused the maintenance switch through its admin API: {error}"
-        else:
-            state.probe = await self.room_client.probe(state.pod_ip, state.token)
-            if not self._maintenance_differs(state):
-                state.maintenance_error = ""
-                await self.event(
-                    state,
-                    "Normal",
-                    "MaintenanceOn" if on else "MaintenanceOff",
-                    "Maintenance mode switched on: new joins are refused."
-                    if on
-                    else "Maintenance mode switched off: the room accepts players again.",
-                )
-                return
-            failure = (
-                f"the room accepted the maintenance switch but still reports maintenance "
-                f"{'off' if on else 'on'}"
-            )
-        log.warning("maintenance_failed", room=state.name, ns=state.namespace, error=failure)
-        if failure != state.maintenance_error:
-            state.maintenance_error = failure
-            await self.event(
-                state, "Warning", "MaintenanceFailed", failure[:1].upper() + failure[1:] + "."
-            )
-
     async def run_prober(self) -> None:
         """Run the work queue (every room's passes and timers) and the resync."""
         self.queue.start()
@@ -994,7 +634,11 @@ class Controller:
             await asyncio.sleep(self.resync_interval)
             for state in [s for s in self.rooms.values() if not s.deleting and s.uid]:
                 if state.applied_generation is not None:
-                    self._schedule_repair(state)
+                    self.observers.schedule_repair(state)
+
+    def wake(self, state: RoomState, delay: float = 0.0) -> None:
+        """Queue a pass of the room in `delay` seconds (an earlier one already queued wins)."""
+        self.queue.add((state.namespace, state.name), delay)
 
     def prober_healthy(self) -> tuple[bool, str]:
         late = self.queue.overdue()
@@ -1030,25 +674,6 @@ ROLLOUT_GATE_SECONDS = 60.0  # the longest a new spec waits for the last one's P
 REPAIR_RETRY_SECONDS = 10.0
 
 
-def _health_facts(state: RoomState) -> tuple[Any, ...]:
-    """What a probe can change of the status (its volatile time and latency left out)."""
-    probe = state.probe
-    seen = (
-        (
-            probe.reachable,
-            probe.error,
-            probe.players,
-            probe.spectators,
-            probe.version,
-            probe.maintenance_enabled,
-            probe.maintenance_message,
-        )
-        if probe is not None
-        else None
-    )
-    return (seen, state.assessment, state.history, state.maintenance_error, state.health_since)
-
-
 def _template_hash(deployment: dict[str, Any] | None) -> str:
     annotations = ((deployment or {}).get("metadata") or {}).get("annotations") or {}
     return str(annotations.get(n.CONFIG_HASH_ANNOTATION, ""))
@@ -1065,46 +690,5 @@ def retry_delay(attempts: int) -> float:
     return float(min(5 * 2 ** max(attempts - 1, 0), 60))
 
 
-def _slim_deployment(deployment: dict[str, Any]) -> dict[str, Any]:
-    """What the status decisions read of a Deployment (a whole one is ~100 objects)."""
-    meta = deployment.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    return {
-        "metadata": {
-            "generation": meta.get("generation", 0),
-            "annotations": {k: v for k, v in annotations.items() if k == n.CONFIG_HASH_ANNOTATION},
-        },
-        "status": dict(deployment.get("status") or {}),
-    }
-
-
 async def _value(value: Any) -> Any:
     return value
-
-
-_PROBLEM_REASONS = (
-    "CrashLoopBackOff",
-    "ImagePullBackOff",
-    "ErrImagePull",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-    "RunContainerError",
-)
-
-
-def _pod_facts(pod: dict[str, Any]) -> tuple[str, bool, str]:
-    """(pod IP, ready, problem) of a room's Pod."""
-    status = pod.get("status") or {}
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    problem = ""
-    for container in status.get("containerStatuses") or []:
-        waiting = (container.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") in _PROBLEM_REASONS:
-            problem = f"{waiting['reason']}: {waiting.get('message', '')}".strip()
-    if status.get("phase") == "Failed":
-        problem = problem or f"Pod failed: {status.get('message', status.get('reason', ''))}"
-    return str(status.get("podIP") or ""), ready and status.get("phase") == "Running", problem

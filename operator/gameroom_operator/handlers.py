@@ -62,6 +62,10 @@ class NoDiffBaseStorage(kopf.DiffBaseStorage):
 POD_SELECTOR = "app.kubernetes.io/name=gameroom,app.kubernetes.io/managed-by=" + MANAGED_BY
 DEPLOYMENTS = Kind("apps/v1", "deployments")
 PODS = Kind("v1", "pods")
+# The rooms' Jobs (backups, restores, smoke tests), by the operator's label: a Job made by
+# a room's CronJob is owned by the CronJob, so observers.observe_job also reads its labels.
+JOBS = Kind("batch/v1", "jobs")
+JOB_SELECTOR = "app.kubernetes.io/managed-by=" + MANAGED_BY
 REPAIRED = (
     Kind("v1", "configmaps"),
     Kind("v1", "services"),
@@ -74,18 +78,24 @@ REPAIRED = (
 def child_watches(controller: Controller, namespaces: tuple[str, ...]) -> list[ChildWatch]:
     """The watches of the rooms' children (ours, not Kopf's: see informer.py)."""
 
+    observers = controller.observers
+
     async def deployment(event_type: str | None, body: dict[str, Any]) -> None:
-        await controller.observe_deployment(body, event_type)
+        await observers.observe_deployment(body, event_type)
 
     async def pod(event_type: str | None, body: dict[str, Any]) -> None:
-        await controller.observe_pod(body, event_type)
+        await observers.observe_pod(body, event_type)
+
+    async def job(event_type: str | None, body: dict[str, Any]) -> None:
+        await observers.observe_job(body, event_type)
 
     async def other(event_type: str | None, body: dict[str, Any]) -> None:
-        await controller.observe_child(body, event_type)
+        await observers.observe_child(body, event_type)
 
     handlers: list[tuple[Kind, Handler, str]] = [
         (DEPLOYMENTS, deployment, ""),
         (PODS, pod, POD_SELECTOR),
+        (JOBS, job, JOB_SELECTOR),
     ]
     handlers += [(kind, other, "") for kind in REPAIRED]
     return watches_for(controller.kube, handlers, namespaces)

@@ -329,6 +329,54 @@ def conditions(
     return result
 
 
+@dataclass(frozen=True)
+class Condition:
+    """A condition a concern owns (concerns.py); merge_parts keeps its lastTransitionTime."""
+
+    type: str
+    status: str  # "True" | "False" | "Unknown"
+    reason: str
+    message: str
+
+
+@dataclass
+class StatusPart:
+    """What one concern contributes to a room's status: top-level fields and conditions."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    conditions: list[Condition] = field(default_factory=list)
+
+
+def merge_parts(
+    status: dict[str, Any],
+    parts: list[StatusPart],
+    previous: dict[str, Any],
+    generation: int,
+    now: str,
+) -> dict[str, Any]:
+    """Add the concerns' fields and conditions to a status desired_status decided (in
+    place), each condition keeping its lastTransitionTime while its status is unchanged."""
+    before = {c.get("type"): c for c in previous.get("conditions") or []}
+    for part in parts:
+        status.update(part.fields)
+        for cond in part.conditions:
+            old = before.get(cond.type)
+            same = old is not None and old.get("status") == cond.status
+            since = old.get("lastTransitionTime") if same and old else None
+            status["conditions"] = [c for c in status["conditions"] if c["type"] != cond.type]
+            status["conditions"].append(
+                {
+                    "type": cond.type,
+                    "status": cond.status,
+                    "reason": cond.reason,
+                    "message": cond.message,
+                    "lastTransitionTime": since or now,
+                    "observedGeneration": generation,
+                }
+            )
+    return status
+
+
 def desired_status(obs: Observation, previous: dict[str, Any], now: str) -> dict[str, Any]:
     """The whole status the room should have; compare with `previous` to decide on a write."""
     verdict = decide(obs)

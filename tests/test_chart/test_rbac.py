@@ -39,6 +39,9 @@ ROOM_GRANTS: Grants = {
     ("apps", "deployments"): {"get", "list", "watch", "create", "patch"},
     ("", "secrets"): {"get", "create", "patch"},
     ("", "pods"): {"list", "watch", "delete"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "patch"},
+    ("batch", "cronjobs"): {"get", "list", "watch", "create", "patch", "delete"},
+    ("", "pods/log"): {"get"},
     ("", "events"): {"create"},
 }
 CRDS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}

@@ -87,7 +87,8 @@ of each watched namespace.
 */}}
 {{- define "gameroom-operator.roomRules" -}}
 # GameRooms: Kopf lists and watches them (one event per room change) and patches a room
-# only to remove its own finalizers and annotations left by earlier operator versions.
+# only to remove its own finalizers and annotations left by earlier operator versions; the
+# operator patches a room to add and remove its final-backup finalizer (spec.backup.onDelete).
 - apiGroups: [drawgame.dev]
   resources: [gamerooms]
   verbs: [list, watch, patch]
@@ -123,6 +124,22 @@ of each watched namespace.
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch, delete]
+# The rooms' Jobs (backups, restores, smoke tests): listed and watched for their results;
+# created for a restore (spec.restore) and a deleted room's final backup; patched to record
+# a finished Job's result on it (read once, reported once).
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, patch]
+# The room's backup CronJob (spec.backup): read to compare, created, patched on drift,
+# watched to put it back, deleted when spec.backup.enabled goes false.
+- apiGroups: [batch]
+  resources: [cronjobs]
+  verbs: [get, list, watch, create, patch, delete]
+# A finished backup or restore Job's Pod log: its last line is the Job's JSON result, where
+# the runtime keeps no termination message.
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
 # Events on rooms (Created, SettingsApplied, Maintenance*, failures), posted by the
 # operator and by Kopf.
 - apiGroups: [""]
