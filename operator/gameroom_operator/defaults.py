@@ -44,6 +44,8 @@ SPEC_DEFAULTS: dict[str, Any] = {
         "maxWaitSeconds": 1800,
         "autoRollback": True,
         "healthWindowSeconds": 120,
+        "progressDeadlineSeconds": 300,
+        "revisionHistoryLimit": 10,
     },
     "backup": {
         "enabled": False,
