@@ -50,7 +50,12 @@ SPEC_DEFAULTS: dict[str, Any] = {
     "backup": {
         "enabled": False,
         "schedule": "0 */6 * * *",
+        "suspend": False,
         "retention": 7,
+        "retentionMaxAgeDays": 0,
+        "onDelete": "Backup",
+        "finalBackupTimeoutSeconds": 120,
+        "destination": {"type": "pvc"},
         "verify": True,
         "storage": {"size": "1Gi"},
     },

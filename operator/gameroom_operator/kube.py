@@ -106,6 +106,8 @@ PLURALS = {
     "Event": "events",
     "Pod": "pods",
     "GameRoom": "gamerooms",
+    "CronJob": "cronjobs",
+    "Job": "jobs",
 }
 
 

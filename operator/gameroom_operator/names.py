@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from . import GROUP
 
 MANAGED_BY = "gameroom-operator"
@@ -55,6 +57,47 @@ def network_policy(room: str) -> str:
 
 def ingress(room: str) -> str:
     return room
+
+
+# Backups (backup.py): the CronJob and the backup volume share one name (different kinds).
+# The volume has no owner reference: it outlives the room, so do the backups on it.
+JOB_KIND_LABEL = f"{GROUP}/job"  # on a room's Jobs and their Pods: backup or restore
+FINAL_BACKUP_FINALIZER = f"{GROUP}/final-backup"
+
+
+def backup_cronjob(room: str) -> str:
+    return f"{room}-backup"
+
+
+def backup_pvc(room: str) -> str:
+    return f"{room}-backup"
+
+
+def final_backup_job(room: str) -> str:
+    return f"{room}-backup-final"
+
+
+def restore_job(room: str, request_id: str) -> str:
+    """One name per requestId (a retry after a crash finds the Job it made)."""
+    digest = hashlib.sha256(request_id.encode()).hexdigest()[:10]
+    return f"{room}-restore-{digest}"
+
+
+def job_labels(room: str, kind: str, version: str) -> dict[str, str]:
+    """Labels of a room's Job and its Pod: the room's (so its NetworkPolicy admits the Pod to
+    the admin port) but never the room's selector labels (its Service and ReplicaSet would
+    take the Job's Pod for the game server)."""
+    return {
+        "app.kubernetes.io/name": f"gameroom-{kind}",
+        "app.kubernetes.io/instance": room,
+        "app.kubernetes.io/component": kind,
+        "app.kubernetes.io/part-of": "drawgame",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app.kubernetes.io/version": version[:63],
+        ROOM_LABEL: room,
+        ADMIN_CLIENT_LABEL: "true",
+        JOB_KIND_LABEL: kind,
+    }
 
 
 def selector_labels(room: str) -> dict[str, str]:

@@ -467,6 +467,8 @@ def render_children(
     ingress = render_ingress(room, version)
     if ingress is not None:
         children.append(ingress)
+    if room.effective["backup"]["enabled"]:
+        children.append(render_backup_cronjob(room, version, options))
     return children
 
 
@@ -477,3 +479,204 @@ def strip_absent(value: Any) -> Any:
     if isinstance(value, list):
         return [strip_absent(item) for item in value]
     return value
+
+
+# ---- backups (spec.backup, spec.restore; decisions in backup.py) ----------------------------
+
+BACKUP_DIR = "/backups"
+BACKUP_HISTORY = 3  # finished Jobs the CronJob keeps of each outcome (their logs hold results)
+BACKUP_STARTING_DEADLINE_SECONDS = 300
+JOB_DEADLINE_SECONDS = 1800
+RESTORE_TTL_SECONDS = 7 * 86400  # the result is in status.restore long before
+
+
+def admin_url(room: Room) -> str:
+    return f"http://{n.admin_service(room.name)}.{room.namespace}.svc:{n.ADMIN_PORT}"
+
+
+def backup_destination_args(room: Room) -> list[str]:
+    """The backup commands' destination flags for the room's spec.backup.destination."""
+    destination = room.effective["backup"]["destination"]
+    if destination.get("type") != "s3":
+        return ["--destination", BACKUP_DIR]
+    s3 = destination.get("s3") or {}
+    prefix = str(s3.get("prefix") or f"{room.namespace}/{room.name}").strip("/")
+    args = ["--destination", f"s3://{s3.get('bucket', '')}/{prefix}"]
+    if s3.get("endpoint"):
+        args += ["--s3-endpoint", str(s3["endpoint"])]
+    if s3.get("region"):
+        args += ["--s3-region", str(s3["region"])]
+    return args
+
+
+def _job_pod(room: Room, options: RenderOptions, kind: str, args: list[str]) -> Manifest:
+    spec = room.effective
+    destination = spec["backup"]["destination"]
+    version = version_of(image_of(spec, options))
+    env: list[dict[str, Any]] = [
+        {"name": "GAMESERVER_LOG_FORMAT", "value": options.log_format},
+        {"name": "TMPDIR", "value": "/tmp"},  # noqa: S108 - the Pod's own emptyDir
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "admin-token", "mountPath": TOKEN_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the Pod's own emptyDir
+    ]
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "admin-token",
+            "secret": {"secretName": n.admin_secret(room.name), "defaultMode": 0o440},
+        },
+        # Downloads and scratch databases of an s3 destination (verification) land here.
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    secret = ((destination.get("s3") or {}).get("credentialsSecret") or "") if destination else ""
+    if destination.get("type") == "s3":
+        if secret:
+            env += [
+                {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+                for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            ]
+    else:
+        mounts.append({"name": "backups", "mountPath": BACKUP_DIR})
+        volumes.append(
+            {"name": "backups", "persistentVolumeClaim": {"claimName": n.backup_pvc(room.name)}}
+        )
+    container: dict[str, Any] = {
+        "name": kind,
+        "image": image_of(spec, options),
+        "imagePullPolicy": spec["imagePullPolicy"],
+        "command": ["python", "-m", "gameserver"],
+        "args": [
+            *args,
+            "--admin-url",
+            admin_url(room),
+            "--token-file",
+            f"{TOKEN_DIR}/{TOKEN_KEY}",
+            *backup_destination_args(room),
+        ],
+        "env": env,
+        # The job writes its one-line JSON result here; the operator reads it from the Pod's
+        # status (or its log, where the runtime keeps no termination message).
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"memory": "512Mi"},
+        },
+        "securityContext": _security_context(),
+        "volumeMounts": mounts,
+    }
+    return {
+        "metadata": {"labels": n.job_labels(room.name, kind, version)},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": RUN_AS,
+                "runAsGroup": RUN_AS,
+                "fsGroup": RUN_AS,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
+            "volumes": volumes,
+            "imagePullSecrets": spec.get("imagePullSecrets") or None,
+        },
+    }
+
+
+def _job_spec(pod: Manifest, ttl: int | None = None) -> Manifest:
+    spec: Manifest = {
+        # One attempt: a failed backup is reported as it is, the schedule tries again.
+        "backoffLimit": 0,
+        "activeDeadlineSeconds": JOB_DEADLINE_SECONDS,
+        "template": pod,
+    }
+    if ttl is not None:
+        spec["ttlSecondsAfterFinished"] = ttl
+    return spec
+
+
+def _backup_args(room: Room) -> list[str]:
+    backup = room.effective["backup"]
+    return [
+        "backup-job",
+        "--retention-count",
+        str(backup["retention"]),
+        "--retention-max-age-days",
+        str(backup.get("retentionMaxAgeDays") or 0),
+    ]
+
+
+def render_backup_cronjob(room: Room, version: str, options: RenderOptions) -> Manifest:
+    backup = room.effective["backup"]
+    pod = _job_pod(room, options, "backup", _backup_args(room))
+    labels = n.job_labels(room.name, "backup", version)
+    metadata = _metadata(room, n.backup_cronjob(room.name), version)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": metadata,
+        "spec": {
+            "schedule": backup["schedule"],
+            "timeZone": backup.get("timeZone") or None,
+            "suspend": bool(backup.get("suspend")),
+            # A backup still running when the next one is due: skip the new one.
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": BACKUP_STARTING_DEADLINE_SECONDS,
+            "successfulJobsHistoryLimit": BACKUP_HISTORY,
+            "failedJobsHistoryLimit": BACKUP_HISTORY,
+            "jobTemplate": {"metadata": {"labels": labels}, "spec": _job_spec(pod)},
+        },
+    }
+
+
+def render_backup_job(room: Room, options: RenderOptions, name: str) -> Manifest:
+    """A one-off backup Job owned by the room (the final backup of a room being deleted)."""
+    version = version_of(image_of(room.effective, options))
+    metadata = _metadata(room, name, version)
+    metadata["labels"] = n.job_labels(room.name, "backup", version)
+    pod = _job_pod(room, options, "backup", _backup_args(room))
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": _job_spec(pod),
+    }
+
+
+def render_restore_job(
+    room: Room, options: RenderOptions, request_id: str, backup_name: str
+) -> Manifest:
+    version = version_of(image_of(room.effective, options))
+    metadata = _metadata(room, n.restore_job(room.name, request_id), version)
+    metadata["labels"] = n.job_labels(room.name, "restore", version)
+    metadata["annotations"] = {f"{GROUP}/restore-request-id": request_id}
+    pod = _job_pod(room, options, "restore", ["restore-job", "--backup", backup_name])
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": _job_spec(pod, ttl=RESTORE_TTL_SECONDS),
+    }
+
+
+def render_backup_pvc(room: Room, version: str) -> Manifest:
+    """The backup volume: no owner reference, so it (and the backups) outlive the room."""
+    storage = room.effective["backup"]["storage"]
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": storage["size"]}},
+    }
+    if storage.get("storageClassName"):
+        spec["storageClassName"] = storage["storageClassName"]
+    metadata = _metadata(room, n.backup_pvc(room.name), version)
+    del metadata["ownerReferences"]
+    metadata["labels"]["app.kubernetes.io/component"] = "backup"
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata,
+        "spec": spec,
+    }
