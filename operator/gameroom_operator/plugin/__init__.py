@@ -19,7 +19,14 @@ from .cli import Context, UsageError, common_options
 from .client import Kube, PluginError
 
 # One line per verb group; each module has `register(subparsers) -> None`.
-VERB_MODULES = ("gameroom_operator.plugin.status",)
+VERB_MODULES = (
+    "gameroom_operator.plugin.status",
+    "gameroom_operator.plugin.restart",
+    "gameroom_operator.plugin.maintenance",
+    "gameroom_operator.plugin.smoke",
+    "gameroom_operator.plugin.logs",
+    "gameroom_operator.plugin.report",
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -53,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(run(args, Context(kube=kube, output=args.output)) or EXIT_OK)
     except UsageError as error:
-        parser.print_usage(sys.stderr)
+        getattr(args, "verb_parser", parser).print_usage(sys.stderr)
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except PluginError as error:

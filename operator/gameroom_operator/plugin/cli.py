@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .client import Kube
 from .output import FORMATS, emit
@@ -23,6 +24,8 @@ class Context:
     def emit(self, data: Any, human: Callable[[Any], str]) -> None:
         emit(data, self.output, human)
 
+
+T = TypeVar("T")
 
 Runner = Callable[[argparse.Namespace, Context], int | None]
 
@@ -61,5 +64,42 @@ def add_verb(
         parents=[common_options(suppress=True)],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, verb_parser=parser)
     return parser
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(text: str) -> float:
+    """kubectl's short durations (90s, 5m, 1h, 1h30m) or plain seconds, for argparse."""
+    value = text.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    total, number = 0.0, ""
+    for char in value:
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in _UNITS and number:
+            total += float(number) * _UNITS[char]
+            number = ""
+        else:
+            number = "x"
+            break
+    if number or total <= 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30s, 5m, 1h)")
+    return total
+
+
+def poll(check: Callable[[], T | None], timeout: float, interval: float = 0.5) -> T | None:
+    """Call `check` until it returns something truthy or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(min(interval, max(deadline - time.monotonic(), 0.05)))

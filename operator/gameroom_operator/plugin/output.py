@@ -27,7 +27,8 @@ def emit(
         out.write(to_yaml(data))
     else:
         text = human(data)
-        out.write(text if text.endswith("\n") else text + "\n")
+        if text:
+            out.write(text if text.endswith("\n") else text + "\n")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
