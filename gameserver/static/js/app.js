@@ -1,6 +1,6 @@
 // Entry point: wires the connection, the room state and the views together.
 import { byId, h, show } from "./dom.js";
-import { Connection, socketUrl } from "./net.js";
+import { Connection, roomInfoUrl, socketUrl } from "./net.js";
 import { Board } from "./board.js";
 import { DrawInput } from "./drawinput.js";
 import {
@@ -34,6 +34,7 @@ const RECONNECT_REASONS = {
   restore: "The room is being restored from a backup.",
 };
 const PROTOCOL = 1;
+const ROOM_CLOSED_TEXT = "This room has been closed. Thanks for playing!";
 
 /** @typedef {{name: string, token: string, spectator: boolean}} Session */
 
@@ -78,7 +79,7 @@ let watching = -1;
 let unanswered = [];
 const sounds = new Sounds();
 
-const conn = new Connection(socketUrl());
+const conn = new Connection(socketUrl(), roomInfoUrl());
 const board = new Board(/** @type {HTMLCanvasElement} */ (byId("board")));
 const chat = new ChatLog();
 const send = (/** @type {Record<string, unknown>} */ m) => conn.send(m);
@@ -168,6 +169,12 @@ conn.addEventListener("status", (event) => {
 
 conn.addEventListener("kicked", () => {
   leaveRoom("You were voted out of the room.");
+});
+
+conn.addEventListener("closed", (event) => {
+  const { message } = /** @type {CustomEvent} */ (event).detail;
+  leaveRoom("");
+  join.closed(message || ROOM_CLOSED_TEXT);
 });
 
 conn.addEventListener("replaced", () => {

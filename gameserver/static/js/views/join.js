@@ -46,6 +46,8 @@ export class JoinScreen {
     this.input = /** @type {HTMLInputElement} */ (byId("join-name"));
     this.input.value = rememberedName();
     this.busy = false;
+    /** Set once the room is gone for good: nothing to join any more. */
+    this.isClosed = false;
     const submit = (/** @type {boolean} */ spectator) => {
       const name = this.input.value.trim().replace(/\s+/g, " ");
       if (name.length < 1 || name.length > 24) {
@@ -71,10 +73,21 @@ export class JoinScreen {
 
   /** @param {boolean} busy */
   setBusy(busy) {
-    this.busy = busy;
+    this.busy = busy || this.isClosed;
     for (const id of ["join-play", "join-spectate"]) {
-      /** @type {HTMLButtonElement} */ (byId(id)).disabled = busy;
+      /** @type {HTMLButtonElement} */ (byId(id)).disabled = this.busy;
     }
+  }
+
+  /** The room was deleted: say so, and offer nothing to click that could only fail.
+   * @param {string} text */
+  closed(text) {
+    this.isClosed = true;
+    this.error(text);
+    this.setBusy(true);
+    this.input.disabled = true;
+    byId("join-room-count").textContent = "closed";
+    document.body.classList.add("room-closed");
   }
 
   /** @param {string} text */
@@ -88,6 +101,12 @@ export class JoinScreen {
   async refreshRoom() {
     try {
       const response = await fetch("/api/room", { cache: "no-store" });
+      if (response.status === 410 || response.status === 404) {
+        const body = await response.json().catch(() => null);
+        const said = body && typeof body.message === "string" ? body.message.trim() : "";
+        this.closed(said || "This room no longer exists. Thanks for playing!");
+        return;
+      }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const room = await response.json();
       byId("join-room-name").textContent = String(room.name ?? "room");
