@@ -102,6 +102,13 @@ async def stats(request: web.Request) -> web.Response:
             "maintenance": server.maintenance_state(),
             "version": server.settings.version,
             "game": {"round": room.round, "rounds": room.rounds} if in_game else None,
+            # The operator's WaitForIdle rollouts hold an update while a turn is drawn with
+            # players connected, and look again when it ends.
+            "turnEndsInSeconds": (
+                round(max(room.ends_at - server.clock(), 0.0), 1)
+                if room.phase == "drawing" and room.ends_at is not None
+                else None
+            ),
             "messagesInPerSecond": round(server.metrics.rate_in.per_second(), 2),
             "messagesOutPerSecond": round(server.metrics.rate_out.per_second(), 2),
         }
