@@ -286,6 +286,10 @@ def _backup_job(args: argparse.Namespace) -> dict[str, Any]:
         raise BackupError(f"{name} was stored and verified, but pruning failed: {exc}") from exc
     if isinstance(dest, DirectoryDestination):
         dest.sweep_partials()
+    try:
+        count: int | None = len(dest.backups())  # status.backup.count, for the operator
+    except BackupError:
+        count = None
     return {
         "name": name,
         "time": manifest["createdAt"],
@@ -296,6 +300,7 @@ def _backup_job(args: argparse.Namespace) -> dict[str, Any]:
         "schemaVersion": verification.schema_version,
         "verified": True,
         "pruned": pruned,
+        "count": count,
         "destination": dest.label,
     }
 
