@@ -27,7 +27,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,12 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "operator"))
 
+from fanout import start_profiler, stop_profiler, summarize_profile  # noqa: E402
 from gameroom_operator import names as n  # noqa: E402
 from gameroom_operator.controller import Controller, RoomState  # noqa: E402
 from gameroom_operator.kube import Credentials, Kube  # noqa: E402
 from gameroom_operator.render import RenderOptions, config_hash, image_of  # noqa: E402
+from gameroom_operator.roomhttp import HttpClient  # noqa: E402
 
 TOKEN = "bench-token"  # noqa: S105 - a benchmark value
 
@@ -100,7 +102,14 @@ class RecordingKube(Kube):
         self.writes.append((time.monotonic(), path, patch))
         return patch
 
-    async def request(self, method: str, path: str, body: Any = None, **_: Any) -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         if method == "POST":
             self.writes.append((time.monotonic(), path, body or {}))
         return body or {}
@@ -143,7 +152,13 @@ def cpu() -> float:
 
 
 async def operator_phase(
-    rooms: int, period: int, threshold: int, seconds: float, control_port: int, sick: int
+    rooms: int,
+    period: int,
+    threshold: int,
+    seconds: float,
+    control_port: int,
+    sick: int,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     kube = RecordingKube()
     controller = Controller(kube, RenderOptions(), resync_interval=0, reconcile_concurrency=64)
@@ -162,9 +177,12 @@ async def operator_phase(
         first_writes = len(kube.writes)
         await asyncio.sleep(period)  # one more full period before the window opens
         steady_from = len(kube.writes)
+        profiler = await start_profiler(os.getpid(), profile) if profile else None
         start_cpu, start = cpu(), time.monotonic()
         await asyncio.sleep(seconds)
         used, wall = cpu() - start_cpu, time.monotonic() - start
+        if profiler is not None:
+            await stop_profiler(profiler)
         steady_writes = len(kube.writes) - steady_from
         # Make `sick` rooms fail, and time each one's Healthy=False status write.
         # Spread over the rooms, and at a moment unrelated to their probe phases.
@@ -206,41 +224,77 @@ async def operator_phase(
     }
 
 
-async def peer_phase(rooms: int, period: int, seconds: float) -> dict[str, Any]:
-    """The least a prober can do: the same two GETs per room per period, nothing else."""
+async def paced(
+    probe: Callable[[str], Awaitable[None]], rooms: int, period: int, seconds: float
+) -> float:
+    """Probe every room once per period, spread over the period in 50 groups as the
+    operator's queue spreads them; the CPU share over `seconds` after 1.5 periods."""
 
-    async def probe(session: aiohttp.ClientSession, ip: str) -> None:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with session.get(f"http://{ip}:8080/api/health") as r:
-            await r.json()
-        async with session.get(f"http://{ip}:8081/admin/stats", headers=headers) as r:
-            await r.json()
-
-    async def loop(session: aiohttp.ClientSession, ips: Iterable[str], offset: float) -> None:
+    async def loop(ips: Iterable[str], offset: float) -> None:
         await asyncio.sleep(offset)
         while True:
             started = time.monotonic()
-            await asyncio.gather(*(probe(session, ip) for ip in ips))
+            await asyncio.gather(*(probe(ip) for ip in ips))
             await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
 
-    # The same connection policy as the operator's RoomClient: one kept-alive connection
-    # per room and port.
+    groups = [[address(i) for i in range(g, rooms, 50)] for g in range(50)]
+    tasks = [
+        asyncio.get_running_loop().create_task(loop(ips, g * period / 50))
+        for g, ips in enumerate(groups)
+    ]
+    await asyncio.sleep(period * 1.5)
+    start_cpu, start = cpu(), time.monotonic()
+    await asyncio.sleep(seconds)
+    used, wall = cpu() - start_cpu, time.monotonic() - start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return used / wall
+
+
+async def peer_phase(rooms: int, period: int, seconds: float) -> dict[str, Any]:
+    """The least a prober can do with aiohttp: the same two GETs per room per period."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    # The connection policy the operator had with aiohttp: one kept-alive connection per
+    # room and port.
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=1, keepalive_timeout=330)
     async with aiohttp.ClientSession(connector=connector) as session:
-        # Spread over the period as the operator's queue does: 50 groups.
-        groups = [[address(i) for i in range(g, rooms, 50)] for g in range(50)]
-        tasks = [
-            asyncio.get_running_loop().create_task(loop(session, ips, g * period / 50))
-            for g, ips in enumerate(groups)
-        ]
-        await asyncio.sleep(period * 1.5)
-        start_cpu, start = cpu(), time.monotonic()
-        await asyncio.sleep(seconds)
-        used, wall = cpu() - start_cpu, time.monotonic() - start
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return {"cpu_share": used / wall}
+
+        async def probe(ip: str) -> None:
+            async with session.get(f"http://{ip}:8080/api/health") as r:
+                await r.json()
+            async with session.get(f"http://{ip}:8081/admin/stats", headers=headers) as r:
+                await r.json()
+
+        return {"cpu_share": await paced(probe, rooms, period, seconds)}
+
+
+async def lean_peer_phase(rooms: int, period: int, seconds: float) -> dict[str, Any]:
+    """The same two GETs with the operator's own HTTP client (roomhttp), nothing else:
+    what the probing costs before any decision, status or queue."""
+    client = HttpClient()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def probe(ip: str) -> None:
+        health = client.start("GET", ip, 8080, "/api/health", 5.0)
+        stats = client.start("GET", ip, 8081, "/admin/stats", 5.0, headers=headers)
+        (await health.wait()).json()
+        (await stats.wait()).json()
+
+    try:
+        return {"cpu_share": await paced(probe, rooms, period, seconds)}
+    finally:
+        await client.close()
+
+
+def print_profile(raw: Path) -> None:
+    if not raw.exists():
+        print("health: py-spy wrote no profile (is it installed, is ptrace allowed?)")
+        return
+    print(f"profile of the operator's measured window (py-spy, CPU samples; raw: {raw}):")
+    print(f"  {'self %':>6} {'incl %':>6}  function")
+    for name, self_pct, incl_pct in summarize_profile(raw.read_text(), top=40):
+        print(f"  {self_pct:>6.1f} {incl_pct:>6.1f}  {name}")
 
 
 def main() -> None:
@@ -252,17 +306,50 @@ def main() -> None:
     parser.add_argument("--threshold", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--sick", type=int, default=20, help="rooms made to fail at the end")
+    parser.add_argument(
+        "--only", choices=["operator"], help="measure the operator alone (no peer, no ratio)"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy the operator during its measured window; raw stacks kept in DIR",
+    )
     args = parser.parse_args()
+    raw = args.profile / "operator.raw.txt" if args.profile else None
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     server, control_port = start_rooms(FIRST, args.rooms)
     try:
-        peer = asyncio.run(peer_phase(args.rooms, args.period, args.seconds))
+        peer = (
+            asyncio.run(peer_phase(args.rooms, args.period, args.seconds))
+            if args.only is None
+            else None
+        )
+        lean = (
+            asyncio.run(lean_peer_phase(args.rooms, args.period, args.seconds))
+            if args.only is None
+            else None
+        )
         ours = asyncio.run(
             operator_phase(
-                args.rooms, args.period, args.threshold, args.seconds, control_port, args.sick
+                args.rooms,
+                args.period,
+                args.threshold,
+                args.seconds,
+                control_port,
+                args.sick,
+                raw,
             )
         )
     finally:
         server.kill()
+    if raw is not None:
+        print_profile(raw)
+    if peer is None or lean is None:
+        print(json.dumps(ours, indent=2))
+        print(f"operator probing CPU: {ours['cpu_share']:.1%} of a core (goal <= 5%)")
+        return
     bound = args.period * args.threshold + 2
     result = {
         "rooms": args.rooms,
@@ -270,7 +357,9 @@ def main() -> None:
         "failure_threshold": args.threshold,
         "operator": ours,
         "peer": peer,
+        "lean_peer": lean,
         "cpu_ratio_operator_to_peer": ours["cpu_share"] / peer["cpu_share"],
+        "cpu_ratio_operator_to_lean_peer": ours["cpu_share"] / lean["cpu_share"],
         "goal_cpu_share": 0.05,
         "goal_failure_to_unhealthy_seconds": bound,
     }
@@ -278,7 +367,9 @@ def main() -> None:
     print(
         f"operator probing CPU: {ours['cpu_share']:.1%} of a core "
         f"(goal <= 5%); bare aiohttp prober: {peer['cpu_share']:.1%}; "
-        f"ratio {result['cpu_ratio_operator_to_peer']:.2f}x"
+        f"ratio {result['cpu_ratio_operator_to_peer']:.2f}x; "
+        f"the same GETs on the operator's own client: {lean['cpu_share']:.1%}, "
+        f"ratio {result['cpu_ratio_operator_to_lean_peer']:.2f}x"
     )
     print(
         f"steady-state status writes per room per minute: "

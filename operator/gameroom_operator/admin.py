@@ -6,11 +6,11 @@ import asyncio
 import time
 from typing import Any
 
-import aiohttp
 import structlog
 
 from . import metrics
 from . import names as n
+from .roomhttp import HttpClient, HttpError
 from .status import Probe
 
 log = structlog.get_logger("gameroom_operator")
@@ -20,55 +20,45 @@ def _category(error: BaseException) -> str:
     """A stable category, not the error text: the status must not flap with details."""
     if isinstance(error, TimeoutError | asyncio.TimeoutError):
         return "timed out"
+    if isinstance(error, HttpError):
+        return "unreadable answer"
     return "connection failed"
 
 
 class RoomClient:
-    """One shared HTTP session for every room's admin API (one prober, not one per room)."""
+    """One client for every room's own APIs (one prober, not one per room).
 
-    def __init__(
-        self, timeout: float = 5.0, max_connections: int = 0, keepalive: float = 330.0
-    ) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._max = max_connections
-        self._keepalive = keepalive
-        self._session: aiohttp.ClientSession | None = None
+    Connections are kept between probes, at most one idle per room and port and longer
+    than the longest probe period: opening two TCP connections per room and probe was most
+    of the prober's CPU. The probes in flight are bounded by the controller's probe slots.
+    """
 
-    def _ensure(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            # Connections are kept between probes (at most one per room and port, kept
-            # longer than the longest probe period): opening two TCP connections per room
-            # and probe was most of the prober's CPU. The probes in flight are bounded by
-            # the controller's probe slots.
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout,
-                connector=aiohttp.TCPConnector(
-                    limit=self._max, limit_per_host=1, keepalive_timeout=self._keepalive
-                ),
-            )
-        return self._session
+    def __init__(self, timeout: float = 5.0, keepalive: float = 330.0) -> None:
+        self._timeout = timeout
+        self._http = HttpClient(keepalive=keepalive)
+
+    @property
+    def connects(self) -> int:
+        """TCP connections opened so far (kept-alive ones are reused)."""
+        return self._http.connects
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._http.close()
 
     async def _json(
         self,
         method: str,
-        url: str,
+        host: str,
+        port: int,
+        path: str,
         token: str | None = None,
         body: Any = None,
-        timeout: aiohttp.ClientTimeout | None = None,  # noqa: ASYNC109 - aiohttp's own
     ) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self._ensure().request(
-            method, url, json=body, headers=headers, timeout=timeout or self._timeout
-        ) as response:
-            try:
-                payload = await response.json(content_type=None)
-            except ValueError:
-                payload = None
-            return response.status, payload
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        response = await self._http.request(
+            method, host, port, path, self._timeout, headers=headers, body=body
+        )
+        return response.status, response.json()
 
     async def probe(
         self,
@@ -79,20 +69,34 @@ class RoomClient:
         """Deep health from /api/health (game port) and players, maintenance and version from
         /admin/stats (admin port), read side by side: one that hangs does not hide the other.
         `timeout` is the room's health.timeoutSeconds."""
-        game = f"http://{pod_ip}:{n.GAME_PORT}"
-        admin = f"http://{pod_ip}:{n.ADMIN_PORT}"
-        limit = aiohttp.ClientTimeout(total=timeout) if timeout else None
+        limit = timeout or self._timeout
         started = time.perf_counter()
-
-        async def health() -> tuple[int, Any, float]:
-            code, body = await self._json("GET", f"{game}/api/health", timeout=limit)
-            return code, body, time.perf_counter() - started
-
-        health_result, stats_result = await asyncio.gather(
-            health(),
-            self._json("GET", f"{admin}/admin/stats", token, timeout=limit),
-            return_exceptions=True,
+        # Both GETs are sent before either answer is awaited: one that hangs does not
+        # delay the other, and no task is made for either.
+        health_pending = self._http.start("GET", pod_ip, n.GAME_PORT, "/api/health", limit)
+        stats_pending = self._http.start(
+            "GET",
+            pod_ip,
+            n.ADMIN_PORT,
+            "/admin/stats",
+            limit,
+            headers={"Authorization": f"Bearer {token}"},
         )
+        health_result: tuple[int, Any, float] | BaseException
+        stats_result: tuple[int, Any] | BaseException
+        try:
+            answer = await health_pending.wait()
+            health_result = (answer.status, answer.json(), time.perf_counter() - started)
+        except (OSError, TimeoutError, HttpError) as error:
+            health_result = error
+        except asyncio.CancelledError:
+            stats_pending.discard()
+            raise
+        try:
+            answer = await stats_pending.wait()
+            stats_result = (answer.status, answer.json())
+        except (OSError, TimeoutError, HttpError) as error:
+            stats_result = error
         health_body: dict[str, Any] | None = None
         health_error = ""
         latency = time.perf_counter() - started
@@ -149,9 +153,13 @@ class RoomClient:
         )
 
     async def set_maintenance(self, pod_ip: str, token: str, enabled: bool, message: str) -> None:
-        url = f"http://{pod_ip}:{n.ADMIN_PORT}/admin/maintenance"
         code, payload = await self._json(
-            "PUT", url, token, {"enabled": enabled, "message": message}
+            "PUT",
+            pod_ip,
+            n.ADMIN_PORT,
+            "/admin/maintenance",
+            token,
+            {"enabled": enabled, "message": message},
         )
         if code != 200:
             raise RuntimeError(f"PUT /admin/maintenance answered {code}: {payload}")

@@ -5,14 +5,19 @@ time, so a burst of events becomes one pass. A key is handled by one worker at a
 key added while it is being handled runs again after, never beside itself. The handler
 returns the seconds until the key wants its next pass (a probe period, a retry back-off,
 a rollout deadline), or None: every timer of a room lives here.
+
+Delayed passes fall due on a grid of `resolution` seconds (never early): a thousand rooms
+probed every 15 s then wake the event loop ten times a second for a handful of rooms each,
+not once per room, and their requests and answers share the loop's turns. A pass added
+with no delay (an event) is handed out at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
@@ -31,17 +36,21 @@ class WorkQueue(Generic[K]):
         handler: Handler[K],
         workers: int = 16,
         clock: Callable[[], float] = time.monotonic,
+        resolution: float = 0.1,
     ) -> None:
         self._handler = handler
         self._workers = workers
         self._clock = clock
+        self._resolution = resolution
         self._due: dict[K, float] = {}  # key -> due time of its waiting entry
         self._heap: list[tuple[float, int, K]] = []  # may hold stale entries
         self._order = itertools.count()
         self._busy: set[K] = set()
         self._again: dict[K, float] = {}  # keys added while busy -> due time
         self._handed: dict[K, float] = {}  # due, handed to the workers, not taken yet
-        self._wakeup = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf  # when the armed timer fires (inf: none armed)
         self._tasks: list[asyncio.Task[None]] = []
         self.handled = 0  # passes done (tests, /healthz)
         self.last_pass = clock()
@@ -60,7 +69,7 @@ class WorkQueue(Generic[K]):
             return
         self._due[key] = due
         heapq.heappush(self._heap, (due, next(self._order), key))
-        self._wakeup.set()
+        self._arm(due, delay <= 0)
 
     def forget(self, key: K) -> None:
         """Drop the key's waiting entry (the room is gone); a pass under way finishes."""
@@ -79,37 +88,56 @@ class WorkQueue(Generic[K]):
         return None if due is None else due - self._clock()
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._ready: asyncio.Queue[K] = asyncio.Queue()
-        self._tasks = [loop.create_task(self._dispatch())]
-        self._tasks += [loop.create_task(self._worker()) for _ in range(self._workers)]
+        self._tasks = [loop.create_task(self._worker()) for _ in range(self._workers)]
+        if self._heap:
+            self._arm(self._heap[0][0], now=False)
 
     async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at, self._loop = None, math.inf, None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    async def _dispatch(self) -> None:
-        """One task sleeps until the earliest due time and hands due keys to the workers
-        (workers wait on a plain queue: an add wakes one sleeper, not every worker)."""
-        while True:
-            now = self._clock()
-            while self._heap:
-                due, _, key = self._heap[0]
-                if self._due.get(key) != due:
-                    heapq.heappop(self._heap)  # stale: re-added sooner, or forgotten
-                    continue
-                if due > now:
-                    break
-                heapq.heappop(self._heap)
-                del self._due[key]
-                self._handed.setdefault(key, due)
-                self._ready.put_nowait(key)
-            self._wakeup.clear()
-            timeout = self._heap[0][0] - now if self._heap else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+    def _arm(self, due: float, now: bool) -> None:
+        """Make sure a timer fires by `due` (rounded up to the grid unless `now`)."""
+        loop = self._loop
+        if loop is None:
+            return  # not started: start() arms for what is waiting
+        clock = self._clock()
+        if now or due <= clock:
+            fire = clock
+        else:
+            fire = math.ceil(due / self._resolution) * self._resolution
+        if fire >= self._timer_at:
+            return  # the armed timer fires first and hands this key out too
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = fire
+        self._timer = loop.call_later(max(0.0, fire - clock), self._fire)
+
+    def _fire(self) -> None:
+        """Hand every due key to the workers (who wait on a plain queue: one key wakes
+        one worker), then arm the timer for the earliest key still waiting."""
+        self._timer, self._timer_at = None, math.inf
+        now = self._clock()
+        heap = self._heap
+        while heap:
+            due, _, key = heap[0]
+            if self._due.get(key) != due:
+                heapq.heappop(heap)  # stale: re-added sooner, or forgotten
+                continue
+            if due > now:
+                self._arm(due, now=False)
+                break
+            heapq.heappop(heap)
+            del self._due[key]
+            self._handed.setdefault(key, due)
+            self._ready.put_nowait(key)
 
     async def _worker(self) -> None:
         while True:
