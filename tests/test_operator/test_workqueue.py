@@ -123,3 +123,56 @@ async def test_a_forgotten_key_does_not_run() -> None:
         assert passes == ["kept"]
     finally:
         await queue.stop()
+
+
+async def test_delayed_passes_are_never_early_and_share_wake_ups() -> None:
+    """Due times fall on the queue's grid (0.1 s): a pass may come a little late, never
+    early (a probe found not yet due would cost a second pass)."""
+    due: dict[str, float] = {}
+    ran: dict[str, float] = {}
+
+    async def handle(key: str) -> None:
+        ran[key] = time.monotonic()
+
+    queue: WorkQueue[str] = WorkQueue(handle, workers=4)
+    wake_ups = 0
+    fire = queue._fire
+
+    def counted() -> None:
+        nonlocal wake_ups
+        wake_ups += 1
+        fire()
+
+    queue._fire = counted  # type: ignore[method-assign]
+    queue.start()
+    try:
+        for index in range(20):
+            delay = 0.05 + index * 0.01
+            due[f"room-{index}"] = time.monotonic() + delay
+            queue.add(f"room-{index}", delay=delay)
+        await until("every pass", lambda: len(ran) == 20)
+        assert all(ran[key] >= due[key] for key in due)
+        assert all(ran[key] - due[key] < 1.0 for key in due)
+        # 20 due times over 0.19 s fall into three grid steps (a fourth if the loop ran
+        # a timer a little early): not 20 wake-ups.
+        assert wake_ups <= 4
+    finally:
+        await queue.stop()
+
+
+async def test_an_event_is_handled_at_once_despite_the_grid() -> None:
+    ran: list[float] = []
+
+    async def handle(key: str) -> None:
+        ran.append(time.monotonic())
+
+    queue: WorkQueue[str] = WorkQueue(handle, workers=1, resolution=30.0)
+    queue.start()
+    try:
+        queue.add("later", delay=1.0)  # waits for the 30 s grid
+        added = time.monotonic()
+        queue.add("now")
+        await until("the immediate pass", lambda: ran)
+        assert ran[0] - added < 1.0 and len(ran) == 1
+    finally:
+        await queue.stop()
