@@ -13,7 +13,9 @@ import argparse
 import io
 import json
 import tarfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,15 +83,18 @@ class Bundle:
         self.root = root
         self.files: dict[str, bytes] = {}
         self.missing: list[str] = []
+        self._lock = threading.Lock()
 
     def add(self, path: str, content: str) -> None:
-        self.files[f"{self.root}/{path}"] = content.encode()
+        with self._lock:
+            self.files[f"{self.root}/{path}"] = content.encode()
 
     def attempt(self, what: str, action: Any) -> Any:
         try:
             return action()
         except PluginError as error:
-            self.missing.append(f"{what}: {error}")
+            with self._lock:
+                self.missing.append(f"{what}: {error}")
             return None
 
     def write(self, target: Path) -> None:
@@ -103,63 +108,99 @@ class Bundle:
                 archive.addfile(info, io.BytesIO(content))
 
 
+def _children(kube: Kube, name: str, bundle: Bundle) -> list[dict[str, Any]]:
+    """Every child in one kubectl call; kind by kind when one kind may not be listed."""
+    selector = f"{rooms.ROOM_LABEL}={name}"
+    try:
+        return kube.items(",".join(rooms.CHILD_KINDS), "-l", selector)
+    except PluginError:
+        found: list[dict[str, Any]] = []
+        for kind in rooms.CHILD_KINDS:
+            found += bundle.attempt(kind, lambda k=kind: kube.items(k, "-l", selector)) or []
+        return found
+
+
+def _owned(kube: Kube, uid: str) -> list[dict[str, Any]]:
+    """Revisions (rollouts) and Jobs (backups, restores) the room owns, whatever their labels."""
+    items = kube.items("controllerrevisions,jobs")
+    return [
+        item
+        for item in items
+        if any(o.get("uid") == uid for o in item["metadata"].get("ownerReferences") or [])
+    ]
+
+
+def _folder(obj: dict[str, Any]) -> str:
+    """The kind's plural, as kubectl names resources: networkpolicies, ingresses."""
+    kind = str(obj["kind"]).lower()
+    if kind.endswith("y"):
+        return f"{kind[:-1]}ies"
+    return f"{kind}es" if kind.endswith("s") else f"{kind}s"
+
+
+def _logs(kube: Kube, pod: dict[str, Any], bundle: Bundle) -> None:
+    pod_name = pod["metadata"]["name"]
+    restarts = sum(
+        int(c.get("restartCount") or 0)
+        for c in (pod.get("status") or {}).get("containerStatuses") or []
+    )
+    for previous in (False, True) if restarts else (False,):
+        args = ["logs", pod_name, "--all-containers"] + (["--previous"] if previous else [])
+        text = bundle.attempt(
+            f"logs of {pod_name}{' (previous)' if previous else ''}",
+            lambda a=args: kube.run(*a, timeout=300).stdout,
+        )
+        if text is not None:
+            bundle.add(f"logs/{pod_name}{'.previous' if previous else ''}.log", text)
+
+
 def collect(kube: Kube, name: str, bundle: Bundle) -> dict[str, Any]:
     room = kube.room(name)  # the one part without which there is no report
     uid = room["metadata"]["uid"]
     bundle.add("gameroom.yaml", to_yaml(tidy(room)))
     bundle.add("health.json", json.dumps((room.get("status") or {}).get("health") or {}, indent=2))
-    for kind in rooms.CHILD_KINDS:
-        items = bundle.attempt(
-            kind, lambda k=kind: kube.items(k, "-l", f"{rooms.ROOM_LABEL}={name}")
-        )
-        for item in items or []:
-            if kind == "secrets":
+    # Each part is a kubectl call or two; taken side by side, the bundle takes the time of
+    # the slowest part rather than of all of them.
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        parts = {
+            "children": pool.submit(
+                bundle.attempt, "children", lambda: _children(kube, name, bundle)
+            ),
+            "pods": pool.submit(bundle.attempt, "pods", lambda: rooms.pods(kube, name)),
+            "replicasets": pool.submit(
+                bundle.attempt,
+                "replicasets",
+                lambda: kube.items("replicasets", "-l", f"{rooms.INSTANCE_LABEL}={name}"),
+            ),
+            "owned": pool.submit(bundle.attempt, "revisions and jobs", lambda: _owned(kube, uid)),
+            "events": pool.submit(
+                bundle.attempt, "events", lambda: rooms.related_events(kube, name)
+            ),
+            "status": pool.submit(bundle.attempt, "status", lambda: status.collect(kube, name)),
+        }
+        pods = parts["pods"].result() or []
+        log_jobs = [pool.submit(_logs, kube, pod, bundle) for pod in pods]
+        for item in parts["children"].result() or []:
+            if item["kind"] == "Secret":
                 item = redact_secret(item)
-            bundle.add(f"children/{kind}/{item['metadata']['name']}.yaml", to_yaml(tidy(item)))
-    pods = bundle.attempt("pods", lambda: rooms.pods(kube, name)) or []
-    for pod in pods:
-        bundle.add(f"pods/{pod['metadata']['name']}.yaml", to_yaml(tidy(pod)))
-    replicasets = bundle.attempt(
-        "replicasets", lambda: kube.items("replicasets", "-l", f"{rooms.INSTANCE_LABEL}={name}")
-    )
-    for item in replicasets or []:
-        bundle.add(f"replicasets/{item['metadata']['name']}.yaml", to_yaml(tidy(item)))
-    # Revisions (rollouts) and Jobs (backups, restores, smoke tests) are the room's when it
-    # owns them, whatever labels they carry.
-    for kind in ("controllerrevisions", "jobs"):
-        items = bundle.attempt(kind, lambda k=kind: kube.items(k)) or []
-        for item in items:
-            owners = item["metadata"].get("ownerReferences") or []
-            if any(o.get("uid") == uid for o in owners):
-                bundle.add(f"{kind}/{item['metadata']['name']}.yaml", to_yaml(tidy(item)))
-    events = bundle.attempt(
-        "events", lambda: rooms.related_events(kube, name, {p["metadata"]["name"] for p in pods})
-    )
-    if events is not None:
-        bundle.add("events.txt", timeline(events))
-        bundle.add("events.yaml", to_yaml([tidy(e) for e in events]))
-    logs = 0
-    for pod in pods:
-        pod_name = pod["metadata"]["name"]
-        for previous in (False, True):
-            restarts = sum(
-                int(c.get("restartCount") or 0)
-                for c in (pod.get("status") or {}).get("containerStatuses") or []
+            bundle.add(
+                f"children/{_folder(item)}/{item['metadata']['name']}.yaml", to_yaml(tidy(item))
             )
-            if previous and not restarts:
-                continue
-            args = ["logs", pod_name, "--all-containers"] + (["--previous"] if previous else [])
-            text = bundle.attempt(
-                f"logs of {pod_name}{' (previous)' if previous else ''}",
-                lambda a=args: kube.run(*a, timeout=300).stdout,
-            )
-            if text is not None:
-                suffix = ".previous.log" if previous else ".log"
-                bundle.add(f"logs/{pod_name}{suffix}", text)
-                logs += 1
-    screen = bundle.attempt("status", lambda: status.collect(kube, name))
-    if screen is not None:
-        bundle.add("status.txt", status.human(screen) + "\n")
+        for pod in pods:
+            bundle.add(f"pods/{pod['metadata']['name']}.yaml", to_yaml(tidy(pod)))
+        for item in parts["replicasets"].result() or []:
+            bundle.add(f"replicasets/{item['metadata']['name']}.yaml", to_yaml(tidy(item)))
+        for item in parts["owned"].result() or []:
+            bundle.add(f"{_folder(item)}/{item['metadata']['name']}.yaml", to_yaml(tidy(item)))
+        events = parts["events"].result()
+        if events is not None:
+            bundle.add("events.txt", timeline(events))
+            bundle.add("events.yaml", to_yaml([tidy(e) for e in events]))
+        screen = parts["status"].result()
+        if screen is not None:
+            bundle.add("status.txt", status.human(screen) + "\n")
+        for job in log_jobs:
+            job.result()
     return room
 
 
