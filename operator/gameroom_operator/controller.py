@@ -23,6 +23,7 @@ import structlog
 from . import GROUP, PLURAL, VERSION, metrics
 from . import names as n
 from .admin import RoomClient
+from .backups import BackupConcern
 from .children import Action, NameConflict, Outcome, Owner, ownership, plan
 from .concerns import Concern
 from .health import History
@@ -83,8 +84,9 @@ class Controller:
         self.observers = ChildObservers(self)
         self.health = HealthConcern(self, probe_interval, probe_concurrency)
         # Every concern a pass runs after the children, in order (concerns.py). Rollouts
-        # and backups join here.
-        self.concerns: list[Concern] = [self.health]
+        # join here; backups last (backups.py).
+        self.backups = BackupConcern(self)
+        self.concerns: list[Concern] = [self.health, self.backups]
 
     # ---- room bookkeeping -------------------------------------------------------------------
 
@@ -284,8 +286,11 @@ class Controller:
             return
         key = (state.namespace, state.name)
         if state.deleting or not needs_reconcile(state):
-            if state.deleting and state.applied_generation is not None:
-                self.queue.add(key)
+            finalizers = (body.get("metadata") or {}).get("finalizers") or []
+            if state.deleting and (
+                state.applied_generation is not None or n.FINAL_BACKUP_FINALIZER in finalizers
+            ):
+                self.queue.add(key)  # a final backup holds it even after an operator restart
             return
         if event_type == "ADDED" and not state.status and state.attempts == 0:
             state.fresh = True  # created while we watch: its children cannot exist yet
@@ -300,9 +305,10 @@ class Controller:
             return None
         now = time.monotonic()
         if state.deleting:
+            wait = await self.backups.finalize(state)  # the final backup, if asked for
             if state.applied_generation is not None:
                 await self.sync_status(state)
-            return None
+            return wait
         waits: list[float] = []
         outcome: Outcome | None = None
         repair = False

@@ -72,6 +72,7 @@ REPAIRED = (
     Kind("v1", "persistentvolumeclaims"),
     Kind("networking.k8s.io/v1", "networkpolicies"),
     Kind("networking.k8s.io/v1", "ingresses"),
+    Kind("batch/v1", "cronjobs"),  # the backup CronJob (spec.backup)
 )
 
 

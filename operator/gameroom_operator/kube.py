@@ -178,6 +178,17 @@ class Kube:
                 raise ApiError(r.status, method, path, raw.decode("utf-8", "replace"))
             return fastjson.loads(raw) if raw else {}
 
+    async def text(self, path: str, params: dict[str, str] | None = None) -> str:
+        """A plain-text GET (a Pod's log)."""
+        session = await self._ensure()
+        metrics.API_CALLS.labels(verb="GET").inc()
+        async with session.get(path, params=params, headers={"Accept": "*/*"}) as r:
+            raw = await r.read()
+            if r.status >= 400:
+                metrics.API_ERRORS.labels(verb="GET", code=str(r.status)).inc()
+                raise ApiError(r.status, "GET", path, raw.decode("utf-8", "replace"))
+            return raw.decode("utf-8", "replace")
+
     async def stream(self, path: str, params: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
         """The decoded events of a watch request, one per line, until the server ends it."""
         session = await self._ensure()

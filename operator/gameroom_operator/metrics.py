@@ -88,6 +88,38 @@ AUTOHEAL_EXHAUSTED = Gauge(
     registry=REGISTRY,
 )
 
+# Backups (backups.py): one sample per room for the alerts GameRoomBackupStale and
+# GameRoomBackupFailed (charts/gameroom-operator/templates/prometheusrule.yaml).
+BACKUP_LAST_SUCCESS = Gauge(
+    "gameroom_operator_backup_last_success_timestamp_seconds",
+    "When the room's newest verified backup was taken (Unix time)",
+    ["namespace", "room"],
+    registry=REGISTRY,
+)
+BACKUPS = Counter(
+    "gameroom_operator_backups",
+    "Backup Jobs that finished, by result (succeeded, failed)",
+    ["namespace", "room", "result"],
+    registry=REGISTRY,
+)
+BACKUP_SECONDS = Histogram(
+    "gameroom_operator_backup_duration_seconds",
+    "Time a backup Job took to take, store, verify and prune a backup",
+    buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+    registry=REGISTRY,
+)
+BACKUP_BYTES = Gauge(
+    "gameroom_operator_backup_size_bytes",
+    "Size of the room's newest backup",
+    ["namespace", "room"],
+    registry=REGISTRY,
+)
+RESTORES = Counter(
+    "gameroom_operator_restores",
+    "Restore Jobs that finished, by result (succeeded, failed)",
+    ["result"],
+    registry=REGISTRY,
+)
 
 def render() -> bytes:
     return generate_latest(REGISTRY)

@@ -1,0 +1,268 @@
+"""Backups of a room through the operator: the CronJob, a Job started from it (as
+`kubectl create job --from=cronjob` does, never waiting for the schedule), status.backup and
+its conditions, a failing backup, a restore by requestId that runs once, and the final
+backup of a deleted room.
+
+The rooms run the real game server; the backup and restore Jobs run the real
+`gameserver backup-job` / `restore-job` against the room's admin Service, writing to the
+room's backup volume. The schedule is once a year, so only the Jobs the tests start run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from .harness import ROOT, Kubectl, OperatorProcess, condition, room_manifest, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+YEARLY = "0 0 1 1 *"
+JOB_TIMEOUT = 90
+
+
+READY_TIMEOUT = 90
+
+
+@pytest.fixture(scope="module")
+def ns(sandbox_kubeconfig: str) -> Iterator[Kubectl]:
+    admin = Kubectl(sandbox_kubeconfig, "default")
+    admin.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
+    admin.run("wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s")
+    name = f"bk-{uuid.uuid4().hex[:8]}"
+    kubectl = Kubectl(sandbox_kubeconfig, name)
+    kubectl.create_namespace(name)
+    yield kubectl
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    sandbox_kubeconfig: str, ns: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    process = OperatorProcess(
+        sandbox_kubeconfig, log, "--namespaces", ns.namespace, "--resync-interval", "0"
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+def wait_ready(ns: Kubectl, name: str) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        room = ns.json("gameroom", name)
+        return room if condition(room, "Ready").get("status") == "True" else None
+
+    return wait_for(f"gameroom {name} Ready", ready, READY_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def rooms(ns: Kubectl, operator: OperatorProcess) -> dict[str, dict[str, Any]]:
+    """Two rooms created together: `vault` backs up to its volume, `leaky` to an S3
+    endpoint where nothing listens (every backup of it fails)."""
+    ns.apply(room_manifest("vault", backup={"enabled": True, "schedule": YEARLY, "retention": 5}))
+    s3 = {"bucket": "nowhere", "endpoint": "http://127.0.0.1:9", "region": "us-east-1"}
+    ns.apply(
+        room_manifest(
+            "leaky",
+            backup={
+                "enabled": True,
+                "schedule": YEARLY,
+                "onDelete": "Skip",
+                "destination": {"type": "s3", "s3": s3},
+            },
+        )
+    )
+    return {name: wait_ready(ns, name) for name in ("vault", "leaky")}
+
+
+def room_events(ns: Kubectl, name: str) -> list[dict[str, Any]]:
+    """The Events on room `name` (not on its children of the same name)."""
+    items = ns.json("events", "--field-selector", f"involvedObject.name={name}")["items"]
+    return [e for e in items if e["involvedObject"].get("kind") == "GameRoom"]
+
+
+def event_reasons(ns: Kubectl, name: str) -> list[str]:
+    return [e["reason"] for e in room_events(ns, name)]
+
+
+def backup_now(ns: Kubectl, room: str, job: str) -> None:
+    ns.run("create", "job", f"--from=cronjob/{room}-backup", job)
+
+
+def status_backup(ns: Kubectl, room: str) -> dict[str, Any]:
+    return dict((ns.json("gameroom", room).get("status") or {}).get("backup") or {})
+
+
+def backed_up_by(ns: Kubectl, room: str, job: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        found = ns.json("gameroom", room)
+        last = ((found.get("status") or {}).get("backup") or {}).get("lastSuccessful") or {}
+        return found if last.get("job") == job else None
+
+    return wait_for(f"{room}'s backup by Job {job}", done, JOB_TIMEOUT)
+
+
+async def join(pod_ip: str, names: list[str]) -> None:
+    """Players join the room (their seats are rows of its database) and chat."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        for name in names:
+            async with session.ws_connect(f"ws://{pod_ip}:8080/ws") as ws:
+                await ws.send_json({"type": "join", "name": name, "protocol": 1})
+                while True:
+                    message = await ws.receive_json(timeout=10)
+                    if message.get("type") in ("welcome", "error"):
+                        assert message["type"] == "welcome", message
+                        break
+                await ws.send_json({"type": "chat", "text": f"hello from {name}"})
+
+
+def pod_ip(ns: Kubectl, room: str) -> str:
+    pods = ns.json(
+        "pods", "-l", f"app.kubernetes.io/instance={room},app.kubernetes.io/name=gameroom"
+    )
+    running = [p for p in pods["items"] if (p.get("status") or {}).get("phase") == "Running"]
+    return str(running[0]["status"]["podIP"])
+
+
+def test_a_backup_from_the_cronjob_is_verified_and_shown(
+    ns: Kubectl, rooms: dict[str, dict[str, Any]], operator: OperatorProcess
+) -> None:
+    cronjob = ns.json("cronjob", "vault-backup")
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    assert cronjob["metadata"]["ownerReferences"][0]["uid"] == rooms["vault"]["metadata"]["uid"]
+    volume = ns.json("pvc", "vault-backup")
+    assert not volume["metadata"].get("ownerReferences")  # it outlives the room
+
+    backup_now(ns, "vault", "vault-first")
+    room = backed_up_by(ns, "vault", "vault-first")
+    backup = room["status"]["backup"]
+    last = backup["lastSuccessful"]
+    assert last["name"].startswith("backup-") and last["name"].endswith(".sql")
+    assert last["verified"] is True and last["rows"] > 0 and last["sizeBytes"] > 0
+    assert len(last["sha256"]) == 64
+    assert backup["count"] == 1
+    assert room["status"]["lastBackup"]["name"] == last["name"]  # the Last Backup column
+    assert backup["nextScheduleTime"].endswith("-01-01T00:00:00Z")
+    succeeded = condition(room, "BackupSucceeded")
+    assert (succeeded["status"], succeeded["reason"]) == ("True", "Verified")
+    assert last["name"] in succeeded["message"]
+    assert condition(room, "BackupStale")["status"] == "False"
+    assert "backup" not in room["status"].get("notActedOn", [])
+    wait_for("a BackupSucceeded event", lambda: "BackupSucceeded" in event_reasons(ns, "vault"))
+    metrics = operator.metrics()
+    key = (
+        "gameroom_operator_backup_last_success_timestamp_seconds"
+        f'{{namespace="{ns.namespace}",room="vault"}}'
+    )
+    assert metrics[key] > 0
+    # The result was read once and recorded on the Job.
+    job = ns.json("job", "vault-first")
+    recorded = json.loads(job["metadata"]["annotations"]["drawgame.dev/result"])
+    assert recorded["name"] == last["name"] and recorded["succeeded"] is True
+
+
+def test_a_failing_backup_sets_backup_succeeded_false_with_the_reason_and_an_event(
+    ns: Kubectl, rooms: dict[str, dict[str, Any]], operator: OperatorProcess
+) -> None:
+    backup_now(ns, "leaky", "leaky-first")
+
+    def failed() -> dict[str, Any] | None:
+        found = ns.json("gameroom", "leaky")
+        return found if condition(found, "BackupSucceeded").get("status") == "False" else None
+
+    room = wait_for("leaky's BackupSucceeded=False", failed, JOB_TIMEOUT)
+    cond = condition(room, "BackupSucceeded")
+    assert cond["reason"] == "DestinationNotWritable", cond
+    assert "s3://nowhere" in cond["message"]
+    failure = room["status"]["backup"]["lastFailure"]
+    assert failure["job"] == "leaky-first" and "s3://nowhere" in failure["reason"]
+    assert "lastSuccessful" not in room["status"]["backup"]
+
+    def warning() -> dict[str, Any] | None:
+        found = [e for e in room_events(ns, "leaky") if e["reason"] == "BackupFailed"]
+        return found[0] if found else None
+
+    event = wait_for("a BackupFailed event", warning)
+    assert event["type"] == "Warning" and "leaky-first" in event["message"]
+    metrics = operator.metrics()
+    labels = f'namespace="{ns.namespace}",result="failed",room="leaky"'
+    key = f"gameroom_operator_backups_total{{{labels}}}"
+    assert metrics[key] == 1
+
+
+def test_a_restore_brings_back_the_backups_rows_and_runs_once_per_request(
+    ns: Kubectl, rooms: dict[str, dict[str, Any]]
+) -> None:
+    first = wait_for(
+        "vault's first backup", lambda: status_backup(ns, "vault").get("lastSuccessful"), 120
+    )
+    asyncio.run(join(pod_ip(ns, "vault"), ["ada", "bob", "cy"]))
+    backup_now(ns, "vault", "vault-second")
+    second = backed_up_by(ns, "vault", "vault-second")["status"]["backup"]["lastSuccessful"]
+    assert second["rows"] > first["rows"], (first, second)  # the players' rows
+
+    ns.patch_room("vault", {"restore": {"backupName": first["name"], "requestId": "undo-1"}})
+
+    def restored() -> dict[str, Any] | None:
+        found = ns.json("gameroom", "vault")
+        restore = (found.get("status") or {}).get("restore") or {}
+        return found if restore.get("phase") in ("Succeeded", "Failed") else None
+
+    room = wait_for("the restore", restored, JOB_TIMEOUT)
+    restore = room["status"]["restore"]
+    assert restore["phase"] == "Succeeded", restore
+    assert restore["requestId"] == "undo-1" and restore["backupName"] == first["name"]
+    assert restore["rows"] == first["rows"]  # the room's own count after the swap
+    assert "RestoreSucceeded" in event_reasons(ns, "vault")
+
+    # The room really holds the first backup's data: a new backup has its rows.
+    wait_ready(ns, "vault")
+    backup_now(ns, "vault", "vault-third")
+    third = backed_up_by(ns, "vault", "vault-third")["status"]["backup"]["lastSuccessful"]
+    assert third["rows"] == first["rows"]
+
+    # The same requestId again (another backupName) does nothing.
+    ns.patch_room("vault", {"restore": {"backupName": "latest", "requestId": "undo-1"}})
+    wait_for(
+        "the spec change seen",
+        lambda: (
+            ns.json("gameroom", "vault")["status"].get("observedGeneration")
+            == ns.json("gameroom", "vault")["metadata"]["generation"]
+        ),
+    )
+    jobs = ns.json("jobs", "-l", "drawgame.dev/job=restore")["items"]
+    assert len(jobs) == 1
+    assert ns.json("gameroom", "vault")["status"]["restore"] == restore
+
+
+def test_a_deleted_room_takes_a_final_backup_that_outlives_it(
+    ns: Kubectl, rooms: dict[str, dict[str, Any]]
+) -> None:
+    room = ns.json("gameroom", "vault")
+    assert "drawgame.dev/final-backup" in room["metadata"]["finalizers"]
+    before = room["status"]["backup"]["lastSuccessful"]["name"]
+    ns.run("delete", "gameroom", "vault", "--wait=false")
+
+    def final() -> list[dict[str, Any]] | None:
+        found = [e for e in room_events(ns, "vault") if e["reason"].startswith("FinalBackup")]
+        return [e for e in found if e["reason"] != "FinalBackupStarted"] or None
+
+    (event,) = wait_for("the final backup's event", final, 150)
+    assert event["reason"] == "FinalBackupSucceeded", event
+    assert event["type"] == "Normal" and "verified" in event["message"]
+    wait_for("the room gone", lambda: ns.maybe("gameroom", "vault") is None, 60)
+    # Backups outlive their room: the volume and the final backup on it stay.
+    assert ns.maybe("pvc", "vault-backup") is not None
+    assert before not in event["message"]
+    # leaky says onDelete: Skip: it goes at once, with no final backup.
+    ns.run("delete", "gameroom", "leaky", "--wait=false")
+    wait_for("leaky gone", lambda: ns.maybe("gameroom", "leaky") is None, 60)
+    assert not [r for r in event_reasons(ns, "leaky") if r.startswith("FinalBackup")]
