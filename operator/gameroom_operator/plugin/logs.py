@@ -81,7 +81,7 @@ def format_record(record: dict[str, Any]) -> str:
         str(part)
         for part in (
             record.get("timestamp", ""),
-            str(record.get("level") or "-").upper()[:5].ljust(5),
+            str(record.get("level") or "-").upper().ljust(8),
             record.get("event", ""),
         )
         if part != ""

@@ -32,7 +32,7 @@ def collect(kube: Kube, name: str) -> dict[str, Any]:
     failing = {
         check: value
         for check, value in checks.items()
-        if isinstance(value, dict) and value.get("status") not in (None, "ok", "pass")
+        if isinstance(value, dict) and value.get("status") not in (None, "ok", "pass", "healthy")
     }
     pods = [rooms.pod_summary(p) for p in rooms.pods(kube, name)]
     events = [
@@ -57,6 +57,7 @@ def collect(kube: Kube, name: str) -> dict[str, Any]:
             "severity": health.get("severity"),
             "reason": health.get("reason"),
             "message": health.get("message"),
+            "since": health.get("since"),
             "lastProbeTime": health.get("lastProbeTime"),
             "failingChecks": failing,
             "restarts": health.get("restarts"),
@@ -108,7 +109,7 @@ def human(data: dict[str, Any]) -> str:
                 ("Severity", health["severity"]),
                 ("Reason", health["reason"]),
                 ("Message", health["message"]),
-                ("Last probe", health["lastProbeTime"]),
+                ("Since", health["since"]),
                 (
                     "Auto-heal restarts",
                     (health.get("restarts") or {}).get("count"),
