@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from .harness import ROOT, Kubectl, OperatorProcess, condition, room_manifest, wait_for
+from .harness import KUBECTL, ROOT, Kubectl, OperatorProcess, condition, room_manifest, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -124,6 +127,19 @@ async def join(pod_ip: str, names: list[str]) -> None:
                 await ws.send_json({"type": "chat", "text": f"hello from {name}"})
 
 
+def gameroom(ns: Kubectl, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl gameroom ARGS`, found by kubectl's plugin discovery on PATH."""
+    environment = {**os.environ, "PATH": f"{Path(KUBECTL).parent}{os.pathsep}{os.environ['PATH']}"}
+    environment.pop("KUBECTL", None)
+    return subprocess.run(
+        [KUBECTL, "gameroom", *args, f"--kubeconfig={ns.kubeconfig}", "-n", ns.namespace],
+        capture_output=True,
+        text=True,
+        timeout=200,
+        env=environment,
+    )
+
+
 def pod_ip(ns: Kubectl, room: str) -> str:
     pods = ns.json(
         "pods", "-l", f"app.kubernetes.io/instance={room},app.kubernetes.io/name=gameroom"
@@ -168,6 +184,16 @@ def test_a_backup_from_the_cronjob_is_verified_and_shown(
     recorded = json.loads(job["metadata"]["annotations"]["drawgame.dev/result"])
     assert recorded["name"] == last["name"] and recorded["succeeded"] is True
 
+    # The CronJob is a child of the room: deleted, it is put back.
+    ns.run("delete", "cronjob", "vault-backup", "--wait=false")
+    wait_for(
+        "the CronJob put back",
+        lambda: (
+            (ns.maybe("cronjob", "vault-backup") or {}).get("metadata", {}).get("uid")
+            not in (None, cronjob["metadata"]["uid"])
+        ),
+    )
+
 
 def test_a_failing_backup_sets_backup_succeeded_false_with_the_reason_and_an_event(
     ns: Kubectl, rooms: dict[str, dict[str, Any]], operator: OperatorProcess
@@ -209,25 +235,31 @@ def test_a_restore_brings_back_the_backups_rows_and_runs_once_per_request(
     second = backed_up_by(ns, "vault", "vault-second")["status"]["backup"]["lastSuccessful"]
     assert second["rows"] > first["rows"], (first, second)  # the players' rows
 
-    ns.patch_room("vault", {"restore": {"backupName": first["name"], "requestId": "undo-1"}})
-
-    def restored() -> dict[str, Any] | None:
-        found = ns.json("gameroom", "vault")
-        restore = (found.get("status") or {}).get("restore") or {}
-        return found if restore.get("phase") in ("Succeeded", "Failed") else None
-
-    room = wait_for("the restore", restored, JOB_TIMEOUT)
-    restore = room["status"]["restore"]
+    done = gameroom(
+        ns, "restore", "vault", "--backup", first["name"], "--request-id", "undo-1", "-o", "json"
+    )
+    assert done.returncode == 0, done.stderr
+    restore = json.loads(done.stdout)["restore"]
     assert restore["phase"] == "Succeeded", restore
     assert restore["requestId"] == "undo-1" and restore["backupName"] == first["name"]
     assert restore["rows"] == first["rows"]  # the room's own count after the swap
+    assert ns.json("gameroom", "vault")["status"]["restore"] == restore
     assert "RestoreSucceeded" in event_reasons(ns, "vault")
 
     # The room really holds the first backup's data: a new backup has its rows.
     wait_ready(ns, "vault")
-    backup_now(ns, "vault", "vault-third")
-    third = backed_up_by(ns, "vault", "vault-third")["status"]["backup"]["lastSuccessful"]
-    assert third["rows"] == first["rows"]
+    taken = gameroom(ns, "backup", "vault", "-o", "json")
+    assert taken.returncode == 0, taken.stderr
+    third = json.loads(taken.stdout)["result"]
+    assert third["verified"] is True and third["rows"] == first["rows"]
+    listed = gameroom(ns, "backups", "vault", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    backups = json.loads(listed.stdout)["backups"]
+    assert [b["name"] for b in backups] == [third["name"], second["name"], first["name"]]
+    assert [b["rows"] for b in backups] == [first["rows"], second["rows"], first["rows"]]
+    assert all(b["verified"] for b in backups)
+    again = gameroom(ns, "restore", "vault", "--backup", "latest", "--request-id", "undo-1")
+    assert again.returncode == 2 and "runs once" in again.stderr
 
     # The same requestId again (another backupName) does nothing.
     ns.patch_room("vault", {"restore": {"backupName": "latest", "requestId": "undo-1"}})

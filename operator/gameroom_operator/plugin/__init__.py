@@ -26,6 +26,7 @@ VERB_MODULES = (
     "gameroom_operator.plugin.smoke",
     "gameroom_operator.plugin.logs",
     "gameroom_operator.plugin.report",
+    "gameroom_operator.plugin.backups",
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
