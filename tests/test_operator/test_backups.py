@@ -27,6 +27,7 @@ from .harness import KUBECTL, ROOT, Kubectl, OperatorProcess, condition, room_ma
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 YEARLY = "0 0 1 1 *"
+TAKEN: dict[str, dict[str, Any]] = {}  # the backups the restore test took, for the next tests
 JOB_TIMEOUT = 90
 
 
@@ -260,6 +261,7 @@ def test_a_restore_brings_back_the_backups_rows_and_runs_once_per_request(
     assert all(b["verified"] for b in backups)
     again = gameroom(ns, "restore", "vault", "--backup", "latest", "--request-id", "undo-1")
     assert again.returncode == 2 and "runs once" in again.stderr
+    TAKEN.update(first=first, second=second, third=third)
 
     # The same requestId again (another backupName) does nothing.
     ns.patch_room("vault", {"restore": {"backupName": "latest", "requestId": "undo-1"}})
@@ -273,6 +275,31 @@ def test_a_restore_brings_back_the_backups_rows_and_runs_once_per_request(
     jobs = ns.json("jobs", "-l", "drawgame.dev/job=restore")["items"]
     assert len(jobs) == 1
     assert ns.json("gameroom", "vault")["status"]["restore"] == restore
+
+
+@pytest.mark.kubesandbox_only  # edits the backup volume's files where kubesandbox keeps them
+def test_a_tampered_backup_is_refused_and_the_room_keeps_its_data(
+    ns: Kubectl, rooms: dict[str, dict[str, Any]]
+) -> None:
+    second, third = TAKEN["second"], TAKEN["third"]
+    volume = ns.json("pvc", "vault-backup")["spec"]["volumeName"]
+    folder = Path(ns.json("pv", volume)["spec"]["hostPath"]["path"])
+    dump = folder / second["name"]
+    text = dump.read_text()
+    assert "hello from bob" in text  # bob's chat line, taken in the second backup
+    dump.write_text(text.replace("hello from bob", "hello from eve", 1))
+
+    refused = gameroom(ns, "restore", "vault", "--backup", second["name"], "-o", "json")
+    assert refused.returncode == 1, refused.stdout
+    restore = ns.json("gameroom", "vault")["status"]["restore"]
+    assert restore["phase"] == "Failed"
+    assert "refused" in restore["message"] and "keeps its data" in restore["message"]
+    assert "sha256" in restore["message"]
+    assert "RestoreFailed" in event_reasons(ns, "vault")
+    # The room kept the data it had (the first backup's, restored above).
+    taken = gameroom(ns, "backup", "vault", "-o", "json")
+    assert taken.returncode == 0, taken.stderr
+    assert json.loads(taken.stdout)["result"]["rows"] == third["rows"]
 
 
 def test_a_deleted_room_takes_a_final_backup_that_outlives_it(
