@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from . import GROUP, PLURAL, VERSION, metrics
+from .closing import RoomCloser
 from .controller import Controller
 from .informer import ChildWatch, Handler, Kind, watches_for
 from .kube import Kube, load_credentials
@@ -24,6 +25,7 @@ log = structlog.get_logger("gameroom_operator")
 class _Runtime:
     settings: Settings | None = None
     controller: Controller | None = None
+    closer: RoomCloser | None = None
     prober: asyncio.Task[None] | None = None
     watches: list[asyncio.Task[None]] = []
     web_runner: web.AppRunner | None = None
@@ -148,6 +150,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         resync_interval=ours.resync_interval,
     )
     runtime.controller = controller
+    runtime.closer = RoomCloser(controller.kube)
     loop = asyncio.get_running_loop()
     runtime.prober = loop.create_task(controller.run_prober())
     runtime.watches = [
@@ -186,7 +189,10 @@ async def room_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # no
     reconciles a spec generation it has not applied yet (create, update and resume in one)."""
     controller = runtime.controller
     if controller is not None:
-        await controller.room_changed(_plain(body), type)
+        plain = _plain(body)
+        await controller.room_changed(plain, type)
+        if runtime.closer is not None:
+            await runtime.closer.room_event(plain, type)  # closing.py: players told on deletion
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:

@@ -88,7 +88,8 @@ of each watched namespace.
 {{- define "gameroom-operator.roomRules" -}}
 # GameRooms: Kopf lists and watches them (one event per room change) and patches a room
 # only to remove its own finalizers and annotations left by earlier operator versions; the
-# operator patches a room to add and remove its final-backup finalizer (spec.backup.onDelete).
+# operator patches a room to add and remove its final-backup finalizer (spec.backup.onDelete)
+# and its close-room finalizer (a deleted room's players are told it is gone before its Pod goes).
 - apiGroups: [drawgame.dev]
   resources: [gamerooms]
   verbs: [list, watch, patch]
