@@ -113,7 +113,12 @@ class Controller:
         if state.generation and generation != state.generation:
             state.history = History()  # a new spec gives auto-heal a new budget
         state.generation = generation
-        state.spec = dict(body.get("spec") or {})
+        spec = dict(body.get("spec") or {})
+        if spec != state.spec:
+            # A new object only for a new spec: what derives from it (effective spec,
+            # settings hash, rendering) is worked out once per spec, not at every event
+            # (each status write comes back as an event of the room).
+            state.spec = spec
         state.settled = False
         if body.get("status") is not None:
             state.status = dict(body.get("status") or {})

@@ -180,20 +180,29 @@ def with_removals(desired: dict[str, Any], live: dict[str, Any] | None) -> dict[
     it. Paths through lists are skipped: a merge patch replaces a list whole.
     """
     recorded = _recorded_paths(live) if live else []
-    if not recorded:
-        return desired
-    result = copy.deepcopy(desired)
+    missing = []
     for path in recorded:
         if not path or not all(isinstance(part, str) for part in path):
             continue
-        node: Any = result
+        node: Any = desired
         for part in path[:-1]:
             node = node.get(part) if isinstance(node, dict) else None
             if not isinstance(node, dict):
                 break
         else:
             if path[-1] not in node:
-                node[path[-1]] = None
+                missing.append(path)
+    if not missing:
+        return desired  # the common case: nothing was removed, nothing to copy
+    # Copy only the dicts on the way to each marker: `desired` may be shared (rendered
+    # once per spec) and must not change.
+    result = dict(desired)
+    for path in missing:
+        node = result
+        for part in path[:-1]:
+            node[part] = dict(node[part])
+            node = node[part]
+        node[path[-1]] = None
     return result
 
 

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 class ChildObservers:
     def __init__(self, controller: Controller) -> None:
         self.ctl = controller
+        # The rendering each room's child events are compared with, made once per spec
+        # and token (a room's Deployment alone has half a dozen events on its way to Ready).
+        self._renders: dict[tuple[str, str], tuple[Any, str, list[dict[str, Any]]]] = {}
 
     def owner_state(self, body: dict[str, Any]) -> RoomState | None:
         meta = body.get("metadata") or {}
@@ -92,10 +95,23 @@ class ChildObservers:
         if state.token is None:
             return False
         meta = live.get("metadata") or {}
-        for child in render_children(state.room, state.token, self.ctl.options):
+        for child in self.rendering(state, state.token):
             if child["kind"] == live.get("kind") and child["metadata"]["name"] == meta.get("name"):
                 return plan(child, live, state.uid).action is not Action.NONE
         return True  # ours but no longer rendered (a removed Ingress): the reconcile deletes it
+
+    def rendering(self, state: RoomState, token: str) -> list[dict[str, Any]]:
+        """The room's children as rendered for its current spec (shared: never changed)."""
+        key = (state.namespace, state.name)
+        room = state.room
+        cached = self._renders.get(key)
+        if cached is not None and cached[0] is room and cached[1] == token:
+            return cached[2]
+        if len(self._renders) > 2 * len(self.ctl.rooms) + 100:
+            self._renders = {k: v for k, v in self._renders.items() if k in self.ctl.rooms}
+        children = render_children(room, token, self.ctl.options)
+        self._renders[key] = (room, token, children)
+        return children
 
     def schedule_repair(self, state: RoomState) -> None:
         state.repair_wanted = True

@@ -101,6 +101,20 @@ def test_removing_every_node_selector_key_sends_one_null() -> None:
     assert merge_patch(desired)["spec"]["template"]["spec"]["nodeSelector"] is None
 
 
+def test_the_rendering_compared_with_is_never_changed() -> None:
+    """The observers compare every child event with one rendering per spec: the null
+    markers go into a copy, and an unchanged child needs no copy at all."""
+    live = strip_absent(_deployment({"podTemplate": {"labels": {"team": "blue"}}}))
+    rendered = _deployment({})
+    before = strip_absent(rendered)
+    desired = for_live(rendered, live)
+    assert desired["spec"]["template"]["metadata"]["labels"]["team"] is None
+    assert "team" not in rendered["spec"]["template"]["metadata"]["labels"]
+    assert strip_absent(rendered) == before
+    same = _deployment({"podTemplate": {"labels": {"team": "blue"}}})
+    assert for_live(same, live) is same
+
+
 def test_keys_others_added_are_left_alone() -> None:
     live = strip_absent(_deployment({}))
     live["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] = "t"
