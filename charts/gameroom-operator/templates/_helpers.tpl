@@ -90,9 +90,11 @@ of each watched namespace.
 # only to remove its own finalizers and annotations left by earlier operator versions; the
 # operator patches a room to add and remove its final-backup finalizer (spec.backup.onDelete)
 # and its close-room finalizer (a deleted room's players are told it is gone before its Pod goes).
+# Read one room (get) before patching its finalizers: their list and the resourceVersion
+# that makes the patch fail on a concurrent change (backups.py).
 - apiGroups: [drawgame.dev]
   resources: [gamerooms]
-  verbs: [list, watch, patch]
+  verbs: [get, list, watch, patch]
 # The room's status (phase, conditions, players, health) is written on the subresource.
 - apiGroups: [drawgame.dev]
   resources: [gamerooms/status]
