@@ -55,6 +55,7 @@ class Memory:
     generation: int = -1  # the spec generation whose one-off work (volume, finalizer) is done
     enabled_since: str = ""
     wake_at: float = 0.0  # monotonic time the status must be decided again (schedule, stale)
+    had_backups: bool = False  # backups were enabled at some point in this run
     reading: set[str] = field(default_factory=set)
 
 
@@ -164,12 +165,18 @@ class BackupConcern:
                 except ApiError as error:
                     if error.status != 409:
                         raise
-        if not spec.enabled:
+        memory = self._memory(state)
+        # A room that never had backups needs no read here: a thousand rooms at start-up
+        # would cost two thousand GETs for nothing.
+        had = memory.had_backups or bool(state.status.get("backup"))
+        memory.had_backups = had or spec.enabled
+        if not spec.enabled and had:
             path = api_path("batch/v1", "cronjobs", state.namespace, n.backup_cronjob(state.name))
             live = await kube.get(path)
             if live is not None and ownership(live, state.name, state.uid).owner is Owner.OURS:
                 await kube.delete(path)
-        await self._keep_finalizer(state, spec.final_backup)
+        if spec.final_backup or had:
+            await self._keep_finalizer(state, spec.final_backup)
 
     async def _keep_finalizer(self, state: RoomState, wanted: bool) -> None:
         kube = self.executor.kube
