@@ -82,6 +82,10 @@ async def run_up(args: argparse.Namespace) -> int:
         watch_history=args.watch_history,
         service_cidr=slot.service_cidr,
     )
+    if args.config:
+        from .config import load_faults
+
+        server.faults = load_faults(Path(args.config))
     await server.start()
     kubeconfig = _write_kubeconfig(args.kubeconfig or state_dir / "kubeconfig", server.kubeconfig())
     manager = None

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import yaml
 
+from kubesandbox.apiserver.faults import FaultPlan
 from kubesandbox.network.slots import NetworkSlot
 
 RuleMode = Literal["process", "virtual", "fail"]
@@ -142,7 +143,8 @@ class SandboxConfig:
         File keys (all optional): ``virtualPods``, ``unmatchedImages`` (process is not
         allowed; virtual or fail), ``backoffBaseSeconds``, ``backoffMaxSeconds``,
         ``nodeName`` and ``imageRules`` (a list of ``{image, mode, command, env,
-        versionEnv}``; they are tried before the built-in rules).
+        versionEnv}``; they are tried before the built-in rules). ``faults`` is the API
+        server's (see load_faults).
         """
         raw: dict[str, Any] = {}
         if path is not None:
@@ -173,3 +175,16 @@ class SandboxConfig:
             backoff_max_seconds=float(raw.get("backoffMaxSeconds", 300.0)),
             node_name=str(raw.get("nodeName", "sandbox-node")),
         )
+
+
+def load_faults(path: pathlib.Path) -> FaultPlan:
+    """The API faults to inject, from the config file's ``faults`` mapping (off without one):
+    ``rate`` (0-1), ``kinds``, ``seed``, ``slowSeconds``, ``retryAfterSeconds``,
+    ``resetAfterSeconds``, ``namespaces``, ``userAgents`` (apiserver/faults.py)."""
+    try:
+        raw = yaml.safe_load(pathlib.Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read sandbox config {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"sandbox config {path} must be a mapping at the top level")
+    return FaultPlan.from_dict(raw.get("faults"))

@@ -57,6 +57,7 @@ class RequestRecord:
     subresource: str
     name: str
     code: int
+    fault: str | None = None  # the injected fault that answered it (kubesandbox faults)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RequestRecord:
@@ -72,6 +73,7 @@ class RequestRecord:
             subresource=raw.get("subresource", ""),
             name=raw.get("name", ""),
             code=int(raw.get("code", 0)),
+            fault=raw.get("fault"),
         )
 
 
@@ -164,14 +166,23 @@ class Sandbox:
             )
         return proc
 
-    def _sandbox_call(self, method: str) -> Any:
+    def set_faults(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """Inject API faults from now on (the config file's `faults:` keys; `{}` stops them)."""
+        return dict(self._sandbox_call("PUT", "/sandbox/v1/faults", plan))
+
+    def _sandbox_call(
+        self, method: str, path: str = "/sandbox/v1/requests", body: Any = None
+    ) -> Any:
         if self.real_cluster:
             raise RequestLogUnavailable(
                 "the request log exists only in kubesandbox; this test runs against a real "
                 "cluster (--cluster=kubeconfig): mark it @pytest.mark.kubesandbox_only"
             )
         req = urllib.request.Request(  # noqa: S310 - the sandbox's own loopback URL
-            self.url + "/sandbox/v1/requests", method=method
+            self.url + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback URL
             return json.loads(resp.read())

@@ -28,6 +28,7 @@ from .builtin_schemas import remove_fields, type_error, unknown_fields
 from .core import PATCH_APPLY, ApiCore, DeleteOptions, _micro_now
 from .errors import ApiError
 from .events import CORE_EVENTS, EVENTS_V1, to_core, to_v1
+from .faults import FaultPlan
 from .patching import json_patch, merge_patch
 from .persistence import StateFiles
 from .resources import REVIEW_KINDS, ResourceType
@@ -138,6 +139,9 @@ class ApiServer:
         self.requests: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=request_log_size
         )
+        # Injected API faults (faults.py): off unless the config or PUT /sandbox/v1/faults
+        # sets a rate.
+        self.faults = FaultPlan()
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 << 20)
         self._routes()
         self._runner: web.AppRunner | None = None
@@ -262,6 +266,7 @@ class ApiServer:
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         info = RequestInfo()
         request[INFO] = info
+        fault: str | None = None
         try:
             if not request.path.startswith("/sandbox/"):
                 # The sandbox's own endpoints (request log, info) are not Kubernetes API.
@@ -270,7 +275,8 @@ class ApiServer:
                     self.access.check(
                         user, request_attributes(request.method, request.path, request.query)
                     )
-            response: web.StreamResponse = await handler(request)
+            fault = self._draw_fault(request)
+            response: web.StreamResponse = await self._serve(request, handler, fault)
         except ApiError as exc:
             response = _error_response(exc)
         except web.HTTPException as exc:
@@ -300,9 +306,69 @@ class ApiServer:
                     "version": info.version,
                     "code": response.status,
                     "time": time.time(),
+                    "fault": fault,
                 }
             )
         return response
+
+    # ------------------------------------------------------------ injected faults
+    def _draw_fault(self, request: web.Request) -> str | None:
+        if not self.faults.enabled or not request.path.startswith(("/api/", "/apis/")):
+            return None
+        return self.faults.draw(
+            request.method,
+            _truthy(request.query.get("watch")),
+            _namespace_of(request.path),
+            request.headers.get("User-Agent", ""),
+        )
+
+    async def _serve(
+        self, request: web.Request, handler: Any, fault: str | None
+    ) -> web.StreamResponse:
+        """Serve the request, or the injected fault instead of (or around) it."""
+        if fault is None:
+            return await handler(request)
+        log.info("apiserver.fault_injected", fault=fault, method=request.method, path=request.path)
+        if fault == "error":
+            raise ApiError(500, "Internal error occurred: injected by kubesandbox (faults)")
+        if fault == "conflict":
+            raise ApiError(
+                409,
+                "Operation cannot be fulfilled: the object has been modified; please apply "
+                "your changes to the latest version and try again (injected by kubesandbox)",
+                reason="Conflict",
+            )
+        if fault == "throttle":
+            seconds = self.faults.retry_after_seconds
+            response = _error_response(
+                ApiError(429, "Too many requests, please try again later (injected)")
+            )
+            response.headers["Retry-After"] = str(seconds)
+            return response
+        if fault == "gone":
+            stream = web.StreamResponse(headers={"Content-Type": JSON_CT})
+            await stream.prepare(request)
+            status = errors.gone("too old resource version (injected by kubesandbox)").status()
+            await stream.write(_dumps({"type": "ERROR", "object": status}) + b"\n")
+            await stream.write_eof()
+            return stream
+        if fault == "slow":
+            await asyncio.sleep(self.faults.slow_seconds)
+        elif fault == "reset" and request.transport is not None:
+            transport = request.transport
+            asyncio.get_running_loop().call_later(self.faults.reset_delay(), transport.abort)
+        return await handler(request)
+
+    async def _get_faults(self, request: web.Request) -> web.Response:
+        return _json(self.faults.to_dict())
+
+    async def _put_faults(self, request: web.Request) -> web.Response:
+        try:
+            self.faults = FaultPlan.from_dict(await request.json())
+        except ValueError as exc:  # also a body that is not JSON
+            return _json({"error": str(exc)}, status=400)
+        log.info("apiserver.faults_set", **self.faults.to_dict())
+        return _json(self.faults.to_dict())
 
     def _routes(self) -> None:
         r = self.app.router
@@ -317,6 +383,8 @@ class ApiServer:
         r.add_get("/sandbox/v1/requests", self._get_requests)
         r.add_delete("/sandbox/v1/requests", self._clear_requests)
         r.add_get("/sandbox/v1/info", self._sandbox_info)
+        r.add_get("/sandbox/v1/faults", self._get_faults)
+        r.add_put("/sandbox/v1/faults", self._put_faults)
         r.add_route("*", "/api/{rest:.*}", self._dispatch_core)
         r.add_route("*", "/apis/{rest:.*}", self._dispatch_groups)
 
@@ -1238,6 +1306,15 @@ def _container_started(pod: dict[str, Any], container: str) -> bool:
         if cs.get("name") == container and ("running" in state or "terminated" in state):
             return True
     return False
+
+
+def _namespace_of(path: str) -> str:
+    """The namespace in a request path (/api/v1/namespaces/NS/..., /apis/G/V/namespaces/NS/...)."""
+    parts = path.split("/")
+    for index, part in enumerate(parts[:-1]):
+        if part == "namespaces" and index in (3, 4):
+            return unquote(parts[index + 1])
+    return ""
 
 
 def _truthy(value: str | None) -> bool:
