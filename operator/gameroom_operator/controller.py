@@ -2,10 +2,11 @@
 
 Kopf handlers and the child watches (handlers.py, observers.py) only record what they saw
 and queue the room. A pass (`_pass`) reconciles the room's children (children.py: create,
-patch, adopt or refuse), then runs each concern in turn (concerns.py: health in
-probing.py, ...), then decides the status (status.py plus each concern's part) and writes
-it once, only if it changed. Every timer of a room (probe period, retry back-off, rollout
-gate, auto-heal budget) is the due time the pass returns to the queue.
+patch, adopt or refuse) from the revision the rollout concern pins (rollouts.py), then
+runs each concern in turn (concerns.py: health in probing.py, rollouts in rollouts.py,
+...), then decides the status (status.py plus each concern's part) and writes it once,
+only if it changed. Every timer of a room (probe period, retry back-off, rollout wait and
+verification, auto-heal budget) is the due time the pass returns to the queue.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .render import (
     strip_absent,
     version_of,
 )
+from .rollouts import RolloutConcern, annotations_of
 from .state import RoomState, now_text
 from .status import (
     Observation,
@@ -83,10 +85,11 @@ class Controller:
         self.queue: WorkQueue[Key] = WorkQueue(self._pass, workers=reconcile_concurrency)
         self.observers = ChildObservers(self)
         self.health = HealthConcern(self, probe_interval, probe_concurrency)
-        # Every concern a pass runs after the children, in order (concerns.py). Rollouts
-        # join here; backups last (backups.py).
+        self.rollout = RolloutConcern(self)
+        # Every concern a pass runs after the children, in order (concerns.py); the
+        # rollout decides after health, on its fresh verdict; backups last (backups.py).
         self.backups = BackupConcern(self)
-        self.concerns: list[Concern] = [self.health, self.backups]
+        self.concerns: list[Concern] = [self.health, self.rollout, self.backups]
 
     # ---- room bookkeeping -------------------------------------------------------------------
 
@@ -119,6 +122,7 @@ class Controller:
             # settings hash, rendering) is worked out once per spec, not at every event
             # (each status write comes back as an event of the room).
             state.spec = spec
+        state.annotations = annotations_of(body)
         state.settled = False
         if body.get("status") is not None:
             state.status = dict(body.get("status") or {})
@@ -319,12 +323,10 @@ class Controller:
         repair = False
         if needs_reconcile(state) or state.repair_wanted or not state.pod_seen:
             state.settled = False
+        await self.rollout.prepare(state)  # which revision the children are rendered from
         if needs_reconcile(state):
-            gate = self._rollout_gate(state, now)
             if now < state.retry_at:
                 pass  # a failed reconcile waits for its back-off (below)
-            elif gate is not None:
-                waits.append(gate)
             else:
                 outcome = await self.reconcile_state(state, fresh=state.fresh)
                 state.fresh = False
@@ -348,23 +350,6 @@ class Controller:
         if outcome is not None:
             await self._announce(state, outcome, repair=repair)
         return min(waits)
-
-    def _rollout_gate(self, state: RoomState, now: float) -> float | None:
-        """Seconds to hold a new spec while the last one's Pod is still starting (None: go).
-
-        Changes that arrive while a rollout starts wait for its Pod (at most
-        ROLLOUT_GATE_SECONDS), so twenty quick edits make two rollouts, not twenty."""
-        if not state.rolling_since or state.applied_generation is None:
-            return None
-        waited = now - state.rolling_since
-        deployment = state.deployment or {}
-        annotations = (deployment.get("metadata") or {}).get("annotations") or {}
-        current = annotations.get(n.CONFIG_HASH_ANNOTATION)
-        settled = (state.pod_ready and state.pod_config_hash == current) or bool(state.pod_problem)
-        if settled or waited >= ROLLOUT_GATE_SECONDS:
-            state.rolling_since = 0.0
-            return None
-        return min(1.0, ROLLOUT_GATE_SECONDS - waited)
 
     async def reconcile_state(self, state: RoomState, fresh: bool = False) -> Outcome | None:
         """Reconcile, and on failure say why and set the retry's due time (never for a spec
@@ -404,7 +389,6 @@ class Controller:
     async def reconcile(self, state: RoomState, fresh: bool = False) -> Outcome:
         """Bring the room's children in line with its spec (the status follows in the pass)."""
         started = time.perf_counter()
-        template_before = _template_hash(state.deployment)
         try:
             outcome = await self.apply_children(state, fresh=fresh)
         except NameConflict as conflict:
@@ -427,8 +411,6 @@ class Controller:
         finally:
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         self._applied(state)
-        if template_before and _template_hash(state.deployment) != template_before:
-            state.rolling_since = time.monotonic()
         return outcome
 
     async def _repair(self, state: RoomState) -> Outcome | None:
@@ -666,6 +648,7 @@ class Controller:
         for task in list(self._tasks):
             task.cancel()
         await self.room_client.close()
+        await self.rollout.close()
         await self.kube.close()
 
 
@@ -681,13 +664,7 @@ def drift_message(outcome: Outcome) -> str:
 
 
 SETTLE_SECONDS = 1.0  # a spec update waits this long, so a burst of edits is one change
-ROLLOUT_GATE_SECONDS = 60.0  # the longest a new spec waits for the last one's Pod
 REPAIR_RETRY_SECONDS = 10.0
-
-
-def _template_hash(deployment: dict[str, Any] | None) -> str:
-    annotations = ((deployment or {}).get("metadata") or {}).get("annotations") or {}
-    return str(annotations.get(n.CONFIG_HASH_ANNOTATION, ""))
 
 
 def needs_reconcile(state: RoomState) -> bool:

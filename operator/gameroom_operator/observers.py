@@ -14,6 +14,7 @@ from .children import Action, plan, room_of
 from .diff import edited_by_others
 from .kube import api_path
 from .render import render_children
+from .rollout import pod_failure
 from .state import RoomState
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ class ChildObservers:
     @staticmethod
     def set_pod(state: RoomState, pod: dict[str, Any]) -> None:
         state.pod_ip, state.pod_ready, state.pod_problem = pod_facts(pod)
+        state.pod_failure = pod_failure(pod)
         state.pod_name = str((pod.get("metadata") or {}).get("name", ""))
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
         state.pod_config_hash = annotations.get(n.CONFIG_HASH_ANNOTATION, "")
@@ -158,6 +160,7 @@ class ChildObservers:
         if event_type == "DELETED" or (body.get("metadata") or {}).get("deletionTimestamp"):
             if (body.get("metadata") or {}).get("name") == state.pod_name:
                 state.pod_ip, state.pod_ready, state.pod_problem = "", False, ""
+                state.pod_failure = ""
                 state.pod_name = ""
         else:
             self.set_pod(state, body)

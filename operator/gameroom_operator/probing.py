@@ -95,6 +95,7 @@ class HealthConcern:
             state.history,
             wall,
             maintenance=bool(state.room.effective["maintenance"]["enabled"]),
+            rollout_verifying=state.verifying,
             kubelet_restarting=bool(state.pod_problem),
         )
         if decided.restart:

@@ -516,12 +516,23 @@ def status_of(progress: Progress) -> dict[str, Any]:
         "reason": progress.reason,
         "message": progress.message,
     }
-    if progress.waiting_since and progress.phase == WAITING:
-        status["waitingSince"] = _rfc3339(progress.waiting_since)
-    if progress.started and progress.phase in (PROGRESSING, VERIFYING):
-        status["startedAt"] = _rfc3339(progress.started)
-    if progress.healthy_since and progress.phase == VERIFYING:
-        status["healthySince"] = _rfc3339(progress.healthy_since)
+    # Every key always present (empty when it does not apply): a merge patch of the status
+    # would keep a key left out, and with it a time from an earlier rollout.
+    status["waitingSince"] = (
+        _rfc3339(progress.waiting_since)
+        if progress.waiting_since and progress.phase == WAITING
+        else ""
+    )
+    status["startedAt"] = (
+        _rfc3339(progress.started)
+        if progress.started and progress.phase in (PROGRESSING, VERIFYING)
+        else ""
+    )
+    status["healthySince"] = (
+        _rfc3339(progress.healthy_since)
+        if progress.healthy_since and progress.phase == VERIFYING
+        else ""
+    )
     return status
 
 

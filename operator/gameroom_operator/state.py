@@ -12,6 +12,7 @@ from typing import Any
 from .children import NameConflict
 from .health import Assessment, HealthSpec, History
 from .render import Room
+from .rollout import Revision
 from .status import Probe
 
 _clock: list[Any] = [0, ""]  # (whole second, its text): status needs no finer time
@@ -58,7 +59,14 @@ class RoomState:
     retry_at: float = 0.0  # monotonic time of the next retry after a failed reconcile
     fresh: bool = False  # created while we watch: no children to read yet
     repair_wanted: bool = False  # a child drifted, was deleted, or the resync is due
-    rolling_since: float = 0.0  # monotonic time a new Pod template was applied (rollout gate)
+    # The rollout concern (rollouts.py): the revision whose image and settings the children
+    # are rendered from (None: the spec's own), its memory of the room's revisions and
+    # rollout, and whether a new revision is being verified (auto-heal holds off then).
+    pin: Revision | None = None
+    rollout: Any = None
+    verifying: bool = False
+    pod_failure: str = ""  # the kubelet's verdict on the Pod: "CrashLoopBackOff: exit code 3"
+    annotations: dict[str, str] = field(default_factory=dict)  # the room's, that rollouts read
     next_probe_at: float = 0.0  # monotonic time of the next deep probe
     assessment: Assessment | None = None  # the health concern's verdict of the last probe
     history: History = field(default_factory=History)
@@ -83,14 +91,18 @@ class RoomState:
     refused_generation: int | None = None  # the API server refused this spec: wait for a new one
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _room: Room | None = field(default=None, repr=False)
+    _room_of: tuple[int, int] = field(default=(0, 0), repr=False)
 
     @property
     def room(self) -> Room:
         """The room for the renderer, made again only when the spec or uid changed (it
         caches the effective spec, which every status decision reads)."""
         room = self._room
-        if room is None or room.spec is not self.spec or room.uid != self.uid:
+        made_of = (id(self.spec), id(self.pin))
+        if room is None or self._room_of != made_of or room.uid != self.uid:
+            spec = self.spec if self.pin is None else self.pin.pinned(self.spec)
             room = self._room = Room(
-                name=self.name, namespace=self.namespace, uid=self.uid, spec=self.spec
+                name=self.name, namespace=self.namespace, uid=self.uid, spec=spec
             )
+            self._room_of = made_of
         return room

@@ -10,7 +10,7 @@ from typing import Any
 from .health import Assessment, History
 
 PHASES = ("Pending", "Starting", "Ready", "Degraded", "Maintenance", "Failed", "Terminating")
-NOT_YET_ACTED_ON = ("rollout",)
+NOT_YET_ACTED_ON: tuple[str, ...] = ()  # every spec section is acted on
 # Fields of status.health that change at every probe: kept up to date whenever the status is
 # written for another reason, never a reason for a write on their own.
 VOLATILE_HEALTH = ("lastProbeTime", "latencyMs")

@@ -37,6 +37,7 @@ ROOM_GRANTS: Grants = {
     ("networking.k8s.io", "networkpolicies"): {"get", "list", "watch", "create", "patch"},
     ("networking.k8s.io", "ingresses"): {"get", "list", "watch", "create", "patch", "delete"},
     ("apps", "deployments"): {"get", "list", "watch", "create", "patch"},
+    ("apps", "controllerrevisions"): {"list", "create", "patch", "delete"},
     ("", "secrets"): {"get", "create", "patch"},
     ("", "pods"): {"list", "watch", "delete"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "patch"},

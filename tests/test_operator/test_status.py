@@ -268,7 +268,7 @@ def test_status_fields_and_transition_times() -> None:
 
 def test_sections_not_yet_acted_on_are_reported() -> None:
     obs = replace(READY, spec_sections=("backup", "game", "health", "restore", "rollout"))
-    assert desired_status(obs, {}, "t")["notActedOn"] == ["rollout"]
+    assert desired_status(obs, {}, "t")["notActedOn"] == []
 
 
 def test_a_ready_pod_of_the_current_template_is_ready_before_the_deployment_says_so() -> None:

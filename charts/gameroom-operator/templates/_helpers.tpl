@@ -117,6 +117,12 @@ of each watched namespace.
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch]
+# The room's revisions (spec.rollout): one ControllerRevision per image and settings the
+# room ran, listed (by label) at start, created for a new one, patched with its outcome
+# and number, deleted beyond spec.rollout.revisionHistoryLimit.
+- apiGroups: [apps]
+  resources: [controllerrevisions]
+  verbs: [list, create, patch, delete]
 # The admin-token Secret: read (the token for the admin API), created once, patched back
 # when edited. No list or watch: that would expose every Secret of the namespace.
 - apiGroups: [""]

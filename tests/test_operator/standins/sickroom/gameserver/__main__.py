@@ -12,6 +12,13 @@ operator's own command line (`python -m gameserver serve --port ... --admin-port
 - slow:       the server reports event-loop lag (P2: never restarted)
 - sick-once:  the database fails until the Pod is restarted once (a marker on the volume)
 - deaf:       healthy, but accepts the maintenance switch and ignores it
+- crash:      exits with code 3 at start (a crash loop)
+- never-ready: serves, but /readyz always answers 503
+
+A tag may carry a suffix after a dot (`healthy.2`): the same mode as another revision.
+For the rollout tests the admin API also has `PUT /admin/test/turn {"seconds", "players"}`
+(a turn is drawn for that long with that many players connected, as /admin/stats tells
+the operator) and `GET /admin/test/announcements` (what the operator announced).
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ import asyncio
 import os
 import pathlib
 import signal
+import sys
+import time
 
 from aiohttp import web
 
-MODE = os.environ.get("SICKROOM_MODE", "healthy")
+MODE = os.environ.get("SICKROOM_MODE", "healthy").split(".", 1)[0]
 
 
 def checks(mode: str) -> tuple[int, dict[str, object]]:
@@ -62,11 +71,16 @@ def main() -> None:
     args = parser.parse_args()
     token = pathlib.Path(args.admin_token_file).read_text().strip()
     mode = MODE
+    if mode == "crash":
+        print("sickroom crash: exiting with code 3", flush=True)
+        sys.exit(3)
     if mode == "sick-once":
         marker = pathlib.Path(args.db).parent / "started-before"
         mode = "healthy" if marker.exists() else "db-fails"
         marker.write_text("1")
     maintenance = {"enabled": False, "message": ""}
+    turn = {"ends": 0.0, "players": 0}
+    announcements: list[str] = []
 
     async def health(_: web.Request) -> web.Response:
         if mode == "hangs":
@@ -77,20 +91,50 @@ def main() -> None:
     async def ok(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    async def ready(_: web.Request) -> web.Response:
+        if mode == "never-ready":
+            return web.json_response({"status": "not ready"}, status=503)
+        return web.json_response({"status": "ok"})
+
     def authorized(request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {token}"
 
     async def stats(request: web.Request) -> web.Response:
         if not authorized(request):
             return web.json_response({"error": "unauthorized"}, status=401)
+        left = turn["ends"] - time.monotonic()
+        drawing = left > 0
+        players = int(turn["players"]) if drawing else 0
         return web.json_response(
             {
-                "players": 0,
+                "players": players,
+                "connectedPlayers": players,
                 "spectators": 0,
+                "phase": "drawing" if drawing else "lobby",
+                "turnEndsInSeconds": round(left, 1) if drawing else None,
                 "version": f"sickroom-{mode}",
                 "maintenance": maintenance,
             }
         )
+
+    async def start_turn(request: web.Request) -> web.Response:
+        if not authorized(request):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        asked = await request.json()
+        turn["ends"] = time.monotonic() + float(asked["seconds"])
+        turn["players"] = int(asked.get("players", 2))
+        return web.json_response(asked)
+
+    async def announce(request: web.Request) -> web.Response:
+        if not authorized(request):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        announcements.append(str((await request.json()).get("text", "")))
+        return web.json_response({"delivered": int(turn["players"])})
+
+    async def announced(request: web.Request) -> web.Response:
+        if not authorized(request):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        return web.json_response(announcements)
 
     async def set_maintenance(request: web.Request) -> web.Response:
         if not authorized(request):
@@ -103,10 +147,13 @@ def main() -> None:
     game = web.Application()
     game.router.add_get("/api/health", health)
     game.router.add_get("/livez", ok)
-    game.router.add_get("/readyz", ok)
+    game.router.add_get("/readyz", ready)
     admin = web.Application()
     admin.router.add_get("/admin/stats", stats)
     admin.router.add_put("/admin/maintenance", set_maintenance)
+    admin.router.add_post("/admin/announce", announce)
+    admin.router.add_put("/admin/test/turn", start_turn)
+    admin.router.add_get("/admin/test/announcements", announced)
 
     async def serve() -> None:
         runners = []

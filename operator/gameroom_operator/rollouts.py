@@ -1,0 +1,373 @@
+"""The rollout concern's executor: revisions as ControllerRevisions, which one is rendered,
+and what rollout.py decides (wait, apply, verify, roll back) carried out.
+
+Which revision the room's children are rendered from is `state.pin` (state.py): the pass
+renders the pinned revision's image and settings over the spec, so a new image or setting
+reaches the Deployment only when this concern pins it. `prepare` runs before a pass's
+children (it reads the room's revisions at its first pass in this operator run, so a room
+rolled back before a restart stays rolled back); `step` runs after the health concern, with
+its fresh verdict.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import aiohttp
+import structlog
+
+from . import names as n
+from .children import Outcome
+from .concerns import Condition, Executor, StatusPart
+from .kube import ApiError, api_path
+from .render import Room, config_hash, image_of, owner_reference
+from .rollout import (
+    CHANGE_CAUSE,
+    OUTCOME_ANNOTATION,
+    OUTCOME_REASON_ANNOTATION,
+    PROGRESSING,
+    REVISION_LABEL,
+    VERIFYING,
+    WAITING,
+    Activity,
+    Decision,
+    PodFacts,
+    Progress,
+    Revision,
+    RolloutSpec,
+    conditions_of,
+    decide,
+    progress_from,
+    revision_from,
+    revision_key,
+    revision_manifest,
+    settings_of,
+    status_of,
+    to_prune,
+)
+from .state import RoomState, now_text
+
+log = structlog.get_logger("gameroom_operator")
+
+API = "apps/v1"
+PLURAL = "controllerrevisions"
+LOAD_RETRY_SECONDS = 5.0
+
+
+class RolloutExecutor(Executor, Protocol):
+    async def reconcile_state(self, state: RoomState, fresh: bool = False) -> Outcome | None: ...
+
+
+@dataclass
+class Memory:
+    """What the concern keeps of one room: its revisions and where its rollout is."""
+
+    revisions: dict[int, Revision] = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress)
+    spec: tuple[int, RolloutSpec] | None = None  # spec.rollout, validated once per spec
+    wanted: tuple[int, str, str, str] | None = None  # (id(spec), image, settings hash, key)
+
+    def by_key(self, key: str) -> Revision | None:
+        return next((r for r in self.revisions.values() if r.key == key), None)
+
+
+class RolloutConcern:
+    name = "rollout"
+
+    def __init__(self, executor: RolloutExecutor) -> None:
+        self.executor = executor
+        self._session: aiohttp.ClientSession | None = None
+
+    # ---- the pass ---------------------------------------------------------------------------
+
+    async def prepare(self, state: RoomState) -> None:
+        """Before the pass writes the children: know the room's revisions (once per run) and
+        pin the one its rollout renders."""
+        if state.rollout is None and state.uid and not state.deleting:
+            await self._load(state)
+
+    async def step(self, state: RoomState) -> float | None:
+        if state.deleting or state.applied_generation is None or not state.uid:
+            return None
+        if state.rollout is None:
+            await self._load(state)
+            if state.rollout is None:
+                return LOAD_RETRY_SECONDS
+        memory: Memory = state.rollout
+        spec = self._spec(state, memory)
+        try:
+            desired = await self._desired(state, memory)
+        except (ApiError, OSError, TimeoutError) as error:
+            log.warning(
+                "revision_not_recorded", room=state.name, ns=state.namespace, error=str(error)
+            )
+            return LOAD_RETRY_SECONDS
+        progress = memory.progress
+        activity = None
+        if (
+            spec.strategy == "WaitForIdle"
+            and progress.current
+            and (progress.phase == WAITING or desired.number != progress.update)
+        ):
+            activity = await self._activity(state)
+        pod = PodFacts(
+            ready=state.pod_ready,
+            runs_update=state.pod_image == desired.image
+            and state.pod_config_hash == desired.settings_hash,
+            failure=state.pod_failure,
+        )
+        decision = decide(
+            spec, progress, desired.number, pod, state.assessment, activity, time.time()
+        )
+        await self._carry_out(state, memory, decision)
+        return decision.recheck_in
+
+    def status(self, state: RoomState) -> StatusPart:
+        memory: Memory | None = state.rollout
+        if memory is None:
+            return StatusPart()
+        progress = memory.progress
+        part = StatusPart(fields={"rollout": status_of(progress)})
+        reconciling, degraded = conditions_of(progress)
+        if reconciling is not None:
+            part.conditions.append(Condition("Reconciling", *reconciling))
+            part.conditions.append(Condition("Progressing", *reconciling))
+        if degraded is not None:
+            part.conditions.append(Condition("Degraded", *degraded))
+        return part
+
+    # ---- carrying out a decision ------------------------------------------------------------
+
+    async def _carry_out(self, state: RoomState, memory: Memory, decision: Decision) -> None:
+        before = memory.progress
+        for number, outcome, reason in decision.outcomes:
+            await self._record(state, memory, number, outcome, reason)
+        if decision.announce:
+            await self._announce(state, decision.announce)
+        for kind, reason, message in decision.events:
+            log.info("rollout_event", room=state.name, ns=state.namespace, reason=reason)
+            await self.executor.event(state, kind, reason, message)
+        if decision.progress != before:
+            memory.progress = decision.progress
+            state.settled = False
+            if decision.progress.phase != before.phase:
+                log.info(
+                    "rollout_phase",
+                    room=state.name,
+                    ns=state.namespace,
+                    phase=decision.progress.phase,
+                    was=before.phase,
+                    update=decision.progress.update,
+                )
+        state.verifying = memory.progress.phase in (PROGRESSING, VERIFYING)
+        await self._render(state, memory, announce=decision.apply)
+        if decision.outcomes or decision.progress.update != before.update:
+            await self._prune(state, memory)
+
+    async def _render(self, state: RoomState, memory: Memory, announce: bool) -> None:
+        """Pin the revision the rollout renders; write the children when that changes what
+        the Deployment carries."""
+        wanted = memory.revisions.get(memory.progress.rendered)
+        if wanted is None or (state.pin is not None and state.pin.key == wanted.key):
+            return
+        rendered = revision_key(
+            image_of(state.room.effective, self.executor.options), config_hash(state.room)
+        )
+        state.pin = wanted
+        if rendered == wanted.key:
+            return  # the children already carry it (the first revision of a room)
+        outcome = await self.executor.reconcile_state(state)
+        if outcome is None:
+            state.repair_wanted = True  # the pass's repair retries the write
+            return
+        if announce and memory.progress.phase == PROGRESSING:
+            cause = f"; change-cause: {wanted.change_cause}" if wanted.change_cause else ""
+            await self.executor.event(
+                state,
+                "Normal",
+                "RolloutStarted",
+                f"Applying revision {wanted.number} (image {wanted.image}, settings "
+                f"{wanted.settings_hash}{cause}).",
+            )
+
+    async def _announce(self, state: RoomState, text: str) -> None:
+        """Tell the room's players (best effort: a room that does not answer is not told)."""
+        if not (state.pod_ip and state.token and state.pod_ready):
+            return
+        url = f"http://{state.pod_ip}:{n.ADMIN_PORT}/admin/announce"
+        try:
+            async with self._http().post(
+                url,
+                json={"text": text, "level": "warning"},
+                headers={"Authorization": f"Bearer {state.token}"},
+            ) as response:
+                if response.status != 200:
+                    log.warning("announce_refused", room=state.name, status=response.status)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("announce_failed", room=state.name, error=str(error))
+
+    async def _activity(self, state: RoomState) -> Activity | None:
+        """Whether a turn is being drawn with players connected, from /admin/stats (None:
+        the room did not say, and is not held for it)."""
+        if not (state.pod_ip and state.token and state.pod_ready):
+            return None
+        url = f"http://{state.pod_ip}:{n.ADMIN_PORT}/admin/stats"
+        try:
+            async with self._http().get(
+                url, headers={"Authorization": f"Bearer {state.token}"}
+            ) as response:
+                if response.status != 200:
+                    return None
+                stats = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return None
+        if not isinstance(stats, dict):
+            return None
+        ends = stats.get("turnEndsInSeconds")
+        players = stats.get("connectedPlayers", stats.get("players"))
+        return Activity(
+            phase=str(stats.get("phase") or ""),
+            players=int(players) if isinstance(players, int) else 0,
+            turn_ends_in=float(ends) if isinstance(ends, int | float) else None,
+        )
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3.0))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    # ---- revisions --------------------------------------------------------------------------
+
+    def _spec(self, state: RoomState, memory: Memory) -> RolloutSpec:
+        cached = memory.spec
+        if cached is None or cached[0] != id(state.spec):
+            cached = memory.spec = (id(state.spec), RolloutSpec.of(state.spec))
+        return cached[1]
+
+    def _path(self, state: RoomState, name: str | None = None) -> str:
+        return api_path(API, PLURAL, state.namespace, name)
+
+    async def _load(self, state: RoomState) -> None:
+        """Read the room's revisions and carry on from status.rollout."""
+        try:
+            listed = await self.executor.kube.request(
+                "GET", self._path(state), params={"labelSelector": f"{REVISION_LABEL}={state.name}"}
+            )
+        except (ApiError, OSError, TimeoutError) as error:
+            log.warning("revisions_unread", room=state.name, ns=state.namespace, error=str(error))
+            return
+        memory = Memory(progress=progress_from(state.status.get("rollout")))
+        for item in listed.get("items") or []:
+            owners = (item.get("metadata") or {}).get("ownerReferences") or []
+            if not any(o.get("uid") == state.uid for o in owners):
+                continue  # an earlier room's of the same name: the garbage collector's
+            revision = revision_from(item)
+            if revision is not None:
+                memory.revisions[revision.number] = revision
+        if memory.progress.current not in memory.revisions:
+            memory.progress = Progress()  # the revisions went away: start the history again
+        state.rollout = memory
+        pinned = memory.revisions.get(memory.progress.rendered)
+        if pinned is not None:
+            state.pin = pinned
+
+    async def _desired(self, state: RoomState, memory: Memory) -> Revision:
+        """The revision the spec asks for, recorded (or renumbered) as a ControllerRevision."""
+        cached = memory.wanted
+        if cached is None or cached[0] != id(state.spec):
+            plain = Room(name=state.name, namespace=state.namespace, uid=state.uid, spec=state.spec)
+            image = image_of(plain.effective, self.executor.options)
+            settings_hash = config_hash(plain)
+            cached = memory.wanted = (
+                id(state.spec),
+                image,
+                settings_hash,
+                revision_key(image, settings_hash),
+            )
+        _, image, settings_hash, key = cached
+        progress = memory.progress
+        found = memory.by_key(key)
+        if found is not None and found.number in (progress.update, progress.current):
+            return found
+        number = max(memory.revisions, default=0) + 1
+        cause = state.annotations.get(CHANGE_CAUSE, "")
+        if found is not None:
+            # An older revision asked for again (a manual rollback): it becomes the newest,
+            # as a Deployment's rollback does, with its outcome reset.
+            patch = {
+                "revision": number,
+                "metadata": {
+                    "annotations": {
+                        OUTCOME_ANNOTATION: "",
+                        OUTCOME_REASON_ANNOTATION: "",
+                        CHANGE_CAUSE: cause or None,
+                    }
+                },
+            }
+            await self.executor.kube.merge_patch(self._path(state, found.name), patch)
+            del memory.revisions[found.number]
+            revision = replace(found, number=number, change_cause=cause, outcome="", reason="")
+        else:
+            made = Revision(
+                number, image, settings_hash, settings_of(state.spec), cause, now_text()
+            )
+            manifest = revision_manifest(
+                made,
+                state.name,
+                state.namespace,
+                n.selector_labels(state.name),
+                owner_reference(state.room),
+            )
+            try:
+                await self.executor.kube.request("POST", self._path(state), manifest)
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+                # Left by an earlier room of this name (being garbage collected) or an
+                # earlier run: made again under our name.
+                await self.executor.kube.delete(self._path(state, manifest["metadata"]["name"]))
+                await self.executor.kube.request("POST", self._path(state), manifest)
+            revision = replace(made, name=manifest["metadata"]["name"])
+        memory.revisions[number] = revision
+        return revision
+
+    async def _record(
+        self, state: RoomState, memory: Memory, number: int, outcome: str, reason: str
+    ) -> None:
+        revision = memory.revisions.get(number)
+        if revision is None:
+            return
+        memory.revisions[number] = replace(revision, outcome=outcome, reason=reason)
+        patch = {
+            "metadata": {
+                "annotations": {OUTCOME_ANNOTATION: outcome, OUTCOME_REASON_ANNOTATION: reason}
+            }
+        }
+        try:
+            await self.executor.kube.merge_patch(self._path(state, revision.name), patch)
+        except (ApiError, OSError, TimeoutError) as error:
+            log.warning("revision_outcome_unrecorded", room=state.name, error=str(error))
+
+    async def _prune(self, state: RoomState, memory: Memory) -> None:
+        limit = self._spec(state, memory).revision_history_limit
+        keep = {memory.progress.current, memory.progress.update}
+        for revision in to_prune(list(memory.revisions.values()), limit, keep):
+            try:
+                await self.executor.kube.delete(self._path(state, revision.name))
+            except ApiError as error:
+                if error.status != 404:
+                    log.warning("revision_not_pruned", room=state.name, error=error.message)
+                    continue
+            memory.revisions.pop(revision.number, None)
+
+
+def annotations_of(body: dict[str, Any]) -> dict[str, str]:
+    """The room's annotations a rollout reads (the change-cause of a new revision)."""
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    return {CHANGE_CAUSE: str(annotations[CHANGE_CAUSE])} if CHANGE_CAUSE in annotations else {}

@@ -1,0 +1,320 @@
+"""Rollouts against kubesandbox: a bad version is rolled back on its own, with a reason users
+can act on; autoRollback false halts; history keeps its limit; WaitForIdle waits for the
+turn to end (and maxWaitSeconds bounds the wait).
+
+The rooms run the stand-in image `drawgame.test/sickroom:<mode>` (tests/test_operator/
+standins/sickroom; `healthy.2` is the healthy mode under another tag): a kubesandbox image
+rule starts it instead of the game. Every room is created at once with the shortest
+periods the CRD allows (health every 5 s, healthWindowSeconds and progressDeadlineSeconds
+10 s), so the cases wait on the operator's own timers side by side. Pods get loopback IPs
+in kubesandbox, so the test talks to a stand-in's admin API (to start a turn) directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubesandbox.testing import SandboxProcess
+
+from .harness import ROOT, Kubectl, OperatorProcess, condition, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.kubesandbox_only, pytest.mark.timeout(300)]
+
+STANDIN = Path(__file__).parent / "standins" / "sickroom"
+IMAGE = "drawgame.test/sickroom"
+FAST = {"healthWindowSeconds": 10, "progressDeadlineSeconds": 10}
+
+# name: (spec.rollout, the image or spec change of the second revision)
+ROOMS: dict[str, dict[str, Any]] = {
+    "crash": {"rollout": {**FAST, "strategy": "Immediate"}, "next": {"image": f"{IMAGE}:crash"}},
+    "stuck": {
+        "rollout": {**FAST, "strategy": "Immediate"},
+        "next": {"image": f"{IMAGE}:never-ready"},
+    },
+    "dbbad": {"rollout": {**FAST, "strategy": "Immediate"}, "next": {"image": f"{IMAGE}:db-fails"}},
+    "halt": {
+        "rollout": {**FAST, "strategy": "Immediate", "autoRollback": False},
+        "next": {"image": f"{IMAGE}:crash"},
+    },
+    "hist": {
+        "rollout": {**FAST, "strategy": "Immediate", "revisionHistoryLimit": 2},
+        "next": {"game": {"rounds": 4}},
+    },
+    "wait": {"rollout": {**FAST, "maxWaitSeconds": 600}, "next": {"image": f"{IMAGE}:healthy.2"}},
+    "maxw": {"rollout": {**FAST, "maxWaitSeconds": 3}, "next": {"image": f"{IMAGE}:healthy.2"}},
+}
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    folder = tmp_path_factory.mktemp("rollout-sandbox")
+    config = folder / "sandbox.yaml"
+    rule = {
+        "image": f"{IMAGE}:*",
+        "mode": "process",
+        "env": {"PYTHONPATH": str(STANDIN)},
+        "versionEnv": "SICKROOM_MODE",
+    }
+    config.write_text(yaml.safe_dump({"imageRules": [rule]}))
+    process = SandboxProcess(["--config", str(config)], log_dir=folder)
+    yield process.start()
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def kubectl(sandbox: Any) -> Iterator[Kubectl]:
+    admin = Kubectl(str(sandbox.kubeconfig), "default")
+    admin.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
+    admin.run("wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s")
+    name = f"roll-{uuid.uuid4().hex[:8]}"
+    admin.create_namespace(name)
+    yield Kubectl(str(sandbox.kubeconfig), name)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    sandbox: Any, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    process = OperatorProcess(
+        str(sandbox.kubeconfig), log, "--namespaces", kubectl.namespace, "--resync-interval", "0"
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+def room(kubectl: Kubectl, name: str) -> dict[str, Any]:
+    return kubectl.json("gameroom", name)
+
+
+def rollout(kubectl: Kubectl, name: str) -> dict[str, Any]:
+    return (room(kubectl, name).get("status") or {}).get("rollout") or {}
+
+
+def rollout_is(kubectl: Kubectl, name: str, phase: str) -> dict[str, Any] | None:
+    found = rollout(kubectl, name)
+    return found if found.get("phase") == phase else None
+
+
+def events(kubectl: Kubectl, name: str) -> list[dict[str, Any]]:
+    items = kubectl.json("events", "--field-selector", f"involvedObject.name={name}")["items"]
+    return [e for e in items if e["involvedObject"].get("kind") == "GameRoom"]
+
+
+def event(kubectl: Kubectl, name: str, reason: str) -> dict[str, Any] | None:
+    return next((e for e in events(kubectl, name) if e["reason"] == reason), None)
+
+
+def revisions(kubectl: Kubectl, name: str) -> list[dict[str, Any]]:
+    listed = kubectl.json("controllerrevisions", "-l", f"drawgame.dev/revision-of={name}")
+    return sorted(listed["items"], key=lambda r: int(r["revision"]))
+
+
+def pod(kubectl: Kubectl, name: str) -> dict[str, Any] | None:
+    pods = kubectl.json("pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    return live[0] if len(live) == 1 else None
+
+
+def serving(kubectl: Kubectl, name: str, image: str) -> dict[str, Any] | None:
+    """The room's one Pod runs `image` and is Ready."""
+    found = pod(kubectl, name)
+    if found is None or found["spec"]["containers"][0]["image"] != image:
+        return None
+    ready = any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in found["status"].get("conditions") or []
+    )
+    return found if ready else None
+
+
+def deployment_image(kubectl: Kubectl, name: str) -> str:
+    found = kubectl.json("deployment", name)
+    return str(found["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def admin_call(kubectl: Kubectl, name: str, method: str, path: str, body: Any = None) -> Any:
+    """The stand-in's admin API, straight at its Pod's loopback IP."""
+    secret = kubectl.json("secret", f"{name}-admin-token")
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    found = pod(kubectl, name)
+    assert found is not None
+    request = urllib.request.Request(  # noqa: S310 - a loopback URL of the sandbox
+        f"http://{found['status']['podIP']}:8081{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def first(kubectl: Kubectl, operator: OperatorProcess) -> dict[str, Any]:
+    """Every room created at once on a healthy first revision, which succeeds."""
+    for name, case in ROOMS.items():
+        kubectl.apply(
+            {
+                "apiVersion": "drawgame.dev/v1alpha1",
+                "kind": "GameRoom",
+                "metadata": {"name": name},
+                "spec": {
+                    "image": f"{IMAGE}:healthy",
+                    "health": {"periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 2},
+                    "rollout": case["rollout"],
+                },
+            }
+        )
+    for name in ROOMS:
+        found = wait_for(
+            f"{name}: revision 1 verified", lambda n=name: rollout_is(kubectl, n, "Succeeded"), 120
+        )
+        assert (found["currentRevision"], found["updateRevision"]) == (1, 1)
+    return {name: revisions(kubectl, name) for name in ROOMS}
+
+
+def second(kubectl: Kubectl, name: str, cause: str = "") -> float:
+    """Ask for the room's second revision; returns when (monotonic)."""
+    if cause:
+        kubectl.run(
+            "annotate", "gameroom", name, f"kubernetes.io/change-cause={cause}", "--overwrite"
+        )
+    kubectl.patch_room(name, ROOMS[name]["next"])
+    return time.monotonic()
+
+
+def test_first_revision_is_recorded_as_a_controller_revision(first: dict[str, Any]) -> None:
+    [made] = first["crash"]
+    assert made["data"]["image"] == f"{IMAGE}:healthy"
+    assert made["metadata"]["annotations"]["drawgame.dev/outcome"] == "Succeeded"
+    assert made["metadata"]["ownerReferences"][0]["kind"] == "GameRoom"
+
+
+def test_bad_versions_are_rolled_back_with_a_reason_and_the_old_version_serves(
+    kubectl: Kubectl, first: dict[str, Any]
+) -> None:
+    asked = {name: second(kubectl, name, f"try {name}") for name in ("crash", "stuck", "dbbad")}
+    wanted = {
+        "crash": "CrashLoopBackOff: exit code 3",
+        "stuck": "NotReady: progress deadline 10s exceeded",
+        "dbbad": "HealthCheckFailed: database",
+    }
+    back: dict[str, float] = {}
+    for name, reason in wanted.items():
+        found = wait_for(
+            f"{name} rolled back", lambda n=name: rollout_is(kubectl, n, "RolledBack"), 120
+        )
+        assert (found["currentRevision"], found["updateRevision"]) == (1, 2)
+        assert found["reason"] == reason.split(":")[0]
+        wait_for(
+            f"{name}: the old version serves",
+            lambda n=name: serving(kubectl, n, f"{IMAGE}:healthy"),
+            60,
+        )
+        back[name] = time.monotonic() - asked[name]
+        warned = wait_for(
+            f"{name}: RolledBack event", lambda n=name: event(kubectl, n, "RolledBack")
+        )
+        assert warned["type"] == "Warning" and reason in warned["message"]
+        current = room(kubectl, name)
+        degraded = condition(current, "Degraded")
+        assert (degraded["status"], degraded["reason"]) == ("True", "RolledBack")
+        assert deployment_image(kubectl, name) == f"{IMAGE}:healthy"
+        assert current["spec"]["image"] == ROOMS[name]["next"]["image"]  # the spec is the user's
+        bad = revisions(kubectl, name)[-1]
+        annotations = bad["metadata"]["annotations"]
+        assert (
+            annotations["drawgame.dev/outcome"],
+            annotations["drawgame.dev/outcome-reason"],
+        ) == (
+            "RolledBack",
+            reason,
+        )
+        assert annotations["kubernetes.io/change-cause"] == f"try {name}"
+    # The failed revision is not tried again: a later spec change that asks for no new
+    # revision (a health setting) is applied, and the old version stays.
+    kubectl.patch_room("crash", {"health": {"timeoutSeconds": 3}})
+    generation = room(kubectl, "crash")["metadata"]["generation"]
+    wait_for(
+        "the later change applied",
+        lambda: room(kubectl, "crash")["status"].get("observedGeneration") == generation,
+        30,
+    )
+    assert rollout(kubectl, "crash")["phase"] == "RolledBack"
+    assert deployment_image(kubectl, "crash") == f"{IMAGE}:healthy"
+    assert len(revisions(kubectl, "crash")) == 2
+    print(f"from the spec change to the old version serving again: {back}")
+
+
+def test_auto_rollback_false_halts_and_reports(kubectl: Kubectl, first: dict[str, Any]) -> None:
+    second(kubectl, "halt")
+    found = wait_for("halt fails", lambda: rollout_is(kubectl, "halt", "Failed"), 90)
+    assert found["reason"] == "CrashLoopBackOff"
+    assert "autoRollback is false" in found["message"]
+    assert deployment_image(kubectl, "halt") == f"{IMAGE}:crash"  # halted, not rolled back
+    warned = wait_for("RolloutFailed event", lambda: event(kubectl, "halt", "RolloutFailed"))
+    assert warned["type"] == "Warning"
+    assert condition(room(kubectl, "halt"), "Degraded")["reason"] == "RolloutFailed"
+
+
+def test_history_keeps_its_limit(kubectl: Kubectl, first: dict[str, Any]) -> None:
+    for rounds in (4, 5):
+        kubectl.patch_room("hist", {"game": {"rounds": rounds}})
+        wait_for(
+            f"rounds {rounds} rolled out",
+            lambda r=rounds: (
+                (found := rollout(kubectl, "hist")).get("phase") == "Succeeded"
+                and found.get("currentRevision") == r - 2
+            ),
+            90,
+        )
+    kept = revisions(kubectl, "hist")
+    assert [int(r["revision"]) for r in kept] == [2, 3]  # revisionHistoryLimit: 2
+    assert kept[-1]["data"]["settings"]["game"]["rounds"] == 5
+    assert all(r["metadata"]["annotations"]["drawgame.dev/outcome"] == "Succeeded" for r in kept)
+
+
+def test_wait_for_idle_holds_the_update_until_the_turn_ends(
+    kubectl: Kubectl, first: dict[str, Any]
+) -> None:
+    admin_call(kubectl, "maxw", "PUT", "/admin/test/turn", {"seconds": 600, "players": 3})
+    asked = datetime.now(UTC).timestamp()
+    admin_call(kubectl, "wait", "PUT", "/admin/test/turn", {"seconds": 8, "players": 3})
+    turn_ends = asked + 8  # at the latest a moment later, in the stand-in
+    second(kubectl, "wait")
+    second(kubectl, "maxw")
+    waiting = wait_for("wait holds the update", lambda: rollout_is(kubectl, "wait", "Waiting"), 30)
+    assert waiting["waitingSince"] and waiting["updateRevision"] == 2
+    assert serving(kubectl, "wait", f"{IMAGE}:healthy")  # the turn goes on, on the old version
+    reconciling = condition(room(kubectl, "wait"), "Reconciling")
+    assert (reconciling["status"], reconciling["reason"]) == ("True", "RolloutWaiting")
+    told = wait_for(
+        "players told", lambda: admin_call(kubectl, "wait", "GET", "/admin/test/announcements")
+    )
+    assert "update" in told[0]
+    assert wait_for("RolloutWaiting event", lambda: event(kubectl, "wait", "RolloutWaiting"))
+    started = wait_for(
+        "wait applies after the turn",
+        lambda: rollout(kubectl, "wait").get("startedAt") or None,
+        60,
+    )
+    applied = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    assert applied >= turn_ends - 1.0  # startedAt has whole seconds
+    wait_for("wait verified", lambda: rollout_is(kubectl, "wait", "Succeeded"), 60)
+    assert serving(kubectl, "wait", f"{IMAGE}:healthy.2")
+    # maxWaitSeconds: 3 ends the wait during a 600 s turn, with an event.
+    expired = wait_for("maxw applies", lambda: event(kubectl, "maxw", "RolloutWaitExpired"), 60)
+    assert "maxWaitSeconds=3" in expired["message"]
+    wait_for("maxw verified", lambda: rollout_is(kubectl, "maxw", "Succeeded"), 60)
