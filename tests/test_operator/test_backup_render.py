@@ -133,3 +133,19 @@ def test_a_restore_job_is_named_after_its_request() -> None:
     args = first["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[:3] == ["restore-job", "--backup", "latest"]
     assert first["metadata"]["labels"][n.JOB_KIND_LABEL] == "restore"
+
+
+def test_the_jobs_and_the_volume_validate_strictly() -> None:
+    import kubernetes_validate
+
+    s3 = {"bucket": "drawgame", "credentialsSecret": "creds", "region": "eu-west-1"}
+    for backup in ({"enabled": True}, {"enabled": True, "destination": {"type": "s3", "s3": s3}}):
+        r = room({**backup, "timeZone": "Europe/Berlin"})
+        manifests = [
+            cronjob(r),
+            strip_absent(render_restore_job(r, RenderOptions(), "req", "latest")),
+            strip_absent(render_backup_pvc(r, "v")),
+        ]
+        for manifest in manifests:
+            for version in ("1.30.0", "1.37.0"):
+                kubernetes_validate.validate(manifest, version, strict=True)
