@@ -41,7 +41,7 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/hadolint Dockerfile tests/test_operator/standins/sickroom/Dockerfile
 	$(VENV)/bin/shellcheck tools/*.sh
 
 ## Offline demo: kubesandbox + operator + a playable room.

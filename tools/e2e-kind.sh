@@ -2,7 +2,8 @@
 # make e2e-kind: the product on a real Kubernetes cluster (kind).
 #
 #   1. create a kind cluster (single node, its own kubeconfig: yours is left alone)
-#   2. build the image and load it into the cluster
+#   2. build the image and load it into the cluster, and the auto-heal tests' stand-in
+#      images (tests/test_operator/standins/sickroom: one image per mode)
 #   3. apply the CRDs and install the chart, wait for the operator, run `helm test`
 #   4. run the operator's integration tests against the cluster (--cluster=kubeconfig)
 #   5. on failure dump nodes, Pods, GameRooms, Events, operator logs and kind's logs
@@ -17,7 +18,9 @@
 #   --dry-run  print every command instead of running it (no tool needed)
 #   --keep     keep the cluster afterwards (its kubeconfig path is printed)
 # Environment: KIND_CLUSTER (gameroom-e2e), IMAGE (ghcr.io/drawgame/gameroom:<version>),
-#   ARTIFACTS (test-artifacts/e2e-kind), PYTHON (.venv/bin/python), POD_SUBNET (10.244.0.0/16).
+#   ARTIFACTS (test-artifacts/e2e-kind), PYTHON (.venv/bin/python), POD_SUBNET (10.244.0.0/16),
+#   SICKROOM_IMAGE (drawgame.test/sickroom: the stand-in's repository, tagged with each mode;
+#   the tests read the same variable), SICKROOM_MODES (the modes to build, space-separated).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -30,7 +33,7 @@ while [ $# -gt 0 ]; do
     --dry-run) dry_run=1 ;;
     --keep) keep=1 ;;
     --) shift; pytest_args=("$@"); break ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "e2e-kind: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -42,6 +45,10 @@ image=${IMAGE:-ghcr.io/drawgame/gameroom:${version}}
 artifacts=${ARTIFACTS:-test-artifacts/e2e-kind}
 python=${PYTHON:-.venv/bin/python}
 pod_subnet=${POD_SUBNET:-10.244.0.0/16}
+sickroom_image=${SICKROOM_IMAGE:-drawgame.test/sickroom}
+# Every mode tests/test_operator/standins/sickroom/gameserver/__main__.py knows (healthy.2:
+# the healthy mode under a second tag, a new revision for the rollout tests).
+sickroom_modes=${SICKROOM_MODES:-healthy healthy.2 hangs ws-fails slow sick-once db-fails deaf crash never-ready}
 release=gameroom
 operator_namespace=gameroom-system
 # The chart's operator serves only this namespace (its helm test room): the integration
@@ -131,6 +138,13 @@ run docker build --tag "$image" --build-arg "VERSION=$version" \
   --build-arg "REVISION=$revision" --build-arg "CREATED=$created" .
 run kind load docker-image "$image" --name "$cluster"
 
+echo "==> the auto-heal tests' stand-in room, one image per mode ($sickroom_image:<mode>)"
+for mode in $sickroom_modes; do
+  run docker build --tag "$sickroom_image:$mode" --build-arg "MODE=$mode" \
+    tests/test_operator/standins/sickroom
+  run kind load docker-image "$sickroom_image:$mode" --name "$cluster"
+done
+
 echo "==> CRDs and the chart"
 run kubectl --kubeconfig "$kubeconfig" apply --server-side -f charts/gameroom-operator/crds/
 run kubectl --kubeconfig "$kubeconfig" create namespace "$helm_test_namespace"
@@ -160,7 +174,7 @@ if [ "$(uname -s)" = Linux ]; then
 fi
 
 echo "==> the operator's integration tests against the cluster"
-run env "KUBECONFIG=$kubeconfig" "$python" -m pytest tests/test_operator \
+run env "KUBECONFIG=$kubeconfig" "SICKROOM_IMAGE=$sickroom_image" "$python" -m pytest tests/test_operator \
   --cluster=kubeconfig -q "${pytest_args[@]}"
 
 echo "==> e2e-kind passed"
