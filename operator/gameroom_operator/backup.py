@@ -424,17 +424,16 @@ def restore_step(
     previous = previous or {}
     if previous.get("requestId") != request:
         # A new request: recorded before its Job exists, so it never runs twice.
-        return RestoreStep(
-            "start",
-            {
-                "requestId": request,
-                "backupName": str(wanted.get("backupName") or "latest"),
-                "phase": "Running",
-                "time": fmt(now),
-                "job": n.restore_job(room, request),
-                "message": "restore Job starting",
-            },
-        )
+        start = {
+            "requestId": request,
+            "backupName": str(wanted.get("backupName") or "latest"),
+            "phase": "Running",
+            "time": fmt(now),
+            "job": n.restore_job(room, request),
+            "fromRoom": str(wanted.get("fromRoom") or ""),
+            "message": "restore Job starting",
+        }
+        return RestoreStep("start", {k: v for k, v in start.items() if v})
     if previous.get("phase") != "Running":
         return RestoreStep("none")  # done: the same requestId never runs again
     job = jobs.get(n.restore_job(room, request))

@@ -147,7 +147,8 @@ class BackupConcern:
         """Once per spec: the backup volume, the CronJob's removal, the finalizer."""
         kube = self.executor.kube
         room = state.room
-        wants_volume = spec.enabled or bool(state.spec.get("restore"))
+        restore = state.spec.get("restore") or {}
+        wants_volume = spec.enabled or (bool(restore) and not restore.get("fromRoom"))
         if wants_volume and room.effective["backup"]["destination"].get("type") != "s3":
             pvc = render_backup_pvc(
                 room, version_of(image_of(room.effective, self.executor.options))
@@ -321,11 +322,26 @@ class BackupConcern:
                 await self._write_restore(state, step.status)
             if step.action in ("start", "ensure"):
                 request = state.status["restore"]
+                source = str(request.get("fromRoom") or "")
+                missing = await self._missing_source(state, source)
+                if missing:
+                    await self._write_restore(
+                        state,
+                        {
+                            **request,
+                            "phase": "Failed",
+                            "time": fmt(datetime.now(UTC)),
+                            "message": missing,
+                        },
+                    )
+                    await self.executor.event(state, "Warning", "RestoreFailed", missing)
+                    return None
                 job = render_restore_job(
                     state.room,
                     self.executor.options,
                     str(request["requestId"]),
                     str(request.get("backupName") or "latest"),
+                    source,
                 )
                 try:
                     await self.executor.kube.create(strip_absent(job))
@@ -346,6 +362,19 @@ class BackupConcern:
             )
             return 5.0
         return None
+
+    async def _missing_source(self, state: RoomState, source: str) -> str:
+        """Why a clone cannot start ('' if it can): the other room's backup volume is gone
+        (its Job would wait for the volume until its deadline)."""
+        if not source or state.room.effective["backup"]["destination"].get("type") == "s3":
+            return ""
+        path = api_path("v1", "persistentvolumeclaims", state.namespace, n.backup_pvc(source))
+        if await self.executor.kube.get(path) is None:
+            return (
+                f"room {source} has no backup volume {n.backup_pvc(source)} in this namespace: "
+                "nothing to clone from"
+            )
+        return ""
 
     async def _write_restore(self, state: RoomState, restore: dict[str, Any]) -> None:
         """status.restore written at once: a request is recorded before its Job exists."""

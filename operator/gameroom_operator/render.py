@@ -494,13 +494,15 @@ def admin_url(room: Room) -> str:
     return f"http://{n.admin_service(room.name)}.{room.namespace}.svc:{n.ADMIN_PORT}"
 
 
-def backup_destination_args(room: Room) -> list[str]:
-    """The backup commands' destination flags for the room's spec.backup.destination."""
+def backup_destination_args(room: Room, source: str = "") -> list[str]:
+    """The backup commands' destination flags for the room's spec.backup.destination; with
+    `source` (a clone), where the room `source` of the same namespace keeps its backups."""
     destination = room.effective["backup"]["destination"]
     if destination.get("type") != "s3":
         return ["--destination", BACKUP_DIR]
     s3 = destination.get("s3") or {}
-    prefix = str(s3.get("prefix") or f"{room.namespace}/{room.name}").strip("/")
+    default = f"{room.namespace}/{source or room.name}"
+    prefix = str((s3.get("prefix") if not source else "") or default).strip("/")
     args = ["--destination", f"s3://{s3.get('bucket', '')}/{prefix}"]
     if s3.get("endpoint"):
         args += ["--s3-endpoint", str(s3["endpoint"])]
@@ -509,7 +511,9 @@ def backup_destination_args(room: Room) -> list[str]:
     return args
 
 
-def _job_pod(room: Room, options: RenderOptions, kind: str, args: list[str]) -> Manifest:
+def _job_pod(
+    room: Room, options: RenderOptions, kind: str, args: list[str], source: str = ""
+) -> Manifest:
     spec = room.effective
     destination = spec["backup"]["destination"]
     version = version_of(image_of(spec, options))
@@ -539,7 +543,10 @@ def _job_pod(room: Room, options: RenderOptions, kind: str, args: list[str]) -> 
     else:
         mounts.append({"name": "backups", "mountPath": BACKUP_DIR})
         volumes.append(
-            {"name": "backups", "persistentVolumeClaim": {"claimName": n.backup_pvc(room.name)}}
+            {
+                "name": "backups",
+                "persistentVolumeClaim": {"claimName": n.backup_pvc(source or room.name)},
+            }
         )
     container: dict[str, Any] = {
         "name": kind,
@@ -552,7 +559,7 @@ def _job_pod(room: Room, options: RenderOptions, kind: str, args: list[str]) -> 
             admin_url(room),
             "--token-file",
             f"{TOKEN_DIR}/{TOKEN_KEY}",
-            *backup_destination_args(room),
+            *backup_destination_args(room, source),
         ],
         "env": env,
         # The job writes its one-line JSON result here; the operator reads it from the Pod's
@@ -647,13 +654,15 @@ def render_backup_job(room: Room, options: RenderOptions, name: str) -> Manifest
 
 
 def render_restore_job(
-    room: Room, options: RenderOptions, request_id: str, backup_name: str
+    room: Room, options: RenderOptions, request_id: str, backup_name: str, source: str = ""
 ) -> Manifest:
+    """The Job of one restore request; with `source`, a clone: the backup is another room's
+    (of the same namespace), read from where that room keeps its backups."""
     version = version_of(image_of(room.effective, options))
     metadata = _metadata(room, n.restore_job(room.name, request_id), version)
     metadata["labels"] = n.job_labels(room.name, "restore", version)
     metadata["annotations"] = {f"{GROUP}/restore-request-id": request_id}
-    pod = _job_pod(room, options, "restore", ["restore-job", "--backup", backup_name])
+    pod = _job_pod(room, options, "restore", ["restore-job", "--backup", backup_name], source)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -302,6 +302,38 @@ def test_a_tampered_backup_is_refused_and_the_room_keeps_its_data(
     assert json.loads(taken.stdout)["result"]["rows"] == third["rows"]
 
 
+def test_a_clone_starts_from_another_rooms_backup(
+    ns: Kubectl, rooms: dict[str, dict[str, Any]]
+) -> None:
+    first = TAKEN["first"]
+    ns.apply(
+        room_manifest(
+            "copy",
+            restore={"fromRoom": "vault", "backupName": first["name"], "requestId": "clone-1"},
+        )
+    )
+    ns.apply(
+        room_manifest(
+            "stray", restore={"fromRoom": "ghost", "backupName": "latest", "requestId": "c"}
+        )
+    )
+
+    def answered(name: str) -> dict[str, Any] | None:
+        restore = (ns.json("gameroom", name).get("status") or {}).get("restore") or {}
+        return restore if restore.get("phase") in ("Succeeded", "Failed") else None
+
+    restore = wait_for("the clone", lambda: answered("copy"), READY_TIMEOUT + JOB_TIMEOUT)
+    assert restore["phase"] == "Succeeded", restore
+    assert restore["fromRoom"] == "vault" and restore["backupName"] == first["name"]
+    assert restore["rows"] == first["rows"]
+    assert ns.maybe("pvc", "copy-backup") is None  # a clone reads vault's volume, has none
+    stray = wait_for("the stray clone", lambda: answered("stray"), READY_TIMEOUT)
+    assert stray["phase"] == "Failed" and "ghost" in stray["message"]
+    assert "RestoreFailed" in event_reasons(ns, "stray")
+    for name in ("copy", "stray"):
+        ns.run("delete", "gameroom", name, "--wait=false")
+
+
 def test_a_deleted_room_takes_a_final_backup_that_outlives_it(
     ns: Kubectl, rooms: dict[str, dict[str, Any]]
 ) -> None:
