@@ -332,6 +332,11 @@ def test_a_clone_starts_from_another_rooms_backup(
     assert "RestoreFailed" in event_reasons(ns, "stray")
     for name in ("copy", "stray"):
         ns.run("delete", "gameroom", name, "--wait=false")
+    selfish = room_manifest(
+        "narcissus", restore={"fromRoom": "narcissus", "backupName": "latest", "requestId": "1"}
+    )
+    refused = ns.run("apply", "-f", "-", stdin=json.dumps(selfish), check=False)
+    assert refused.returncode != 0 and "fromRoom names another room" in refused.stderr
 
 
 def test_a_deleted_room_takes_a_final_backup_that_outlives_it(
