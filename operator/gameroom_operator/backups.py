@@ -9,6 +9,7 @@ The decisions are pure functions in backup.py; the CronJob itself is a child of 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -124,7 +125,9 @@ class BackupConcern:
         wait = await self._restore(state)
         if wait is not None:
             waits.append(wait)
-        if spec.enabled:
+        if not spec.enabled:
+            drop_metrics(state)
+        else:
             now = time.monotonic()
             if now >= memory.wake_at:
                 state.settled = False  # the schedule moved on, or the backup went stale
@@ -390,6 +393,8 @@ class BackupConcern:
         its CronJob), wait for it within finalBackupTimeoutSeconds, then let the room go."""
         kube = self.executor.kube
         path = api_path(f"{GROUP}/{VERSION}", PLURAL, state.namespace, state.name)
+        # A deleted room's last-success sample would age into GameRoomBackupStale.
+        drop_metrics(state)
         try:
             room = await kube.get(path)
             if room is None:
@@ -456,6 +461,13 @@ class BackupConcern:
             state, "Normal", "FinalBackupStarted", f"Job {name} takes the room's final backup"
         )
         return True
+
+
+def drop_metrics(state: RoomState) -> None:
+    """Forget a room's per-room backup samples (backups off, or the room deleted)."""
+    for gauge in (metrics.BACKUP_LAST_SUCCESS, metrics.BACKUP_BYTES):
+        with contextlib.suppress(KeyError):
+            gauge.remove(state.namespace, state.name)
 
 
 def job_from_cronjob(cronjob: dict[str, Any], name: str) -> dict[str, Any]:

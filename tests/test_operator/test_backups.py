@@ -340,7 +340,7 @@ def test_a_clone_starts_from_another_rooms_backup(
 
 
 def test_a_deleted_room_takes_a_final_backup_that_outlives_it(
-    ns: Kubectl, rooms: dict[str, dict[str, Any]]
+    ns: Kubectl, rooms: dict[str, dict[str, Any]], operator: OperatorProcess
 ) -> None:
     room = ns.json("gameroom", "vault")
     assert "drawgame.dev/final-backup" in room["metadata"]["finalizers"]
@@ -355,6 +355,9 @@ def test_a_deleted_room_takes_a_final_backup_that_outlives_it(
     assert event["reason"] == "FinalBackupSucceeded", event
     assert event["type"] == "Normal" and "verified" in event["message"]
     wait_for("the room gone", lambda: ns.maybe("gameroom", "vault") is None, 60)
+    # Its last-success sample is gone with it (it would age into GameRoomBackupStale).
+    sample = f'backup_last_success_timestamp_seconds{{namespace="{ns.namespace}",room="vault"}}'
+    assert not [k for k in operator.metrics() if k.endswith(sample)]
     # Backups outlive their room: the volume and the final backup on it stay.
     assert ns.maybe("pvc", "vault-backup") is not None
     assert before not in event["message"]
