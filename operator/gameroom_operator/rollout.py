@@ -63,6 +63,9 @@ _FAILED_CHECK = {
 # How often a Waiting room asks the game server whether the turn is over, when the server
 # does not say when it ends.
 IDLE_POLL_SECONDS = 2.0
+# A newer revision waits this long at most for the Pod of the one being applied to start
+# (or fail): twenty quick edits make a few rollouts, not twenty.
+SUPERSEDE_AFTER_SECONDS = 60.0
 
 
 class RolloutSpec(BaseModel):
@@ -250,9 +253,10 @@ def decide(
     force: bool = False,
 ) -> Decision:
     """The next step of a room's rollout. `desired` is the revision the spec asks for;
-    `force` (kubectl gameroom rollout --now) skips waiting for an idle room."""
+    `pod` tells about the room's Pod against the update revision (the one being rolled
+    out); `force` (kubectl gameroom rollout --now) skips waiting for an idle room."""
     if desired != progress.update:
-        return _new_revision(spec, progress, desired, activity, now, force)
+        return _new_revision(spec, progress, desired, pod, activity, now, force)
     if progress.phase == WAITING:
         return _waiting(spec, progress, activity, now, force)
     if progress.phase in (PROGRESSING, VERIFYING):
@@ -264,11 +268,20 @@ def _new_revision(
     spec: RolloutSpec,
     progress: Progress,
     desired: int,
+    pod: PodFacts,
     activity: Activity | None,
     now: float,
     force: bool,
 ) -> Decision:
     outcomes: tuple[tuple[int, str, str], ...] = ()
+    starting = progress.phase == PROGRESSING and not (
+        pod.runs_update and (pod.ready or pod.failure)
+    )
+    held = now - progress.started
+    limit = min(SUPERSEDE_AFTER_SECONDS, spec.progress_deadline_seconds)
+    if starting and desired != progress.current and held < limit:
+        # Wait for the Pod being started: many quick edits become a few rollouts.
+        return Decision(progress, recheck_in=min(1.0, limit - held))
     if progress.update and progress.update != progress.current and progress.phase in UNDER_WAY:
         why = f"revision {desired} was asked for before it was verified"
         outcomes = ((progress.update, "Superseded", why),)
@@ -378,6 +391,18 @@ def _verifying(
     now: float,
 ) -> Decision:
     failure = failure_of(spec, progress, pod, assessment, now)
+    if failure and not progress.current:
+        # A room's first revision has nothing to go back to: auto-heal and the room's own
+        # status deal with it; it is verified once it serves and stays healthy.
+        serving = pod.ready and pod.runs_update
+        pending = replace(
+            progress,
+            phase=VERIFYING if serving else PROGRESSING,
+            healthy_since=0.0,
+            reason=failure.split(":", 1)[0],
+            message=f"Revision {progress.update} is not verified yet: {failure}.",
+        )
+        return Decision(pending, recheck_in=float(min(spec.health_window_seconds, 10)))
     if failure:
         detail = (
             assessment.message if failure.startswith("HealthCheckFailed") and assessment else ""
@@ -431,7 +456,7 @@ def _failed(spec: RolloutSpec, progress: Progress, failure: str, detail: str) ->
     update, current = progress.update, progress.current
     reason = failure.split(":", 1)[0]
     suffix = f" ({detail})" if detail else ""
-    if spec.auto_rollback and current and current != update:
+    if spec.auto_rollback and current != update:
         message = (
             f"Revision {update} failed verification: {failure}{suffix}. Rolled back to "
             f"revision {current}; revision {update} is not tried again until the spec changes."
@@ -445,10 +470,7 @@ def _failed(spec: RolloutSpec, progress: Progress, failure: str, detail: str) ->
             outcomes=((update, ROLLED_BACK, failure),),
             events=(("Warning", "RolledBack", message),),
         )
-    if not spec.auto_rollback:
-        why = "autoRollback is false: the revision stays applied"
-    else:
-        why = "no earlier revision succeeded, so there is nothing to roll back to"
+    why = "autoRollback is false: the revision stays applied"
     message = (
         f"Revision {update} failed verification: {failure}{suffix}; {why}. Fix the spec to "
         "roll out again."
@@ -561,10 +583,11 @@ def conditions_of(
     True after a rollback (the room serves, but not what its spec asks) or a halt."""
     reconciling = None
     degraded = None
-    if progress.phase in UNDER_WAY:
+    if progress.phase in UNDER_WAY and progress.current:
+        # A room's first revision is not a rollout: the room's own phase tells its start.
         reconciling = ("True", f"Rollout{progress.phase}", progress.message)
     if progress.phase == ROLLED_BACK:
         degraded = ("True", "RolledBack", progress.message)
-    elif progress.phase == FAILED:
+    elif progress.phase == FAILED and progress.current:
         degraded = ("True", "RolloutFailed", progress.message)
     return reconciling, degraded

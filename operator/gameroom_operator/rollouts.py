@@ -112,10 +112,11 @@ class RolloutConcern:
             and (progress.phase == WAITING or desired.number != progress.update)
         ):
             activity = await self._activity(state)
+        update = memory.revisions.get(progress.update, desired)
         pod = PodFacts(
             ready=state.pod_ready,
-            runs_update=state.pod_image == desired.image
-            and state.pod_config_hash == desired.settings_hash,
+            runs_update=state.pod_image == update.image
+            and state.pod_config_hash == update.settings_hash,
             failure=state.pod_failure,
         )
         decision = decide(
@@ -133,7 +134,10 @@ class RolloutConcern:
         reconciling, degraded = conditions_of(progress)
         if reconciling is not None:
             part.conditions.append(Condition("Reconciling", *reconciling))
-            part.conditions.append(Condition("Progressing", *reconciling))
+            if progress.phase != VERIFYING:
+                # Verifying: the Pod runs the new spec (Progressing False, as the room
+                # reports it); the rollout is not done until it is verified (Reconciling).
+                part.conditions.append(Condition("Progressing", *reconciling))
         if degraded is not None:
             part.conditions.append(Condition("Degraded", *degraded))
         return part
@@ -161,7 +165,11 @@ class RolloutConcern:
                     was=before.phase,
                     update=decision.progress.update,
                 )
-        state.verifying = memory.progress.phase in (PROGRESSING, VERIFYING)
+        # Auto-heal holds off while an update is verified (a rollback is the cure then);
+        # a room's first revision has nothing to go back to, so auto-heal keeps it alive.
+        state.verifying = memory.progress.phase in (PROGRESSING, VERIFYING) and bool(
+            memory.progress.current
+        )
         await self._render(state, memory, announce=decision.apply)
         if decision.outcomes or decision.progress.update != before.update:
             await self._prune(state, memory)
@@ -184,12 +192,21 @@ class RolloutConcern:
             return
         if announce and memory.progress.phase == PROGRESSING:
             cause = f"; change-cause: {wanted.change_cause}" if wanted.change_cause else ""
+            changed = ", ".join([*outcome.patched, *outcome.created]) or "nothing"
             await self.executor.event(
                 state,
                 "Normal",
-                "RolloutStarted",
-                f"Applying revision {wanted.number} (image {wanted.image}, settings "
-                f"{wanted.settings_hash}{cause}).",
+                "SettingsApplied",
+                f"Rolling out revision {wanted.number} (image {wanted.image}, settings "
+                f"{wanted.settings_hash}{cause}): applied to {changed}.",
+            )
+        elif outcome.writes:
+            await self.executor.event(
+                state,
+                "Normal",
+                "SettingsApplied",
+                f"Put back revision {wanted.number} (image {wanted.image}): applied to "
+                f"{', '.join([*outcome.patched, *outcome.created])}.",
             )
 
     async def _announce(self, state: RoomState, text: str) -> None:

@@ -159,9 +159,9 @@ CASES: list[tuple[str, Decision, str, int, bool, str]] = [
         "CrashLoopBackOff",
     ),
     (
-        "first revision fails: halts",
+        "first revision failing waits",
         step(Progress("Progressing", 0, 1, started=T0), 1, CRASHING),
-        "Failed",
+        "Progressing",
         1,
         False,
         "CrashLoopBackOff",
@@ -286,6 +286,28 @@ def test_a_new_spec_supersedes_an_unverified_update() -> None:
     decided = step(VERIFYING, desired=4, pod=NEW_POD_READY, assessment=HEALTHY, at=10)
     assert decided.outcomes[0][:2] == (3, "Superseded")
     assert decided.progress.update == 4 and decided.progress.current == 2
+
+
+def test_a_first_revision_is_verified_once_it_serves_healthy() -> None:
+    first = Progress("Verifying", 0, 1, started=T0, healthy_since=T0 + 5)
+    sick = step(first, 1, NEW_POD_READY, DB_FAILS, at=10)
+    assert sick.progress.phase == "Verifying" and sick.progress.healthy_since == 0.0
+    assert sick.outcomes == () and sick.events == ()
+    assert "HealthCheckFailed: database" in sick.progress.message
+    well = step(sick.progress, 1, NEW_POD_READY, HEALTHY, at=20)
+    done = decide(SPEC, well.progress, 1, NEW_POD_READY, HEALTHY, None, T0 + 50)
+    assert done.progress.phase == "Succeeded" and done.progress.current == 1
+
+
+def test_a_newer_spec_waits_for_the_pod_being_started() -> None:
+    held = step(PROGRESSING, desired=4, at=5)
+    assert held.progress == PROGRESSING and not held.apply and held.recheck_in == 1.0
+    crashed = step(PROGRESSING, desired=4, pod=CRASHING, at=5)
+    assert crashed.progress.update == 4 and crashed.apply
+    ready = step(PROGRESSING, desired=4, pod=NEW_POD_READY, at=5)
+    assert ready.progress.update == 4
+    late = step(PROGRESSING, desired=4, at=60)  # progressDeadlineSeconds bounds the wait
+    assert late.progress.update == 4 and late.outcomes[0][:2] == (3, "Superseded")
 
 
 def test_reverting_the_spec_to_what_serves_succeeds_without_verifying() -> None:
