@@ -228,6 +228,10 @@ async def test_status_shows_phase_health_players_pods_and_events(
     assert shown["GameRoom"] == f"{kubectl.namespace}/{ROOM}", text
     assert (shown["Phase"], shown["Players"], shown["Maintenance"]) == ("Ready", "1/6", "off")
     assert shown["Status"] == "healthy", text
+    # The rollout as the operator reports it, when it does (status.rollout).
+    rollout = (kubectl.json("gameroom", ROOM).get("status") or {}).get("rollout")
+    assert data["rollout"] == rollout
+    assert ("\nRollout\n" in text) == bool(rollout), text
     events = text.split("Recent events", 1)[1]
     assert data["events"][-1]["object"] in events, text
     as_yaml = yaml.safe_load(
@@ -386,7 +390,20 @@ def test_report_bundles_objects_timeline_logs_and_health_with_secrets_redacted(
         f"children/persistentvolumeclaims/{ROOM}-data.yaml",
     ):
         assert name in read, sorted(read)
-    assert yaml.safe_load(read["gameroom.yaml"])["metadata"]["name"] == ROOM
+    room = yaml.safe_load(read["gameroom.yaml"])
+    assert room["metadata"]["name"] == ROOM
+    # The room's revisions (rollouts) are in it, as many as the cluster holds for it.
+    owned = [
+        r
+        for r in kubectl.json("controllerrevisions")["items"]
+        if any(
+            o["uid"] == room["metadata"]["uid"] for o in r["metadata"].get("ownerReferences", [])
+        )
+    ]
+    assert owned or not (room.get("status") or {}).get("rollout"), "no revisions to bundle"
+    assert sorted(n for n in read if n.startswith("controllerrevisions/")) == sorted(
+        f"controllerrevisions/{r['metadata']['name']}.yaml" for r in owned
+    )
     assert json.loads(read["health.json"])["status"] == "healthy"
     logs = [name for name in read if name.startswith("logs/")]
     assert logs and any('"event": "serving"' in read[name] for name in logs)

@@ -149,14 +149,20 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     manifest = job_manifest(room, _image(kube, room), args.step_timeout)
     job = manifest["metadata"]["name"]
     kube.run("create", "-f", "-", stdin=json.dumps(manifest))
+    why = ""
     try:
         outcome = poll(lambda: _finished(kube, job), args.timeout)
-        text = "".join(kube.run("logs", pod, check=False).stdout for pod in _pods(kube, job))
+        pods = kube.items("pods", "-l", f"job-name={job}")
+        text = "".join(kube.run("logs", p["metadata"]["name"], check=False).stdout for p in pods)
+        if not text.strip():
+            why = _stuck(pods)
     finally:
         if not args.keep:
             kube.run("delete", "job", job, "--wait=false", "--cascade=background", check=False)
     if outcome is None:
-        raise PluginError(f"the smoke-test Job {job} did not finish within {args.timeout:g}s")
+        raise PluginError(f"the smoke-test Job {job} did not finish within {args.timeout:g}s{why}")
+    if not text.strip():
+        raise PluginError(f"the smoke-test Job {job} {outcome.lower()} without a report{why}")
     checks = parse_report(text)
     passed = outcome == "Complete"
     result = {
@@ -171,8 +177,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return 0 if passed else 1
 
 
-def _pods(kube: Kube, job: str) -> list[str]:
-    return [p["metadata"]["name"] for p in kube.items("pods", "-l", f"job-name={job}")]
+def _stuck(pods: list[dict[str, Any]]) -> str:
+    """Why the Job's container never wrote a report (an image pull error, say)."""
+    for pod in pods:
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            for state in (container.get("state") or {}).values():
+                if isinstance(state, dict) and state.get("reason"):
+                    detail = state.get("message") or ""
+                    return f": {state['reason']}" + (f" ({detail})" if detail else "")
+    return ""
 
 
 def _phase(room: dict[str, Any]) -> str:
