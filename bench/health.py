@@ -46,11 +46,25 @@ from gameroom_operator.roomhttp import HttpClient  # noqa: E402
 TOKEN = "bench-token"  # noqa: S105 - a benchmark value
 
 
-FIRST = "127.42.0.1"
+FIRST = ["127.42.0.1"]  # the first room's address: a free block is picked at start
 
 
 def address(index: int) -> str:
-    return str(ipaddress.IPv4Address(FIRST) + index)
+    return str(ipaddress.IPv4Address(FIRST[0]) + index)
+
+
+def free_block() -> str:
+    """The first 127.N.0.1 (N from 42) whose game port is free: two runs of this bench at
+    once (a shared machine) must not serve their rooms on the same addresses."""
+    for octet in range(42, 100):
+        first = f"127.{octet}.0.1"
+        with socket.socket() as sock:
+            try:
+                sock.bind((first, 8080))
+            except OSError:
+                continue
+        return first
+    raise RuntimeError("no free 127.N.0.0/16 block for the rooms")
 
 
 # ---- the rooms: one subprocess, one loopback address per room -------------------------------
@@ -319,7 +333,8 @@ def main() -> None:
     raw = args.profile / "operator.raw.txt" if args.profile else None
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    server, control_port = start_rooms(FIRST, args.rooms)
+    FIRST[0] = free_block()
+    server, control_port = start_rooms(FIRST[0], args.rooms)
     try:
         peer = (
             asyncio.run(peer_phase(args.rooms, args.period, args.seconds))

@@ -40,6 +40,7 @@ from kubesandbox.network.slots import pod_octet
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "operator"))
 
+from fanout import start_profiler, stop_profiler, summarize_profile  # noqa: E402
 from gameroom_operator.demo import Demo  # noqa: E402
 
 OPERATOR_LOG_LEVEL = os.environ.get("BENCH_OPERATOR_LOG_LEVEL", "WARNING")
@@ -242,7 +243,9 @@ def kubeconfig_auth(config: dict[str, Any]) -> tuple[ssl.SSLContext | None, dict
     return context, ({"Authorization": f"Bearer {token}"} if token else {})
 
 
-async def run(demo: Demo, rooms: int, concurrency: int) -> dict[str, Any]:
+async def run(
+    demo: Demo, rooms: int, concurrency: int, profile: Path | None = None
+) -> dict[str, Any]:
     state_dir = demo.state_dir
     config = yaml.safe_load(demo.kubeconfig.read_text())
     upstream = config["clusters"][0]["cluster"]["server"]
@@ -298,6 +301,14 @@ async def run(demo: Demo, rooms: int, concurrency: int) -> dict[str, Any]:
         await asyncio.sleep(2)
         await log.clear()
         version = await current_version(api)
+        profilers = []
+        if profile is not None:
+            for who, sampled in (("operator", sampler), ("sandbox", sandbox)):
+                started_profiler = await start_profiler(
+                    sampled.process.pid, profile / f"{who}.raw.txt"
+                )
+                if started_profiler is not None:
+                    profilers.append(started_profiler)
         cpu_before = sampler.cpu_seconds()
         sandbox_cpu_before = sandbox.cpu_seconds()
         slots = asyncio.Semaphore(concurrency)
@@ -316,6 +327,8 @@ async def run(demo: Demo, rooms: int, concurrency: int) -> dict[str, Any]:
         finished = await all_ready
         cpu_create = sampler.cpu_seconds() - cpu_before
         sandbox_cpu = sandbox.cpu_seconds() - sandbox_cpu_before
+        for profiler in profilers:
+            await stop_profiler(profiler)
         records = await log.records()
         last_deployment = OperatorRequests.last_time(records, "POST", "deployments")
         children_done = started + (last_deployment - started_wall) if last_deployment else finished
@@ -430,13 +443,21 @@ def main() -> int:
     parser.add_argument("--rooms", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--keep", action="store_true", help="keep the sandbox state folder")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy the operator and the sandbox from the first create to the last Ready",
+    )
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     state_dir = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
     demo = prepare(state_dir)
     targets: subprocess.Popen[str] | None = None
     try:
         targets = start_probe_targets(state_dir, args.rooms)
-        result = asyncio.run(run(demo, args.rooms, args.concurrency))
+        result = asyncio.run(run(demo, args.rooms, args.concurrency, args.profile))
     finally:
         if targets is not None:
             targets.kill()
@@ -444,6 +465,16 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(state_dir, ignore_errors=True)
     report(result)
+    if args.profile:
+        for who in ("operator", "sandbox"):
+            raw = args.profile / f"{who}.raw.txt"
+            if not raw.exists():
+                print(f"no profile of the {who} (py-spy missing, or ptrace not allowed)")
+                continue
+            print(f"\nprofile of the {who} (py-spy, CPU samples; raw stacks: {raw})")
+            print(f"  {'self %':>6} {'incl %':>6}  function")
+            for name, self_pct, incl_pct in summarize_profile(raw.read_text(), top=30):
+                print(f"  {self_pct:>6.1f} {incl_pct:>6.1f}  {name}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "reconcile.json").write_text(json.dumps(result, indent=2) + "\n")
