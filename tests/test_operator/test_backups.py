@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
+import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +30,7 @@ from .harness import KUBECTL, ROOT, Kubectl, OperatorProcess, condition, room_ma
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 YEARLY = "0 0 1 1 *"
+S3_HOST = "127.250.0.1"  # loopback, outside kubesandbox's pod and service addresses
 TAKEN: dict[str, dict[str, Any]] = {}  # the backups the restore test took, for the next tests
 JOB_TIMEOUT = 90
 
@@ -337,6 +341,84 @@ def test_a_clone_starts_from_another_rooms_backup(
     )
     refused = ns.run("apply", "-f", "-", stdin=json.dumps(selfish), check=False)
     assert refused.returncode != 0 and "fromRoom names another room" in refused.stderr
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's standalone S3-compatible server on loopback: it stands in for S3 as
+    kubesandbox stands in for Kubernetes (the same wire protocol, boto3 in the Jobs). On an
+    address of its own: inside a kubesandbox Pod 127.0.0.1 is the Pod itself."""
+    with socket.socket() as sock:
+        sock.bind((S3_HOST, 0))
+        port = sock.getsockname()[1]
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", S3_HOST, "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://{S3_HOST}:{port}"
+
+    def up() -> bool:
+        assert proc.poll() is None, log.read_text()
+        try:
+            with urllib.request.urlopen(endpoint + "/moto-api/", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    try:
+        wait_for("moto's S3 server", up, 60)
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.kubesandbox_only  # the Jobs must reach the S3 stand-in on this machine's loopback
+def test_backups_to_an_s3_compatible_store_with_credentials_from_a_secret(
+    ns: Kubectl, rooms: dict[str, dict[str, Any]], s3_endpoint: str
+) -> None:
+    import boto3
+
+    keys = {"AWS_ACCESS_KEY_ID": "drawgame-test", "AWS_SECRET_ACCESS_KEY": "not-a-real-secret"}
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+    )
+    client.create_bucket(Bucket="drawgame-backups")
+    ns.run(
+        "create",
+        "secret",
+        "generic",
+        "s3-creds",
+        *(f"--from-literal={k}={v}" for k, v in keys.items()),
+    )
+    s3 = {
+        "bucket": "drawgame-backups",
+        "endpoint": s3_endpoint,
+        "region": "us-east-1",
+        "credentialsSecret": "s3-creds",
+    }
+    backup = {"enabled": True, "schedule": YEARLY, "destination": {"type": "s3", "s3": s3}}
+    ns.apply(room_manifest("cloud", backup={**backup, "onDelete": "Skip"}))
+    wait_ready(ns, "cloud")
+    backup_now(ns, "cloud", "cloud-first")
+    last = backed_up_by(ns, "cloud", "cloud-first")["status"]["backup"]["lastSuccessful"]
+    assert last["verified"] is True
+    listed = client.list_objects_v2(Bucket="drawgame-backups")
+    keys_stored = sorted(o["Key"] for o in listed.get("Contents", []))
+    stem = f"{ns.namespace}/cloud/{last['name'].removesuffix('.sql')}"
+    assert keys_stored == [f"{stem}.manifest.json", f"{stem}.sql"]
+    assert ns.maybe("pvc", "cloud-backup") is None  # no volume for an s3 destination
+    listing = gameroom(ns, "backups", "cloud", "-o", "json")
+    assert listing.returncode == 0, listing.stderr
+    assert [b["name"] for b in json.loads(listing.stdout)["backups"]] == [last["name"]]
+    ns.run("delete", "gameroom", "cloud", "--wait=false")
 
 
 def test_a_deleted_room_takes_a_final_backup_that_outlives_it(
