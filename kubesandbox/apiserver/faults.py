@@ -14,7 +14,9 @@ fault with that probability from the plan's kinds:
 - `reset`: a watch is served, then its connection is cut after up to `resetAfterSeconds`;
   other requests draw again.
 
-`namespaces` and `userAgents` (substrings) narrow the eligible requests (empty: all).
+`watchRate`, when set, is the rate for watch requests instead (a client opens few watches
+and keeps them long: at 5 % most runs would see no watch fail). `namespaces` and
+`userAgents` (substrings) narrow the eligible requests (empty: all).
 `seed` makes the draws repeatable. Every injected fault is marked in the request log
 (`fault`).
 """
@@ -33,6 +35,7 @@ _WATCH_ONLY = frozenset({"gone", "reset"})
 @dataclass
 class FaultPlan:
     rate: float = 0.0
+    watch_rate: float | None = None
     kinds: tuple[str, ...] = KINDS
     seed: int | None = None
     slow_seconds: float = 1.0
@@ -47,7 +50,7 @@ class FaultPlan:
 
     @property
     def enabled(self) -> bool:
-        return self.rate > 0
+        return self.rate > 0 or bool(self.watch_rate)
 
     @classmethod
     def from_dict(cls, raw: Any) -> FaultPlan:
@@ -59,6 +62,7 @@ class FaultPlan:
             raise ValueError("faults must be a mapping")
         known = {
             "rate",
+            "watchRate",
             "kinds",
             "seed",
             "slowSeconds",
@@ -73,6 +77,9 @@ class FaultPlan:
         rate = _number(raw, "rate", 0.0)
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"faults.rate must be between 0 and 1, not {rate}")
+        watch_rate = None if raw.get("watchRate") is None else _number(raw, "watchRate", 0.0)
+        if watch_rate is not None and watch_rate > 1.0:
+            raise ValueError(f"faults.watchRate must be between 0 and 1, not {watch_rate}")
         kinds = tuple(raw.get("kinds") or KINDS)
         bad = [k for k in kinds if k not in KINDS]
         if bad:
@@ -82,6 +89,7 @@ class FaultPlan:
             raise ValueError("faults.seed must be an integer")
         return cls(
             rate=rate,
+            watch_rate=watch_rate,
             kinds=kinds,
             seed=seed,
             slow_seconds=_number(raw, "slowSeconds", 1.0),
@@ -94,6 +102,7 @@ class FaultPlan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "rate": self.rate,
+            "watchRate": self.watch_rate,
             "kinds": list(self.kinds),
             "seed": self.seed,
             "slowSeconds": self.slow_seconds,
@@ -111,7 +120,8 @@ class FaultPlan:
             return None
         if self.user_agents and not any(u in user_agent for u in self.user_agents):
             return None
-        if self._rng.random() >= self.rate:
+        rate = self.watch_rate if watch and self.watch_rate is not None else self.rate
+        if self._rng.random() >= rate:
             return None
         fitting = [k for k in self.kinds if _fits(k, method, watch)]
         return self._rng.choice(fitting) if fitting else None

@@ -60,7 +60,9 @@ async def test_no_faults_unless_asked(api: Client) -> None:
     status, body = await api.faults({})
     assert status == 200 and body["rate"] == 0
     for i in range(50):
-        code, _, _ = await api.call("POST", "/api/v1/namespaces/hit/configmaps", config_map(f"c{i}"))
+        code, _, _ = await api.call(
+            "POST", "/api/v1/namespaces/hit/configmaps", config_map(f"c{i}")
+        )
         assert code == 201
     assert not [r for r in api.server.requests if r["fault"]]
 
@@ -132,6 +134,10 @@ async def test_a_seeded_rate_is_repeatable_and_near_its_value() -> None:
         plan = FaultPlan(rate=0.05, seed=seed)
         return [plan.draw("PATCH", False, "ns", "ua") for _ in range(2000)]
 
+    watches = FaultPlan(rate=0.0, watch_rate=1.0, seed=1)
+    assert watches.draw("GET", True, "ns", "ua") in ("error", "throttle", "gone", "reset")
+    assert watches.draw("GET", False, "ns", "ua") is None  # other requests: rate 0
+
     first = draws(7)
     assert first == draws(7)
     hits = [d for d in first if d]
@@ -142,6 +148,7 @@ async def test_a_seeded_rate_is_repeatable_and_near_its_value() -> None:
 async def test_bad_plans_are_refused_with_the_field_named(api: Client, tmp_path: Path) -> None:
     for plan, field in (
         ({"rate": 2}, "rate"),
+        ({"watchRate": 1.5}, "watchRate"),
         ({"kinds": ["boom"]}, "kinds"),
         ({"rate": 0.1, "typo": 1}, "typo"),
         ({"slowSeconds": "x"}, "slowSeconds"),
