@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import structlog
 
 from .kube import ApiError, Kube, api_path
@@ -107,10 +108,16 @@ class ChildWatch:
                 while True:
                     version = await self._watch(version)
             except Gone:
+                # The API server no longer has our resourceVersion: list again (one line,
+                # so each expired watch shows in the log).
+                log.info("child_watch_expired", kind=self.kind.plural, ns=self.namespace or "*")
                 continue
             except asyncio.CancelledError:
                 raise
-            except (ApiError, OSError, TimeoutError, ValueError) as error:
+            except (ApiError, OSError, TimeoutError, ValueError, aiohttp.ClientError) as error:
+                # aiohttp.ClientError: the stream was cut mid-answer (a load balancer, an API
+                # server restart); without it a cut watch ended this task for good and the
+                # operator went deaf to the kind.
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 failures += 1
                 log.warning(

@@ -16,10 +16,17 @@ from typing import Any
 
 import aiohttp
 import orjson
+import structlog
 
 from . import __version__, fastjson, metrics
 
 USER_AGENT = f"gameroom-operator/{__version__}"
+# A throttled request (429) is sent again after the Retry-After the API server gives, at
+# most this many times and never after more than THROTTLE_MAX_WAIT seconds.
+THROTTLE_RETRIES = 3
+THROTTLE_MAX_WAIT = 10.0
+
+log = structlog.get_logger("gameroom_operator")
 
 
 class ApiError(Exception):
@@ -168,15 +175,25 @@ class Kube:
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         session = await self._ensure()
-        metrics.API_CALLS.labels(verb=method).inc()
         data = None if body is None else orjson.dumps(body)
         headers = {"Content-Type": content_type} if body is not None else {}
-        async with session.request(method, path, data=data, headers=headers, params=params) as r:
-            raw = await r.read()
-            if r.status >= 400:
+        for attempt in range(THROTTLE_RETRIES + 1):
+            metrics.API_CALLS.labels(verb=method).inc()
+            async with session.request(
+                method, path, data=data, headers=headers, params=params
+            ) as r:
+                raw = await r.read()
+                if r.status < 400:
+                    return fastjson.loads(raw) if raw else {}
                 metrics.API_ERRORS.labels(verb=method, code=str(r.status)).inc()
-                raise ApiError(r.status, method, path, raw.decode("utf-8", "replace"))
-            return fastjson.loads(raw) if raw else {}
+                wait = _retry_after(r.status, r.headers.get("Retry-After"))
+                if wait is None or attempt == THROTTLE_RETRIES:
+                    raise ApiError(r.status, method, path, raw.decode("utf-8", "replace"))
+            # Throttled (429): the API server says when to come back; as client-go does,
+            # wait that long and send the same request again instead of failing the pass.
+            log.info("api_throttled", method=method, path=path, retry_after=wait)
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     async def text(self, path: str, params: dict[str, str] | None = None) -> str:
         """A plain-text GET (a Pod's log)."""
@@ -230,3 +247,14 @@ class Kube:
         except ApiError as error:
             if error.status != 404:
                 raise
+
+
+def _retry_after(status: int, header: str | None) -> float | None:
+    """Seconds to wait before sending a throttled request again, or None: not throttled."""
+    if status != 429:
+        return None
+    try:
+        seconds = float(header) if header else 1.0
+    except ValueError:
+        seconds = 1.0
+    return min(max(seconds, 0.0), THROTTLE_MAX_WAIT)

@@ -25,6 +25,10 @@ from typing import Generic, TypeVar
 import structlog
 
 log = structlog.get_logger("gameroom_operator")
+# A failed pass runs again after 1, 2, 4 ... seconds, at most 30: soon after a one-off API
+# error, never a hot loop against an API server that keeps failing.
+FAILED_PASS_BASE = 1.0
+FAILED_PASS_MAX = 30.0
 
 K = TypeVar("K", bound=Hashable)
 Handler = Callable[[K], Awaitable[float | None]]
@@ -48,6 +52,7 @@ class WorkQueue(Generic[K]):
         self._busy: set[K] = set()
         self._again: dict[K, float] = {}  # keys added while busy -> due time
         self._handed: dict[K, float] = {}  # due, handed to the workers, not taken yet
+        self._failures: dict[K, int] = {}  # failed passes in a row, for the back-off
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf  # when the armed timer fires (inf: none armed)
@@ -75,6 +80,7 @@ class WorkQueue(Generic[K]):
         """Drop the key's waiting entry (the room is gone); a pass under way finishes."""
         self._due.pop(key, None)
         self._again.pop(key, None)
+        self._failures.pop(key, None)
 
     def overdue(self) -> float:
         """Seconds the most overdue waiting pass is late (0 when none is): a queue whose
@@ -152,9 +158,19 @@ class WorkQueue(Generic[K]):
                 next_in = await self._handler(key)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - one room's failure must not stop the queue
-                log.exception("room_pass_failed", key=str(key))
-                next_in = 30.0
+            except Exception as error:  # noqa: BLE001 - one room's failure must not stop the queue
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+                next_in = min(FAILED_PASS_MAX, FAILED_PASS_BASE * 2 ** (failures - 1))
+                if _transient(error):
+                    # The API server failed this once (500, 409, 429, a cut connection): one
+                    # line, no traceback; the pass runs again after a growing pause.
+                    log.warning(
+                        "room_pass_failed", key=str(key), error=str(error)[:300], retry_in=next_in
+                    )
+                else:
+                    log.exception("room_pass_failed", key=str(key), retry_in=next_in)
+            else:
+                self._failures.pop(key, None)
             finally:
                 self._busy.discard(key)
                 self.handled += 1
@@ -164,3 +180,11 @@ class WorkQueue(Generic[K]):
                 self.add(key, again - self._clock())
             if next_in is not None:
                 self.add(key, next_in)
+
+
+def _transient(error: Exception) -> bool:
+    """An API answer (the client's errors carry an HTTP status) or a lost connection: the
+    world failed, not our code."""
+    return isinstance(getattr(error, "status", None), int) or isinstance(
+        error, ConnectionError | TimeoutError
+    )

@@ -89,7 +89,7 @@ async def test_the_handler_schedules_its_next_pass_and_failures_come_back() -> N
     async def handle(key: str) -> float | None:
         passes.append(time.monotonic())
         if len(passes) == 1:
-            raise RuntimeError("boom")  # logged; the key comes back (after 30 s)
+            raise RuntimeError("boom")  # logged; the key comes back (after 1 s)
         return 0.05 if len(passes) < 4 else None
 
     queue: WorkQueue[str] = WorkQueue(handle, workers=1)
@@ -98,11 +98,45 @@ async def test_the_handler_schedules_its_next_pass_and_failures_come_back() -> N
         queue.add("room")
         await until("the failed pass", lambda: len(passes) == 1)
         due = queue.due_in("room")
-        assert due is not None and 25 < due <= 30
+        assert due is not None and 0 < due <= 1
         queue.add("room")  # an event brings it back sooner
         await until("three more passes", lambda: len(passes) == 4)
         await until("nothing more due", lambda: queue.due_in("room") is None)
         assert all(b - a >= 0.04 for a, b in zip(passes[1:], passes[2:], strict=False))
+    finally:
+        await queue.stop()
+
+
+class ApiFailure(Exception):
+    status = 500
+
+
+async def test_failed_passes_back_off_doubling_to_30_s_and_reset_on_success() -> None:
+    outcomes = ["fail"] * 7 + ["ok", "fail"]
+    passes: list[str] = []
+
+    async def handle(key: str) -> float | None:
+        outcome = outcomes[len(passes)]
+        passes.append(outcome)
+        if outcome == "fail":
+            raise ApiFailure("PATCH ... -> 500")
+        return None
+
+    queue: WorkQueue[str] = WorkQueue(handle, workers=1)
+    queue.start()
+    try:
+        # 1, 2, 4 ... seconds, capped at 30; a good pass starts again from 1 s.
+        expected = [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, None, 1.0]
+        for count, pause in enumerate(expected, start=1):
+            queue.add("room")  # run it now instead of waiting for the back-off
+            await until(f"pass {count}", lambda c=count: len(passes) == c)
+            if pause is None:
+                await until("nothing due after the good pass", lambda: queue.due_in("room") is None)
+                continue
+            await until("the failed pass requeued", lambda: queue.due_in("room") is not None)
+            due = queue.due_in("room")
+            # Less by the time since the failure; up to 0.1 s more on the queue's grid.
+            assert due is not None and pause - 1.0 < due <= pause + 0.1, (count, due)
     finally:
         await queue.stop()
 
