@@ -140,9 +140,14 @@ class BackupConcern:
 
     def _gauge(self, state: RoomState, shown: BackupView) -> None:
         last = shown.backup.get("lastSuccessful") or {}
-        taken = parse_time(last.get("time"))
-        if taken is not None and last.get("verified"):
-            metrics.BACKUP_LAST_SUCCESS.labels(state.namespace, state.name).set(taken.timestamp())
+        taken = parse_time(last.get("time")) if last.get("verified") else None
+        # Until a first verified backup: when backups were enabled, so that
+        # GameRoomBackupStale also fires for a room that never got one.
+        since = taken or parse_time(shown.backup.get("enabledSince"))
+        if since is not None:
+            metrics.BACKUP_LAST_SUCCESS.labels(state.namespace, state.name).set(since.timestamp())
+        for result in ("succeeded", "failed"):  # both exported from 0, for increase()
+            metrics.BACKUPS.labels(state.namespace, state.name, result)
         if last.get("sizeBytes") is not None:
             metrics.BACKUP_BYTES.labels(state.namespace, state.name).set(last["sizeBytes"])
 
@@ -468,6 +473,9 @@ def drop_metrics(state: RoomState) -> None:
     for gauge in (metrics.BACKUP_LAST_SUCCESS, metrics.BACKUP_BYTES):
         with contextlib.suppress(KeyError):
             gauge.remove(state.namespace, state.name)
+    for result in ("succeeded", "failed"):
+        with contextlib.suppress(KeyError):
+            metrics.BACKUPS.remove(state.namespace, state.name, result)
 
 
 def job_from_cronjob(cronjob: dict[str, Any], name: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,15 @@ def test_a_failing_backup_sets_backup_succeeded_false_with_the_reason_and_an_eve
     labels = f'namespace="{ns.namespace}",result="failed",room="leaky"'
     key = f"gameroom_operator_backups_total{{{labels}}}"
     assert metrics[key] == 1
+    assert metrics[key.replace('"failed"', '"succeeded"')] == 0  # exported from 0
+    # No verified backup yet: the last-success sample is when backups were enabled, so
+    # GameRoomBackupStale fires for a room that never got one.
+    since = datetime.strptime(room["status"]["backup"]["enabledSince"], "%Y-%m-%dT%H:%M:%SZ")
+    stale_key = (
+        "gameroom_operator_backup_last_success_timestamp_seconds"
+        f'{{namespace="{ns.namespace}",room="leaky"}}'
+    )
+    assert metrics[stale_key] == since.replace(tzinfo=UTC).timestamp()
 
 
 def test_a_restore_brings_back_the_backups_rows_and_runs_once_per_request(
