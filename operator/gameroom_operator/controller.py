@@ -300,6 +300,8 @@ class Controller:
                 state.applied_generation is not None or n.FINAL_BACKUP_FINALIZER in finalizers
             ):
                 self.queue.add(key)  # a final backup holds it even after an operator restart
+            elif self.rollout.asked(state):
+                self.queue.add(key)  # kubectl gameroom rollout --now
             return
         if event_type == "ADDED" and not state.status and state.attempts == 0:
             state.fresh = True  # created while we watch: its children cannot exist yet

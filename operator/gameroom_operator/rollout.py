@@ -39,6 +39,9 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 OUTCOME_ANNOTATION = f"{GROUP}/outcome"
 OUTCOME_REASON_ANNOTATION = f"{GROUP}/outcome-reason"
 REVISION_LABEL = f"{GROUP}/revision-of"
+# Set by `kubectl gameroom rollout NAME --now` (a new value each time): a waiting update is
+# applied at once.
+ROLLOUT_NOW_ANNOTATION = f"{GROUP}/rollout-now"
 SETTINGS_SECTIONS = ("game", "rateLimits")  # what the config hash covers besides the name
 
 IDLE = "Idle"

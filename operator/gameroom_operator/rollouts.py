@@ -29,6 +29,7 @@ from .rollout import (
     OUTCOME_REASON_ANNOTATION,
     PROGRESSING,
     REVISION_LABEL,
+    ROLLOUT_NOW_ANNOTATION,
     VERIFYING,
     WAITING,
     Activity,
@@ -68,6 +69,7 @@ class Memory:
     progress: Progress = field(default_factory=Progress)
     spec: tuple[int, RolloutSpec] | None = None  # spec.rollout, validated once per spec
     wanted: tuple[int, str, str, str] | None = None  # (id(spec), image, settings hash, key)
+    forced: str = ""  # the last rollout-now annotation acted on
 
     def by_key(self, key: str) -> Revision | None:
         return next((r for r in self.revisions.values() if r.key == key), None)
@@ -87,6 +89,12 @@ class RolloutConcern:
         pin the one its rollout renders."""
         if state.rollout is None and state.uid and not state.deleting:
             await self._load(state)
+
+    def asked(self, state: RoomState) -> bool:
+        """`kubectl gameroom rollout --now` asked for something not yet acted on."""
+        memory: Memory | None = state.rollout
+        wanted = state.annotations.get(ROLLOUT_NOW_ANNOTATION, "")
+        return memory is not None and bool(wanted) and wanted != memory.forced
 
     async def step(self, state: RoomState) -> float | None:
         if state.deleting or state.applied_generation is None or not state.uid:
@@ -119,9 +127,21 @@ class RolloutConcern:
             and state.pod_config_hash == update.settings_hash,
             failure=state.pod_failure,
         )
+        asked = state.annotations.get(ROLLOUT_NOW_ANNOTATION, "")
+        force = bool(asked) and asked != memory.forced
         decision = decide(
-            spec, progress, desired.number, pod, state.assessment, activity, time.time()
+            spec, progress, desired.number, pod, state.assessment, activity, time.time(), force
         )
+        if force:
+            memory.forced = asked
+            if progress.phase == WAITING and decision.apply:
+                await self.executor.event(
+                    state,
+                    "Normal",
+                    "RolloutForced",
+                    f"kubectl gameroom rollout --now: revision {desired.number} is applied "
+                    "without waiting for the turn to end.",
+                )
         await self._carry_out(state, memory, decision)
         return decision.recheck_in
 
@@ -279,7 +299,11 @@ class RolloutConcern:
         except (ApiError, OSError, TimeoutError) as error:
             log.warning("revisions_unread", room=state.name, ns=state.namespace, error=str(error))
             return
-        memory = Memory(progress=progress_from(state.status.get("rollout")))
+        memory = Memory(
+            progress=progress_from(state.status.get("rollout")),
+            # An annotation from before this run was acted on then (or is stale).
+            forced=state.annotations.get(ROLLOUT_NOW_ANNOTATION, ""),
+        )
         for item in listed.get("items") or []:
             owners = (item.get("metadata") or {}).get("ownerReferences") or []
             if not any(o.get("uid") == state.uid for o in owners):
@@ -385,6 +409,11 @@ class RolloutConcern:
 
 
 def annotations_of(body: dict[str, Any]) -> dict[str, str]:
-    """The room's annotations a rollout reads (the change-cause of a new revision)."""
+    """The room's annotations a rollout reads (the change-cause of a new revision, and
+    kubectl gameroom rollout --now)."""
     annotations = (body.get("metadata") or {}).get("annotations") or {}
-    return {CHANGE_CAUSE: str(annotations[CHANGE_CAUSE])} if CHANGE_CAUSE in annotations else {}
+    return {
+        key: str(annotations[key])
+        for key in (CHANGE_CAUSE, ROLLOUT_NOW_ANNOTATION)
+        if key in annotations
+    }

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -27,7 +29,7 @@ import yaml
 
 from kubesandbox.testing import SandboxProcess
 
-from .harness import ROOT, Kubectl, OperatorProcess, condition, wait_for
+from .harness import KUBECTL, ROOT, Kubectl, OperatorProcess, condition, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.kubesandbox_only, pytest.mark.timeout(300)]
 
@@ -36,23 +38,23 @@ IMAGE = "drawgame.test/sickroom"
 FAST = {"healthWindowSeconds": 10, "progressDeadlineSeconds": 10}
 
 # name: (spec.rollout, the image or spec change of the second revision)
+# Immediate rollouts; a deadline long enough for a crash loop to show first (the old Pod
+# stops first: its preStop sleep is 5 s).
+NOW = {**FAST, "strategy": "Immediate", "progressDeadlineSeconds": 40}
+
+# name: (spec.rollout, the image or spec change of the second revision)
 ROOMS: dict[str, dict[str, Any]] = {
-    "crash": {"rollout": {**FAST, "strategy": "Immediate"}, "next": {"image": f"{IMAGE}:crash"}},
+    "crash": {"rollout": NOW, "next": {"image": f"{IMAGE}:crash"}},
     "stuck": {
-        "rollout": {**FAST, "strategy": "Immediate"},
+        "rollout": {**NOW, "progressDeadlineSeconds": 10},
         "next": {"image": f"{IMAGE}:never-ready"},
     },
-    "dbbad": {"rollout": {**FAST, "strategy": "Immediate"}, "next": {"image": f"{IMAGE}:db-fails"}},
-    "halt": {
-        "rollout": {**FAST, "strategy": "Immediate", "autoRollback": False},
-        "next": {"image": f"{IMAGE}:crash"},
-    },
-    "hist": {
-        "rollout": {**FAST, "strategy": "Immediate", "revisionHistoryLimit": 2},
-        "next": {"game": {"rounds": 4}},
-    },
+    "dbbad": {"rollout": NOW, "next": {"image": f"{IMAGE}:db-fails"}},
+    "halt": {"rollout": {**NOW, "autoRollback": False}, "next": {"image": f"{IMAGE}:crash"}},
+    "hist": {"rollout": {**NOW, "revisionHistoryLimit": 2}, "next": {"game": {"rounds": 4}}},
     "wait": {"rollout": {**FAST, "maxWaitSeconds": 600}, "next": {"image": f"{IMAGE}:healthy.2"}},
     "maxw": {"rollout": {**FAST, "maxWaitSeconds": 3}, "next": {"image": f"{IMAGE}:healthy.2"}},
+    "now": {"rollout": {**FAST, "maxWaitSeconds": 600}, "next": {"image": f"{IMAGE}:healthy.2"}},
 }
 
 
@@ -195,6 +197,20 @@ def second(kubectl: Kubectl, name: str, cause: str = "") -> float:
     return time.monotonic()
 
 
+def gameroom(kubectl: Kubectl, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl gameroom ARGS`, found by kubectl's plugin discovery on PATH."""
+    path = f"{Path(KUBECTL).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    result = subprocess.run(
+        [KUBECTL, "gameroom", *args, "-n", kubectl.namespace, "--kubeconfig", kubectl.kubeconfig],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": path},
+    )
+    assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result
+
+
 def test_first_revision_is_recorded_as_a_controller_revision(first: dict[str, Any]) -> None:
     [made] = first["crash"]
     assert made["data"]["image"] == f"{IMAGE}:healthy"
@@ -284,17 +300,75 @@ def test_history_keeps_its_limit(kubectl: Kubectl, first: dict[str, Any]) -> Non
     assert [int(r["revision"]) for r in kept] == [2, 3]  # revisionHistoryLimit: 2
     assert kept[-1]["data"]["settings"]["game"]["rounds"] == 5
     assert all(r["metadata"]["annotations"]["drawgame.dev/outcome"] == "Succeeded" for r in kept)
+    # A dry run validates and changes nothing.
+    manifest = room(kubectl, "hist")
+    manifest["spec"]["image"] = f"{IMAGE}:healthy.3"
+    for key in ("resourceVersion", "managedFields", "uid", "creationTimestamp", "generation"):
+        manifest["metadata"].pop(key, None)
+    manifest.pop("status")
+    dry = kubectl.run(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--dry-run=server",
+        "-o",
+        "json",
+        "-f",
+        "-",
+        stdin=json.dumps(manifest),
+    )
+    assert json.loads(dry.stdout)["spec"]["image"] == f"{IMAGE}:healthy.3"
+    assert room(kubectl, "hist")["spec"]["image"] == f"{IMAGE}:healthy"
+    manifest["spec"]["rollout"] = {"healthWindowSeconds": 5}
+    refused = kubectl.run(
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "-f",
+        "-",
+        stdin=json.dumps(manifest),
+        check=False,
+    )
+    assert refused.returncode != 0 and "healthWindowSeconds" in refused.stderr
+    # kubectl gameroom history: the table for people, JSON for scripts.
+    listed = json.loads(gameroom(kubectl, "history", "hist", "-o", "json").stdout)
+    assert [r["revision"] for r in listed["revisions"]] == [2, 3]
+    assert listed["rollout"]["currentRevision"] == 3
+    screen = gameroom(kubectl, "history", "hist").stdout
+    assert "REVISION" in screen and "CHANGE-CAUSE" in screen
+    [line] = [row for row in screen.splitlines() if row.startswith("3 ")]
+    assert "Succeeded" in line and line.endswith("current")
+    # kubectl gameroom rollback --to-revision 2: the spec goes back, and is rolled out as
+    # the newest revision with the change-cause.
+    told = gameroom(kubectl, "rollback", "hist", "--to-revision", "2").stdout
+    assert "revision 2" in told
+    assert room(kubectl, "hist")["spec"]["game"]["rounds"] == 4
+    wait_for(
+        "the rollback rolled out",
+        lambda: (
+            (found := rollout(kubectl, "hist")).get("phase") == "Succeeded"
+            and found.get("currentRevision") == 4
+        ),
+        90,
+    )
+    back = revisions(kubectl, "hist")
+    assert [int(r["revision"]) for r in back] == [3, 4]
+    assert back[-1]["data"]["settings"]["game"]["rounds"] == 4
+    cause = back[-1]["metadata"]["annotations"]["kubernetes.io/change-cause"]
+    assert cause == "kubectl gameroom rollback --to-revision 2"
 
 
 def test_wait_for_idle_holds_the_update_until_the_turn_ends(
     kubectl: Kubectl, first: dict[str, Any]
 ) -> None:
     admin_call(kubectl, "maxw", "PUT", "/admin/test/turn", {"seconds": 600, "players": 3})
+    admin_call(kubectl, "now", "PUT", "/admin/test/turn", {"seconds": 600, "players": 3})
     asked = datetime.now(UTC).timestamp()
     admin_call(kubectl, "wait", "PUT", "/admin/test/turn", {"seconds": 8, "players": 3})
     turn_ends = asked + 8  # at the latest a moment later, in the stand-in
     second(kubectl, "wait")
     second(kubectl, "maxw")
+    second(kubectl, "now")
     waiting = wait_for("wait holds the update", lambda: rollout_is(kubectl, "wait", "Waiting"), 30)
     assert waiting["waitingSince"] and waiting["updateRevision"] == 2
     assert serving(kubectl, "wait", f"{IMAGE}:healthy")  # the turn goes on, on the old version
@@ -314,6 +388,12 @@ def test_wait_for_idle_holds_the_update_until_the_turn_ends(
     assert applied >= turn_ends - 1.0  # startedAt has whole seconds
     wait_for("wait verified", lambda: rollout_is(kubectl, "wait", "Succeeded"), 60)
     assert serving(kubectl, "wait", f"{IMAGE}:healthy.2")
+    # kubectl gameroom rollout --now: the waiting update is applied during the turn.
+    wait_for("now waits", lambda: rollout_is(kubectl, "now", "Waiting"), 30)
+    assert "applied now" in gameroom(kubectl, "rollout", "now", "--now").stdout
+    forced = wait_for("now applied", lambda: event(kubectl, "now", "RolloutForced"), 30)
+    assert "revision 2" in forced["message"]
+    wait_for("now verified", lambda: rollout_is(kubectl, "now", "Succeeded"), 60)
     # maxWaitSeconds: 3 ends the wait during a 600 s turn, with an event.
     expired = wait_for("maxw applies", lambda: event(kubectl, "maxw", "RolloutWaitExpired"), 60)
     assert "maxWaitSeconds=3" in expired["message"]
