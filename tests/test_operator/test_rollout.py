@@ -239,6 +239,18 @@ def test_bad_versions_are_rolled_back_with_a_reason_and_the_old_version_serves(
             lambda n=name: serving(kubectl, n, f"{IMAGE}:healthy"),
             60,
         )
+        served = datetime.now(UTC).timestamp()
+        if name == "crash":
+            # The first failure signal: the kubelet's BackOff event for the crashing Pod.
+            signals = [
+                e
+                for e in kubectl.json("events")["items"]
+                if e["reason"] == "BackOff" and e["involvedObject"]["name"].startswith("crash-")
+            ]
+            first_signal = min(
+                datetime.fromisoformat(e["firstTimestamp"].replace("Z", "+00:00")) for e in signals
+            )
+            signal_to_serving = served - first_signal.timestamp()
         back[name] = time.monotonic() - asked[name]
         warned = wait_for(
             f"{name}: RolledBack event", lambda n=name: event(kubectl, n, "RolledBack")
@@ -272,6 +284,8 @@ def test_bad_versions_are_rolled_back_with_a_reason_and_the_old_version_serves(
     assert deployment_image(kubectl, "crash") == f"{IMAGE}:healthy"
     assert len(revisions(kubectl, "crash")) == 2
     print(f"from the spec change to the old version serving again: {back}")
+    print(f"crash loop: first BackOff event to the old version serving: {signal_to_serving:.1f}s")
+    assert signal_to_serving <= 15.0
 
 
 def test_auto_rollback_false_halts_and_reports(kubectl: Kubectl, first: dict[str, Any]) -> None:
