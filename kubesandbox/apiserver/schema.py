@@ -527,9 +527,24 @@ _CEL_FUNCTIONS: dict[str, Any] = {
 }
 
 
+class _Runner(celpy.InterpretedRunner):
+    """cel-python's tree-walking runner with its base activation (the standard functions
+    and type annotations) made once per rule instead of at every evaluation (a sixth to a
+    quarter of the CRD's root rules' time). An evaluation only reads it: the evaluator binds
+    `self` and `oldSelf` on a clone. (The transpiling CompiledRunner is faster still but
+    answers differently when a rule meets an evaluation error inside `||`.)"""
+
+    _base: Any = None
+
+    def new_activation(self) -> Any:
+        if self._base is None:
+            self._base = super().new_activation()
+        return self._base
+
+
 @functools.lru_cache(maxsize=1024)
 def _cel_program(expression: str) -> Any:
-    env = celpy.Environment()
+    env = celpy.Environment(runner_class=_Runner)
     return env.program(env.compile(expression), functions=_CEL_FUNCTIONS)
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubesandbox.apiserver.schema import validate
+import celpy
+import pytest
+
+from kubesandbox.apiserver.schema import _cel_eval, validate
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -78,3 +81,19 @@ def test_transition_rules_use_the_old_object_on_updates() -> None:
     )
     # On create, transition rules do not run.
     assert messages(room("r", size=0, storageClass="fast")) == []
+
+
+def test_a_rule_evaluated_again_carries_nothing_over() -> None:
+    """Each rule's program keeps its base activation between evaluations: the values of
+    one evaluation (self, oldSelf, a macro's variable) never leak into the next."""
+    rule = "self.items.all(x, x > 0) && !has(self.z)"
+    answers = [
+        bool(_cel_eval(rule, {"self": celpy.json_to_cel(value)}))
+        for value in ({"items": [1, 2]}, {"items": [1, -2]}, {"items": [3]}, {"items": [], "z": 1})
+    ]
+    assert answers == [True, False, True, False]
+    transition = "oldSelf.n < self.n"
+    both = {"self": celpy.json_to_cel({"n": 2}), "oldSelf": celpy.json_to_cel({"n": 1})}
+    assert bool(_cel_eval(transition, both))
+    with pytest.raises(celpy.CELEvalError, match="oldSelf"):  # not the last one's oldSelf
+        _cel_eval(transition, {"self": celpy.json_to_cel({"n": 2})})
