@@ -121,6 +121,11 @@ class _Connection(asyncio.Protocol):
         self.transport.write(request)
         return waiter
 
+    @property
+    def usable(self) -> bool:
+        """Open, and not closing (the room's end of an idle connection may have gone)."""
+        return not self.closed and self.transport is not None and not self.transport.is_closing()
+
     def _timed_out(self) -> None:
         self._timer = None
         self._fail(TimeoutError("the room did not answer in time"))
@@ -321,7 +326,7 @@ class HttpClient:
         deadline = loop.time() + timeout
         key = (host, port)
         connection = self._idle.pop(key, None)
-        if connection is not None and not connection.closed:
+        if connection is not None and connection.usable:
             answer = connection.send(request, deadline)
             return Pending(self, answer, key, request, deadline)
         task = loop.create_task(self._connect_and_send(key, request, deadline))
