@@ -170,6 +170,13 @@ class Sandbox:
         """Inject API faults from now on (the config file's `faults:` keys; `{}` stops them)."""
         return dict(self._sandbox_call("PUT", "/sandbox/v1/faults", plan))
 
+    def set_killpoint(self, point: dict[str, Any]) -> dict[str, Any]:
+        """SIGKILL a process right after a given write (see the README); `{}` clears it."""
+        return dict(self._sandbox_call("PUT", "/sandbox/v1/killpoint", point))
+
+    def killpoint(self) -> dict[str, Any]:
+        return dict(self._sandbox_call("GET", "/sandbox/v1/killpoint"))
+
     def _sandbox_call(
         self, method: str, path: str = "/sandbox/v1/requests", body: Any = None
     ) -> Any:

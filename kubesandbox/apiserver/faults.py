@@ -150,3 +150,64 @@ def _strings(raw: dict[str, Any], key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"faults.{key} must be a list of strings")
     return tuple(value)
+
+
+@dataclass
+class KillPoint:
+    """SIGKILL a client process right after the API server has done the `nth` write that
+    matches (before the client hears the answer): crash tests find a client's kill points
+    from the request log and kill it at each (PUT /sandbox/v1/killpoint)."""
+
+    pid: int
+    method: str
+    resource: str
+    subresource: str = ""
+    nth: int = 1
+    user_agent: str = ""
+    seen: int = 0
+    fired: bool = False
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> KillPoint:
+        if not isinstance(raw, dict):
+            raise ValueError("killpoint must be a mapping")
+        pid, nth = raw.get("pid"), raw.get("nth", 1)
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1:
+            raise ValueError("killpoint.pid must be a process id above 1")
+        if not isinstance(nth, int) or isinstance(nth, bool) or nth < 1:
+            raise ValueError("killpoint.nth must be an integer >= 1")
+        method = raw.get("method")
+        if method not in WRITES:
+            raise ValueError(f"killpoint.method must be one of {sorted(WRITES)}")
+        resource = raw.get("resource")
+        if not isinstance(resource, str) or not resource:
+            raise ValueError("killpoint.resource must name a resource (deployments, ...)")
+        return cls(
+            pid=pid,
+            method=method,
+            resource=resource,
+            subresource=str(raw.get("subresource") or ""),
+            nth=nth,
+            user_agent=str(raw.get("userAgent") or ""),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "method": self.method,
+            "resource": self.resource,
+            "subresource": self.subresource,
+            "nth": self.nth,
+            "userAgent": self.user_agent,
+            "seen": self.seen,
+            "fired": self.fired,
+        }
+
+    def due(self, method: str, resource: str, subresource: str, user_agent: str) -> bool:
+        """Count a successful write; True when it is the one to kill after."""
+        if self.fired or method != self.method or resource != self.resource:
+            return False
+        if subresource != self.subresource or self.user_agent not in user_agent:
+            return False
+        self.seen += 1
+        return self.seen == self.nth

@@ -9,6 +9,7 @@ import collections
 import contextlib
 import json
 import os
+import signal
 import ssl
 import tempfile
 import time
@@ -28,7 +29,7 @@ from .builtin_schemas import remove_fields, type_error, unknown_fields
 from .core import PATCH_APPLY, ApiCore, DeleteOptions, _micro_now
 from .errors import ApiError
 from .events import CORE_EVENTS, EVENTS_V1, to_core, to_v1
-from .faults import FaultPlan
+from .faults import FaultPlan, KillPoint
 from .patching import json_patch, merge_patch
 from .persistence import StateFiles
 from .resources import REVIEW_KINDS, ResourceType
@@ -142,6 +143,7 @@ class ApiServer:
         # Injected API faults (faults.py): off unless the config or PUT /sandbox/v1/faults
         # sets a rate.
         self.faults = FaultPlan()
+        self.killpoint: KillPoint | None = None
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 << 20)
         self._routes()
         self._runner: web.AppRunner | None = None
@@ -289,6 +291,8 @@ class ApiServer:
         except Exception as exc:
             log.exception("apiserver.internal_error", path=request.path)
             response = _error_response(ApiError(500, f"Internal error occurred: {exc}"))
+        if self.killpoint is not None and response.status < 400:
+            self._maybe_kill(request, info)
         if not request.path.startswith("/sandbox/"):
             self.requests.append(
                 {
@@ -359,6 +363,28 @@ class ApiServer:
             asyncio.get_running_loop().call_later(self.faults.reset_delay(), transport.abort)
         return await handler(request)
 
+    def _maybe_kill(self, request: web.Request, info: RequestInfo) -> None:
+        point = self.killpoint
+        if point is None or not point.due(
+            request.method, info.resource, info.subresource, request.headers.get("User-Agent", "")
+        ):
+            return
+        point.fired = True
+        log.info("apiserver.killpoint_fired", **point.to_dict(), path=request.path)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(point.pid, signal.SIGKILL)
+
+    async def _get_killpoint(self, request: web.Request) -> web.Response:
+        return _json(self.killpoint.to_dict() if self.killpoint else {})
+
+    async def _put_killpoint(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            self.killpoint = KillPoint.from_dict(body) if body else None
+        except ValueError as exc:
+            return _json({"error": str(exc)}, status=400)
+        return _json(self.killpoint.to_dict() if self.killpoint else {})
+
     async def _get_faults(self, request: web.Request) -> web.Response:
         return _json(self.faults.to_dict())
 
@@ -385,6 +411,8 @@ class ApiServer:
         r.add_get("/sandbox/v1/info", self._sandbox_info)
         r.add_get("/sandbox/v1/faults", self._get_faults)
         r.add_put("/sandbox/v1/faults", self._put_faults)
+        r.add_get("/sandbox/v1/killpoint", self._get_killpoint)
+        r.add_put("/sandbox/v1/killpoint", self._put_killpoint)
         r.add_route("*", "/api/{rest:.*}", self._dispatch_core)
         r.add_route("*", "/apis/{rest:.*}", self._dispatch_groups)
 

@@ -168,3 +168,29 @@ async def test_bad_plans_are_refused_with_the_field_named(api: Client, tmp_path:
     config.write_text("faults:\n  rate: -1\n")
     with pytest.raises(ValueError, match="rate"):
         load_faults(config)
+
+
+async def test_a_killpoint_sigkills_the_client_right_after_its_nth_write(api: Client) -> None:
+    victim = await asyncio.create_subprocess_exec("sleep", "600")
+    try:
+        status, _ = await api.faults({})
+        code, _, point = await api.call(
+            "PUT",
+            "/sandbox/v1/killpoint",
+            {"pid": victim.pid, "method": "POST", "resource": "configmaps", "nth": 2},
+        )
+        assert code == 200 and point["fired"] is False
+        await api.call("GET", "/api/v1/namespaces/hit/configmaps")  # a read: not counted
+        await api.call("POST", "/api/v1/namespaces/hit/configmaps", config_map("k1"))
+        assert victim.returncode is None
+        code, _, _ = await api.call("POST", "/api/v1/namespaces/hit/configmaps", config_map("k2"))
+        assert code == 201  # the write was done; its client is killed right after
+        assert await asyncio.wait_for(victim.wait(), 10) == -9
+        _, _, point = await api.call("GET", "/sandbox/v1/killpoint")
+        assert point["fired"] is True and point["seen"] == 2
+        code, _, body = await api.call("PUT", "/sandbox/v1/killpoint", {"pid": 1, "method": "GET"})
+        assert code == 400 and "pid" in body["error"]
+    finally:
+        if victim.returncode is None:
+            victim.kill()
+            await victim.wait()
