@@ -353,6 +353,26 @@ def test_a_clone_starts_from_another_rooms_backup(
     assert refused.returncode != 0 and "fromRoom names another room" in refused.stderr
 
 
+def test_a_drill_restores_the_latest_backup_into_a_scratch_room_and_plays_in_it(
+    ns: Kubectl, rooms: dict[str, dict[str, Any]]
+) -> None:
+    before = ns.json("gameroom", "vault")["status"]
+    done = gameroom(ns, "drill", "vault", "-o", "json")
+    assert done.returncode == 0, done.stderr + done.stdout
+    result = json.loads(done.stdout)
+    assert result["result"] == "Succeeded"
+    assert result["backup"] == before["backup"]["lastSuccessful"]["name"]  # latest
+    assert (
+        result["restoredRows"] == result["backupRows"] == before["backup"]["lastSuccessful"]["rows"]
+    )
+    assert result["smokeTest"]["passed"] is True
+    assert {c["name"] for c in result["smokeTest"]["checks"] if c["outcome"] == "ok"}
+    scratch = result["scratchRoom"]
+    wait_for("the scratch room gone", lambda: ns.maybe("gameroom", scratch) is None, 60)
+    # The room itself was not touched.
+    assert ns.json("gameroom", "vault")["status"]["restore"] == before["restore"]
+
+
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's standalone S3-compatible server on loopback: it stands in for S3 as

@@ -27,6 +27,7 @@ VERB_MODULES = (
     "gameroom_operator.plugin.logs",
     "gameroom_operator.plugin.report",
     "gameroom_operator.plugin.backups",
+    "gameroom_operator.plugin.drill",
     "gameroom_operator.plugin.revisions",
 )
 
