@@ -418,30 +418,42 @@ def restore_step(
     jobs: dict[str, Job],
     now: datetime,
 ) -> RestoreStep:
+    previous = previous or {}
+    if previous.get("phase") == "Running":
+        # The recorded request first, even if the spec asks for another one meanwhile: two
+        # restores never race for the room's database.
+        running = str(previous.get("requestId", ""))
+        job = jobs.get(n.restore_job(room, running))
+        if job is None:
+            if wanted and wanted.get("requestId") == running:
+                return RestoreStep("ensure")  # recorded, then the operator stopped
+            # Superseded before its Job was made (or the Job is gone): it never ran.
+        else:
+            result = recorded(job)
+            if result is None:
+                return RestoreStep("none")  # running, or its result is being read
+            return RestoreStep("finish", _finished_restore(previous, result, now))
     if not wanted or not wanted.get("requestId"):
         return RestoreStep("none")
     request = str(wanted["requestId"])
-    previous = previous or {}
-    if previous.get("requestId") != request:
-        # A new request: recorded before its Job exists, so it never runs twice.
-        start = {
-            "requestId": request,
-            "backupName": str(wanted.get("backupName") or "latest"),
-            "phase": "Running",
-            "time": fmt(now),
-            "job": n.restore_job(room, request),
-            "fromRoom": str(wanted.get("fromRoom") or ""),
-            "message": "restore Job starting",
-        }
-        return RestoreStep("start", {k: v for k, v in start.items() if v})
-    if previous.get("phase") != "Running":
+    if previous.get("requestId") == request:
         return RestoreStep("none")  # done: the same requestId never runs again
-    job = jobs.get(n.restore_job(room, request))
-    if job is None:
-        return RestoreStep("ensure")  # recorded, then the operator stopped: create it now
-    result = recorded(job)
-    if result is None:
-        return RestoreStep("none")  # running, or its result is being read
+    # A new request: recorded before its Job exists, so it never runs twice.
+    start = {
+        "requestId": request,
+        "backupName": str(wanted.get("backupName") or "latest"),
+        "phase": "Running",
+        "time": fmt(now),
+        "job": n.restore_job(room, request),
+        "fromRoom": str(wanted.get("fromRoom") or ""),
+        "message": "restore Job starting",
+    }
+    return RestoreStep("start", {k: v for k, v in start.items() if v})
+
+
+def _finished_restore(
+    previous: dict[str, Any], result: dict[str, Any], now: datetime
+) -> dict[str, Any]:
     status = dict(previous)
     status["time"] = fmt(now)
     if result.get("succeeded"):
@@ -453,7 +465,7 @@ def restore_step(
         )
     else:
         status.update(phase="Failed", message=str(result.get("reason", ""))[:1024])
-    return RestoreStep("finish", {k: v for k, v in status.items() if v is not None})
+    return {k: v for k, v in status.items() if v is not None}
 
 
 # ---- the final backup of a room being deleted -----------------------------------------------

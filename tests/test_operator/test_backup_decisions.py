@@ -228,3 +228,23 @@ def test_the_final_backup_is_bounded() -> None:
     assert (failed.action, failed.phase) == ("release", "Failed")
     late = final_step(spec(), running, NOW - timedelta(seconds=121), NOW)
     assert (late.action, late.phase) == ("release", "TimedOut")
+
+
+def test_a_new_request_waits_for_the_running_restore() -> None:
+    first = {"backupName": "latest", "requestId": "one"}
+    second = {"backupName": "latest", "requestId": "two"}
+    running = restore_step("quiz", first, None, {}, NOW).status
+    name = n.restore_job("quiz", "one")
+    busy = {name: job(name, kind="restore", outcome=None)}
+    # The spec now asks for "two" while "one" runs: nothing starts.
+    assert restore_step("quiz", second, running, busy, NOW).action == "none"
+    result = {"command": "restore", "succeeded": True, "name": GOOD["name"], "rows": 7}
+    done = {name: job(name, kind="restore", result=result)}
+    finished = restore_step("quiz", second, running, done, NOW)
+    assert finished.action == "finish" and finished.status is not None
+    assert (finished.status["requestId"], finished.status["phase"]) == ("one", "Succeeded")
+    after = restore_step("quiz", second, finished.status, done, NOW)
+    assert after.action == "start" and after.status is not None
+    assert after.status["requestId"] == "two"
+    # A request superseded before its Job was made never runs.
+    assert restore_step("quiz", second, running, {}, NOW).action == "start"
