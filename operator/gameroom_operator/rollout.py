@@ -39,6 +39,9 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 OUTCOME_ANNOTATION = f"{GROUP}/outcome"
 OUTCOME_REASON_ANNOTATION = f"{GROUP}/outcome-reason"
 REVISION_LABEL = f"{GROUP}/revision-of"
+# `"true"`: the next rollout skips its smoke test (the emergency deploy); the operator
+# removes it once used.
+SKIP_SMOKE_TEST_ANNOTATION = f"{GROUP}/skip-smoke-test"
 # Set by `kubectl gameroom rollout NAME --now` (a new value each time): a waiting update is
 # applied at once.
 ROLLOUT_NOW_ANNOTATION = f"{GROUP}/rollout-now"
@@ -236,6 +239,17 @@ class Activity:
 
 
 @dataclass(frozen=True)
+class Smoke:
+    """The smoke-test Job of the update revision (a room's first revision has none)."""
+
+    phase: str = ""  # "" not started | Running | Succeeded | Failed | Skipped
+    reason: str = ""  # the report's first failure, when Failed
+
+
+SMOKE_SKIPPED = Smoke("Skipped")
+
+
+@dataclass(frozen=True)
 class Decision:
     progress: Progress
     apply: bool = False  # the rendered revision changed: write the children now
@@ -243,6 +257,7 @@ class Decision:
     events: tuple[tuple[str, str, str], ...] = ()  # (type, reason, message)
     announce: str = ""  # tell the connected players this before applying
     recheck_in: float | None = None  # seconds until the decision may change by time alone
+    start_smoke: bool = False  # start the update's smoke-test Job now
 
 
 def decide(
@@ -254,16 +269,18 @@ def decide(
     activity: Activity | None,
     now: float,
     force: bool = False,
+    smoke: Smoke = SMOKE_SKIPPED,
 ) -> Decision:
     """The next step of a room's rollout. `desired` is the revision the spec asks for;
     `pod` tells about the room's Pod against the update revision (the one being rolled
-    out); `force` (kubectl gameroom rollout --now) skips waiting for an idle room."""
+    out); `force` (kubectl gameroom rollout --now) skips waiting for an idle room; `smoke`
+    is the update's smoke-test Job (started once its Pod is Ready and healthy)."""
     if desired != progress.update:
         return _new_revision(spec, progress, desired, pod, activity, now, force)
     if progress.phase == WAITING:
         return _waiting(spec, progress, activity, now, force)
     if progress.phase in (PROGRESSING, VERIFYING):
-        return _verifying(spec, progress, pod, assessment, now)
+        return _verifying(spec, progress, pod, assessment, now, smoke)
     return Decision(progress)
 
 
@@ -392,8 +409,11 @@ def _verifying(
     pod: PodFacts,
     assessment: Assessment | None,
     now: float,
+    smoke: Smoke,
 ) -> Decision:
     failure = failure_of(spec, progress, pod, assessment, now)
+    if not failure and progress.current and smoke.phase == FAILED:
+        failure = f"SmokeTestFailed: {smoke.reason or 'the smoke test failed'}"
     if failure and not progress.current:
         # A room's first revision has nothing to go back to: auto-heal and the room's own
         # status deal with it; it is verified once it serves and stays healthy.
@@ -426,6 +446,19 @@ def _verifying(
         return Decision(verifying, recheck_in=1.0)
     since = progress.healthy_since or now
     held = now - since
+    # The smoke test plays against the update once it serves healthily (not for a first
+    # revision: there is nothing to roll back to; `kubectl gameroom smoke-test` is there).
+    start_smoke = bool(progress.current) and smoke.phase == ""
+    smoked = not progress.current or smoke.phase in (SUCCEEDED, "Skipped")
+    if held >= spec.health_window_seconds and not smoked:
+        waiting = replace(
+            progress,
+            phase=VERIFYING,
+            healthy_since=since,
+            reason="SmokeTesting",
+            message=f"Revision {progress.update} is healthy: waiting for its smoke test.",
+        )
+        return Decision(waiting, recheck_in=2.0, start_smoke=start_smoke)
     if held >= spec.health_window_seconds:
         done = Progress(
             SUCCEEDED,
@@ -452,7 +485,9 @@ def _verifying(
             f"{spec.health_window_seconds}s."
         ),
     )
-    return Decision(verifying, recheck_in=spec.health_window_seconds - held)
+    return Decision(
+        verifying, recheck_in=spec.health_window_seconds - held, start_smoke=start_smoke
+    )
 
 
 def _failed(spec: RolloutSpec, progress: Progress, failure: str, detail: str) -> Decision:

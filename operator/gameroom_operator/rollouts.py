@@ -18,18 +18,31 @@ from typing import Any, Protocol
 import aiohttp
 import structlog
 
+from . import GROUP, VERSION
+from . import PLURAL as PLURAL_ROOMS
 from . import names as n
 from .children import Outcome
 from .concerns import Condition, Executor, StatusPart
 from .kube import ApiError, api_path
-from .render import Room, config_hash, image_of, owner_reference
+from .render import (
+    RUN_AS,
+    Room,
+    config_hash,
+    image_of,
+    owner_reference,
+    version_of,
+)
 from .rollout import (
     CHANGE_CAUSE,
+    FAILED,
     OUTCOME_ANNOTATION,
     OUTCOME_REASON_ANNOTATION,
     PROGRESSING,
     REVISION_LABEL,
     ROLLOUT_NOW_ANNOTATION,
+    SKIP_SMOKE_TEST_ANNOTATION,
+    SMOKE_SKIPPED,
+    SUCCEEDED,
     VERIFYING,
     WAITING,
     Activity,
@@ -38,6 +51,7 @@ from .rollout import (
     Progress,
     Revision,
     RolloutSpec,
+    Smoke,
     conditions_of,
     decide,
     progress_from,
@@ -55,6 +69,9 @@ log = structlog.get_logger("gameroom_operator")
 API = "apps/v1"
 PLURAL = "controllerrevisions"
 LOAD_RETRY_SECONDS = 5.0
+SMOKE = "smoke-test"
+SMOKE_STEP_SECONDS = 20  # the smoke test's bound on each of its steps
+SMOKE_DEADLINE_SECONDS = 300
 
 
 class RolloutExecutor(Executor, Protocol):
@@ -70,6 +87,9 @@ class Memory:
     spec: tuple[int, RolloutSpec] | None = None  # spec.rollout, validated once per spec
     wanted: tuple[int, str, str, str] | None = None  # (id(spec), image, settings hash, key)
     forced: str = ""  # the last rollout-now annotation acted on
+    smoke_started: set[str] = field(default_factory=set)  # smoke-test Jobs made in this run
+    smoke_reasons: dict[str, str] = field(default_factory=dict)  # failed Job -> its reason
+    smoke_skipped: set[int] = field(default_factory=set)  # revisions deployed without one
 
     def by_key(self, key: str) -> Revision | None:
         return next((r for r in self.revisions.values() if r.key == key), None)
@@ -129,8 +149,17 @@ class RolloutConcern:
         )
         asked = state.annotations.get(ROLLOUT_NOW_ANNOTATION, "")
         force = bool(asked) and asked != memory.forced
+        smoke = await self._smoke(state, memory, progress)
         decision = decide(
-            spec, progress, desired.number, pod, state.assessment, activity, time.time(), force
+            spec,
+            progress,
+            desired.number,
+            pod,
+            state.assessment,
+            activity,
+            time.time(),
+            force,
+            smoke,
         )
         if force:
             memory.forced = asked
@@ -166,6 +195,8 @@ class RolloutConcern:
 
     async def _carry_out(self, state: RoomState, memory: Memory, decision: Decision) -> None:
         before = memory.progress
+        if decision.start_smoke:
+            await self._start_smoke(state, memory, before.update)
         for number, outcome, reason in decision.outcomes:
             await self._record(state, memory, number, outcome, reason)
         if decision.announce:
@@ -269,6 +300,88 @@ class RolloutConcern:
             players=int(players) if isinstance(players, int) else 0,
             turn_ends_in=float(ends) if isinstance(ends, int | float) else None,
         )
+
+    # ---- the smoke test --------------------------------------------------------------------
+
+    async def _smoke(self, state: RoomState, memory: Memory, progress: Progress) -> Smoke:
+        """Where the update revision's smoke-test Job is."""
+        number = progress.update
+        if not progress.current or number == progress.current or number in memory.smoke_skipped:
+            return SMOKE_SKIPPED
+        name = smoke_job_name(state.name, number)
+        job = state.jobs.get(name)
+        if job is None:
+            return Smoke("Running") if name in memory.smoke_started else Smoke()
+        done = _finished(job)
+        if done == "Complete":
+            return Smoke(SUCCEEDED)
+        if done == "Failed":
+            if name not in memory.smoke_reasons:
+                memory.smoke_reasons[name] = await self._smoke_reason(state, name)
+            return Smoke(FAILED, memory.smoke_reasons[name])
+        return Smoke("Running")
+
+    async def _start_smoke(self, state: RoomState, memory: Memory, number: int) -> None:
+        revision = memory.revisions.get(number)
+        if revision is None:
+            return
+        if state.annotations.get(SKIP_SMOKE_TEST_ANNOTATION) == "true":
+            # The emergency deploy: this rollout only, so the annotation goes once used.
+            memory.smoke_skipped.add(number)
+            await self.executor.event(
+                state,
+                "Warning",
+                "SmokeTestSkipped",
+                f"Revision {number} is verified without its smoke test "
+                f"({SKIP_SMOKE_TEST_ANNOTATION}); the annotation is removed.",
+            )
+            try:
+                await self.executor.kube.merge_patch(
+                    api_path(f"{GROUP}/{VERSION}", PLURAL_ROOMS, state.namespace, state.name),
+                    {"metadata": {"annotations": {SKIP_SMOKE_TEST_ANNOTATION: None}}},
+                )
+            except (ApiError, OSError, TimeoutError) as error:
+                log.warning("skip_annotation_kept", room=state.name, error=str(error))
+            return
+        manifest = smoke_job(state, revision)
+        try:
+            await self.executor.kube.request(
+                "POST", api_path("batch/v1", "jobs", state.namespace), manifest
+            )
+        except ApiError as error:
+            if error.status != 409:
+                log.warning("smoke_test_not_started", room=state.name, error=error.message)
+                return
+        memory.smoke_started.add(manifest["metadata"]["name"])
+        await self.executor.event(
+            state,
+            "Normal",
+            "SmokeTestStarted",
+            f"Smoke test of revision {number}: Job {manifest['metadata']['name']} plays a short "
+            "bot session against the room.",
+        )
+
+    async def _smoke_reason(self, state: RoomState, job: str) -> str:
+        """The report's first failure (its log's last lines), else a generic reason."""
+        kube = self.executor.kube
+        try:
+            pods = await kube.request(
+                "GET",
+                api_path("v1", "pods", state.namespace),
+                params={"labelSelector": f"job-name={job}"},
+            )
+            items = pods.get("items") or []
+            if items:
+                path = api_path("v1", "pods", state.namespace, items[-1]["metadata"]["name"])
+                text = await kube.text(path + "/log", {"tailLines": "30"})
+                for line in reversed(text.splitlines()):
+                    if line.startswith("first failure: "):
+                        return line.removeprefix("first failure: ").strip()[:300]
+                    if line.startswith("smoke test"):
+                        return line.strip()[:300]
+        except (ApiError, OSError, TimeoutError) as error:
+            log.warning("smoke_log_unread", room=state.name, job=job, error=str(error))
+        return f"Job {job} failed"
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -408,12 +521,74 @@ class RolloutConcern:
             memory.revisions.pop(revision.number, None)
 
 
+def smoke_job_name(room: str, number: int) -> str:
+    return f"{room[:40]}-smoke-r{number}"
+
+
+def _finished(job: dict[str, Any]) -> str | None:
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
+            return str(cond["type"])
+    return None
+
+
+def smoke_job(state: RoomState, revision: Revision) -> dict[str, Any]:
+    """The smoke-test Job of a revision: `gameserver smoke-test --url` with the revision's
+    image against the room's Service, labelled as the room's Job (its NetworkPolicy)."""
+    spec = state.room.effective
+    url = n.game_url(state.name, state.namespace, int(spec["expose"]["port"]))
+    labels = n.job_labels(state.name, SMOKE, version_of(revision.image))
+    container = {
+        "name": SMOKE,
+        "image": revision.image,
+        "imagePullPolicy": spec["imagePullPolicy"],
+        "command": ["python", "-m", "gameserver", "smoke-test"],
+        "args": ["--url", url, "--timeout", str(SMOKE_STEP_SECONDS)],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - its emptyDir
+    }
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
+    }
+    if spec.get("imagePullSecrets"):
+        pod["imagePullSecrets"] = spec["imagePullSecrets"]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": smoke_job_name(state.name, revision.number),
+            "namespace": state.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference(state.room)],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": SMOKE_DEADLINE_SECONDS,
+            "ttlSecondsAfterFinished": 3600,
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    }
+
+
 def annotations_of(body: dict[str, Any]) -> dict[str, str]:
     """The room's annotations a rollout reads (the change-cause of a new revision, and
     kubectl gameroom rollout --now)."""
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     return {
         key: str(annotations[key])
-        for key in (CHANGE_CAUSE, ROLLOUT_NOW_ANNOTATION)
+        for key in (CHANGE_CAUSE, ROLLOUT_NOW_ANNOTATION, SKIP_SMOKE_TEST_ANNOTATION)
         if key in annotations
     }

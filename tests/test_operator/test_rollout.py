@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import subprocess
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.kubesandbox_only, pytest.mark
 STANDIN = Path(__file__).parent / "standins" / "sickroom"
 IMAGE = "drawgame.test/sickroom"
 FAST = {"healthWindowSeconds": 10, "progressDeadlineSeconds": 10}
+TURN = 12  # seconds of the turn drawn in the `wait` room when its update is asked for
 
 # name: (spec.rollout, the image or spec change of the second revision)
 # Immediate rollouts; a deadline long enough for a crash loop to show first (the old Pod
@@ -50,6 +50,8 @@ ROOMS: dict[str, dict[str, Any]] = {
         "next": {"image": f"{IMAGE}:never-ready"},
     },
     "dbbad": {"rollout": NOW, "next": {"image": f"{IMAGE}:db-fails"}},
+    "smoke": {"rollout": NOW, "next": {"image": f"{IMAGE}:smoke-fails"}},
+    "skip": {"rollout": NOW, "next": {"image": f"{IMAGE}:smoke-fails"}},
     "halt": {"rollout": {**NOW, "autoRollback": False}, "next": {"image": f"{IMAGE}:crash"}},
     "hist": {"rollout": {**NOW, "revisionHistoryLimit": 2}, "next": {"game": {"rounds": 4}}},
     "wait": {"rollout": {**FAST, "maxWaitSeconds": 600}, "next": {"image": f"{IMAGE}:healthy.2"}},
@@ -110,6 +112,12 @@ def rollout_is(kubectl: Kubectl, name: str, phase: str) -> dict[str, Any] | None
     return found if found.get("phase") == phase else None
 
 
+def verified(kubectl: Kubectl, name: str, revision: int) -> dict[str, Any] | None:
+    """The room's rollout Succeeded with `revision` current."""
+    found = rollout_is(kubectl, name, "Succeeded")
+    return found if found and found.get("currentRevision") == revision else None
+
+
 def events(kubectl: Kubectl, name: str) -> list[dict[str, Any]]:
     items = kubectl.json("events", "--field-selector", f"involvedObject.name={name}")["items"]
     return [e for e in items if e["involvedObject"].get("kind") == "GameRoom"]
@@ -125,7 +133,8 @@ def revisions(kubectl: Kubectl, name: str) -> list[dict[str, Any]]:
 
 
 def pod(kubectl: Kubectl, name: str) -> dict[str, Any] | None:
-    pods = kubectl.json("pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
+    selector = f"app.kubernetes.io/name=gameroom,app.kubernetes.io/instance={name}"
+    pods = kubectl.json("pods", "-l", selector)["items"]
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     return live[0] if len(live) == 1 else None
 
@@ -187,14 +196,19 @@ def first(kubectl: Kubectl, operator: OperatorProcess) -> dict[str, Any]:
     return {name: revisions(kubectl, name) for name in ROOMS}
 
 
+def stamp(text: str) -> float:
+    """Epoch seconds of an API time."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def second(kubectl: Kubectl, name: str, cause: str = "") -> float:
-    """Ask for the room's second revision; returns when (monotonic)."""
+    """Ask for the room's second revision; returns when (epoch seconds)."""
     if cause:
         kubectl.run(
             "annotate", "gameroom", name, f"kubernetes.io/change-cause={cause}", "--overwrite"
         )
     kubectl.patch_room(name, ROOMS[name]["next"])
-    return time.monotonic()
+    return datetime.now(UTC).timestamp()
 
 
 def gameroom(kubectl: Kubectl, *args: str) -> subprocess.CompletedProcess[str]:
@@ -211,6 +225,19 @@ def gameroom(kubectl: Kubectl, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
+@pytest.fixture(scope="module")
+def changed(kubectl: Kubectl, first: dict[str, Any]) -> dict[str, Any]:
+    """Every room asked for its second revision at once (the cases then run side by side):
+    turns drawn in the WaitForIdle rooms first, the emergency annotation on `skip`."""
+    admin_call(kubectl, "maxw", "PUT", "/admin/test/turn", {"seconds": 600, "players": 3})
+    admin_call(kubectl, "now", "PUT", "/admin/test/turn", {"seconds": 600, "players": 3})
+    before = datetime.now(UTC).timestamp()
+    admin_call(kubectl, "wait", "PUT", "/admin/test/turn", {"seconds": TURN, "players": 3})
+    kubectl.run("annotate", "gameroom", "skip", "drawgame.dev/skip-smoke-test=true")
+    asked = {name: second(kubectl, name, f"try {name}") for name in ROOMS}
+    return {"asked": asked, "turn_ends": before + TURN}
+
+
 def test_first_revision_is_recorded_as_a_controller_revision(first: dict[str, Any]) -> None:
     [made] = first["crash"]
     assert made["data"]["image"] == f"{IMAGE}:healthy"
@@ -218,14 +245,50 @@ def test_first_revision_is_recorded_as_a_controller_revision(first: dict[str, An
     assert made["metadata"]["ownerReferences"][0]["kind"] == "GameRoom"
 
 
-def test_bad_versions_are_rolled_back_with_a_reason_and_the_old_version_serves(
-    kubectl: Kubectl, first: dict[str, Any]
+def test_wait_for_idle_holds_the_update_until_the_turn_ends(
+    kubectl: Kubectl, changed: dict[str, Any]
 ) -> None:
-    asked = {name: second(kubectl, name, f"try {name}") for name in ("crash", "stuck", "dbbad")}
+    turn_ends = changed["turn_ends"]  # at the latest a moment later, in the stand-in
+    waiting = wait_for("wait holds the update", lambda: rollout_is(kubectl, "wait", "Waiting"), 30)
+    assert waiting["waitingSince"] and waiting["updateRevision"] == 2
+    assert serving(kubectl, "wait", f"{IMAGE}:healthy")  # the turn goes on, on the old version
+    reconciling = condition(room(kubectl, "wait"), "Reconciling")
+    assert (reconciling["status"], reconciling["reason"]) == ("True", "RolloutWaiting")
+    told = wait_for(
+        "players told", lambda: admin_call(kubectl, "wait", "GET", "/admin/test/announcements")
+    )
+    assert "update" in told[0]
+    assert wait_for("RolloutWaiting event", lambda: event(kubectl, "wait", "RolloutWaiting"))
+    started = wait_for(
+        "wait applies after the turn",
+        lambda: rollout(kubectl, "wait").get("startedAt") or None,
+        60,
+    )
+    applied = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    assert applied >= turn_ends - 1.0  # startedAt has whole seconds
+    wait_for("wait verified", lambda: verified(kubectl, "wait", 2), 60)
+    assert serving(kubectl, "wait", f"{IMAGE}:healthy.2")
+    # kubectl gameroom rollout --now: the waiting update is applied during the turn.
+    wait_for("now waits", lambda: rollout_is(kubectl, "now", "Waiting"), 30)
+    assert "applied now" in gameroom(kubectl, "rollout", "now", "--now").stdout
+    forced = wait_for("now applied", lambda: event(kubectl, "now", "RolloutForced"), 30)
+    assert "revision 2" in forced["message"]
+    wait_for("now verified", lambda: verified(kubectl, "now", 2), 60)
+    # maxWaitSeconds: 3 ends the wait during a 600 s turn, with an event.
+    expired = wait_for("maxw applies", lambda: event(kubectl, "maxw", "RolloutWaitExpired"), 60)
+    assert "maxWaitSeconds=3" in expired["message"]
+    wait_for("maxw verified", lambda: verified(kubectl, "maxw", 2), 60)
+
+
+def test_bad_versions_are_rolled_back_with_a_reason_and_the_old_version_serves(
+    kubectl: Kubectl, changed: dict[str, Any]
+) -> None:
+    asked = changed["asked"]
     wanted = {
         "crash": "CrashLoopBackOff: exit code 3",
         "stuck": "NotReady: progress deadline 10s exceeded",
         "dbbad": "HealthCheckFailed: database",
+        "smoke": "SmokeTestFailed: draw: no echo of the stroke",
     }
     back: dict[str, float] = {}
     for name, reason in wanted.items():
@@ -234,12 +297,15 @@ def test_bad_versions_are_rolled_back_with_a_reason_and_the_old_version_serves(
         )
         assert (found["currentRevision"], found["updateRevision"]) == (1, 2)
         assert found["reason"] == reason.split(":")[0]
-        wait_for(
+        old = wait_for(
             f"{name}: the old version serves",
             lambda n=name: serving(kubectl, n, f"{IMAGE}:healthy"),
             60,
         )
-        served = datetime.now(UTC).timestamp()
+        # When it served again: its Pod's Ready transition (whole seconds), whatever ran
+        # before this test.
+        ready = next(c for c in old["status"]["conditions"] if c["type"] == "Ready")
+        served = stamp(ready["lastTransitionTime"])
         if name == "crash":
             # The first failure signal: the kubelet's BackOff event for the crashing Pod.
             signals = [
@@ -247,11 +313,8 @@ def test_bad_versions_are_rolled_back_with_a_reason_and_the_old_version_serves(
                 for e in kubectl.json("events")["items"]
                 if e["reason"] == "BackOff" and e["involvedObject"]["name"].startswith("crash-")
             ]
-            first_signal = min(
-                datetime.fromisoformat(e["firstTimestamp"].replace("Z", "+00:00")) for e in signals
-            )
-            signal_to_serving = served - first_signal.timestamp()
-        back[name] = time.monotonic() - asked[name]
+            signal_to_serving = served - min(stamp(e["firstTimestamp"]) for e in signals)
+        back[name] = round(served - asked[name], 1)
         warned = wait_for(
             f"{name}: RolledBack event", lambda n=name: event(kubectl, n, "RolledBack")
         )
@@ -288,8 +351,17 @@ def test_bad_versions_are_rolled_back_with_a_reason_and_the_old_version_serves(
     assert signal_to_serving <= 15.0
 
 
-def test_auto_rollback_false_halts_and_reports(kubectl: Kubectl, first: dict[str, Any]) -> None:
-    second(kubectl, "halt")
+def test_skip_smoke_test_deploys_once_without_it(kubectl: Kubectl, changed: dict[str, Any]) -> None:
+    wait_for("skip verified", lambda: verified(kubectl, "skip", 2), 90)
+    skipped = event(kubectl, "skip", "SmokeTestSkipped")
+    assert skipped is not None and skipped["type"] == "Warning"
+    annotations = room(kubectl, "skip")["metadata"].get("annotations") or {}
+    assert "drawgame.dev/skip-smoke-test" not in annotations  # the next rollout only
+    assert kubectl.maybe("job", "skip-smoke-r2") is None
+    assert serving(kubectl, "skip", f"{IMAGE}:smoke-fails")
+
+
+def test_auto_rollback_false_halts_and_reports(kubectl: Kubectl, changed: dict[str, Any]) -> None:
     found = wait_for("halt fails", lambda: rollout_is(kubectl, "halt", "Failed"), 90)
     assert found["reason"] == "CrashLoopBackOff"
     assert "autoRollback is false" in found["message"]
@@ -299,9 +371,10 @@ def test_auto_rollback_false_halts_and_reports(kubectl: Kubectl, first: dict[str
     assert condition(room(kubectl, "halt"), "Degraded")["reason"] == "RolloutFailed"
 
 
-def test_history_keeps_its_limit(kubectl: Kubectl, first: dict[str, Any]) -> None:
+def test_history_keeps_its_limit(kubectl: Kubectl, changed: dict[str, Any]) -> None:
     for rounds in (4, 5):
-        kubectl.patch_room("hist", {"game": {"rounds": rounds}})
+        if rounds == 5:
+            kubectl.patch_room("hist", {"game": {"rounds": rounds}})
         wait_for(
             f"rounds {rounds} rolled out",
             lambda r=rounds: (
@@ -370,45 +443,3 @@ def test_history_keeps_its_limit(kubectl: Kubectl, first: dict[str, Any]) -> Non
     assert back[-1]["data"]["settings"]["game"]["rounds"] == 4
     cause = back[-1]["metadata"]["annotations"]["kubernetes.io/change-cause"]
     assert cause == "kubectl gameroom rollback --to-revision 2"
-
-
-def test_wait_for_idle_holds_the_update_until_the_turn_ends(
-    kubectl: Kubectl, first: dict[str, Any]
-) -> None:
-    admin_call(kubectl, "maxw", "PUT", "/admin/test/turn", {"seconds": 600, "players": 3})
-    admin_call(kubectl, "now", "PUT", "/admin/test/turn", {"seconds": 600, "players": 3})
-    asked = datetime.now(UTC).timestamp()
-    admin_call(kubectl, "wait", "PUT", "/admin/test/turn", {"seconds": 8, "players": 3})
-    turn_ends = asked + 8  # at the latest a moment later, in the stand-in
-    second(kubectl, "wait")
-    second(kubectl, "maxw")
-    second(kubectl, "now")
-    waiting = wait_for("wait holds the update", lambda: rollout_is(kubectl, "wait", "Waiting"), 30)
-    assert waiting["waitingSince"] and waiting["updateRevision"] == 2
-    assert serving(kubectl, "wait", f"{IMAGE}:healthy")  # the turn goes on, on the old version
-    reconciling = condition(room(kubectl, "wait"), "Reconciling")
-    assert (reconciling["status"], reconciling["reason"]) == ("True", "RolloutWaiting")
-    told = wait_for(
-        "players told", lambda: admin_call(kubectl, "wait", "GET", "/admin/test/announcements")
-    )
-    assert "update" in told[0]
-    assert wait_for("RolloutWaiting event", lambda: event(kubectl, "wait", "RolloutWaiting"))
-    started = wait_for(
-        "wait applies after the turn",
-        lambda: rollout(kubectl, "wait").get("startedAt") or None,
-        60,
-    )
-    applied = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    assert applied >= turn_ends - 1.0  # startedAt has whole seconds
-    wait_for("wait verified", lambda: rollout_is(kubectl, "wait", "Succeeded"), 60)
-    assert serving(kubectl, "wait", f"{IMAGE}:healthy.2")
-    # kubectl gameroom rollout --now: the waiting update is applied during the turn.
-    wait_for("now waits", lambda: rollout_is(kubectl, "now", "Waiting"), 30)
-    assert "applied now" in gameroom(kubectl, "rollout", "now", "--now").stdout
-    forced = wait_for("now applied", lambda: event(kubectl, "now", "RolloutForced"), 30)
-    assert "revision 2" in forced["message"]
-    wait_for("now verified", lambda: rollout_is(kubectl, "now", "Succeeded"), 60)
-    # maxWaitSeconds: 3 ends the wait during a 600 s turn, with an event.
-    expired = wait_for("maxw applies", lambda: event(kubectl, "maxw", "RolloutWaitExpired"), 60)
-    assert "maxWaitSeconds=3" in expired["message"]
-    wait_for("maxw verified", lambda: rollout_is(kubectl, "maxw", "Succeeded"), 60)

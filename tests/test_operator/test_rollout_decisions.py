@@ -13,6 +13,7 @@ from gameroom_operator.rollout import (
     Progress,
     Revision,
     RolloutSpec,
+    Smoke,
     conditions_of,
     decide,
     pod_failure,
@@ -297,6 +298,25 @@ def test_a_first_revision_is_verified_once_it_serves_healthy() -> None:
     well = step(sick.progress, 1, NEW_POD_READY, HEALTHY, at=20)
     done = decide(SPEC, well.progress, 1, NEW_POD_READY, HEALTHY, None, T0 + 50)
     assert done.progress.phase == "Succeeded" and done.progress.current == 1
+
+
+def test_the_smoke_test_starts_once_healthy_and_gates_success() -> None:
+    started = decide(SPEC, PROGRESSING, 3, NEW_POD_READY, HEALTHY, None, T0 + 10, smoke=Smoke())
+    assert started.start_smoke and started.progress.phase == "Verifying"
+    running = Smoke("Running")
+    held = decide(SPEC, VERIFYING, 3, NEW_POD_READY, HEALTHY, None, T0 + 40, smoke=running)
+    assert held.progress.phase == "Verifying" and held.progress.reason == "SmokeTesting"
+    assert not held.start_smoke
+    passed = Smoke("Succeeded")
+    done = decide(SPEC, VERIFYING, 3, NEW_POD_READY, HEALTHY, None, T0 + 40, smoke=passed)
+    assert done.progress.phase == "Succeeded"
+    failed = Smoke("Failed", "draw: no echo of the stroke")
+    back = decide(SPEC, VERIFYING, 3, NEW_POD_READY, HEALTHY, None, T0 + 12, smoke=failed)
+    assert back.progress.phase == "RolledBack"
+    assert back.outcomes == ((3, "RolledBack", "SmokeTestFailed: draw: no echo of the stroke"),)
+    first = Progress("Verifying", 0, 1, started=T0, healthy_since=T0 + 5)
+    alone = decide(SPEC, first, 1, NEW_POD_READY, HEALTHY, None, T0 + 40, smoke=Smoke())
+    assert alone.progress.phase == "Succeeded" and not alone.start_smoke
 
 
 def test_a_newer_spec_waits_for_the_pod_being_started() -> None:

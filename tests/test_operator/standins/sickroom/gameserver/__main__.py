@@ -14,6 +14,8 @@ operator's own command line (`python -m gameserver serve --port ... --admin-port
 - deaf:       healthy, but accepts the maintenance switch and ignores it
 - crash:      exits with code 3 at start (a crash loop)
 - never-ready: serves, but /readyz always answers 503
+- smoke-fails: healthy, but its smoke test (`python -m gameserver smoke-test --url U`,
+               the rollout's smoke-test Job) fails as the real one reports a lost stroke
 
 A tag may carry a suffix after a dot (`healthy.2`): the same mode as another revision.
 For the rollout tests the admin API also has `PUT /admin/test/turn {"seconds", "players"}`
@@ -60,7 +62,19 @@ def checks(mode: str) -> tuple[int, dict[str, object]]:
     return (503 if body["status"] == "unhealthy" else 200), body
 
 
+def smoke_test() -> None:
+    """The smoke-test Job's command: the real report's last lines, and its exit code."""
+    if MODE == "smoke-fails":
+        print("result: FAILED (6 checks, 1 failed, 0 skipped) in 0.1 s")
+        print("first failure: draw: no echo of the stroke", flush=True)
+        sys.exit(1)
+    print("result: ok (6 checks, 0 failed, 0 skipped) in 0.1 s", flush=True)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["smoke-test"]:
+        smoke_test()
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("command")
     parser.add_argument("--port", type=int, default=8080)
