@@ -224,9 +224,10 @@ class GameServer:
         close every socket with CLOSE_ROOM_CLOSED and let nobody in again, so clients stop
         retrying a room that will not come back. Returns how many sockets were open."""
         if self.closed_message is None:
+            # Still ready (/readyz): the Pod stays behind its Services, so a deleted room's
+            # final backup Job still reaches the admin port, and players coming through an
+            # Ingress hear 410 from the room itself rather than a 503 from the proxy.
             self.closed_message = message or ROOM_CLOSED_MESSAGE
-            self.draining = True
-            self.ready = False
             self._persist(force_state=True)
             log.info("room_closed", room=self.settings.room_name)
         frame = self._frame({"type": "room_closed", "message": self.closed_message})

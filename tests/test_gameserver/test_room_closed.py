@@ -40,10 +40,14 @@ async def test_close_tells_everyone_closes_with_4010_and_lets_nobody_back(
             "closed": True,
             "message": "Thanks for playing!",
         }
+    # Still ready and live: the Pod stays behind its Services until it goes (a final
+    # backup reaches its admin port; players hear 410 from the room), nothing to restart.
     async with http.get(room.url + "readyz") as resp:
-        assert resp.status == 503
+        assert resp.status == 200
     async with http.get(room.url + "livez") as resp:
-        assert resp.status == 200  # the process is fine: no restart for the kubelet to do
+        assert resp.status == 200
+    async with http.get(room.admin_url + "/admin/backup", headers=AUTH) as resp:
+        assert resp.status == 200 and b"CREATE TABLE" in await resp.read()
 
     # Closing again (the operator retrying) changes nothing and closes nothing.
     async with http.post(room.admin_url + "/admin/close", headers=AUTH) as resp:
