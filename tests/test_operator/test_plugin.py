@@ -419,3 +419,37 @@ def test_report_bundles_objects_timeline_logs_and_health_with_secrets_redacted(
     assert table.stdout.startswith(f"wrote {tmp_path / 'again.tar.gz'}")
     refused = gameroom("report", ROOM, "-f", str(tmp_path / "no" / "dir" / "x.tar.gz"), *k)
     assert refused.returncode == 1 and "cannot write" in refused.stderr
+
+
+def test_a_user_who_may_only_read_rooms_gets_status_and_a_clear_refusal(
+    room: dict[str, Any], kubectl: Kubectl, tmp_path: Path
+) -> None:
+    """The plugin can do what the user's RBAC allows, no more: kubectl's own identity."""
+    kubectl.run("create", "serviceaccount", "viewer")
+    kubectl.run("create", "role", "viewer", "--verb=get", "--resource=gamerooms.drawgame.dev")
+    kubectl.run(
+        "create",
+        "rolebinding",
+        "viewer",
+        "--role=viewer",
+        f"--serviceaccount={kubectl.namespace}:viewer",
+    )
+    token = kubectl.run("create", "token", "viewer").stdout.strip()
+    config = yaml.safe_load(Path(kubectl.kubeconfig).read_text())
+    config["users"] = [{"name": "viewer", "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = "viewer"
+    viewer = tmp_path / "viewer.kubeconfig"
+    viewer.write_text(yaml.safe_dump(config))
+    k = ["--kubeconfig", str(viewer), "-n", kubectl.namespace]
+
+    status = json.loads(run_ok("status", ROOM, "-o", "json", *k).stdout)
+    assert status["phase"] == "Ready" and status["pods"] == [] and status["events"] == []
+    assert [line.split(":", 1)[0] for line in status["unreadable"]] == ["pods", "events"]
+    assert all("forbidden" in line for line in status["unreadable"]), status["unreadable"]
+    screen = run_ok("status", ROOM, *k).stdout
+    assert "Not shown" in screen and "cannot list resource" in screen
+
+    refused = gameroom("maintenance", ROOM, "on", *k)
+    assert refused.returncode == 1 and "forbidden" in refused.stderr, refused.stderr
+    assert not kubectl.json("gameroom", ROOM)["spec"]["maintenance"]["enabled"]

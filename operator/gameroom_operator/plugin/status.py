@@ -7,7 +7,7 @@ from typing import Any
 
 from . import rooms
 from .cli import Context, add_verb
-from .client import Kube
+from .client import Kube, PluginError
 from .output import age, fields, table
 
 RECENT_EVENTS = 10
@@ -34,10 +34,18 @@ def collect(kube: Kube, name: str) -> dict[str, Any]:
         for check, value in checks.items()
         if isinstance(value, dict) and value.get("status") not in (None, "ok", "pass", "healthy")
     }
-    pods = [rooms.pod_summary(p) for p in rooms.pods(kube, name)]
-    events = [
-        rooms.event_summary(e) for e in rooms.related_events(kube, name, {p["name"] for p in pods})
-    ]
+    # The room is what must be readable; Pods and events the user may not be allowed to
+    # list are left out with kubectl's reason rather than failing the whole screen.
+    unreadable: list[str] = []
+    try:
+        pods = [rooms.pod_summary(p) for p in rooms.pods(kube, name)]
+    except PluginError as error:
+        pods, unreadable = [], [*unreadable, f"pods: {error}"]
+    try:
+        found = rooms.related_events(kube, name, {p["name"] for p in pods})
+        events = [rooms.event_summary(e) for e in found]
+    except PluginError as error:
+        events, unreadable = [], [*unreadable, f"events: {error}"]
     return {
         "name": name,
         "namespace": room["metadata"].get("namespace"),
@@ -70,6 +78,7 @@ def collect(kube: Kube, name: str) -> dict[str, Any]:
         },
         "pods": pods,
         "events": events[-RECENT_EVENTS:],
+        "unreadable": unreadable,
     }
 
 
@@ -167,6 +176,8 @@ def human(data: dict[str, Any]) -> str:
         if data["events"]
         else "  (none)"
     )
+    if data["unreadable"]:
+        sections += ["", "Not shown", *(f"  {line}" for line in data["unreadable"])]
     return "\n".join(s for s in sections if s is not None)
 
 
