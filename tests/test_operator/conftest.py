@@ -13,10 +13,24 @@ from typing import Any
 
 import pytest
 
+from .harness import install_crd
+
 
 @pytest.fixture(scope="session")
 def sandbox_kubeconfig(kube_sandbox: Any) -> str:
     return str(kube_sandbox.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(sandbox_kubeconfig: str) -> str:
+    """The cluster of the integration tests (kubesandbox, or --cluster=kubeconfig's)."""
+    return sandbox_kubeconfig
+
+
+@pytest.fixture(scope="session")
+def crd(kubeconfig: str) -> None:
+    """The GameRoom CRD, installed once per session."""
+    install_crd(kubeconfig)
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -170,6 +171,64 @@ class OperatorProcess:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+READY_TIMEOUT = 90.0  # seconds a room may take to turn Ready on a busy 2-core machine
+
+
+def install_crd(kubeconfig: str) -> None:
+    """Apply the GameRoom CRD and wait until it is served."""
+    admin = Kubectl(kubeconfig, "default")
+    admin.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
+    admin.run("wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s")
+
+
+def new_namespace(kubeconfig: str, prefix: str) -> Iterator[Kubectl]:
+    """A fresh namespace (for a fixture to yield from), deleted afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    kubectl = Kubectl(kubeconfig, name)
+    kubectl.create_namespace(name)
+    yield kubectl
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+def run_operator(
+    kubeconfig: str, log_dir: Path, namespace: str, *extra: str
+) -> Iterator[OperatorProcess]:
+    """The operator watching one namespace (for a fixture to yield from); no resync unless
+    `extra` asks for one, so that repairs must come from the watches."""
+    process = OperatorProcess(
+        kubeconfig,
+        log_dir / "operator.log",
+        "--namespaces",
+        namespace,
+        "--resync-interval",
+        "0",
+        *extra,
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+def wait_ready(kubectl: Kubectl, name: str, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
+    """The room once its Ready condition is True."""
+
+    def ready() -> dict[str, Any] | None:
+        room = kubectl.json("gameroom", name)
+        return room if condition(room, "Ready").get("status") == "True" else None
+
+    return wait_for(f"gameroom {name} Ready", ready, timeout)
+
+
+def room_events(kubectl: Kubectl, name: str) -> list[dict[str, Any]]:
+    """The Events posted on room `name` (not on its children of the same name)."""
+    items = kubectl.json("events", "--field-selector", f"involvedObject.name={name}")["items"]
+    return [e for e in items if e["involvedObject"].get("kind") == "GameRoom"]
+
+
+def event_reasons(kubectl: Kubectl, name: str) -> list[str]:
+    return [e["reason"] for e in room_events(kubectl, name)]
 
 
 def room_manifest(name: str, **spec: Any) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,15 @@ import yaml
 
 from kubesandbox.testing import SandboxProcess
 
-from .harness import ROOT, Kubectl, OperatorProcess, condition, wait_for
+from .harness import (
+    Kubectl,
+    OperatorProcess,
+    condition,
+    install_crd,
+    new_namespace,
+    run_operator,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -71,12 +78,8 @@ def sandbox(
 
 @pytest.fixture(scope="module")
 def kubectl(sandbox: Any) -> Iterator[Kubectl]:
-    admin = Kubectl(str(sandbox.kubeconfig), "default")
-    admin.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
-    admin.run("wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s")
-    name = f"heal-{uuid.uuid4().hex[:8]}"
-    admin.create_namespace(name)
-    yield Kubectl(str(sandbox.kubeconfig), name)
+    install_crd(str(sandbox.kubeconfig))
+    yield from new_namespace(str(sandbox.kubeconfig), "heal")
 
 
 @pytest.fixture(scope="module")
@@ -84,13 +87,9 @@ def operator(
     sandbox: Any, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     # No --probe-interval: each room is probed on its own spec.health.periodSeconds.
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(
-        str(sandbox.kubeconfig), log, "--namespaces", kubectl.namespace, "--resync-interval", "0"
+    yield from run_operator(
+        str(sandbox.kubeconfig), tmp_path_factory.mktemp("operator"), kubectl.namespace
     )
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,73 +20,38 @@ import yaml
 
 from .harness import (
     CHILD_KINDS,
+    READY_TIMEOUT,
     ROOT,
     HoldingProxy,
     Kubectl,
     OperatorProcess,
     condition,
+    new_namespace,
     room_manifest,
+    run_operator,
     wait_for,
+    wait_ready,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-READY_TIMEOUT = 90
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(sandbox_kubeconfig: str) -> str:
-    return sandbox_kubeconfig
-
-
-@pytest.fixture(scope="module")
-def crd(kubeconfig: str) -> None:
-    kubectl = Kubectl(kubeconfig, "default")
-    kubectl.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
-    kubectl.run(
-        "wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s"
-    )
-
-
-def _namespace(kubeconfig: str) -> Iterator[Kubectl]:
-    name = f"op-{uuid.uuid4().hex[:8]}"
-    kubectl = Kubectl(kubeconfig, name)
-    kubectl.create_namespace(name)
-    yield kubectl
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
-
 
 @pytest.fixture(scope="module")
 def shared_ns(kubeconfig: str, crd: None) -> Iterator[Kubectl]:
-    yield from _namespace(kubeconfig)
+    yield from new_namespace(kubeconfig, "op")
 
 
 @pytest.fixture(scope="module")
 def operator(
     kubeconfig: str, shared_ns: Kubectl, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(
+    yield from run_operator(
         kubeconfig,
-        log,
-        "--namespaces",
+        tmp_path_factory.mktemp("operator"),
         shared_ns.namespace,
         "--probe-interval",
         "1",
-        "--resync-interval",
-        "0",
     )
-    process.start()
-    yield process
-    process.stop()
-
-
-def wait_ready(kubectl: Kubectl, name: str, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        room = kubectl.json("gameroom", name)
-        return room if condition(room, "Ready").get("status") == "True" else None
-
-    return wait_for(f"gameroom {name} Ready", ready, timeout)
 
 
 def pod_of(kubectl: Kubectl, name: str) -> dict[str, Any]:
@@ -496,7 +460,7 @@ async def test_removed_ingress_and_keys_are_removed_from_the_children(
 
 @pytest.fixture
 def own_ns(kubeconfig: str, crd: None) -> Iterator[Kubectl]:
-    yield from _namespace(kubeconfig)
+    yield from new_namespace(kubeconfig, "op")
 
 
 def _own_operator(kubeconfig: str, kubectl: Kubectl, log: Path, *extra: str) -> OperatorProcess:

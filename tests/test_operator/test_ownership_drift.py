@@ -16,35 +16,27 @@ from typing import Any
 
 import pytest
 
-from .harness import ROOT, Kubectl, OperatorProcess, condition, room_manifest, wait_for
+from .harness import (
+    Kubectl,
+    OperatorProcess,
+    condition,
+    event_reasons,
+    new_namespace,
+    room_events,
+    room_manifest,
+    run_operator,
+    wait_for,
+    wait_ready,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-READY_TIMEOUT = 90
 REPAIR_TIMEOUT = 30  # seconds: "within seconds", with room for a busy 2-core machine
 
 
 @pytest.fixture(scope="module")
-def kubeconfig(sandbox_kubeconfig: str) -> str:
-    return sandbox_kubeconfig
-
-
-@pytest.fixture(scope="module")
-def crd(kubeconfig: str) -> None:
-    kubectl = Kubectl(kubeconfig, "default")
-    kubectl.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
-    kubectl.run(
-        "wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s"
-    )
-
-
-@pytest.fixture(scope="module")
 def ns(kubeconfig: str, crd: None) -> Iterator[Kubectl]:
-    name = f"own-{uuid.uuid4().hex[:8]}"
-    kubectl = Kubectl(kubeconfig, name)
-    kubectl.create_namespace(name)
-    yield kubectl
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+    yield from new_namespace(kubeconfig, "own")
 
 
 @pytest.fixture(scope="module")
@@ -52,37 +44,9 @@ def operator(
     kubeconfig: str, ns: Kubectl, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     # No resync: every repair below must come from the watches, within seconds.
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(
-        kubeconfig,
-        log,
-        "--namespaces",
-        ns.namespace,
-        "--probe-interval",
-        "1",
-        "--resync-interval",
-        "0",
+    yield from run_operator(
+        kubeconfig, tmp_path_factory.mktemp("operator"), ns.namespace, "--probe-interval", "1"
     )
-    process.start()
-    yield process
-    process.stop()
-
-
-def wait_ready(kubectl: Kubectl, name: str) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        room = kubectl.json("gameroom", name)
-        return room if condition(room, "Ready").get("status") == "True" else None
-
-    return wait_for(f"gameroom {name} Ready", ready, READY_TIMEOUT)
-
-
-def room_events(kubectl: Kubectl, name: str) -> list[dict[str, Any]]:
-    items = kubectl.json("events", "--field-selector", f"involvedObject.name={name}")["items"]
-    return [e for e in items if e["involvedObject"].get("kind") == "GameRoom"]
-
-
-def reasons(kubectl: Kubectl, name: str) -> list[str]:
-    return [e["reason"] for e in room_events(kubectl, name)]
 
 
 def operator_writes(counter: Callable[[], list[str]]) -> list[str]:
@@ -158,7 +122,7 @@ def test_a_hand_made_service_is_never_taken_over(
     time.sleep(7)
     assert len(operator_writes(counter)) == settled, operator_writes(counter)[settled:]
     assert kubectl.json("gameroom", "tower")["metadata"]["resourceVersion"] == room_version
-    assert reasons(kubectl, "tower").count("NameConflict") == 1
+    assert event_reasons(kubectl, "tower").count("NameConflict") == 1
     # Once the owner deletes the Service, the room takes its name: no change to the room needed.
     kubectl.run("delete", "service", "tower")
     wait_ready(kubectl, "tower")
@@ -575,7 +539,7 @@ def test_a_burst_of_spec_changes_is_coalesced(ns: Kubectl, operator: OperatorPro
 
     wait_for("the last edit applied and rolled out", settled, 120)
     rollouts = int(ns.json("deployment", "burst")["metadata"]["annotations"][revision]) - before
-    applied = reasons(ns, "burst").count("SettingsApplied")
+    applied = event_reasons(ns, "burst").count("SettingsApplied")
     print(f"20 edits in 5 s: {rollouts} rollouts, {applied} SettingsApplied events")
     assert 1 <= rollouts <= 4, f"{rollouts} rollouts for 20 edits"
     assert applied <= 4, f"{applied} SettingsApplied events for 20 edits"
