@@ -134,7 +134,8 @@ of each watched namespace.
   resources: [pods]
   verbs: [list, watch, delete]
 # The rooms' Jobs (backups, restores, smoke tests): listed and watched for their results;
-# created for a restore (spec.restore) and a deleted room's final backup; patched to record
+# created for a restore (spec.restore), a deleted room's final backup and each update's
+# smoke test (spec.rollout); patched to record
 # a finished Job's result on it (read once, reported once).
 - apiGroups: [batch]
   resources: [jobs]
