@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -38,6 +39,7 @@ TERMINATION_LOG = "/dev/termination-log"
 # Kubernetes keeps at most 4096 bytes of a termination message.
 TERMINATION_LIMIT = 4096
 EXIT_FAILED, EXIT_USAGE, EXIT_TERMINATED = 1, 2, 143
+RESOLVE_RETRY_SECONDS = 30.0  # see _admin_call
 
 
 class JobTerminated(BaseException):
@@ -190,14 +192,25 @@ def _http_error(exc: urllib.error.HTTPError) -> str:
 
 
 def _admin_call(url: str, what: str, request: urllib.request.Request, timeout: float) -> Any:
-    """Open `request`; a refusal or an unreachable room becomes a BackupError."""
-    try:
-        return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (admin URL)
-    except urllib.error.HTTPError as exc:
-        raise BackupError(f"{what}: {url} answered {_http_error(exc)}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise BackupError(f"{what}: cannot reach the room at {url}: {reason}") from exc
+    """Open `request`; a refusal or an unreachable room becomes a BackupError.
+
+    A name that does not resolve is tried again for RESOLVE_RETRY_SECONDS: the room's admin
+    Service may be moments old (a restore into a room that just started), and cluster DNS
+    catches up. Nothing has been sent then, so sending again is safe."""
+    deadline = time.monotonic() + RESOLVE_RETRY_SECONDS
+    delay = 0.25
+    while True:
+        try:
+            return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (admin URL)
+        except urllib.error.HTTPError as exc:
+            raise BackupError(f"{what}: {url} answered {_http_error(exc)}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, socket.gaierror) and time.monotonic() + delay < deadline:
+                time.sleep(delay)
+                delay = min(delay * 2, 4.0)
+                continue
+            raise BackupError(f"{what}: cannot reach the room at {url}: {reason}") from exc
 
 
 def _work_dir(args: argparse.Namespace, dest: DirectoryDestination | S3Destination) -> Path:
