@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from . import metrics
+from . import names as n
 from .concerns import Executor, StatusPart
 from .health import Assessment, HealthSpec, Report, assess, heal, next_budget_in
 from .kube import ApiError, api_path
@@ -23,6 +25,10 @@ from .maintenance import maintenance_differs
 from .state import RoomState, now_text
 
 log = structlog.get_logger("gameroom_operator")
+
+# What `kubectl rollout restart` sets on a Pod template; the operator keeps it (it renders no
+# such annotation), so a restart is never undone as drift.
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 class HealthConcern:
@@ -143,17 +149,21 @@ class HealthConcern:
             await self.executor.event(state, kind, assessment.reason, message)
 
     async def _restart_pod(self, state: RoomState, reason: str, message: str) -> None:
-        """Auto-heal: delete the Pod with its grace period (the server saves its state on
-        SIGTERM; players resume their seats on the new Pod)."""
+        """Auto-heal: restart the room's server as `kubectl rollout restart` does (the
+        restartedAt annotation on the Pod template). The room's Recreate strategy then stops
+        the old Pod (the server saves its state on SIGTERM) before the new one starts, so two
+        servers never share the room's database; players resume their seats. Deleting the
+        Pod instead would let its ReplicaSet start the new one at once, beside it."""
         if not state.pod_name:
             return
-        path = api_path("v1", "pods", state.namespace, state.pod_name)
+        path = api_path("apps/v1", "deployments", state.namespace, n.deployment(state.name))
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
         try:
-            await self.executor.kube.delete(path)
+            await self.executor.kube.merge_patch(path, patch)
         except ApiError as error:
-            if error.status != 404:
-                log.warning("autoheal_failed", room=state.name, error=error.message)
-                return
+            log.warning("autoheal_failed", room=state.name, error=error.message)
+            return
         metrics.AUTOHEAL_RESTARTS.inc()
         log.warning("autoheal_restart", room=state.name, ns=state.namespace, reason=reason)
         await self.executor.event(state, "Warning", "AutoHealRestart", message)

@@ -39,7 +39,7 @@ ROOM_GRANTS: Grants = {
     ("apps", "deployments"): {"get", "list", "watch", "create", "patch"},
     ("apps", "controllerrevisions"): {"list", "create", "patch", "delete"},
     ("", "secrets"): {"get", "create", "patch"},
-    ("", "pods"): {"list", "watch", "delete"},
+    ("", "pods"): {"list", "watch"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "patch"},
     ("batch", "cronjobs"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "pods/log"): {"get"},

@@ -128,11 +128,12 @@ of each watched namespace.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, create, patch]
-# The rooms' Pods: listed and watched (by label) for readiness, pod IP and start failures;
-# auto-heal deletes an unhealthy room's Pod (gracefully: the server saves its state).
+# The rooms' Pods: listed and watched (by label) for readiness, pod IP and start failures.
+# Never deleted: auto-heal restarts a room through its Deployment (restartedAt), so the old
+# Pod stops before the new one starts.
 - apiGroups: [""]
   resources: [pods]
-  verbs: [list, watch, delete]
+  verbs: [list, watch]
 # The rooms' Jobs (backups, restores, smoke tests): listed and watched for their results;
 # created for a restore (spec.restore), a deleted room's final backup and each update's
 # smoke test (spec.rollout); patched to record
