@@ -405,6 +405,9 @@ class RolloutConcern:
 
     async def _load(self, state: RoomState) -> None:
         """Read the room's revisions and carry on from status.rollout."""
+        if state.fresh:
+            state.rollout = Memory()  # created while we watch: it has no revisions yet
+            return
         try:
             listed = await self.executor.kube.request(
                 "GET", self._path(state), params={"labelSelector": f"{REVISION_LABEL}={state.name}"}
