@@ -71,7 +71,16 @@ def test_names_columns_and_status_subresource() -> None:
     version = CRD["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
-    assert list(columns) == ["Phase", "Players", "Version", "Health", "Last Backup", "Age", "URL"]
+    assert list(columns) == [
+        "Phase",
+        "Players",
+        "Version",
+        "Health",
+        "Rollout",
+        "Last Backup",
+        "Age",
+        "URL",
+    ]
     assert columns["URL"]["priority"] == 1
     assert all(c.get("priority", 0) == 0 for name, c in columns.items() if name != "URL")
 

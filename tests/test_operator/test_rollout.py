@@ -346,6 +346,8 @@ def test_bad_versions_are_rolled_back_with_a_reason_and_the_old_version_serves(
     assert rollout(kubectl, "crash")["phase"] == "RolledBack"
     assert deployment_image(kubectl, "crash") == f"{IMAGE}:healthy"
     assert len(revisions(kubectl, "crash")) == 2
+    header, row = kubectl.run("get", "gameroom", "crash").stdout.splitlines()
+    assert "ROLLOUT" in header.split() and "RolledBack" in row.split()
     print(f"from the spec change to the old version serving again: {back}")
     print(f"crash loop: first BackOff event to the old version serving: {signal_to_serving:.1f}s")
     assert signal_to_serving <= 15.0
