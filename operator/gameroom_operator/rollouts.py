@@ -427,7 +427,8 @@ class RolloutConcern:
             revision = revision_from(item)
             if revision is not None:
                 memory.revisions[revision.number] = revision
-        if memory.progress.current not in memory.revisions:
+        named = {memory.progress.current, memory.progress.update} - {0}
+        if not named <= set(memory.revisions):
             memory.progress = Progress()  # the revisions went away: start the history again
         state.rollout = memory
         pinned = memory.revisions.get(memory.progress.rendered)
