@@ -121,6 +121,7 @@ RESTORES = Counter(
     registry=REGISTRY,
 )
 
+
 def render() -> bytes:
     return generate_latest(REGISTRY)
 
