@@ -100,6 +100,18 @@ def test_e2e_kind_dry_run_prints_every_step_in_order() -> None:
     )
     assert result.returncode == 0, result.stderr
     commands = [line[2:] for line in result.stdout.splitlines() if line.startswith("+ ")]
+    # The auto-heal and rollout tests' stand-in room: one image per mode, built and loaded.
+    standin = [c for c in commands if "drawgame.test/sickroom:" in c and not c.startswith("env ")]
+    modes = sorted({c.split("drawgame.test/sickroom:")[1].split()[0] for c in standin})
+    assert {"crash", "db-fails", "healthy", "healthy.2", "sick-once"} <= set(modes), modes
+    for mode in modes:
+        assert (
+            f"docker build --tag drawgame.test/sickroom:{mode} --build-arg MODE={mode} "
+            "tests/test_operator/standins/sickroom"
+        ) in standin
+        assert f"kind load docker-image drawgame.test/sickroom:{mode} --name e2e-test" in standin
+    assert len(standin) == 2 * len(modes)
+    commands = [c for c in commands if c not in standin]
     expected = [
         "kind create cluster --name e2e-test",
         "docker build --tag ghcr.io/drawgame/gameroom:0.1.0",
@@ -119,6 +131,7 @@ def test_e2e_kind_dry_run_prints_every_step_in_order() -> None:
     for command, start in zip(commands, expected, strict=True):
         assert command.removeprefix("sudo ").startswith(start), (command, start)
     assert commands[10].endswith("tests/test_operator --cluster=kubeconfig -q -k create")
+    assert "SICKROOM_IMAGE=drawgame.test/sickroom" in commands[10]
     assert "apply --server-side -f charts/gameroom-operator/crds/" in commands[3]
 
 
