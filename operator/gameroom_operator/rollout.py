@@ -8,7 +8,8 @@ The state machine (status.rollout.phase):
 
 - Idle: nothing rolled out in this room yet.
 - Waiting: WaitForIdle holds the update while a turn is drawn with players connected (at
-  most maxWaitSeconds); the room keeps serving the current revision.
+  most maxWaitSeconds), or a maintenance window (spec.rollout.window) is closed; the room
+  keeps serving the current revision.
 - Progressing: the update's Pod template is applied; its Pod is not Ready yet.
 - Verifying: its Pod is Ready; deep health must stay out of P0/P1 for healthWindowSeconds.
 - Succeeded: the update is verified and is the current revision.
@@ -34,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from . import GROUP
 from .health import Assessment
+from .rollout_window import Window, WindowState
 
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 OUTCOME_ANNOTATION = f"{GROUP}/outcome"
@@ -45,6 +47,8 @@ SKIP_SMOKE_TEST_ANNOTATION = f"{GROUP}/skip-smoke-test"
 # Set by `kubectl gameroom rollout NAME --now` (a new value each time): a waiting update is
 # applied at once.
 ROLLOUT_NOW_ANNOTATION = f"{GROUP}/rollout-now"
+WAITING_FOR_IDLE = "WaitingForIdle"
+WAITING_FOR_WINDOW = "WaitingForWindow"
 SETTINGS_SECTIONS = ("game", "rateLimits")  # what the config hash covers besides the name
 
 IDLE = "Idle"
@@ -72,6 +76,9 @@ IDLE_POLL_SECONDS = 2.0
 # A newer revision waits this long at most for the Pod of the one being applied to start
 # (or fail): twenty quick edits make a few rollouts, not twenty.
 SUPERSEDE_AFTER_SECONDS = 60.0
+# A turn still drawn when the maintenance window closes: the update is applied at the close
+# (it was due within the window), if the pass that sees the close comes within this long.
+WINDOW_CLOSE_GRACE_SECONDS = 60.0
 
 
 class RolloutSpec(BaseModel):
@@ -85,6 +92,7 @@ class RolloutSpec(BaseModel):
     health_window_seconds: int = Field(120, alias="healthWindowSeconds", ge=0)
     progress_deadline_seconds: int = Field(300, alias="progressDeadlineSeconds", ge=1)
     revision_history_limit: int = Field(10, alias="revisionHistoryLimit", ge=1)
+    window: Window | None = None  # a maintenance window: off unless set
 
     @classmethod
     def of(cls, spec: Mapping[str, Any]) -> RolloutSpec:
@@ -270,11 +278,16 @@ def decide(
     now: float,
     force: bool = False,
     smoke: Smoke = SMOKE_SKIPPED,
+    rollback: bool = False,
 ) -> Decision:
     """The next step of a room's rollout. `desired` is the revision the spec asks for;
     `pod` tells about the room's Pod against the update revision (the one being rolled
     out); `force` (kubectl gameroom rollout --now) skips waiting for an idle room; `smoke`
-    is the update's smoke-test Job (started once its Pod is Ready and healthy)."""
+    is the update's smoke-test Job (started once its Pod is Ready and healthy); `rollback`:
+    the desired revision is an earlier verified one asked for again, which no maintenance
+    window holds (it is urgent)."""
+    if rollback:
+        spec = spec.model_copy(update={"window": None})
     if desired != progress.update:
         return _new_revision(spec, progress, desired, pod, activity, now, force)
     if progress.phase == WAITING:
@@ -320,10 +333,12 @@ def _new_revision(
         current=progress.current,
         update=desired,
         waiting_since=now,
-        reason="WaitingForIdle",
+        reason=WAITING_FOR_IDLE,
         message=f"Revision {desired} waits for the turn being drawn to end.",
     )
-    if not progress.current or spec.strategy == "Immediate" or force:
+    # A room's first revision is its creation: no window or turn holds it.
+    immediate = spec.strategy == "Immediate" and spec.window is None
+    if not progress.current or immediate or force:
         decided = _start(waiting, now, "")
         return replace(decided, outcomes=outcomes + decided.outcomes)
     decided = _waiting(spec, waiting, activity, now, force)
@@ -350,22 +365,47 @@ def _waiting(
     now: float,
     force: bool,
 ) -> Decision:
-    waited = now - progress.waiting_since
     if force:
         return _start(progress, now, _update_notice(activity))
-    if activity is None or not activity.busy:
+    clock = progress.waiting_since  # maxWaitSeconds counts from here
+    deadline = clock + spec.max_wait_seconds
+    window = spec.window.at(now) if spec.window is not None else None
+    if spec.window is not None and window is not None and not window.open:
+        earlier = spec.window.at(now - WINDOW_CLOSE_GRACE_SECONDS)
+        # It waited for a turn inside the window that just closed (a new revision has not).
+        waited = progress.reason == WAITING_FOR_IDLE and progress.waiting_since < now
+        closing = waited and earlier is not None and earlier.open
+        if not closing:
+            return _hold_for_window(spec.window, progress, window, now)
+        started = _start(progress, now, _update_notice(activity))
+        note = (
+            f"Revision {progress.update} waited for the turn to end until the maintenance "
+            "window closed: applied during the turn."
+        )
+        return replace(started, events=(("Normal", "RolloutWaitExpired", note),))
+    if window is not None and window.open:
+        # Waiting for an idle room starts with the window, and ends by its close.
+        clock = max(clock, window.opened)
+        deadline = min(clock + spec.max_wait_seconds, window.closes)
+    if spec.strategy == "Immediate" or activity is None or not activity.busy:
         return _start(progress, now, _update_notice(activity))
-    if waited >= spec.max_wait_seconds:
+    if now >= deadline:
         started = _start(progress, now, _update_notice(activity))
         note = (
             f"Revision {progress.update} waited maxWaitSeconds={spec.max_wait_seconds} for "
             "the turn to end: applied during the turn."
         )
         return replace(started, events=(("Normal", "RolloutWaitExpired", note),))
-    left = spec.max_wait_seconds - waited
+    left = deadline - now
     turn = activity.turn_ends_in
     recheck = min(left, max(turn, 0.5) if turn is not None else IDLE_POLL_SECONDS)
-    first = progress.waiting_since == now
+    # The first pass that waits for the turn (also when a window just opened on it).
+    first = progress.waiting_since == now or progress.reason != WAITING_FOR_IDLE
+    progress = replace(
+        progress,
+        reason=WAITING_FOR_IDLE,
+        message=f"Revision {progress.update} waits for the turn being drawn to end.",
+    )
     events: tuple[tuple[str, str, str], ...] = ()
     announce = ""
     if first:
@@ -376,6 +416,21 @@ def _waiting(
         events = (("Normal", "RolloutWaiting", message),)
         announce = "An update is waiting for this turn to end; you keep your seat."
     return Decision(progress, events=events, announce=announce, recheck_in=recheck)
+
+
+def _hold_for_window(
+    window: Window, progress: Progress, state: WindowState, now: float
+) -> Decision:
+    message = (
+        f"Revision {progress.update} waits for the maintenance window ({window.describe()}): "
+        f"it opens at {_rfc3339(state.opens)}; `kubectl gameroom rollout NAME --now` applies "
+        "it before."
+    )
+    held = replace(progress, phase=WAITING, reason=WAITING_FOR_WINDOW, message=message)
+    events: tuple[tuple[str, str, str], ...] = ()
+    if progress.reason != WAITING_FOR_WINDOW:
+        events = (("Normal", "RolloutWaitingForWindow", message),)
+    return Decision(held, events=events, recheck_in=max(state.opens - now, 0.0))
 
 
 def _update_notice(activity: Activity | None) -> str:

@@ -45,6 +45,7 @@ from .rollout import (
     SUCCEEDED,
     VERIFYING,
     WAITING,
+    WAITING_FOR_WINDOW,
     Activity,
     Decision,
     PodFacts,
@@ -90,6 +91,9 @@ class Memory:
     smoke_started: set[str] = field(default_factory=set)  # smoke-test Jobs made in this run
     smoke_reasons: dict[str, str] = field(default_factory=dict)  # failed Job -> its reason
     smoke_skipped: set[int] = field(default_factory=set)  # revisions deployed without one
+    # Revisions that are an earlier verified one asked for again (a rollback): urgent, no
+    # maintenance window holds them.
+    rollbacks: set[int] = field(default_factory=set)
 
     def by_key(self, key: str) -> Revision | None:
         return next((r for r in self.revisions.values() if r.key == key), None)
@@ -160,16 +164,22 @@ class RolloutConcern:
             time.time(),
             force,
             smoke,
+            rollback=desired.number in memory.rollbacks,
         )
         if force:
             memory.forced = asked
             if progress.phase == WAITING and decision.apply:
+                waited_for = (
+                    "the maintenance window"
+                    if progress.reason == WAITING_FOR_WINDOW
+                    else "the turn to end"
+                )
                 await self.executor.event(
                     state,
                     "Normal",
                     "RolloutForced",
                     f"kubectl gameroom rollout --now: revision {desired.number} is applied "
-                    "without waiting for the turn to end.",
+                    f"without waiting for {waited_for}.",
                 )
         await self._carry_out(state, memory, decision)
         return decision.recheck_in
@@ -470,6 +480,8 @@ class RolloutConcern:
             }
             await self.executor.kube.merge_patch(self._path(state, found.name), patch)
             del memory.revisions[found.number]
+            if found.outcome == SUCCEEDED:
+                memory.rollbacks.add(number)
             revision = replace(found, number=number, change_cause=cause, outcome="", reason="")
         else:
             made = Revision(

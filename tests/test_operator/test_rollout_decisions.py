@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -415,3 +416,174 @@ def test_history_keeps_the_limit_and_never_prunes_current_or_update() -> None:
     assert [r.number for r in to_prune(revisions, 3, {7})] == [4, 3, 2, 1]
     assert [r.number for r in to_prune(revisions, 3, {7, 1})] == [5, 4, 3, 2]
     assert to_prune(revisions, 10, set()) == []
+
+
+# ---- maintenance windows (spec.rollout.window) ------------------------------------------------
+
+
+def _at(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def _windowed(window: dict[str, Any], **rollout: Any) -> RolloutSpec:
+    return RolloutSpec.of({"rollout": {"maxWaitSeconds": 120, **rollout, "window": window}})
+
+
+NIGHTLY = _windowed({"schedule": "0 2 * * *", "durationMinutes": 60})  # 02:00-03:00 UTC
+HELD = Progress(
+    "Waiting",
+    2,
+    3,
+    waiting_since=_at("2027-01-14T20:00:00Z"),
+    reason="WaitingForWindow",
+    message="Revision 3 waits for the maintenance window",
+)
+
+
+def _decide(
+    spec: RolloutSpec,
+    progress: Progress,
+    when: str,
+    activity: Activity | None = None,
+    force: bool = False,
+    rollback: bool = False,
+    desired: int = 3,
+) -> Decision:
+    return decide(
+        spec,
+        progress,
+        desired,
+        PodFacts(),
+        None,
+        activity,
+        _at(when),
+        force,
+        rollback=rollback,
+    )
+
+
+def test_an_update_outside_the_window_waits_for_its_opening() -> None:
+    decision = _decide(NIGHTLY, SERVING, "2027-01-14T20:00:00Z", BETWEEN)
+    held = decision.progress
+    assert (held.phase, held.reason, decision.apply) == ("Waiting", "WaitingForWindow", False)
+    assert "opens at 2027-01-15T02:00:00Z" in held.message
+    assert "--now" in held.message
+    assert decision.recheck_in == pytest.approx(6 * 3600)
+    assert [e[1] for e in decision.events] == ["RolloutWaitingForWindow"]
+    assert status_of(held)["waitingSince"] == "2027-01-14T20:00:00Z"
+    assert progress_from(status_of(held)).reason == "WaitingForWindow"
+    # The next pass before the opening holds it again, without a second event.
+    again = _decide(NIGHTLY, held, "2027-01-15T01:00:00Z", BETWEEN)
+    assert (again.progress.reason, again.apply, again.events) == ("WaitingForWindow", False, ())
+    assert again.recheck_in == pytest.approx(3600)
+    assert again.progress.waiting_since == held.waiting_since
+
+
+@pytest.mark.parametrize(
+    ("when", "applied", "next_opening"),
+    [
+        ("2027-01-15T01:59:59Z", False, "2027-01-15T02:00:00Z"),
+        ("2027-01-15T02:00:00Z", True, ""),
+        ("2027-01-15T02:30:00Z", True, ""),
+        ("2027-01-15T02:59:59Z", True, ""),
+        ("2027-01-15T03:00:00Z", False, "2027-01-16T02:00:00Z"),
+    ],
+)
+def test_window_edges(when: str, applied: bool, next_opening: str) -> None:
+    for spec in (NIGHTLY, NIGHTLY.model_copy(update={"strategy": "Immediate"})):
+        new = _decide(spec, SERVING, when, BETWEEN)
+        assert new.apply is applied
+        assert new.progress.phase == ("Progressing" if applied else "Waiting")
+        if next_opening:
+            assert f"opens at {next_opening}" in new.progress.message
+            assert new.recheck_in == pytest.approx(_at(next_opening) - _at(when))
+        # A held update reaching the same moment decides the same.
+        assert _decide(spec, HELD, when, BETWEEN).apply is applied
+
+
+@pytest.mark.parametrize(
+    ("zone", "when", "applied", "next_opening"),
+    [
+        # 02:00 in Berlin is 01:00 UTC in winter (CET) and 00:00 UTC in summer (CEST).
+        ("Europe/Berlin", "2027-01-15T01:30:00Z", True, ""),
+        ("Europe/Berlin", "2027-01-15T02:30:00Z", False, "2027-01-16T01:00:00Z"),
+        ("Europe/Berlin", "2027-07-15T00:30:00Z", True, ""),
+        ("Europe/Berlin", "2027-07-15T01:30:00Z", False, "2027-07-16T00:00:00Z"),
+        ("America/New_York", "2027-01-15T07:30:00Z", True, ""),
+        ("America/New_York", "2027-01-15T02:30:00Z", False, "2027-01-15T07:00:00Z"),
+        ("", "2027-01-15T02:30:00Z", True, ""),
+    ],
+)
+def test_window_time_zones(zone: str, when: str, applied: bool, next_opening: str) -> None:
+    spec = _windowed({"schedule": "0 2 * * *", "timeZone": zone, "durationMinutes": 60})
+    decision = _decide(spec, SERVING, when, BETWEEN)
+    assert decision.apply is applied
+    if next_opening:
+        assert f"opens at {next_opening}" in decision.progress.message
+        assert decision.recheck_in == pytest.approx(_at(next_opening) - _at(when))
+
+
+def test_rollout_now_overrides_a_closed_window() -> None:
+    forced = _decide(NIGHTLY, HELD, "2027-01-14T21:00:00Z", DRAWING, force=True)
+    assert (forced.apply, forced.progress.phase) == (True, "Progressing")
+    assert forced.announce  # the players are told, as any update during a turn
+    assert _decide(NIGHTLY, SERVING, "2027-01-14T21:00:00Z", BETWEEN, force=True).apply
+
+
+def test_no_window_holds_a_rollback_or_a_rooms_first_revision() -> None:
+    rollback = _decide(NIGHTLY, SERVING, "2027-01-14T21:00:00Z", BETWEEN, rollback=True)
+    assert (rollback.apply, rollback.progress.phase) == (True, "Progressing")
+    # A rollback that waits for the turn waits for the turn only.
+    busy = _decide(NIGHTLY, SERVING, "2027-01-14T21:00:00Z", DRAWING, rollback=True)
+    assert (busy.apply, busy.progress.reason) == (False, "WaitingForIdle")
+    first = _decide(NIGHTLY, Progress(), "2027-01-14T21:00:00Z", desired=1)
+    assert (first.apply, first.progress.phase) == (True, "Progressing")
+    # An automatic rollback is not a new revision: it is applied at once.
+    failing = decide(
+        NIGHTLY,
+        Progress("Progressing", 2, 3, started=_at("2027-01-15T02:10:00Z")),
+        3,
+        CRASHING,
+        None,
+        None,
+        _at("2027-01-15T04:00:00Z"),
+    )
+    assert (failing.apply, failing.progress.phase) == (True, "RolledBack")
+
+
+def test_in_the_window_wait_for_idle_counts_max_wait_from_the_opening() -> None:
+    opened = _decide(NIGHTLY, HELD, "2027-01-15T02:00:00Z", DRAWING)
+    waiting = opened.progress
+    assert (opened.apply, waiting.reason) == (False, "WaitingForIdle")
+    assert [e[1] for e in opened.events] == ["RolloutWaiting"] and opened.announce
+    assert waiting.waiting_since == HELD.waiting_since  # status keeps when it started waiting
+    # The update waited since 20:00 the day before, but maxWaitSeconds=120 starts at 02:00.
+    still = _decide(NIGHTLY, waiting, "2027-01-15T02:01:59Z", DRAWING)
+    assert (still.apply, still.events) == (False, ())
+    expired = _decide(NIGHTLY, waiting, "2027-01-15T02:02:00Z", DRAWING)
+    assert expired.apply and [e[1] for e in expired.events] == ["RolloutWaitExpired"]
+
+
+def test_a_turn_still_drawn_at_the_windows_close_gets_the_update_then() -> None:
+    short = _windowed({"schedule": "0 2 * * *", "durationMinutes": 10}, maxWaitSeconds=1800)
+    waiting = _decide(short, HELD, "2027-01-15T02:05:00Z", DRAWING)
+    assert waiting.progress.reason == "WaitingForIdle"
+    assert waiting.recheck_in is not None and waiting.recheck_in <= 300
+    closing = _decide(short, waiting.progress, "2027-01-15T02:10:00Z", DRAWING)
+    assert closing.apply and "maintenance window closed" in closing.events[0][2]
+    # Long after the close (the operator was down): it waits for the next window.
+    later = _decide(short, waiting.progress, "2027-01-15T05:00:00Z", DRAWING)
+    assert (later.apply, later.progress.reason) == (False, "WaitingForWindow")
+
+
+def test_a_schedule_croniter_cannot_read_holds_nothing() -> None:
+    spec = _windowed({"schedule": "99 2 * * *", "durationMinutes": 60})
+    assert _decide(spec, SERVING, "2027-01-14T20:00:00Z", BETWEEN).apply
+
+
+def test_window_spec_is_bounded() -> None:
+    with pytest.raises(ValueError):
+        _windowed({"schedule": "0 2 * * *", "durationMinutes": 0})
+    with pytest.raises(ValueError):
+        _windowed({"schedule": "0 2 * * *", "durationMinutes": 1441})
+    assert SPEC.window is None
