@@ -97,7 +97,9 @@ class BackupConcern:
         shown = self._view(state)
         backup: dict[str, Any] = dict(shown.backup)
         for key in state.status.get("backup") or {}:
-            if key not in backup:
+            if key == "lastDrill":  # the drill concern's (drills.py), written when one ends
+                backup[key] = state.status["backup"][key]
+            elif key not in backup:
                 backup[key] = None  # removed by the merge patch (nextScheduleTime when suspended)
         part.fields["backup"] = backup
         if shown.last_backup is not None:

@@ -27,6 +27,7 @@ from .admin import RoomClient
 from .backups import BackupConcern
 from .children import Action, NameConflict, Outcome, Owner, ownership, plan
 from .concerns import Concern
+from .drills import DrillConcern
 from .health import History
 from .kube import ApiError, Kube, api_path, object_path
 from .observers import ChildObservers, slim_deployment
@@ -89,7 +90,8 @@ class Controller:
         # Every concern a pass runs after the children, in order (concerns.py); the
         # rollout decides after health, on its fresh verdict; backups last (backups.py).
         self.backups = BackupConcern(self)
-        self.concerns: list[Concern] = [self.health, self.rollout, self.backups]
+        self.drills = DrillConcern(self)  # opt-in: spec.backup.drill or drawgame.dev/drill-now
+        self.concerns: list[Concern] = [self.health, self.rollout, self.backups, self.drills]
 
     # ---- room bookkeeping -------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ def grants(rules: list[dict[str, Any]]) -> Grants:
 
 
 ROOM_GRANTS: Grants = {
-    ("drawgame.dev", "gamerooms"): {"get", "list", "watch", "patch"},
+    ("drawgame.dev", "gamerooms"): {"get", "list", "watch", "patch", "create", "delete"},
     ("drawgame.dev", "gamerooms/status"): {"patch"},
     ("", "configmaps"): {"get", "list", "watch", "create", "patch"},
     ("", "services"): {"get", "list", "watch", "create", "patch"},

@@ -91,10 +91,12 @@ of each watched namespace.
 # operator patches a room to add and remove its final-backup finalizer (spec.backup.onDelete)
 # and its close-room finalizer (a deleted room's players are told it is gone before its Pod goes).
 # Read one room (get) before patching its finalizers: their list and the resourceVersion
-# that makes the patch fail on a concurrent change (backups.py).
+# that makes the patch fail on a concurrent change (backups.py). A disaster-recovery drill
+# (spec.backup.drill, drills.py) creates a scratch room, a clone of the room's backup, and
+# deletes it when the drill ends.
 - apiGroups: [drawgame.dev]
   resources: [gamerooms]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch, patch, create, delete]
 # The room's status (phase, conditions, players, health) is written on the subresource.
 - apiGroups: [drawgame.dev]
   resources: [gamerooms/status]
