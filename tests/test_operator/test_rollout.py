@@ -42,6 +42,12 @@ TURN = 12  # seconds of the turn drawn in the `wait` room when its update is ask
 # stops first: its preStop sleep is 5 s).
 NOW = {**FAST, "strategy": "Immediate", "progressDeadlineSeconds": 40}
 
+# A maintenance window that opens twelve hours from now for an hour: closed all test long.
+CLOSED_WINDOW = {
+    "schedule": f"0 {(datetime.now(UTC).hour + 12) % 24} * * *",
+    "durationMinutes": 60,
+}
+
 # name: (spec.rollout, the image or spec change of the second revision)
 ROOMS: dict[str, dict[str, Any]] = {
     "crash": {"rollout": NOW, "next": {"image": f"{IMAGE}:crash"}},
@@ -57,6 +63,7 @@ ROOMS: dict[str, dict[str, Any]] = {
     "wait": {"rollout": {**FAST, "maxWaitSeconds": 600}, "next": {"image": f"{IMAGE}:healthy.2"}},
     "maxw": {"rollout": {**FAST, "maxWaitSeconds": 3}, "next": {"image": f"{IMAGE}:healthy.2"}},
     "now": {"rollout": {**FAST, "maxWaitSeconds": 600}, "next": {"image": f"{IMAGE}:healthy.2"}},
+    "win": {"rollout": {**FAST, "window": CLOSED_WINDOW}, "next": {"image": f"{IMAGE}:healthy.2"}},
 }
 
 
@@ -278,6 +285,31 @@ def test_wait_for_idle_holds_the_update_until_the_turn_ends(
     expired = wait_for("maxw applies", lambda: event(kubectl, "maxw", "RolloutWaitExpired"), 60)
     assert "maxWaitSeconds=3" in expired["message"]
     wait_for("maxw verified", lambda: verified(kubectl, "maxw", 2), 60)
+
+
+def test_a_closed_maintenance_window_holds_the_update_until_rollout_now(
+    kubectl: Kubectl, first: dict[str, Any], changed: dict[str, Any]
+) -> None:
+    # The room's creation (revision 1) was not held by its closed window: `first` saw it
+    # verified.
+    held = wait_for(
+        "win waits for its window",
+        lambda: (found := rollout(kubectl, "win")).get("reason") == "WaitingForWindow" and found,
+        30,
+    )
+    assert (held["phase"], held["updateRevision"], held["currentRevision"]) == ("Waiting", 2, 1)
+    assert held["waitingSince"] and "opens at" in held["message"]
+    assert wait_for("window event", lambda: event(kubectl, "win", "RolloutWaitingForWindow"))
+    old = serving(kubectl, "win", f"{IMAGE}:healthy")
+    assert old is not None  # the old Pod keeps serving
+    assert deployment_image(kubectl, "win") == f"{IMAGE}:healthy"
+    told = gameroom(kubectl, "rollout", "win", "--now").stdout
+    assert "maintenance window" in told, told
+    forced = wait_for("win applied", lambda: event(kubectl, "win", "RolloutForced"), 30)
+    assert "maintenance window" in forced["message"]
+    wait_for("win verified", lambda: verified(kubectl, "win", 2), 60)
+    new = serving(kubectl, "win", f"{IMAGE}:healthy.2")
+    assert new is not None and new["metadata"]["uid"] != old["metadata"]["uid"]
 
 
 def test_bad_versions_are_rolled_back_with_a_reason_and_the_old_version_serves(

@@ -20,6 +20,7 @@ from ..rollout import (
     REVISION_LABEL,
     ROLLOUT_NOW_ANNOTATION,
     SETTINGS_SECTIONS,
+    WAITING_FOR_WINDOW,
 )
 from .cli import Context, UsageError, add_verb
 from .client import Kube, PluginError
@@ -47,12 +48,15 @@ def register(subparsers: Any) -> None:
     rollout = add_verb(
         subparsers,
         "rollout",
-        help="apply an update that waits for an idle room now (--now)",
+        help="apply an update that waits (for an idle room or a maintenance window) now (--now)",
         run=run_rollout,
     )
     rollout.add_argument("name", help="the GameRoom's name")
     rollout.add_argument(
-        "--now", action="store_true", required=True, help="do not wait for the turn to end"
+        "--now",
+        action="store_true",
+        required=True,
+        help="do not wait for the turn to end or for the maintenance window (spec.rollout.window)",
     )
 
 
@@ -200,12 +204,22 @@ def run_rollout(args: argparse.Namespace, ctx: Context) -> int:
         )
     asked = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     kube.run("annotate", "gameroom", args.name, f"{ROLLOUT_NOW_ANNOTATION}={asked}", "--overwrite")
-    result = {"room": args.name, "revision": rollout.get("updateRevision"), "asked": asked}
+    waited_for = (
+        "the maintenance window"
+        if rollout.get("reason") == WAITING_FOR_WINDOW
+        else "the turn to end"
+    )
+    result = {
+        "room": args.name,
+        "revision": rollout.get("updateRevision"),
+        "asked": asked,
+        "waitedFor": rollout.get("reason") or "",
+    }
     ctx.emit(
         result,
         lambda d: (
             f"gameroom {d['room']}: revision {d['revision']} is applied now, without waiting "
-            "for the turn to end (players are told first)."
+            f"for {waited_for} (players are told first)."
         ),
     )
     return 0
