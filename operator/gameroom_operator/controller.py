@@ -27,6 +27,7 @@ from .admin import RoomClient
 from .backups import BackupConcern
 from .children import Action, NameConflict, Outcome, Owner, ownership, plan
 from .concerns import Concern
+from .drill import DRILL_NOW_ANNOTATION
 from .drills import DrillConcern
 from .health import History
 from .kube import ApiError, Kube, api_path, object_path
@@ -125,6 +126,9 @@ class Controller:
             # (each status write comes back as an event of the room).
             state.spec = spec
         state.annotations = annotations_of(body)
+        asked = ((body.get("metadata") or {}).get("annotations") or {}).get(DRILL_NOW_ANNOTATION)
+        if asked:  # kubectl gameroom drill (drills.py)
+            state.annotations[DRILL_NOW_ANNOTATION] = str(asked)
         state.settled = False
         if body.get("status") is not None:
             state.status = dict(body.get("status") or {})

@@ -114,7 +114,20 @@ class DrillConcern:
             "metadata": {"name": state.name, "namespace": state.namespace, "uid": state.uid},
             "spec": state.spec,
         }
-        await self.executor.kube.create(scratch_room(room, name, str(last["name"])))
+        try:
+            await self.executor.kube.create(scratch_room(room, name, str(last["name"])))
+        except ApiError as error:
+            # Answered, not retried for ever: a refused scratch room (RBAC, quota) is news.
+            await self._record(
+                state,
+                request,
+                str(last["name"]),
+                now,
+                now,
+                "Failed",
+                f"the scratch room {name} was not created: {error}",
+            )
+            return
         rows = last.get("rows")
         memory.running = Running(
             name, str(last["name"]), rows if isinstance(rows, int) else None, request, now

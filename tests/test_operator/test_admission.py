@@ -110,6 +110,11 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         ["spec.backup.schedule", "should match"],
     ),
     (
+        "drill schedule is not cron",
+        room({"backup": {"drill": {"schedule": "monthly please"}}}),
+        ["spec.backup.drill.schedule", "should match"],
+    ),
+    (
         "backup retention zero",
         room({"backup": {"retention": 0}}),
         ["spec.backup.retention", "greater than or equal to 1"],

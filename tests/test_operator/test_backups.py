@@ -353,24 +353,42 @@ def test_a_clone_starts_from_another_rooms_backup(
     assert refused.returncode != 0 and "fromRoom names another room" in refused.stderr
 
 
-def test_a_drill_restores_the_latest_backup_into_a_scratch_room_and_plays_in_it(
+def test_a_drill_asked_now_restores_the_latest_backup_into_a_scratch_room_and_plays_in_it(
     ns: Kubectl, rooms: dict[str, dict[str, Any]]
 ) -> None:
+    """`kubectl gameroom drill` asks the operator (drawgame.dev/drill-now), which clones the
+    newest backup into a scratch room, smoke-tests it, compares rows, records
+    status.backup.lastDrill and deletes the scratch room."""
     before = ns.json("gameroom", "vault")["status"]
+    latest = before["backup"]["lastSuccessful"]
     done = gameroom(ns, "drill", "vault", "-o", "json")
     assert done.returncode == 0, done.stderr + done.stdout
     result = json.loads(done.stdout)
-    assert result["result"] == "Succeeded"
-    assert result["backup"] == before["backup"]["lastSuccessful"]["name"]  # latest
-    assert (
-        result["restoredRows"] == result["backupRows"] == before["backup"]["lastSuccessful"]["rows"]
+    assert (result["result"], result["by"], result["backup"]) == (
+        "Succeeded",
+        "operator",
+        latest["name"],
     )
-    assert result["smokeTest"]["passed"] is True
-    assert {c["name"] for c in result["smokeTest"]["checks"] if c["outcome"] == "ok"}
-    scratch = result["scratchRoom"]
-    wait_for("the scratch room gone", lambda: ns.maybe("gameroom", scratch) is None, 60)
+    last = status_backup(ns, "vault")["lastDrill"]
+    assert last["result"] == "Succeeded" and last["backupName"] == latest["name"]
+    assert f"restored {latest['rows']} rows and passed the smoke test" in last["message"]
+    assert 0 < last["durationSeconds"] < 200
+    events = {e["reason"]: e["message"] for e in room_events(ns, "vault")}
+    assert "DrillSucceeded" in events and latest["name"] in events["DrillSucceeded"]
+    scratch = events["DrillStarted"].split()[2]
+    assert scratch.startswith("vault-drill-")
+
+    def scratch_gone() -> bool:
+        return not ns.json("gameroom", "-l", "drawgame.dev/drill-of=vault")["items"]
+
+    wait_for("the scratch room gone", scratch_gone, 60)
     # The room itself was not touched.
     assert ns.json("gameroom", "vault")["status"]["restore"] == before["restore"]
+    # A room with no verified backup fails its drill at once, with a Warning and exit 1.
+    refused = gameroom(ns, "drill", "leaky")
+    assert refused.returncode == 1 and "no verified backup" in refused.stderr
+    assert status_backup(ns, "leaky")["lastDrill"]["result"] == "Failed"
+    assert "DrillFailed" in event_reasons(ns, "leaky")
 
 
 @pytest.fixture(scope="module")
