@@ -248,6 +248,12 @@ class Demo:
             say(f"demo failed: {error}")
             return 1
         finally:
+            # Stopping has begun: a second stop signal (make's own death sends one through
+            # PR_SET_PDEATHSIG, and a user may press Ctrl-C twice) must not cut the stop
+            # short and leave the sandbox and the room running. Each stop is bounded anyway
+            # (SIGKILL after 30 s).
+            for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(stop_signal, signal.SIG_IGN)
             self.stop_all()
             if not self.keep_state:
                 shutil.rmtree(self.state_dir, ignore_errors=True)
