@@ -173,6 +173,33 @@ class OperatorProcess:
                 self.kill()
 
 
+# The stand-in room of the auto-heal and rollout tests: one image per mode (tag), a small
+# process kubesandbox runs for it (an image rule); on a real cluster, $SICKROOM_IMAGE built
+# from standins/sickroom/Dockerfile.
+STANDIN = Path(__file__).parent / "standins" / "sickroom"
+SICKROOM_IMAGE = os.environ.get("SICKROOM_IMAGE", "drawgame.test/sickroom")
+
+
+def standin_sandbox(folder: Path) -> Iterator[Any]:
+    """A kubesandbox whose image rule runs the stand-in room for `SICKROOM_IMAGE:<mode>`
+    (for a fixture to yield from); its state and logs go to `folder`."""
+    import yaml
+
+    from kubesandbox.testing import SandboxProcess
+
+    rule = {
+        "image": f"{SICKROOM_IMAGE}:*",
+        "mode": "process",
+        "env": {"PYTHONPATH": str(STANDIN)},
+        "versionEnv": "SICKROOM_MODE",
+    }
+    config = folder / "sandbox.yaml"
+    config.write_text(yaml.safe_dump({"imageRules": [rule]}))
+    process = SandboxProcess(["--config", str(config)], log_dir=folder)
+    yield process.start()
+    process.stop()
+
+
 READY_TIMEOUT = 90.0  # seconds a room may take to turn Ready on a busy 2-core machine
 
 

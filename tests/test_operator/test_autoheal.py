@@ -15,31 +15,27 @@ their repository.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-
-from kubesandbox.testing import SandboxProcess
 
 from .harness import (
+    SICKROOM_IMAGE,
     Kubectl,
     OperatorProcess,
     condition,
     install_crd,
     new_namespace,
     run_operator,
+    standin_sandbox,
     wait_for,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-STANDIN = Path(__file__).parent / "standins" / "sickroom"
-IMAGE = os.environ.get("SICKROOM_IMAGE", "drawgame.test/sickroom")  # tagged with the mode
+IMAGE = SICKROOM_IMAGE  # tagged with the mode
 PERIOD = 5  # spec.health.periodSeconds: the CRD's minimum
 THRESHOLD = 2
 
@@ -62,18 +58,7 @@ def sandbox(
         # A real cluster pulls (or finds loaded) the stand-in's image of each mode.
         yield request.getfixturevalue("kube_sandbox")
         return
-    folder = tmp_path_factory.mktemp("sickroom-sandbox")
-    config = folder / "sandbox.yaml"
-    rule = {
-        "image": f"{IMAGE}:*",
-        "mode": "process",
-        "env": {"PYTHONPATH": str(STANDIN)},
-        "versionEnv": "SICKROOM_MODE",
-    }
-    config.write_text(yaml.safe_dump({"imageRules": [rule]}))
-    process = SandboxProcess(["--config", str(config)], log_dir=folder)
-    yield process.start()
-    process.stop()
+    yield from standin_sandbox(tmp_path_factory.mktemp("sickroom-sandbox"))
 
 
 @pytest.fixture(scope="module")

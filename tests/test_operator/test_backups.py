@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +25,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from .harness import KUBECTL, ROOT, Kubectl, OperatorProcess, condition, room_manifest, wait_for
+from .harness import (
+    KUBECTL,
+    Kubectl,
+    OperatorProcess,
+    condition,
+    new_namespace,
+    room_manifest,
+    run_operator,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -40,28 +48,15 @@ READY_TIMEOUT = 90
 
 
 @pytest.fixture(scope="module")
-def ns(sandbox_kubeconfig: str) -> Iterator[Kubectl]:
-    admin = Kubectl(sandbox_kubeconfig, "default")
-    admin.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
-    admin.run("wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s")
-    name = f"bk-{uuid.uuid4().hex[:8]}"
-    kubectl = Kubectl(sandbox_kubeconfig, name)
-    kubectl.create_namespace(name)
-    yield kubectl
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+def ns(kubeconfig: str, crd: None) -> Iterator[Kubectl]:
+    yield from new_namespace(kubeconfig, "bk")
 
 
 @pytest.fixture(scope="module")
 def operator(
-    sandbox_kubeconfig: str, ns: Kubectl, tmp_path_factory: pytest.TempPathFactory
+    kubeconfig: str, ns: Kubectl, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(
-        sandbox_kubeconfig, log, "--namespaces", ns.namespace, "--resync-interval", "0"
-    )
-    process.start()
-    yield process
-    process.stop()
+    yield from run_operator(kubeconfig, tmp_path_factory.mktemp("operator"), ns.namespace)
 
 
 def wait_ready(ns: Kubectl, name: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import os
 import subprocess
 import tarfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,15 @@ import aiohttp
 import pytest
 import yaml
 
-from .harness import KUBECTL, ROOT, Kubectl, OperatorProcess, condition, room_manifest, wait_for
+from .harness import (
+    KUBECTL,
+    Kubectl,
+    OperatorProcess,
+    condition,
+    new_namespace,
+    room_manifest,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -47,15 +54,8 @@ def gameroom(
 
 
 @pytest.fixture(scope="module")
-def kubectl(sandbox_kubeconfig: str) -> Iterator[Kubectl]:
-    admin = Kubectl(sandbox_kubeconfig, "default")
-    admin.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
-    admin.run("wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s")
-    name = f"plugin-{uuid.uuid4().hex[:8]}"
-    kubectl = Kubectl(sandbox_kubeconfig, name)
-    kubectl.create_namespace(name)
-    yield kubectl
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+def kubectl(kubeconfig: str, crd: None) -> Iterator[Kubectl]:
+    yield from new_namespace(kubeconfig, "plugin")
 
 
 @pytest.fixture(scope="module")

@@ -17,23 +17,29 @@ import json
 import os
 import subprocess
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from kubesandbox.testing import SandboxProcess
-
-from .harness import KUBECTL, ROOT, Kubectl, OperatorProcess, condition, wait_for
+from .harness import (
+    KUBECTL,
+    SICKROOM_IMAGE,
+    Kubectl,
+    OperatorProcess,
+    condition,
+    install_crd,
+    new_namespace,
+    run_operator,
+    standin_sandbox,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.kubesandbox_only, pytest.mark.timeout(300)]
 
-STANDIN = Path(__file__).parent / "standins" / "sickroom"
-IMAGE = "drawgame.test/sickroom"
+IMAGE = SICKROOM_IMAGE
 FAST = {"healthWindowSeconds": 10, "progressDeadlineSeconds": 10}
 TURN = 12  # seconds of the turn drawn in the `wait` room when its update is asked for
 
@@ -69,41 +75,22 @@ ROOMS: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    folder = tmp_path_factory.mktemp("rollout-sandbox")
-    config = folder / "sandbox.yaml"
-    rule = {
-        "image": f"{IMAGE}:*",
-        "mode": "process",
-        "env": {"PYTHONPATH": str(STANDIN)},
-        "versionEnv": "SICKROOM_MODE",
-    }
-    config.write_text(yaml.safe_dump({"imageRules": [rule]}))
-    process = SandboxProcess(["--config", str(config)], log_dir=folder)
-    yield process.start()
-    process.stop()
+    yield from standin_sandbox(tmp_path_factory.mktemp("rollout-sandbox"))
 
 
 @pytest.fixture(scope="module")
 def kubectl(sandbox: Any) -> Iterator[Kubectl]:
-    admin = Kubectl(str(sandbox.kubeconfig), "default")
-    admin.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"))
-    admin.run("wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s")
-    name = f"roll-{uuid.uuid4().hex[:8]}"
-    admin.create_namespace(name)
-    yield Kubectl(str(sandbox.kubeconfig), name)
+    install_crd(str(sandbox.kubeconfig))
+    yield from new_namespace(str(sandbox.kubeconfig), "roll")
 
 
 @pytest.fixture(scope="module")
 def operator(
     sandbox: Any, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(
-        str(sandbox.kubeconfig), log, "--namespaces", kubectl.namespace, "--resync-interval", "0"
+    yield from run_operator(
+        str(sandbox.kubeconfig), tmp_path_factory.mktemp("operator"), kubectl.namespace
     )
-    process.start()
-    yield process
-    process.stop()
 
 
 def room(kubectl: Kubectl, name: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +20,15 @@ from gameroom_operator.closing import (
     owned_by,
 )
 
-from .harness import ROOT, Kubectl, OperatorProcess, condition, room_manifest, wait_for
+from .harness import (
+    Kubectl,
+    OperatorProcess,
+    condition,
+    new_namespace,
+    room_manifest,
+    run_operator,
+    wait_for,
+)
 
 READY_TIMEOUT = 90.0
 
@@ -59,29 +66,15 @@ def test_the_patch_keeps_other_finalizers_and_guards_with_the_resource_version()
 
 
 @pytest.fixture(scope="module")
-def closing_ns(sandbox_kubeconfig: str) -> Iterator[Kubectl]:
-    admin = Kubectl(sandbox_kubeconfig, "default")
-    # Another module may have installed it already (this one only needs it served).
-    admin.run("apply", "-f", str(ROOT / "crds" / "gameroom.yaml"), check=False)
-    admin.run("wait", "--for=condition=Established", "crd/gamerooms.drawgame.dev", "--timeout=60s")
-    name = f"closing-{uuid.uuid4().hex[:8]}"
-    kubectl = Kubectl(sandbox_kubeconfig, name)
-    kubectl.create_namespace(name)
-    yield kubectl
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+def closing_ns(kubeconfig: str, crd: None) -> Iterator[Kubectl]:
+    yield from new_namespace(kubeconfig, "closing")
 
 
 @pytest.fixture(scope="module")
 def closing_operator(
-    sandbox_kubeconfig: str, closing_ns: Kubectl, tmp_path_factory: pytest.TempPathFactory
+    kubeconfig: str, closing_ns: Kubectl, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    log = tmp_path_factory.mktemp("closing") / "operator.log"
-    process = OperatorProcess(
-        sandbox_kubeconfig, log, "--namespaces", closing_ns.namespace, "--resync-interval", "0"
-    )
-    process.start()
-    yield process
-    process.stop()
+    yield from run_operator(kubeconfig, tmp_path_factory.mktemp("closing"), closing_ns.namespace)
 
 
 def ready_room(kubectl: Kubectl, name: str) -> tuple[dict[str, Any], str]:
