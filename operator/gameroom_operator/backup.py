@@ -53,6 +53,7 @@ class BackupSpec:
     suspend: bool
     on_delete: str
     final_timeout: int
+    verify: bool = True
 
     @classmethod
     def of(cls, effective: dict[str, Any]) -> BackupSpec:
@@ -64,6 +65,7 @@ class BackupSpec:
             suspend=bool(backup.get("suspend")),
             on_delete=str(backup.get("onDelete") or "Backup"),
             final_timeout=int(backup.get("finalBackupTimeoutSeconds") or 120),
+            verify=backup.get("verify", True) is not False,
         )
 
     @property
@@ -368,6 +370,23 @@ def _stale(
             "BackupStale", "Unknown", "InvalidSchedule", "the schedule has no next run"
         ), None
     good = backup.get("lastSuccessful") or {}
+    if not spec.verify:
+        # BackupStale counts verified backups only: with verification off there are none,
+        # and saying "stale" or "recent" by the unverified ones would both mislead.
+        newest = (
+            f"; the newest backup, {good['name']} of {good.get('time')}, is unverified"
+            if good.get("name")
+            else ""
+        )
+        return (
+            Condition(
+                "BackupStale",
+                "True",
+                "VerifyOff",
+                f"verify is off: no backup is verified (spec.backup.verify is false){newest}",
+            ),
+            None,
+        )
     verified = good if good.get("verified") else {}
     since = parse_time(verified.get("time")) or parse_time(backup.get("enabledSince")) or now
     deadline = since + limit

@@ -613,6 +613,8 @@ def _backup_args(room: Room) -> list[str]:
         str(backup["retention"]),
         "--retention-max-age-days",
         str(backup.get("retentionMaxAgeDays") or 0),
+        # spec.backup.verify: false skips the scratch restore; the backup is stored unverified.
+        *([] if backup.get("verify", True) else ["--no-verify"]),
     ]
 
 

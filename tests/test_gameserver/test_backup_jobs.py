@@ -425,6 +425,29 @@ async def test_retention_prunes_exactly_by_count_and_age(
     )
 
 
+async def test_backup_without_verify_is_stored_unverified_and_still_restores_verified(
+    room: RunningRoom, tmp_path: Path, token_file: Path
+) -> None:
+    """spec.backup.verify: false renders --no-verify: no scratch restore, the manifest and
+    the result say unverified; a restore still verifies the dump before it swaps."""
+    dest = tmp_path / "b"
+    run = await run_job(*backup_args(room, token_file, f"pvc:{dest}", "--no-verify"))
+    assert run.code == 0, run.stderr
+    result = run.result
+    assert result["succeeded"] is True and result["verified"] is False
+    name = result["name"]
+    manifest = json.loads((dest / (name.removesuffix(".sql") + ".manifest.json")).read_text())
+    assert manifest["verified"] is False and "verifiedAt" not in manifest
+    assert "integrityCheck" not in manifest
+    assert result["rows"] == sum(manifest["rowCounts"].values()) > 0
+    assert result["sha256"] == hashlib.sha256((dest / name).read_bytes()).hexdigest()
+    listing = await run_job("list-backups", "--destination", f"pvc:{dest}")
+    assert [(b["name"], b["verified"]) for b in json.loads(listing.stdout)] == [(name, False)]
+    restored = await run_job(*restore_args(room, token_file, f"pvc:{dest}", "latest"))
+    assert restored.code == 0, restored.stderr
+    assert restored.result["verified"] is True and restored.result["name"] == name
+
+
 def test_prune_never_removes_the_backup_just_written() -> None:
     now = datetime(2026, 12, 3, 12, tzinfo=UTC)
     backups = [

@@ -161,6 +161,27 @@ def test_stale_after_twice_the_interval_without_a_verified_backup() -> None:
     assert stale.status == "True" and GOOD["name"] in stale.message
 
 
+def test_with_verify_off_backup_stale_says_why_instead_of_judging_unverified_backups() -> None:
+    assert spec().verify is True and spec(verify=False).verify is False
+    stored = {**GOOD, "verified": False}
+    for jobs in ({}, {"b-1": job("b-1", result=stored)}):
+        # However recent or old: with verification off no backup ever counts.
+        shown = view(spec(verify=False), jobs, {}, NOW, "2026-12-03T18:59:00Z")
+        conditions = {c.type: c for c in shown.conditions}
+        stale = conditions["BackupStale"]
+        assert (stale.status, stale.reason) == ("True", "VerifyOff")
+        assert stale.message.startswith("verify is off: no backup is verified")
+    assert GOOD["name"] in stale.message and "unverified" in stale.message
+    succeeded = conditions["BackupSucceeded"]
+    assert (succeeded.status, succeeded.reason) == ("True", "Stored")
+    assert shown.backup["lastSuccessful"]["verified"] is False
+    # Turned back on, the same unverified backup does not count either.
+    shown = view(spec(), {"b-1": job("b-1", result=stored)}, {}, NOW, "2026-12-01T00:00:00Z")
+    stale = {c.type: c for c in shown.conditions}["BackupStale"]
+    assert (stale.status, stale.reason) == ("True", "NoRecentBackup")
+    assert "no verified backup yet" in stale.message
+
+
 def test_time_zone_and_suspend() -> None:
     runs = next_runs("0 3 * * *", "Europe/Berlin", NOW, 1)
     assert runs == [datetime(2026, 12, 4, 2, 0, tzinfo=UTC)]  # 03:00 CET

@@ -99,6 +99,17 @@ def test_schedule_time_zone_suspend_and_age_are_passed_on() -> None:
     assert args[args.index("--retention-max-age-days") + 1] == "30"
 
 
+def test_verify_off_skips_the_scratch_restore_and_on_is_the_default() -> None:
+    def args(backup: dict[str, Any]) -> list[str]:
+        cj = cronjob(room({"enabled": True, **backup}))
+        assert cj is not None
+        return list(cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"])
+
+    assert "--no-verify" not in args({})
+    assert "--no-verify" not in args({"verify": True})
+    assert "--no-verify" in args({"verify": False})
+
+
 def test_an_s3_destination_takes_its_credentials_from_a_secret() -> None:
     s3 = {"bucket": "drawgame", "endpoint": "http://minio:9000", "credentialsSecret": "s3-creds"}
     cj = cronjob(room({"enabled": True, "destination": {"type": "s3", "s3": s3}}))
