@@ -11,6 +11,7 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ from aiohttp import web
 
 from gameserver.backup import BackupError, Snapshot, adopt_room, load_dump
 from gameserver.protocol import find_surrogate, scrub_text
+from gameserver.ratelimit import ConnectionLimits
 from gameserver.roomstate import RoomStateError
 from gameserver.server import GameServer
+from gameserver.settings import GameSettings, RateLimits, camel_view, live_change
 from gameserver.web import SERVER_KEY, harden_headers
 
 log = structlog.get_logger("gameserver.admin")
@@ -154,6 +157,95 @@ async def close_room(request: web.Request) -> web.Response:
         return _problem(400, "field 'message' must be a string of at most 500 characters")
     disconnected = await _server(request).close_room(scrub_text(message).strip())
     return web.json_response({"closed": True, "disconnected": disconnected})
+
+
+def _live_settings(server: GameServer) -> dict[str, Any]:
+    room = server.room
+    upcoming = room.next_settings or room.settings
+    return {
+        # What the next game is played with (and a lobby shows now).
+        "game": upcoming.public(),
+        "rateLimits": camel_view(server.config.rate_limits),
+        # The game being played keeps what it started with.
+        "runningGame": (
+            {"rounds": room.rounds, "drawTimeSeconds": room.settings.draw_time_seconds}
+            if room.phase != "lobby"
+            else None
+        ),
+        "pendingForNextGame": room.next_settings is not None,
+    }
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    return web.json_response(_live_settings(_server(request)))
+
+
+async def put_settings(request: web.Request) -> web.Response:
+    """Live settings: rate limits at once (every connected sender's too), game settings
+    from the next game. Nothing applies unless everything is valid."""
+    server = _server(request)
+    body = await _json_body(request)
+    if not body:
+        return _problem(400, "send a JSON object with 'game' and/or 'rateLimits'")
+    room = server.room
+    change = live_change(room.next_settings or room.settings, server.config.rate_limits, body)
+    if change.errors:
+        return _problem(400, "; ".join(change.errors), fields=change.fields)
+    before = room.next_settings or room.settings
+    server.config = replace(server.config, game=change.game, rate_limits=change.rate_limits)
+    for limits in {id(x): x for x in _all_limits(server)}.values():
+        _retune(limits, change.rate_limits)
+    if change.game != before:
+        server.deliver(room.set_next_settings(change.game))
+        if room.next_settings is not None:
+            notice = next_game_notice(before, change.game)
+            if notice:
+                server.broadcast({"type": "announce", "text": notice, "level": "info"})
+        server.persist_now()
+    log.info("live_settings", pending=room.next_settings is not None)
+    return web.json_response(_live_settings(server))
+
+
+def _all_limits(server: GameServer) -> list[ConnectionLimits]:
+    return [*server.member_limits.values(), *(conn.limits for conn in server.sockets)]
+
+
+def _retune(limits: ConnectionLimits, rl: RateLimits) -> None:
+    """New rates for a sender's buckets, keeping what it has spent (never more than the
+    new burst)."""
+    for bucket, rate, burst in (
+        (limits.chat, rl.chat_per_second, rl.chat_burst),
+        (limits.draw, rl.draw_per_second, rl.draw_burst),
+        (limits.other, rl.control_per_second, rl.control_burst),
+    ):
+        bucket.rate, bucket.burst = rate, burst
+        bucket.tokens = min(bucket.tokens, burst)
+    for abuse, rate in (
+        (limits.chat_abuse, rl.chat_per_second),
+        (limits.draw_abuse, rl.draw_per_second),
+        (limits.other_abuse, rl.control_per_second),
+    ):
+        abuse.rate, abuse.factor, abuse.seconds = rate, rl.abuse_factor, rl.abuse_seconds
+
+
+_NOTICE = {
+    "rounds": "{} rounds",
+    "drawTimeSeconds": "{} s to draw",
+    "maxPlayers": "up to {} players",
+    "wordChoices": "{} words to choose from",
+    "hints": "{} hints",
+    "language": "words in {}",
+}
+
+
+def next_game_notice(before: GameSettings, after: GameSettings) -> str:
+    """What players are told of settings that wait for the next game: "Next game: 5
+    rounds, 60 s to draw." (the custom words themselves are never shown)."""
+    old, new = before.public(), after.public()
+    parts = [text.format(new[key]) for key, text in _NOTICE.items() if old[key] != new[key]]
+    if (old["customWords"], old["customWordsOnly"]) != (new["customWords"], new["customWordsOnly"]):
+        parts.append("new custom words")
+    return f"Next game: {', '.join(parts)}." if parts else ""
 
 
 def _drain_state(server: GameServer) -> dict[str, Any]:
@@ -336,6 +428,8 @@ def build_admin_app(server: GameServer) -> web.Application:
     app.router.add_get("/admin/stats", stats)
     app.router.add_get("/admin/maintenance", get_maintenance)
     app.router.add_put("/admin/maintenance", put_maintenance)
+    app.router.add_get("/admin/settings", get_settings)
+    app.router.add_put("/admin/settings", put_settings)
     app.router.add_post("/admin/announce", announce)
     app.router.add_post("/admin/drain", start_drain)
     app.router.add_delete("/admin/drain", stop_drain)

@@ -150,6 +150,8 @@ class Room:
         self.phase = LOBBY
         self.round = 0
         self.rounds = settings.rounds
+        # Admin settings for the next game, held while a game runs (set_next_settings).
+        self.next_settings: GameSettings | None = None
         self.game_id = 0
         self.turn_id = 0
         self.turn: Turn | None = None
@@ -430,6 +432,20 @@ class Room:
         if self.phase == LOBBY:
             self.rounds = settings.rounds
         self.dirty = True
+
+    def set_next_settings(self, settings: GameSettings) -> list[Outbound]:
+        """Settings from the admin API (the operator's live settings): in the lobby they
+        apply at once; during a game they wait for the lobby, so the running game keeps
+        the rounds and draw time it started with."""
+        if self.phase != LOBBY:
+            self.next_settings = settings
+            return []
+        self.next_settings = None
+        self.settings = settings
+        self.rounds = settings.rounds
+        self.dirty = True
+        self.events.append(("settings", settings.public()))
+        return self._with_settings({"type": "settings"})
 
     def _start(self, member: Member, now: float) -> list[Outbound]:
         self._require_host_in_lobby(member)
@@ -791,6 +807,9 @@ class Room:
 
     def _to_lobby(self, now: float) -> list[Outbound]:
         self.phase = LOBBY
+        if self.next_settings is not None:
+            self.settings, self.next_settings = self.next_settings, None
+            self.events.append(("settings", self.settings.public()))
         self.ends_at = None
         self.round = 0
         self.rounds = self.settings.rounds

@@ -373,3 +373,54 @@ def resolve_settings(
         version=env.get("GAMESERVER_VERSION") or __version__,
         config=config,
     )
+
+
+# ---- live settings (PUT /admin/settings) ---------------------------------------------------
+
+# What a running room takes without a restart: rate limits at once, game settings from the
+# next game. The operator's spec.rollout.liveSettings sends these sections here.
+LIVE_SECTIONS = ("game", "rateLimits")
+
+
+def camel_view(value: Any) -> dict[str, Any]:
+    """A settings dataclass as camelCase JSON (tuples as lists)."""
+    return {
+        _camel(f.name): list(v) if isinstance(v := getattr(value, f.name), tuple) else v
+        for f in fields(value)
+    }
+
+
+@dataclass(frozen=True)
+class LiveChange:
+    game: GameSettings
+    rate_limits: RateLimits
+    errors: tuple[str, ...] = ()  # "game.rounds: must be between 1 and 10, got 50", ...
+
+    @property
+    def fields(self) -> list[str]:
+        """The settings named by the errors (game.rounds, rateLimits.chatBurst)."""
+        return [error.split(":", 1)[0] for error in self.errors]
+
+
+def live_change(game: GameSettings, limits: RateLimits, body: Mapping[str, Any]) -> LiveChange:
+    """`body`'s sections merged over the settings in use (a key left out keeps its value),
+    validated as a whole: either every change is good or none applies."""
+    errors = [
+        f"{key}: unknown section (the live sections are {', '.join(LIVE_SECTIONS)})"
+        for key in body
+        if key not in LIVE_SECTIONS
+    ]
+    merged: dict[str, Any] = {"game": game, "rateLimits": limits}
+    for section, cls, now in (("game", GameSettings, game), ("rateLimits", RateLimits, limits)):
+        given = body.get(section)
+        if given is None:
+            continue
+        if not isinstance(given, Mapping):
+            errors.append(f"{section}: must be a mapping")
+            continue
+        value, problems = from_mapping(cls, {**camel_view(now), **given}, f"{section}.")
+        errors += problems
+        merged[section] = value
+    if errors:
+        return LiveChange(game, limits, tuple(errors))
+    return LiveChange(merged["game"], merged["rateLimits"])
