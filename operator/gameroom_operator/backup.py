@@ -458,16 +458,26 @@ def restore_step(
     if previous.get("requestId") == request:
         return RestoreStep("none")  # done: the same requestId never runs again
     # A new request: recorded before its Job exists, so it never runs twice.
+    backup_name, source = requested(wanted)
     start = {
         "requestId": request,
-        "backupName": str(wanted.get("backupName") or "latest"),
+        "backupName": backup_name,
         "phase": "Running",
         "time": fmt(now),
         "job": n.restore_job(room, request),
-        "fromRoom": str(wanted.get("fromRoom") or ""),
+        "fromRoom": source,
         "message": "restore Job starting",
     }
     return RestoreStep("start", {k: v for k, v in start.items() if v})
+
+
+def requested(wanted: dict[str, Any]) -> tuple[str, str]:
+    """The backup a spec.restore asks for and the room whose it is ('' for this room's own):
+    `backupName`, or a clone's `fromRoom: {name, backupName}`."""
+    source = wanted.get("fromRoom")
+    if isinstance(source, dict) and source.get("name"):
+        return str(source.get("backupName") or "latest"), str(source["name"])
+    return str(wanted.get("backupName") or "latest"), ""
 
 
 def _finished_restore(

@@ -160,7 +160,7 @@ def scratch_room(room: dict[str, Any], name: str, backup: str) -> dict[str, Any]
     meta = room["metadata"]
     spec = room.get("spec") or {}
     scratch: dict[str, Any] = {
-        "restore": {"fromRoom": meta["name"], "backupName": backup, "requestId": "drill"},
+        "restore": {"fromRoom": {"name": meta["name"], "backupName": backup}, "requestId": "drill"},
     }
     for key in ("image", "imagePullPolicy", "imagePullSecrets", "game", "resources"):
         if key in spec:

@@ -98,10 +98,26 @@ def game_config(room: Room) -> dict[str, Any]:
     }
 
 
+# What spec.rollout.liveSettings sends to the running room (PUT /admin/settings) instead of
+# restarting it: game settings (from the next game) and rate limits.
+LIVE_SECTIONS = ("game", "rateLimits")
+
+
+def live_settings_on(spec: dict[str, Any]) -> bool:
+    return bool((spec.get("rollout") or {}).get("liveSettings"))
+
+
+def live_settings(room: Room) -> dict[str, Any]:
+    """The live sections of the room's config file, as the admin API takes them."""
+    config = game_config(room)
+    return {section: config[section] for section in LIVE_SECTIONS}
+
+
 def config_hash(room: Room) -> str:
     """Hash of the settings that need a restart to apply (computed once per Room).
 
-    Maintenance is left out on purpose: it is switched through the admin API without a restart.
+    Maintenance is left out on purpose: it is switched through the admin API without a
+    restart; so are spec.game and spec.rateLimits with spec.rollout.liveSettings.
     """
     return room.settings_hash
 
@@ -109,6 +125,10 @@ def config_hash(room: Room) -> str:
 def _settings_hash(room: Room) -> str:
     config = game_config(room)
     config.pop("maintenance")
+    if live_settings_on(room.effective):
+        for section in LIVE_SECTIONS:
+            config.pop(section)
+        config["liveSettings"] = True  # never the hash of a revision that restarts for them
     blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -607,12 +627,13 @@ def _job_spec(pod: Manifest, ttl: int | None = None) -> Manifest:
 
 def _backup_args(room: Room) -> list[str]:
     backup = room.effective["backup"]
+    retention = backup["retention"]
     return [
         "backup-job",
         "--retention-count",
-        str(backup["retention"]),
+        str(retention["count"]),
         "--retention-max-age-days",
-        str(backup.get("retentionMaxAgeDays") or 0),
+        str(retention.get("maxAgeDays") or 0),
         # spec.backup.verify: false skips the scratch restore; the backup is stored unverified.
         *([] if backup.get("verify", True) else ["--no-verify"]),
     ]

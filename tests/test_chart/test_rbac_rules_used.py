@@ -47,7 +47,7 @@ YEARLY = "0 0 1 1 *"  # no scheduled backup during the test; the scenario starts
 # CronJob, the Job's result read from its Pod's log and recorded on it, the final backup
 # on delete with its finalizer) and an Ingress.
 ROOM_SPEC: dict[str, Any] = {
-    "backup": {"enabled": True, "schedule": YEARLY, "retention": 2},
+    "backup": {"enabled": True, "schedule": YEARLY, "retention": {"count": 2}},
     "expose": {"ingress": {"host": "proof.example.test"}},
 }
 STEP_TIMEOUT = 90.0

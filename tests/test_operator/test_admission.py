@@ -115,9 +115,52 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         ["spec.backup.drill.schedule", "should match"],
     ),
     (
-        "backup retention zero",
-        room({"backup": {"retention": 0}}),
-        ["spec.backup.retention", "greater than or equal to 1"],
+        "backup retention count zero",
+        room({"backup": {"retention": {"count": 0}}}),
+        ["spec.backup.retention.count", "greater than or equal to 1"],
+    ),
+    (
+        "backup retention age negative",
+        room({"backup": {"retention": {"maxAgeDays": -1}}}),
+        ["spec.backup.retention.maxAgeDays", "greater than or equal to 0"],
+    ),
+    (
+        "backup retention as a bare count (the old shape)",
+        room({"backup": {"retention": 7}}),
+        ["spec.backup.retention", "must be of type object"],
+    ),
+    (
+        "restore naming both its own backup and another room's",
+        room(
+            {
+                "restore": {
+                    "backupName": "latest",
+                    "fromRoom": {"name": "vault"},
+                    "requestId": "1",
+                }
+            }
+        ),
+        ["spec.restore", "exactly one of restore.backupName", "restore.fromRoom"],
+    ),
+    (
+        "restore naming no backup",
+        room({"restore": {"requestId": "1"}}),
+        ["spec.restore", "exactly one of restore.backupName"],
+    ),
+    (
+        "clone from a room name that is not a room name",
+        room({"restore": {"fromRoom": {"name": "Vault!"}, "requestId": "1"}}),
+        ["spec.restore.fromRoom.name", "should match"],
+    ),
+    (
+        "clone of an unknown file name",
+        room({"restore": {"fromRoom": {"name": "vault", "backupName": "x.sql"}, "requestId": "1"}}),
+        ["spec.restore.fromRoom.backupName", "should match"],
+    ),
+    (
+        "clone without the room's name",
+        room({"restore": {"fromRoom": {"backupName": "latest"}, "requestId": "1"}}),
+        ["spec.restore.fromRoom.name", "Required value"],
     ),
     (
         "restore of an unknown file name",

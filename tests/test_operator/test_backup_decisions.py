@@ -221,6 +221,18 @@ def test_a_restore_request_runs_once() -> None:
     assert again.action == "start"
 
 
+def test_a_clone_names_its_source_room_and_backup_in_from_room() -> None:
+    wanted = {"fromRoom": {"name": "vault", "backupName": GOOD["name"]}, "requestId": "c-1"}
+    step = restore_step("copy", wanted, None, {}, NOW)
+    assert step.action == "start" and step.status is not None
+    assert (step.status["fromRoom"], step.status["backupName"]) == ("vault", GOOD["name"])
+    # fromRoom.backupName left out is the newest; a restore in place names no source room.
+    latest = restore_step("copy", {"fromRoom": {"name": "vault"}, "requestId": "c"}, None, {}, NOW)
+    assert latest.status is not None and latest.status["backupName"] == "latest"
+    own = restore_step("copy", {"backupName": GOOD["name"], "requestId": "r"}, None, {}, NOW)
+    assert own.status is not None and "fromRoom" not in own.status
+
+
 def test_a_refused_restore_is_failed_with_the_jobs_reason() -> None:
     wanted = {"backupName": "backup-20261203-180000.sql", "requestId": "r1"}
     started = restore_step("quiz", wanted, None, {}, NOW).status

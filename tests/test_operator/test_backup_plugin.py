@@ -59,7 +59,10 @@ def test_the_drill_clones_into_a_scratch_room_owned_by_the_room() -> None:
     scratch = scratch_room(room, "quiz-drill-abc123", "latest")
     assert scratch["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     spec = scratch["spec"]
-    assert spec["restore"] == {"fromRoom": "quiz", "backupName": "latest", "requestId": "drill"}
+    assert spec["restore"] == {
+        "fromRoom": {"name": "quiz", "backupName": "latest"},
+        "requestId": "drill",
+    }
     assert spec["image"] == "ghcr.io/drawgame/gameroom:0.2.0" and spec["game"] == {"rounds": 2}
     # Never in maintenance (the smoke test must play) and never backing itself up.
     assert "maintenance" not in spec

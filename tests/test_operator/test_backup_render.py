@@ -35,7 +35,7 @@ def test_no_cronjob_until_backups_are_enabled() -> None:
 
 
 def test_the_cronjob_runs_the_rooms_image_against_its_admin_service() -> None:
-    cj = cronjob(room({"enabled": True, "retention": 3}, image="ghcr.io/x/game:1.2"))
+    cj = cronjob(room({"enabled": True, "retention": {"count": 3}}, image="ghcr.io/x/game:1.2"))
     assert cj is not None
     assert cj["metadata"]["name"] == "quiz-backup"
     assert cj["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
@@ -87,7 +87,7 @@ def test_schedule_time_zone_suspend_and_age_are_passed_on() -> None:
                 "schedule": "@daily",
                 "timeZone": "Europe/Berlin",
                 "suspend": True,
-                "retentionMaxAgeDays": 30,
+                "retention": {"maxAgeDays": 30},
             }
         )
     )

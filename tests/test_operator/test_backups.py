@@ -71,7 +71,11 @@ def wait_ready(ns: Kubectl, name: str) -> dict[str, Any]:
 def rooms(ns: Kubectl, operator: OperatorProcess) -> dict[str, dict[str, Any]]:
     """Two rooms created together: `vault` backs up to its volume, `leaky` to an S3
     endpoint where nothing listens (every backup of it fails)."""
-    ns.apply(room_manifest("vault", backup={"enabled": True, "schedule": YEARLY, "retention": 5}))
+    ns.apply(
+        room_manifest(
+            "vault", backup={"enabled": True, "schedule": YEARLY, "retention": {"count": 5}}
+        )
+    )
     s3 = {"bucket": "nowhere", "endpoint": "http://127.0.0.1:9", "region": "us-east-1"}
     ns.apply(
         room_manifest(
@@ -318,14 +322,13 @@ def test_a_clone_starts_from_another_rooms_backup(
     ns.apply(
         room_manifest(
             "copy",
-            restore={"fromRoom": "vault", "backupName": first["name"], "requestId": "clone-1"},
+            restore={
+                "fromRoom": {"name": "vault", "backupName": first["name"]},
+                "requestId": "clone-1",
+            },
         )
     )
-    ns.apply(
-        room_manifest(
-            "stray", restore={"fromRoom": "ghost", "backupName": "latest", "requestId": "c"}
-        )
-    )
+    ns.apply(room_manifest("stray", restore={"fromRoom": {"name": "ghost"}, "requestId": "c"}))
 
     def answered(name: str) -> dict[str, Any] | None:
         restore = (ns.json("gameroom", name).get("status") or {}).get("restore") or {}
@@ -342,10 +345,10 @@ def test_a_clone_starts_from_another_rooms_backup(
     for name in ("copy", "stray"):
         ns.run("delete", "gameroom", name, "--wait=false")
     selfish = room_manifest(
-        "narcissus", restore={"fromRoom": "narcissus", "backupName": "latest", "requestId": "1"}
+        "narcissus", restore={"fromRoom": {"name": "narcissus"}, "requestId": "1"}
     )
     refused = ns.run("apply", "-f", "-", stdin=json.dumps(selfish), check=False)
-    assert refused.returncode != 0 and "fromRoom names another room" in refused.stderr
+    assert refused.returncode != 0 and "fromRoom.name must name another room" in refused.stderr
 
 
 def test_a_drill_asked_now_restores_the_latest_backup_into_a_scratch_room_and_plays_in_it(

@@ -139,7 +139,10 @@ def test_scratch_room_is_a_clone_owned_by_the_room() -> None:
     assert name == "a" * 26 + "-drill-abc123"
     made = scratch_room(room, name, "backup-x.sql")
     assert made["spec"] == {
-        "restore": {"fromRoom": "a" * 40, "backupName": "backup-x.sql", "requestId": "drill"},
+        "restore": {
+            "fromRoom": {"name": "a" * 40, "backupName": "backup-x.sql"},
+            "requestId": "drill",
+        },
         "image": "img:2",
     }
     assert made["metadata"]["labels"] == {DRILL_OF_LABEL: "a" * 40}

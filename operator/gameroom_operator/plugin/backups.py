@@ -225,7 +225,8 @@ def run_restore(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError(
             f"request {request} already ran ({previous.get('phase')}): a requestId runs once"
         )
-    patch = {"spec": {"restore": {"backupName": backup, "requestId": request}}}
+    # A clone restoring in place later: its fromRoom goes (a restore names one source).
+    patch = {"spec": {"restore": {"backupName": backup, "requestId": request, "fromRoom": None}}}
     kube.run("patch", ROOM_RESOURCE, args.name, "--type=merge", "-p", json.dumps(patch))
     result: dict[str, Any] = {"room": args.name, "requestId": request, "restore": None}
     if args.no_wait:
