@@ -1,21 +1,18 @@
 """The operator's executor: one pass per room off a keyed work queue.
 
 Kopf handlers and the child watches (handlers.py, observers.py) only record what they saw
-and queue the room. A pass (`_pass`) reconciles the room's children (children.py: create,
-patch, adopt or refuse) from the revision the rollout concern pins (rollouts.py), then
-runs each concern in turn (concerns.py: health in probing.py, rollouts in rollouts.py,
-...), then decides the status (status.py plus each concern's part) and writes it once,
-only if it changed. Every timer of a room (probe period, retry back-off, rollout wait and
+and queue the room. A pass (`_pass`) is queue -> children -> concerns -> status: the
+children executor (childsync.py, deciding with children.py) writes the room's children
+from the revision the rollout concern pins (rollouts.py), then each concern runs in turn
+(concerns.py: health in probing.py, rollouts in rollouts.py, backups, drills), then the
+status is decided (status.py plus each concern's part) and written once, only if it
+changed. Every timer of a room (probe period, retry back-off, rollout wait and
 verification, auto-heal budget) is the due time the pass returns to the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import secrets
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,24 +22,16 @@ from . import GROUP, PLURAL, VERSION, metrics
 from . import names as n
 from .admin import RoomClient
 from .backups import BackupConcern
-from .children import Action, NameConflict, Outcome, Owner, ownership, plan
+from .children import Outcome
+from .childsync import ChildSync, needs_reconcile, retry_delay
 from .concerns import Concern
 from .drill import DRILL_NOW_ANNOTATION
 from .drills import DrillConcern
 from .health import History
-from .kube import ApiError, Kube, api_path, object_path
-from .observers import ChildObservers, slim_deployment
+from .kube import ApiError, Kube, api_path
+from .observers import ChildObservers
 from .probing import HealthConcern
-from .render import (
-    TOKEN_KEY,
-    RenderOptions,
-    config_hash,
-    image_of,
-    render_children,
-    render_ingress,
-    strip_absent,
-    version_of,
-)
+from .render import RenderOptions, config_hash, image_of, version_of
 from .rollouts import RolloutConcern, annotations_of
 from .state import RoomState, now_text
 from .status import (
@@ -55,7 +44,7 @@ from .status import (
 )
 from .workqueue import WorkQueue
 
-__all__ = ["Controller", "RoomState"]
+__all__ = ["Controller", "RoomState", "needs_reconcile", "retry_delay"]
 
 log = structlog.get_logger("gameroom_operator")
 
@@ -86,6 +75,7 @@ class Controller:
         self._gauge_pending = False
         self.queue: WorkQueue[Key] = WorkQueue(self._pass, workers=reconcile_concurrency)
         self.observers = ChildObservers(self)
+        self.children = ChildSync(self)  # runs first in a pass: the concerns read its result
         self.health = HealthConcern(self, probe_interval, probe_concurrency)
         self.rollout = RolloutConcern(self)
         # Every concern a pass runs after the children, in order (concerns.py); the
@@ -172,120 +162,6 @@ class Controller:
             metrics.ROOMS.labels(phase=phase).set(counts.get(phase, 0))
         metrics.ROOMS.labels(phase="Terminating").set(counts.get("Terminating", 0))
 
-    # ---- applying children ------------------------------------------------------------------
-
-    async def _admin_token(self, state: RoomState, live_secret: dict[str, Any] | None) -> str:
-        if live_secret is not None:
-            encoded = (live_secret.get("data") or {}).get(TOKEN_KEY)
-            if encoded:
-                try:
-                    return base64.b64decode(encoded).decode()
-                except (binascii.Error, UnicodeDecodeError):
-                    log.warning("admin_token_unreadable", room=state.name, ns=state.namespace)
-        return state.token or secrets.token_urlsafe(32)
-
-    async def apply_children(self, state: RoomState, fresh: bool = False) -> Outcome:
-        """Create what is missing, patch what differs, remove a dropped Ingress; else no write.
-        Never writes an object the room does not own (children.plan decides).
-
-        `fresh` (a room Kopf sees created) skips reading children that cannot exist yet: the
-        admin Secret is created first, and only if it already exists (a retried create) are
-        all children read and compared as usual.
-        """
-        room = state.room
-        secret_path = api_path("v1", "secrets", room.namespace, n.admin_secret(room.name))
-        if fresh:
-            state.token = secrets.token_urlsafe(32)
-            desired = render_children(room, state.token, self.options)
-            secret = next(c for c in desired if c["kind"] == "Secret")
-            try:
-                await self.kube.create(strip_absent(secret))
-            except ApiError as error:
-                if error.status != 409:
-                    raise
-            else:
-                state.pod_seen = True  # no Pod before we create its Deployment
-                rest = [c for c in desired if c["kind"] != "Secret"]
-                outcome = await self._converge(
-                    state, rest, [object_path(c) for c in rest], [None] * len(rest)
-                )
-                outcome.created.insert(0, f"Secret/{secret['metadata']['name']}")
-                return outcome
-        live_secret = await self.kube.get(secret_path)
-        if live_secret is not None:
-            verdict = ownership(live_secret, room.name, room.uid)
-            if verdict.owner is Owner.FOREIGN:  # never use, nor hand out, another's token
-                raise NameConflict(f"Secret/{n.admin_secret(room.name)}", verdict.who)
-        state.token = await self._admin_token(state, live_secret)
-        desired = render_children(room, state.token, self.options)
-        paths = [object_path(child) for child in desired]
-        lives = await asyncio.gather(
-            *(self.kube.get(path) if path != secret_path else _value(live_secret) for path in paths)
-        )
-        outcome = await self._converge(state, desired, paths, list(lives))
-        if render_ingress(room, "") is None:
-            path = api_path(
-                "networking.k8s.io/v1", "ingresses", room.namespace, n.ingress(room.name)
-            )
-            live = await self.kube.get(path)
-            if live is not None and ownership(live, room.name, room.uid).owner is Owner.OURS:
-                await self.kube.delete(path)
-                outcome.deleted.append(f"Ingress/{n.ingress(room.name)}")
-        return outcome
-
-    async def _converge(
-        self,
-        state: RoomState,
-        desired: list[dict[str, Any]],
-        paths: list[str],
-        lives: list[dict[str, Any] | None],
-    ) -> Outcome:
-        outcome = Outcome()
-        conflicts: list[NameConflict] = []
-
-        async def converge(child: dict[str, Any], path: str, live: dict[str, Any] | None) -> None:
-            decided = plan(child, live, state.uid)
-            if decided.action is Action.CREATE:
-                try:
-                    result = await self.kube.create(strip_absent(child))
-                    outcome.created.append(decided.label)
-                except ApiError as error:
-                    if error.status != 409:
-                        raise
-                    # Made meanwhile (an earlier run of this operator, or someone else):
-                    # decide again on what is there now.
-                    live = await self.kube.get(path)
-                    if live is None:
-                        raise  # gone again already: the retry decides afresh
-                    decided = plan(child, live, state.uid)
-            if decided.action is Action.CONFLICT:
-                conflicts.append(NameConflict(decided.label, decided.owner))
-                return
-            if decided.action is Action.PATCH:
-                assert decided.body is not None
-                result = await self.kube.merge_patch(path, decided.body)
-                outcome.patched[decided.label] = decided.fields
-                if decided.adopted:
-                    outcome.adopted.append(decided.label)
-            elif decided.action is Action.NONE:
-                metrics.WRITES_SKIPPED.inc()
-                result = live or {}
-            if child["kind"] == "Deployment":
-                state.deployment = slim_deployment(result)
-
-        # Two waves: what the Pod mounts and the Services first, then the workload, so the
-        # Pod never starts without its config, token and volume.
-        triples = list(zip(desired, paths, lives, strict=True))
-        first = [t for t in triples if t[0]["kind"] not in ("Deployment", "Ingress")]
-        second = [t for t in triples if t[0]["kind"] in ("Deployment", "Ingress")]
-        for wave in (first, second):
-            await asyncio.gather(*(converge(*t) for t in wave))
-            if conflicts:
-                # Nothing of the second wave is written: a room whose Service or volume is
-                # someone else's must not start a Pod that would use it.
-                raise conflicts[0]
-        return outcome
-
     # ---- the pass ----------------------------------------------------------------------------
 
     async def room_changed(self, body: dict[str, Any], event_type: str | None) -> None:
@@ -315,37 +191,23 @@ class Controller:
         self.queue.add(key, 0.0 if first else SETTLE_SECONDS)
 
     async def _pass(self, key: Key) -> float | None:
-        """One pass over one room: children, health and maintenance, then status. Returns
-        the seconds until the room's next timer."""
+        """One pass over one room: children, the concerns, then status. Returns the seconds
+        until the room's next timer."""
         state = self.rooms.get(key)
         if state is None or not state.uid:
             return None
-        now = time.monotonic()
         if state.deleting:
             wait = await self.backups.finalize(state)  # the final backup, if asked for
             if state.applied_generation is not None:
                 await self.sync_status(state)
             return wait
         waits: list[float] = []
-        outcome: Outcome | None = None
-        repair = False
         if needs_reconcile(state) or state.repair_wanted or not state.pod_seen:
             state.settled = False
         await self.rollout.prepare(state)  # which revision the children are rendered from
-        if needs_reconcile(state):
-            if now < state.retry_at:
-                pass  # a failed reconcile waits for its back-off (below)
-            else:
-                outcome = await self.reconcile_state(state, fresh=state.fresh)
-                state.fresh = False
-                if outcome is not None:
-                    state.next_probe_at = 0.0  # see the new spec (maintenance) at once
-        elif state.repair_wanted and state.applied_generation is not None and now >= state.retry_at:
-            state.repair_wanted = False
-            repair = True
-            outcome = await self._repair(state)
-        if (needs_reconcile(state) or state.repair_wanted) and state.retry_at > now:
-            waits.append(state.retry_at - now)
+        synced = await self.children.step(state)
+        if synced.wait is not None:
+            waits.append(synced.wait)
         if state.applied_generation is not None and not state.pod_seen:
             await self.observers.read_pod(state)
         for concern in self.concerns:
@@ -355,151 +217,12 @@ class Controller:
         if not state.settled:
             await self.sync_status(state)
             state.settled = True
-        if outcome is not None:
-            await self._announce(state, outcome, repair=repair)
+        await self.children.announce(state, synced)
         return min(waits)
 
     async def reconcile_state(self, state: RoomState, fresh: bool = False) -> Outcome | None:
-        """Reconcile, and on failure say why and set the retry's due time (never for a spec
-        the API server refuses: that waits for the next spec change)."""
-        try:
-            outcome = await self.reconcile(state, fresh=fresh)
-        except NameConflict:
-            state.refused_generation = state.generation  # no retry loop: see _conflicted
-        except ApiError as error:
-            if error.permanent:
-                state.refused_generation = state.generation
-                log.warning(
-                    "room_refused",
-                    room=state.name,
-                    ns=state.namespace,
-                    error=error.message,
-                    hint="fix the GameRoom's spec",
-                )
-                return None
-            self._retry_later(state, str(error))
-        except (OSError, TimeoutError) as error:
-            self._retry_later(state, f"the API server did not answer: {error}")
-        else:
-            state.attempts = 0
-            state.retry_at = 0.0
-            return outcome
-        return None
-
-    def _retry_later(self, state: RoomState, why: str) -> None:
-        state.attempts += 1
-        delay = retry_delay(state.attempts)
-        state.retry_at = time.monotonic() + delay
-        log.warning(
-            "reconcile_failed", room=state.name, ns=state.namespace, error=why, retry_in=delay
-        )
-
-    async def reconcile(self, state: RoomState, fresh: bool = False) -> Outcome:
-        """Bring the room's children in line with its spec (the status follows in the pass)."""
-        started = time.perf_counter()
-        try:
-            outcome = await self.apply_children(state, fresh=fresh)
-        except NameConflict as conflict:
-            metrics.RECONCILE_ERRORS.labels(kind="name_conflict").inc()
-            await self._conflicted(state, conflict)
-            raise
-        except ApiError as error:
-            metrics.RECONCILE_ERRORS.labels(kind=f"api_{error.status}").inc()
-            state.apply_error = error.message
-            state.apply_error_reason = "ApplyFailed"
-            state.apply_error_permanent = error.permanent
-            await self._write_status(state)
-            raise
-        except (OSError, TimeoutError) as error:
-            metrics.RECONCILE_ERRORS.labels(kind="connection").inc()
-            state.apply_error = f"the API server did not answer: {error}"
-            state.apply_error_reason = "ApplyRetrying"
-            state.apply_error_permanent = False
-            raise
-        finally:
-            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-        self._applied(state)
-        return outcome
-
-    async def _repair(self, state: RoomState) -> Outcome | None:
-        """Put back what drifted, was deleted, or a resync found: the same as a reconcile,
-        for a generation already applied; the event says DriftRepaired."""
-        started = time.perf_counter()
-        try:
-            outcome = await self.apply_children(state)
-        except NameConflict as conflict:
-            await self._conflicted(state, conflict)
-            return None
-        except (ApiError, OSError, TimeoutError) as error:
-            detail = error.message if isinstance(error, ApiError) else str(error)
-            log.warning("repair_failed", room=state.name, ns=state.namespace, error=detail)
-            state.apply_error = f"repairing the room's objects failed: {detail}"
-            state.apply_error_reason = "RepairFailed"
-            state.apply_error_permanent = False
-            state.repair_wanted = True
-            state.retry_at = time.monotonic() + REPAIR_RETRY_SECONDS
-            return None
-        finally:
-            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-        if state.apply_error_reason in ("RepairFailed", "NameConflict"):
-            self._applied(state)
-        return outcome
-
-    @staticmethod
-    def _applied(state: RoomState) -> None:
-        state.apply_error = ""
-        state.apply_error_reason = ""
-        state.apply_error_permanent = False
-        state.conflict = None
-        state.applied_generation = state.generation
-
-    async def _conflicted(self, state: RoomState, conflict: NameConflict) -> None:
-        """The room lost a child's name to another owner: say so once, write nothing more
-        until the spec changes or that object goes away (observe_child watches for it)."""
-        known = state.conflict
-        state.conflict = conflict
-        state.apply_error = str(conflict)
-        state.apply_error_reason = "NameConflict"
-        state.apply_error_permanent = True
-        if known is None or (known.label, known.owner) != (conflict.label, conflict.owner):
-            log.warning("name_conflict", room=state.name, ns=state.namespace, error=str(conflict))
-        # The phase turns Failed: _write_status posts the one Warning event (NameConflict).
-        await self._write_status(state)
-
-    async def _announce(self, state: RoomState, outcome: Outcome, repair: bool = False) -> None:
-        if outcome.writes:
-            log.info(
-                "room_applied",
-                room=state.name,
-                ns=state.namespace,
-                generation=state.generation,
-                created=outcome.created,
-                patched=sorted(outcome.patched),
-                deleted=outcome.deleted,
-                repair=repair,
-            )
-        if outcome.adopted:
-            await self.event(
-                state,
-                "Normal",
-                "Adopted",
-                f"Adopted {', '.join(outcome.adopted)}: they carry this room's labels and had "
-                "no owner (left behind by an earlier room of this name, or made by hand).",
-            )
-        if any(label.startswith("Deployment/") for label in outcome.created):
-            await self.event(
-                state,
-                "Normal",
-                "Created",
-                f"Created the room's objects: {', '.join(outcome.created)}.",
-            )
-        elif repair and outcome.writes:
-            await self.event(state, "Normal", "DriftRepaired", drift_message(outcome))
-        elif outcome.writes:
-            changed = [*outcome.patched, *outcome.created, *outcome.deleted]
-            await self.event(
-                state, "Normal", "SettingsApplied", f"Applied new settings to {', '.join(changed)}."
-            )
+        """Write the room's children now (the rollout concern, when it pins a revision)."""
+        return await self.children.reconcile(state, fresh=fresh)
 
     # ---- status -----------------------------------------------------------------------------
 
@@ -538,9 +261,9 @@ class Controller:
 
     async def sync_status(self, state: RoomState) -> None:
         async with state.lock:
-            await self._write_status(state)
+            await self.write_status(state)
 
-    async def _write_status(self, state: RoomState) -> None:
+    async def write_status(self, state: RoomState) -> None:
         if state.applied_generation is None and not state.apply_error:
             return  # nothing to say before the first reconcile of this operator run
         now = now_text()
@@ -660,31 +383,4 @@ class Controller:
         await self.kube.close()
 
 
-def drift_message(outcome: Outcome) -> str:
-    """The DriftRepaired event: each object put back and the fields that had drifted."""
-    parts = [
-        f"{label} ({', '.join(fields[:8]) or 'recreated'})"
-        for label, fields in outcome.patched.items()
-    ]
-    parts += [f"{label} (recreated)" for label in outcome.created]
-    parts += [f"{label} (removed)" for label in outcome.deleted]
-    return "Put back what was changed by hand: " + "; ".join(parts) + "."
-
-
 SETTLE_SECONDS = 1.0  # a spec update waits this long, so a burst of edits is one change
-REPAIR_RETRY_SECONDS = 10.0
-
-
-def needs_reconcile(state: RoomState) -> bool:
-    """A room needs a reconcile when its spec generation was neither applied in this run
-    nor refused by the API server (a refused spec waits for the user's next change)."""
-    return state.generation not in (state.applied_generation, state.refused_generation)
-
-
-def retry_delay(attempts: int) -> float:
-    """Seconds before retrying a failed reconcile: 5 s, doubling, at most 60 s."""
-    return float(min(5 * 2 ** max(attempts - 1, 0), 60))
-
-
-async def _value(value: Any) -> Any:
-    return value
