@@ -177,7 +177,7 @@ class ChildObservers:
 
     def forget_orphan(self, state: RoomState) -> None:
         """Drop what children's events told about a room that is gone (or not yet seen)."""
-        if state.deployment is None and not state.pod_name:
+        if state.deployment is None and not state.pod_name and not state.jobs:
             self.ctl.rooms.pop((state.namespace, state.name), None)
 
     async def observe_job(self, body: dict[str, Any], event_type: str | None) -> None:
@@ -186,8 +186,10 @@ class ChildObservers:
         meta = body.get("metadata") or {}
         owner = room_of(body)
         if owner is not None:
-            state = self.ctl.rooms.get((str(meta.get("namespace", "")), owner[0]))
-            if state is None or state.uid != owner[1]:
+            # The Job listing may come before the room's event (an operator restarted after
+            # creating a restore Job): keep it, or a Job that has finished is never read.
+            state = self.ctl.state(str(meta.get("namespace", "")), owner[0])
+            if state.uid and state.uid != owner[1]:
                 return
         else:
             # A Job a CronJob of the room started: owned by that CronJob, which the room
@@ -197,16 +199,17 @@ class ChildObservers:
                 o.get("controller") and o.get("kind") == "CronJob"
                 for o in meta.get("ownerReferences") or []
             )
-            state = self.ctl.rooms.get((str(meta.get("namespace", "")), room or ""))
-            if state is None or not by_cronjob:
+            if not room or not by_cronjob:
                 return
+            state = self.ctl.state(str(meta.get("namespace", "")), room)
         name = str(meta.get("name", ""))
         if event_type == "DELETED":
             state.jobs.pop(name, None)
         else:
             state.jobs[name] = slim_job(body)
         state.settled = False
-        self.ctl.queue.add((state.namespace, state.name))
+        if state.uid:  # else the room's own event queues it
+            self.ctl.queue.add((state.namespace, state.name))
 
 
 def slim_deployment(deployment: dict[str, Any]) -> dict[str, Any]:
