@@ -97,7 +97,7 @@ class BackupConcern:
         shown = self._view(state)
         backup: dict[str, Any] = dict(shown.backup)
         for key in state.status.get("backup") or {}:
-            if key == "lastDrill":  # the drill concern's (drills.py), written when one ends
+            if key in ("lastDrill", "drill"):  # the drill concern's (drills.py), it writes them
                 backup[key] = state.status["backup"][key]
             elif key not in backup:
                 backup[key] = None  # removed by the merge patch (nextScheduleTime when suspended)

@@ -94,9 +94,20 @@ def step(
     started: datetime,
     now: datetime,
     timeout: float = DRILL_TIMEOUT_SECONDS,
+    resumed: bool = False,
 ) -> Step:
-    """The next step of a drill in progress."""
+    """The next step of a drill in progress (`resumed`: read back from status.backup.drill
+    by a restarted operator)."""
     if scratch is None:
+        if resumed:
+            # Never created (the operator stopped between recording the drill and creating
+            # the room) or deleted meanwhile: either way no drill ran to its end.
+            return Step(
+                "finish",
+                "Failed",
+                "the scratch room is gone: the operator restarted during the drill and had "
+                "no scratch room to finish it with",
+            )
         return Step("finish", "Failed", "the scratch room is gone")
     if scratch.restore_phase == "Failed":
         return Step("finish", "Failed", f"the backup did not restore: {scratch.restore_message}")

@@ -2,9 +2,10 @@
 the scratch room, starts its smoke-test Job, records status.backup.lastDrill, sends
 DrillSucceeded / DrillFailed Events and deletes the scratch room. Decisions are drill.py's.
 
-What a drill in progress is lives in this operator run's memory: an operator restart in the
-middle of one leaves a scratch room that its owner reference deletes with the room, and the
-schedule (or the annotation, which lastDrill.request did not answer yet) starts a new drill.
+A drill in progress is recorded in status.backup.drill (scratch room, backup, request,
+start, smoke-test Job) before its scratch room is created, and cleared with the verdict: an
+operator restarted in the middle of one reads it back and finishes the drill (or records it
+Failed and deletes the scratch room), so no scratch room outlives an operator restart.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import structlog
 
 from . import GROUP, PLURAL, VERSION
-from .backup import finished, fmt
+from .backup import finished, fmt, parse_time
 from .concerns import Executor, StatusPart
 from .drill import (
     DRILL_NOW_ANNOTATION,
@@ -47,6 +48,38 @@ class Running:
     request: str
     started: datetime
     smoke_job: str = ""
+    resumed: bool = False  # read back from the status by a restarted operator
+
+    def recorded(self) -> dict[str, Any]:
+        """status.backup.drill: what a restarted operator needs to carry on."""
+        return {
+            "scratchRoom": self.scratch,
+            "backupName": self.backup,
+            "backupRows": self.backup_rows,
+            "request": self.request or None,
+            "started": fmt(self.started),
+            "smokeJob": self.smoke_job or None,
+        }
+
+    @classmethod
+    def of(cls, recorded: Any) -> Running | None:
+        if not isinstance(recorded, dict) or not recorded.get("scratchRoom"):
+            return None
+        rows = recorded.get("backupRows")
+        return cls(
+            scratch=str(recorded["scratchRoom"]),
+            backup=str(recorded.get("backupName") or ""),
+            backup_rows=rows if isinstance(rows, int) else None,
+            request=str(recorded.get("request") or ""),
+            started=parse_time(recorded.get("started")) or datetime.now(UTC),
+            smoke_job=str(recorded.get("smokeJob") or ""),
+            resumed=True,
+        )
+
+
+def in_progress(state: RoomState) -> dict[str, Any] | None:
+    drill = (state.status.get("backup") or {}).get("drill")
+    return drill if isinstance(drill, dict) else None
 
 
 @dataclass
@@ -73,9 +106,15 @@ class DrillConcern:
         memory = self.memory.get(state.uid)
         if memory is None:
             last = (state.status.get("backup") or {}).get("lastDrill") or {}
+            running = Running.of(in_progress(state))
+            answered = (running.request if running else "") or str(last.get("request") or "")
             memory = self.memory[state.uid] = Memory(
-                since=datetime.now(UTC), answered=str(last.get("request") or "")
+                since=datetime.now(UTC), answered=answered, running=running
             )
+            if running is not None:
+                log.info(
+                    "drill_resumed", room=state.name, ns=state.namespace, scratch=running.scratch
+                )
         return memory
 
     async def step(self, state: RoomState) -> float | None:
@@ -83,7 +122,12 @@ class DrillConcern:
             return None
         spec = DrillSpec.of(state.room.effective)
         asked = state.annotations.get(DRILL_NOW_ANNOTATION, "")
-        if not spec.enabled and not asked and state.uid not in self.memory:
+        if (
+            not spec.enabled
+            and not asked
+            and state.uid not in self.memory
+            and in_progress(state) is None
+        ):
             return None  # opt-in: a room without drills costs nothing
         memory = self._memory(state)
         try:
@@ -114,10 +158,19 @@ class DrillConcern:
             "metadata": {"name": state.name, "namespace": state.namespace, "uid": state.uid},
             "spec": state.spec,
         }
+        rows = last.get("rows")
+        running = Running(
+            name, str(last["name"]), rows if isinstance(rows, int) else None, request, now
+        )
+        # Recorded before the scratch room exists: an operator stopped from here on finds
+        # the drill in the status and ends it, never leaving the scratch room behind.
+        await self._persist(state, running)
+        memory.running = running
         try:
             await self.executor.kube.create(scratch_room(room, name, str(last["name"])))
         except ApiError as error:
             # Answered, not retried for ever: a refused scratch room (RBAC, quota) is news.
+            memory.running = None
             await self._record(
                 state,
                 request,
@@ -128,10 +181,6 @@ class DrillConcern:
                 f"the scratch room {name} was not created: {error}",
             )
             return
-        rows = last.get("rows")
-        memory.running = Running(
-            name, str(last["name"]), rows if isinstance(rows, int) else None, request, now
-        )
         await self.executor.event(
             state,
             "Normal",
@@ -154,6 +203,7 @@ class DrillConcern:
             running.backup_rows,
             running.started,
             now,
+            resumed=running.resumed,
         )
         if decided.action == "smoke" and scratch is not None:
             image = image_of(scratch.get("spec") or {}, self.executor.options)
@@ -167,8 +217,9 @@ class DrillConcern:
                     "uid": scratch["metadata"]["uid"],
                 }
             ]
-            await kube.create(job)
             running.smoke_job = job["metadata"]["name"]
+            await self._persist(state, running)  # a restarted operator waits for this Job
+            await kube.create(job)
         if decided.action != "finish":
             return POLL_SECONDS
         memory.running = None
@@ -212,8 +263,9 @@ class DrillConcern:
             "request": request or None,
         }
         path = self._room_path(state, state.name) + "/status"
+        # The verdict and the end of the in-progress record in one write.
         written = await self.executor.kube.merge_patch(
-            path, {"status": {"backup": {"lastDrill": last}}}
+            path, {"status": {"backup": {"lastDrill": last, "drill": None}}}
         )
         state.status = dict(written.get("status") or state.status)
         state.settled = False
@@ -225,6 +277,13 @@ class DrillConcern:
             f"Drill of backup {backup or '(none)'}: {message}",
         )
         log.info("drill_done", room=state.name, ns=state.namespace, result=result)
+
+    async def _persist(self, state: RoomState, running: Running) -> None:
+        path = self._room_path(state, state.name) + "/status"
+        written = await self.executor.kube.merge_patch(
+            path, {"status": {"backup": {"drill": running.recorded()}}}
+        )
+        state.status = dict(written.get("status") or state.status)
 
     def _room_path(self, state: RoomState, name: str) -> str:
         return api_path(f"{GROUP}/{VERSION}", PLURAL, state.namespace, name)

@@ -389,6 +389,40 @@ def test_a_drill_asked_now_restores_the_latest_backup_into_a_scratch_room_and_pl
     assert "DrillFailed" in event_reasons(ns, "leaky")
 
 
+def test_an_operator_killed_during_a_drill_finishes_it_after_its_restart(
+    ns: Kubectl, rooms: dict[str, dict[str, Any]], operator: OperatorProcess
+) -> None:
+    """The drill in progress is in status.backup.drill, not only in the operator's memory:
+    SIGKILLed with a scratch room up, the restarted operator finishes the drill, records
+    lastDrill and deletes the scratch room (the room itself stays, so its owner reference
+    would never have)."""
+    latest = status_backup(ns, "vault")["lastSuccessful"]
+    ns.run("annotate", "gameroom", "vault", "drawgame.dev/drill-now=restart-1", "--overwrite")
+
+    def scratch_up() -> str | None:
+        drill = status_backup(ns, "vault").get("drill") or {}
+        scratch = drill.get("scratchRoom")
+        return scratch if scratch and ns.maybe("gameroom", scratch) is not None else None
+
+    scratch = wait_for("a drill in progress with its scratch room", scratch_up, 60)
+    operator.kill()
+    operator.start()
+
+    def answered() -> dict[str, Any] | None:
+        backup = status_backup(ns, "vault")
+        last = backup.get("lastDrill") or {}
+        return backup if last.get("request") == "restart-1" else None
+
+    backup = wait_for("the drill answered after the restart", answered, 200)
+    last = backup["lastDrill"]
+    assert last["result"] == "Succeeded", last
+    assert last["backupName"] == latest["name"]
+    assert "drill" not in backup  # no drill in progress any more
+    wait_for("the scratch room gone", lambda: ns.maybe("gameroom", scratch) is None, 60)
+    assert not ns.json("gameroom", "-l", "drawgame.dev/drill-of=vault")["items"]
+    assert '"drill_resumed"' in operator.logs()
+
+
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's standalone S3-compatible server on loopback: it stands in for S3 as

@@ -15,6 +15,7 @@ from gameroom_operator.drill import (
     scratch_room,
     step,
 )
+from gameroom_operator.drills import Running
 
 NOW = datetime(2026, 12, 3, 12, 30, tzinfo=UTC)
 HOURLY = DrillSpec(schedule="0 * * * *", time_zone="", enabled=True)
@@ -114,6 +115,34 @@ def test_step(seen, smoke_started, outcome, rows, started, action, phase, says) 
     decided = step(seen, smoke_started, outcome, rows, started, NOW)
     assert (decided.action, decided.phase) == (action, phase)
     assert says in decided.message
+
+
+def test_a_resumed_drill_carries_on_or_says_why_it_cannot() -> None:
+    """A drill read back from status.backup.drill by a restarted operator goes on where it
+    was; one whose scratch room is gone is Failed, saying the operator restarted."""
+    carried = step(scratch(), False, None, 42, STARTED, NOW, resumed=True)
+    assert (carried.action, carried.phase) == ("smoke", "SmokeTest")
+    lost = step(None, False, None, 42, STARTED, NOW, resumed=True)
+    assert (lost.action, lost.phase) == ("finish", "Failed")
+    assert "operator restarted during the drill" in lost.message
+    # Its deadline counts from when the drill first started, not from the restart.
+    late = step(scratch("Running", False), False, None, 42, NOW - timedelta(seconds=301), NOW)
+    assert (late.action, late.phase) == ("finish", "Failed")
+
+
+def test_the_recorded_drill_reads_back_as_it_was_written() -> None:
+    running = Running("quiz-drill-abc123", "backup-20261203-120000.sql", 42, "now-1", STARTED)
+    back = Running.of(running.recorded())
+    assert back is not None and back.resumed
+    assert (back.scratch, back.backup, back.backup_rows, back.request, back.smoke_job) == (
+        "quiz-drill-abc123",
+        "backup-20261203-120000.sql",
+        42,
+        "now-1",
+        "",
+    )
+    assert back.started == STARTED.replace(microsecond=0)
+    assert Running.of(None) is None and Running.of({"backupName": "x"}) is None
 
 
 def test_observe() -> None:
