@@ -37,6 +37,7 @@ from .backup import (
     view,
 )
 from .children import Owner, ownership
+from .closing import FINALIZER as CLOSE_FINALIZER
 from .concerns import Executor, StatusPart
 from .kube import ApiError, api_path, object_path
 from .render import image_of, render_backup_pvc, render_restore_job, strip_absent, version_of
@@ -201,6 +202,8 @@ class BackupConcern:
         finalizers = list(meta.get("finalizers") or [])
         if (n.FINAL_BACKUP_FINALIZER in finalizers) == wanted:
             return
+        if wanted and CLOSE_FINALIZER not in finalizers:
+            return  # a new room: closing.py adds both finalizers in one write
         others = [f for f in finalizers if f != n.FINAL_BACKUP_FINALIZER]
         patch = {
             "metadata": {

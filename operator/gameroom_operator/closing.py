@@ -24,6 +24,7 @@ import structlog
 
 from . import GROUP, PLURAL, VERSION
 from . import names as n
+from .backup import BackupSpec
 from .kube import ApiError, Kube, api_path
 from .render import TOKEN_KEY
 
@@ -53,12 +54,22 @@ def decide(meta: dict[str, Any]) -> Step:
     return Step.NOTHING if FINALIZER in finalizers else Step.ADD
 
 
-def finalizers_patch(meta: dict[str, Any], add: bool) -> dict[str, Any]:
+def finalizers_patch(meta: dict[str, Any], add: bool, also: tuple[str, ...] = ()) -> dict[str, Any]:
     """A merge patch of the room's finalizers with its resourceVersion: a concurrent change
-    (another controller's finalizer) fails it with 409 instead of being overwritten."""
+    (another controller's finalizer) fails it with 409 instead of being overwritten.
+    `also`: other finalizers the room wants, added in the same write (a new room gets all
+    its finalizers in one patch)."""
     current = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
-    wanted = [*current, FINALIZER] if add else current
+    more = [f for f in also if f not in current] if add else []
+    wanted = [*current, FINALIZER, *more] if add else current
     return {"metadata": {"finalizers": wanted, "resourceVersion": meta.get("resourceVersion")}}
+
+
+def creation_finalizers(body: dict[str, Any]) -> tuple[str, ...]:
+    """The other finalizers a new room wants, written with FINALIZER in one patch: the final
+    backup's (backups.py keeps it afterwards, as spec.backup changes)."""
+    wanted = BackupSpec.of(body.get("spec") or {}).final_backup
+    return (n.FINAL_BACKUP_FINALIZER,) if wanted else ()
 
 
 def owned_by(child: dict[str, Any], uid: str) -> bool:
@@ -91,12 +102,12 @@ class RoomCloser:
             return
         if step is Step.CLOSE:
             await self._close(meta["namespace"], meta["name"], meta.get("uid", ""))
-        await self._patch(meta, add=step is Step.ADD)
+        await self._patch(meta, add=step is Step.ADD, also=creation_finalizers(body))
 
-    async def _patch(self, meta: dict[str, Any], add: bool) -> None:
+    async def _patch(self, meta: dict[str, Any], add: bool, also: tuple[str, ...] = ()) -> None:
         path = api_path(f"{GROUP}/{VERSION}", PLURAL, meta["namespace"], meta["name"])
         try:
-            await self.kube.merge_patch(path, finalizers_patch(meta, add))
+            await self.kube.merge_patch(path, finalizers_patch(meta, add, also))
         except ApiError as error:
             # 409: the room changed meanwhile; its next event decides again. 404: gone.
             level = log.info if error.status in (404, 409) else log.warning
