@@ -75,6 +75,10 @@ class Servers:
 
         self._raw.append(await asyncio.start_server(counted, self.ip, port))
 
+    def open_connections(self) -> int:
+        """Connections the app servers hold open (their keep-alive closes idle ones)."""
+        return sum(len(r.server.connections) for r in self._runners if r.server is not None)
+
     async def close(self) -> None:
         for server in self._raw:
             server.close()
@@ -259,8 +263,18 @@ async def test_a_room_closing_idle_connections_is_probed_on_new_ones(
     await servers.app(n.ADMIN_PORT, admin, keepalive=0.1)
     for _ in range(3):
         assert (await client.probe(servers.ip, TOKEN)).reachable
-        await asyncio.sleep(0.3)  # longer than the room's keep-alive: it closes them
+        # The room's keep-alive (0.1 s) runs out: it closes both idle connections.
+        await wait_until("the room closed its idle connections", servers.open_connections)
     assert client.connects == 6
+
+
+async def wait_until(what: str, count: Callable[[], int], within: float = 10.0) -> None:
+    """Poll until `count()` is 0, failing with `what` after `within` seconds."""
+    deadline = time.monotonic() + within
+    while count():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within:g} s: {what}")
+        await asyncio.sleep(0.01)
 
 
 async def test_an_oversized_answer_is_refused(servers: Servers) -> None:
