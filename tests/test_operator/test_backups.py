@@ -39,6 +39,7 @@ from .harness import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 YEARLY = "0 0 1 1 *"
+EVERY_MINUTE = "*/1 * * * *"  # the shortest a cron schedule goes: stale after 2 minutes
 S3_HOST = "127.250.0.1"  # loopback, outside kubesandbox's pod and service addresses
 TAKEN: dict[str, dict[str, Any]] = {}  # the backups the restore test took, for the next tests
 JOB_TIMEOUT = 90
@@ -69,8 +70,9 @@ def wait_ready(ns: Kubectl, name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def rooms(ns: Kubectl, operator: OperatorProcess) -> dict[str, dict[str, Any]]:
-    """Two rooms created together: `vault` backs up to its volume, `leaky` to an S3
-    endpoint where nothing listens (every backup of it fails)."""
+    """Rooms created together: `vault` backs up to its volume, `leaky` to an S3 endpoint
+    where nothing listens (every backup of it fails), `stale` on a suspended every-minute
+    schedule (no backup until the last test)."""
     ns.apply(
         room_manifest(
             "vault", backup={"enabled": True, "schedule": YEARLY, "retention": {"count": 5}}
@@ -88,7 +90,15 @@ def rooms(ns: Kubectl, operator: OperatorProcess) -> dict[str, dict[str, Any]]:
             },
         )
     )
-    return {name: wait_ready(ns, name) for name in ("vault", "leaky")}
+    # BackupStale's clock (twice the one-minute interval) runs from here, while the other
+    # tests do: test_backup_stale_... comes last and waits for the rest of it.
+    ns.apply(
+        room_manifest(
+            "stale",
+            backup={"enabled": True, "schedule": EVERY_MINUTE, "suspend": True, "onDelete": "Skip"},
+        )
+    )
+    return {name: wait_ready(ns, name) for name in ("vault", "leaky", "stale")}
 
 
 def room_events(ns: Kubectl, name: str) -> list[dict[str, Any]]:
@@ -527,3 +537,48 @@ def test_a_deleted_room_takes_a_final_backup_that_outlives_it(
     ns.run("delete", "gameroom", "leaky", "--wait=false")
     wait_for("leaky gone", lambda: ns.maybe("gameroom", "leaky") is None, 60)
     assert not [r for r in event_reasons(ns, "leaky") if r.startswith("FinalBackup")]
+
+
+def test_backup_stale_on_a_short_schedule_then_recent_then_verify_off(
+    ns: Kubectl, rooms: dict[str, dict[str, Any]]
+) -> None:
+    def stale_is(status: str) -> Any:
+        def check() -> dict[str, Any] | None:
+            room = ns.json("gameroom", "stale")
+            return room if condition(room, "BackupStale").get("status") == status else None
+
+        return check
+
+    # No backup within twice the one-minute interval since backups were enabled.
+    room = wait_for("stale's BackupStale=True", stale_is("True"), 200)
+    cond = condition(room, "BackupStale")
+    assert cond["reason"] == "NoRecentBackup", cond
+    assert "no verified backup yet" in cond["message"] and "suspended" in cond["message"]
+    # A suspended schedule still takes a backup asked for now; it is verified and recent.
+    backup_now(ns, "stale", "stale-1")
+    room = backed_up_by(ns, "stale", "stale-1")
+    cond = condition(room, "BackupStale")
+    assert (cond["status"], cond["reason"]) == ("False", "RecentBackup"), cond
+
+    ns.patch_room("stale", {"backup": {"verify": False}})
+
+    def cronjob_without_verify() -> bool:
+        cronjob = ns.json("cronjob", "stale-backup")
+        args = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+        return "--no-verify" in args
+
+    wait_for("the CronJob without verification", cronjob_without_verify, 30)
+    backup_now(ns, "stale", "stale-2")
+    room = backed_up_by(ns, "stale", "stale-2")
+    last = room["status"]["backup"]["lastSuccessful"]
+    assert last["verified"] is False and last["rows"] > 0
+    assert condition(room, "BackupSucceeded")["reason"] == "Stored"
+
+    def says_verify_off() -> dict[str, Any] | None:
+        found = ns.json("gameroom", "stale")
+        return found if condition(found, "BackupStale").get("reason") == "VerifyOff" else None
+
+    cond = condition(wait_for("BackupStale VerifyOff", says_verify_off, 30), "BackupStale")
+    assert cond["status"] == "True"
+    assert cond["message"].startswith("verify is off: no backup is verified")
+    assert last["name"] in cond["message"]
