@@ -77,13 +77,7 @@ class _Connection(asyncio.Protocol):
             self._close()
             return
         self._buffer += data
-        try:
-            done = self._parse(eof=False)
-        except HttpError as error:
-            self._fail(error)
-            return
-        if done is not None:
-            self._finish(done)
+        self._read(eof=False)
 
     def eof_received(self) -> bool | None:
         return False  # close our side too
@@ -95,15 +89,7 @@ class _Connection(asyncio.Protocol):
             return
         if not self._buffer and self.used:
             self._fail(_Stale())
-            return
-        try:
-            done = self._parse(eof=True)
-        except HttpError as error:
-            self._fail(error)
-            return
-        if done is not None:
-            self._finish(done)
-        else:
+        elif not self._read(eof=True):
             self._fail(
                 ConnectionResetError("the room closed the connection before its answer ended")
             )
@@ -130,20 +116,35 @@ class _Connection(asyncio.Protocol):
         self._timer = None
         self._fail(TimeoutError("the room did not answer in time"))
 
-    def _fail(self, error: BaseException) -> None:
+    def _read(self, eof: bool) -> bool:
+        """Answer the waiter once the buffer holds the whole response (or a broken one);
+        False while more bytes are needed."""
+        try:
+            done = self._parse(eof)
+        except HttpError as error:
+            self._fail(error)
+            return True
+        if done is None:
+            return False
+        self._finish(done)
+        return True
+
+    def _take_waiter(self) -> asyncio.Future[Response] | None:
+        """The request's waiter, with its deadline timer stopped: it is answered once."""
         waiter, self._waiter = self._waiter, None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        return waiter
+
+    def _fail(self, error: BaseException) -> None:
+        waiter = self._take_waiter()
         self._close()
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
 
     def _finish(self, response: Response) -> None:
-        waiter, self._waiter = self._waiter, None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        waiter = self._take_waiter()
         self.used += 1
         if self._keep and not self.closed:
             self._pool._release(self)
