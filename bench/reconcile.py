@@ -72,10 +72,16 @@ class OperatorRequests:
         return [r for r in items if str(r.get("userAgent", "")).startswith(self.AGENTS)]
 
     @staticmethod
-    def writes(records: list[dict[str, Any]]) -> dict[str, int]:
+    def writes(records: list[dict[str, Any]], reads: bool = False) -> dict[str, int]:
+        """Requests by method and resource: the writes, or (`reads`) the gets and lists (not
+        the watches: one long request per kind, not a cost per room)."""
         found: collections.Counter[str] = collections.Counter()
         for record in records:
-            if record["method"] in WRITE_VERBS:
+            if reads:
+                wanted = record.get("verb") in ("get", "list")
+            else:
+                wanted = record["method"] in WRITE_VERBS
+            if wanted:
                 resource = record.get("resource") or "?"
                 if record.get("subresource"):
                     resource += "/" + record["subresource"]
@@ -333,6 +339,7 @@ async def run(
         last_deployment = OperatorRequests.last_time(records, "POST", "deployments")
         children_done = started + (last_deployment - started_wall) if last_deployment else finished
         create_writes = OperatorRequests.writes(records)
+        create_reads = OperatorRequests.writes(records, reads=True)
         peak_create = sampler.peak_rss
         sampler.running = False
 
@@ -369,6 +376,8 @@ async def run(
         "children_per_second": round(rooms / (children_done - started), 1),
         "writes_per_room": round(total_create_writes / rooms, 2),
         "writes_by_kind": dict(sorted(create_writes.items())),
+        "reads_per_room": round(sum(create_reads.values()) / rooms, 2),
+        "reads_by_kind": dict(sorted(create_reads.items())),
         "resync_seconds": round(resync_seconds, 2),
         "resync_writes": sum(resync_writes.values()),
         "resync_writes_by_kind": resync_writes,
@@ -431,6 +440,7 @@ def report(result: dict[str, Any]) -> None:
         f"({result['operator_cpu_ms_per_room']} ms/room); 100 % is one core"
     )
     print("writes by kind:", json.dumps(result["writes_by_kind"]))
+    print(f"reads per room {result['reads_per_room']}:", json.dumps(result["reads_by_kind"]))
     print(f"resync of {result['rooms']} rooms took {result['resync_seconds']} s")
     print(
         f"peak RSS while creating {result['operator_peak_rss_mb_creating']} MB, "

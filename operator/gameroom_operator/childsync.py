@@ -31,10 +31,15 @@ from .state import RoomState
 log = structlog.get_logger("gameroom_operator")
 
 REPAIR_RETRY_SECONDS = 10.0
+# How long a room created while the operator watches may go without a status while it is
+# only Starting (its Pod not Ready yet): a status write that the Ready one overwrites a
+# moment later is API server work a thousand new rooms pay a thousand times. A failure
+# (Failed, Degraded) is written at once; a Pod slower than this gets Starting as before.
+FIRST_STATUS_WAIT_SECONDS = 5.0
 
 
 class ChildExecutor(Executor, Protocol):
-    async def write_status(self, state: RoomState) -> None:
+    async def write_status(self, state: RoomState) -> bool:
         """Decide the room's status and write it if it changed (the caller holds no lock)."""
 
 
@@ -62,10 +67,12 @@ class ChildSync:
         repair = False
         if needs_reconcile(state):
             if now >= state.retry_at:  # else a failed reconcile waits for its back-off
-                outcome = await self.reconcile(state, fresh=state.fresh)
-                state.fresh = False
+                fresh, state.fresh = state.fresh, False
+                outcome = await self.reconcile(state, fresh=fresh)
                 if outcome is not None:
                     state.next_probe_at = 0.0  # see the new spec (maintenance) at once
+                    if fresh and not state.status:
+                        state.first_status_by = time.monotonic() + FIRST_STATUS_WAIT_SECONDS
         elif state.repair_wanted and state.applied_generation is not None and now >= state.retry_at:
             state.repair_wanted = False
             repair = True

@@ -13,6 +13,7 @@ verification, auto-heal budget) is the due time the pass returns to the queue.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -215,8 +216,10 @@ class Controller:
             if wait is not None:
                 waits.append(wait)
         if not state.settled:
-            await self.sync_status(state)
-            state.settled = True
+            if await self.sync_status(state):
+                state.settled = True
+            else:  # a new room's first status waits a moment for its Pod (childsync.py)
+                waits.append(max(0.0, state.first_status_by - time.monotonic()))
         await self.children.announce(state, synced)
         return min(waits)
 
@@ -259,13 +262,15 @@ class Controller:
             spec_sections=tuple(sorted(state.spec)),
         )
 
-    async def sync_status(self, state: RoomState) -> None:
+    async def sync_status(self, state: RoomState) -> bool:
         async with state.lock:
-            await self.write_status(state)
+            return await self.write_status(state)
 
-    async def write_status(self, state: RoomState) -> None:
+    async def write_status(self, state: RoomState) -> bool:
+        """Write the room's status if it changed; False when it is held back (a new room's
+        first status while it would only say Starting, until state.first_status_by)."""
         if state.applied_generation is None and not state.apply_error:
-            return  # nothing to say before the first reconcile of this operator run
+            return True  # nothing to say before the first reconcile of this operator run
         now = now_text()
         desired = desired_status(self.observation(state), state.status, now)
         merge_parts(
@@ -277,13 +282,19 @@ class Controller:
         )
         if not status_changed(state.status, desired):
             metrics.WRITES_SKIPPED.inc()
-            return
+            return True
+        if (
+            desired["phase"] == "Starting"
+            and not state.status
+            and time.monotonic() < state.first_status_by
+        ):
+            return False
         path = api_path(f"{GROUP}/{VERSION}", PLURAL, state.namespace, state.name) + "/status"
         try:
             written = await self.kube.merge_patch(path, {"status": desired})
         except ApiError as error:
             if error.status == 404:
-                return  # the room is gone
+                return True  # the room is gone
             raise
         old_phase = state.status.get("phase")
         log.debug(
@@ -305,6 +316,7 @@ class Controller:
             if desired["phase"] == "Failed":
                 ready = next(c for c in desired["conditions"] if c["type"] == "Ready")
                 await self.event(state, "Warning", ready["reason"], ready["message"])
+        return True
 
     async def event(self, state: RoomState, kind: str, reason: str, message: str) -> None:
         """A Kubernetes Event on the room, for what an admin must know."""

@@ -58,6 +58,9 @@ class RoomState:
     attempts: int = 0  # failed reconciles in a row (for the retry back-off)
     retry_at: float = 0.0  # monotonic time of the next retry after a failed reconcile
     fresh: bool = False  # created while we watch: no children to read yet
+    # A new room's first status waits until then (monotonic) while it would only say
+    # Starting: its Pod is usually Ready by then, and one write says Ready instead of two.
+    first_status_by: float = 0.0
     repair_wanted: bool = False  # a child drifted, was deleted, or the resync is due
     # The rollout concern (rollouts.py): the revision whose image and settings the children
     # are rendered from (None: the spec's own), its memory of the room's revisions and

@@ -7,15 +7,18 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
+from gameroom_operator.childsync import FIRST_STATUS_WAIT_SECONDS
 from gameroom_operator.closing import FINALIZER as CLOSE_ROOM
 from gameroom_operator.names import FINAL_BACKUP_FINALIZER
 
 from .harness import (
     Kubectl,
     OperatorProcess,
+    condition,
     new_namespace,
     room_manifest,
     run_operator,
@@ -98,4 +101,10 @@ def test_a_new_room_is_ready_after_its_children_one_finalizer_patch_and_its_stat
     assert {k: writes[k] for k in children} == children, writes
     assert writes["PATCH gamerooms"] == 1, writes
     assert writes["POST events"] == 1, writes  # Created
-    assert 1 <= writes["PATCH gamerooms/status"] <= 2, writes
+    # One status write (Ready) when the Pod was Ready within the first status's wait;
+    # a slower one (a busy machine) gets Starting first, as before.
+    created = datetime.fromisoformat(room["metadata"]["creationTimestamp"])
+    ready = datetime.fromisoformat(condition(room, "Ready")["lastTransitionTime"])
+    quick = (ready - created).total_seconds() < FIRST_STATUS_WAIT_SECONDS - 1
+    wanted = (1,) if quick else (1, 2)
+    assert writes["PATCH gamerooms/status"] in wanted, (writes, created, ready)
