@@ -20,47 +20,45 @@ import secrets
 import time
 from typing import Any
 
-from .cli import Context, UsageError, add_verb, duration, poll
+from .cli import Context, UsageError, add_room_verb, poll, wait_and_emit
 from .client import ROOM_RESOURCE, Kube, PluginError
-from .output import age, fields, table
+from .output import age, headed, table
 
 MANAGER = "kubectl-gameroom"
 DESTINATION_FLAGS = ("--destination", "--s3-endpoint", "--s3-region")
 
 
 def register(subparsers: Any) -> None:
-    backup = add_verb(
+    add_room_verb(
         subparsers,
         "backup",
         help="take a backup now (a Job from the room's backup CronJob) and wait for its result",
         run=run_backup,
+        timeout=300.0,
+        timeout_help="default 5m",
+        no_wait="return once the Job exists",
     )
-    backup.add_argument("name", help="the GameRoom's name")
-    backup.add_argument("--timeout", type=duration, default=300.0, help="default 5m")
-    backup.add_argument("--no-wait", action="store_true", help="return once the Job exists")
-
-    listing = add_verb(
+    add_room_verb(
         subparsers,
         "backups",
         help="list the backups the room's destination holds (a short Job reads it)",
         run=run_backups,
+        timeout=120.0,
+        timeout_help="default 2m",
     )
-    listing.add_argument("name", help="the GameRoom's name")
-    listing.add_argument("--timeout", type=duration, default=120.0, help="default 2m")
-
-    restore = add_verb(
+    restore = add_room_verb(
         subparsers,
         "restore",
         help="restore the room in place from one of its backups (spec.restore)",
         run=run_restore,
+        timeout=600.0,
+        timeout_help="default 10m",
+        no_wait="return once the spec is set",
     )
-    restore.add_argument("name", help="the GameRoom's name")
     restore.add_argument("--backup", required=True, help="backup-YYYYmmdd-HHMMSS.sql, or latest")
     restore.add_argument(
         "--request-id", help="names this restore (default: a new one, so it always runs)"
     )
-    restore.add_argument("--timeout", type=duration, default=600.0, help="default 10m")
-    restore.add_argument("--no-wait", action="store_true", help="return once the spec is set")
 
 
 def _stamp() -> str:
@@ -86,16 +84,16 @@ def run_backup(args: argparse.Namespace, ctx: Context) -> int:
     job = f"{args.name}-backup-{_stamp()}-{secrets.token_hex(2)}"
     kube.run("create", "job", f"--from=cronjob/{args.name}-backup", job)
     result: dict[str, Any] = {"room": args.name, "job": job, "result": None}
-    if args.no_wait:
-        ctx.emit(result, _backup_human)
-        return 0
-    found = poll(lambda: _backup_result(kube, args.name, job), args.timeout, interval=1.0)
-    if found is None:
-        ctx.emit(result, _backup_human)
-        raise PluginError(f"Job {job} gave no result within {args.timeout:g}s")
-    result["result"] = found
-    ctx.emit(result, _backup_human)
-    if not found.get("succeeded"):
+    found = wait_and_emit(
+        ctx,
+        args,
+        result,
+        "result",
+        lambda: _backup_result(kube, args.name, job),
+        _backup_human,
+        f"Job {job} gave no result",
+    )
+    if found is not None and not found.get("succeeded"):
         raise PluginError(f"backup Job {job} failed: {found.get('reason')}")
     return 0
 
@@ -117,21 +115,16 @@ def _backup_human(data: dict[str, Any]) -> str:
         return f"job.batch/{data['job']} created"
     if not result.get("succeeded"):
         return f"job.batch/{data['job']} failed: {result.get('reason')}"
-    return "\n".join(
+    return headed(
+        f"gameroom {data['room']}: backed up by job.batch/{data['job']}",
         [
-            f"gameroom {data['room']}: backed up by job.batch/{data['job']}",
-            fields(
-                [
-                    ("Name", result.get("name")),
-                    ("Time", result.get("time")),
-                    ("Size", result.get("sizeBytes")),
-                    ("Rows", result.get("rows")),
-                    ("Verified", result.get("verified")),
-                    ("SHA-256", result.get("sha256")),
-                ],
-                indent=2,
-            ),
-        ]
+            ("Name", result.get("name")),
+            ("Time", result.get("time")),
+            ("Size", result.get("sizeBytes")),
+            ("Rows", result.get("rows")),
+            ("Verified", result.get("verified")),
+            ("SHA-256", result.get("sha256")),
+        ],
     )
 
 
@@ -177,7 +170,7 @@ def run_backups(args: argparse.Namespace, ctx: Context) -> int:
     name = f"{args.name}-list-{_stamp()}-{secrets.token_hex(2)}"
     kube.run("create", "-f", "-", stdin=json.dumps(list_job(cronjob, name)))
     try:
-        outcome = poll(lambda: _finished(kube, name), args.timeout, interval=0.5)
+        outcome = poll(lambda: kube.job_outcome(name), args.timeout, interval=0.5)
         if outcome is None:
             raise PluginError(f"Job {name} did not finish within {args.timeout:g}s")
         log = kube.run("logs", f"job/{name}", check=False)
@@ -191,14 +184,6 @@ def run_backups(args: argparse.Namespace, ctx: Context) -> int:
         kube.run("delete", "job", name, "--wait=false", check=False)
     ctx.emit({"room": args.name, "backups": backups}, _backups_human)
     return 0
-
-
-def _finished(kube: Kube, job: str) -> str | None:
-    found = kube.maybe("job", job)
-    for cond in ((found or {}).get("status") or {}).get("conditions") or []:
-        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
-            return str(cond["type"])
-    return None
 
 
 def _backups_human(data: dict[str, Any]) -> str:
@@ -229,16 +214,16 @@ def run_restore(args: argparse.Namespace, ctx: Context) -> int:
     patch = {"spec": {"restore": {"backupName": backup, "requestId": request, "fromRoom": None}}}
     kube.run("patch", ROOM_RESOURCE, args.name, "--type=merge", "-p", json.dumps(patch))
     result: dict[str, Any] = {"room": args.name, "requestId": request, "restore": None}
-    if args.no_wait:
-        ctx.emit(result, _restore_human)
-        return 0
-    done = poll(lambda: _restored(kube, args.name, request), args.timeout, interval=1.0)
-    if done is None:
-        ctx.emit(result, _restore_human)
-        raise PluginError(f"restore {request} did not finish within {args.timeout:g}s")
-    result["restore"] = done
-    ctx.emit(result, _restore_human)
-    if done.get("phase") != "Succeeded":
+    done = wait_and_emit(
+        ctx,
+        args,
+        result,
+        "restore",
+        lambda: _restored(kube, args.name, request),
+        _restore_human,
+        f"restore {request} did not finish",
+    )
+    if done is not None and done.get("phase") != "Succeeded":
         raise PluginError(f"restore {request} failed: {done.get('message')}")
     return 0
 
@@ -254,17 +239,12 @@ def _restore_human(data: dict[str, Any]) -> str:
     restore = data.get("restore")
     if restore is None:
         return f"gameroom {data['room']}: restore {data['requestId']} asked for"
-    return "\n".join(
+    return headed(
+        f"gameroom {data['room']}: restore {data['requestId']} {restore.get('phase')}",
         [
-            f"gameroom {data['room']}: restore {data['requestId']} {restore.get('phase')}",
-            fields(
-                [
-                    ("Backup", restore.get("backupName")),
-                    ("Rows", restore.get("rows")),
-                    ("Job", restore.get("job")),
-                    ("Message", restore.get("message")),
-                ],
-                indent=2,
-            ),
-        ]
+            ("Backup", restore.get("backupName")),
+            ("Rows", restore.get("rows")),
+            ("Job", restore.get("job")),
+            ("Message", restore.get("message")),
+        ],
     )

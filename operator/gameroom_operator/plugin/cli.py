@@ -1,4 +1,5 @@
-"""What every verb shares: kubectl's global flags, the run context, and `add_verb`."""
+"""What every verb shares: kubectl's global flags, the run context, `add_verb` (and
+`add_room_verb` for a verb on one room), and waiting for an answer (`poll`, `wait_and_emit`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .client import Kube
+from .client import Kube, PluginError
 from .output import FORMATS, emit
 
 
@@ -68,6 +69,28 @@ def add_verb(
     return parser
 
 
+def add_room_verb(
+    subparsers: Any,
+    name: str,
+    *,
+    help: str,
+    run: Runner,
+    timeout: float | None = None,
+    timeout_help: str = "",
+    no_wait: str = "",
+) -> argparse.ArgumentParser:
+    """A verb on one GameRoom: its NAME argument and, for a verb that waits, `--timeout`
+    (default `timeout` seconds) and, when it can return early, `--no-wait` (`no_wait` is
+    what it then waits for)."""
+    parser = add_verb(subparsers, name, help=help, run=run)
+    parser.add_argument("name", help="the GameRoom's name")
+    if timeout is not None:
+        parser.add_argument("--timeout", type=duration, default=timeout, help=timeout_help)
+    if no_wait:
+        parser.add_argument("--no-wait", action="store_true", help=no_wait)
+    return parser
+
+
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -103,3 +126,28 @@ def poll(check: Callable[[], T | None], timeout: float, interval: float = 0.5) -
         if time.monotonic() >= deadline:
             return None
         time.sleep(min(interval, max(deadline - time.monotonic(), 0.05)))
+
+
+def wait_and_emit(
+    ctx: Context,
+    args: argparse.Namespace,
+    result: dict[str, Any],
+    key: str,
+    answer: Callable[[], dict[str, Any] | None],
+    human: Callable[[Any], str],
+    late: str,
+) -> dict[str, Any] | None:
+    """The waiting half of a verb that asks for something: with --no-wait, `result` is
+    printed as it is (None); else `answer` is polled each second up to --timeout, what it
+    returns goes in result[key] and is printed and returned. No answer in time: `result`
+    is printed all the same, then the verb fails saying `late` (and the timeout)."""
+    if args.no_wait:
+        ctx.emit(result, human)
+        return None
+    found = poll(answer, args.timeout, interval=1.0)
+    if found is None:
+        ctx.emit(result, human)
+        raise PluginError(f"{late} within {args.timeout:g}s")
+    result[key] = found
+    ctx.emit(result, human)
+    return found

@@ -97,6 +97,14 @@ class Kube:
     def room(self, name: str) -> dict[str, Any]:
         return self.get(ROOM_RESOURCE, name)
 
+    def job_outcome(self, name: str) -> str | None:
+        """ "Complete" or "Failed" once Job `name` has finished, else None."""
+        status = self.get("job", name).get("status") or {}
+        for item in status.get("conditions") or []:
+            if item.get("status") == "True" and item.get("type") in ("Complete", "Failed"):
+                return str(item["type"])
+        return None
+
     def current_namespace(self) -> str:
         """The namespace kubectl would use: -n, else the context's, else default."""
         if self.namespace:

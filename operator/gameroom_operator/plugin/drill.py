@@ -22,25 +22,25 @@ from typing import Any
 
 from ..drill import DRILL_NOW_ANNOTATION, scratch_name, scratch_room
 from . import smoke
-from .cli import Context, add_verb, duration, poll
+from .cli import Context, add_room_verb, poll
 from .client import ROOM_RESOURCE, Kube, PluginError
 from .output import fields
 
 
 def register(subparsers: Any) -> None:
-    parser = add_verb(
+    parser = add_room_verb(
         subparsers,
         "drill",
         help="restore a backup into a scratch room, smoke-test it, compare rows, delete it",
         run=run,
+        timeout=300.0,
+        timeout_help="default 5m",
     )
-    parser.add_argument("name", help="the GameRoom's name")
     parser.add_argument(
         "--backup",
         default="latest",
         help="backup-YYYYmmdd-HHMMSS.sql or latest (default); a named one runs from this client",
     )
-    parser.add_argument("--timeout", type=duration, default=300.0, help="default 5m")
     parser.add_argument(
         "--keep", action="store_true", help="keep the scratch room (runs from this client)"
     )
@@ -126,7 +126,7 @@ def run_here(args: argparse.Namespace, ctx: Context) -> int:
         kube.run("create", "-f", "-", stdin=json.dumps(job))
         job_name = job["metadata"]["name"]
         try:
-            outcome = poll(lambda: smoke._finished(kube, job_name), args.timeout)
+            outcome = poll(lambda: kube.job_outcome(job_name), args.timeout)
             pods = kube.items("pods", "-l", f"job-name={job_name}")
             text = "".join(
                 kube.run("logs", p["metadata"]["name"], check=False).stdout for p in pods

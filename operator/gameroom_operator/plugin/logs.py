@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from . import rooms
-from .cli import Context, UsageError, add_verb
+from .cli import Context, UsageError, add_room_verb
 from .client import PluginError
 
 # Each --level shows itself and everything worse (structlog's names; warn == warning).
@@ -25,13 +25,12 @@ _HEAD = ("timestamp", "level", "event")
 
 
 def register(subparsers: Any) -> None:
-    parser = add_verb(
+    parser = add_room_verb(
         subparsers,
         "logs",
         help="the room's game server logs, filtered by level and pattern",
         run=run,
     )
-    parser.add_argument("name", help="the GameRoom's name")
     parser.add_argument(
         "--level",
         choices=("debug", "info", "warn", "warning", "error", "critical"),

@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from .cli import Context, UsageError, add_verb, duration, poll
+from .cli import Context, UsageError, add_room_verb, poll
 from .client import ROOM_RESOURCE, Kube, PluginError
 from .output import fields
 from .rooms import condition
@@ -20,24 +20,19 @@ MAX_MESSAGE = 280  # the CRD's maxLength for spec.maintenance.message
 
 
 def register(subparsers: Any) -> None:
-    parser = add_verb(
+    parser = add_room_verb(
         subparsers,
         "maintenance",
         help="switch maintenance mode on or off (new joins refused, players stay)",
         run=run,
+        timeout=60.0,
+        timeout_help="how long to wait for the room to confirm (default 60s)",
+        no_wait="return once the spec is patched",
     )
-    parser.add_argument("name", help="the GameRoom's name")
     parser.add_argument("mode", choices=("on", "off"))
     parser.add_argument(
         "--message", help=f"shown to players while maintenance is on (≤ {MAX_MESSAGE} chars)"
     )
-    parser.add_argument(
-        "--timeout",
-        type=duration,
-        default=60.0,
-        help="how long to wait for the room to confirm (default 60s)",
-    )
-    parser.add_argument("--no-wait", action="store_true", help="return once the spec is patched")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

@@ -53,6 +53,11 @@ def fields(pairs: Iterable[tuple[str, Any]], indent: int = 0) -> str:
     return "\n".join(f"{pad}{(k + ':').ljust(width)}{v}" for k, v in shown)
 
 
+def headed(title: str, pairs: Iterable[tuple[str, Any]]) -> str:
+    """A title line and its `fields` below it, indented (a verb's outcome for people)."""
+    return "\n".join([title, fields(pairs, indent=2)])
+
+
 def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import rooms, status
-from .cli import Context, add_verb
+from .cli import Context, add_room_verb
 from .client import Kube, PluginError, to_yaml
 
 # Server-side bookkeeping that only makes the YAML longer.
@@ -29,13 +29,12 @@ _NOISE = ("managedFields",)
 
 
 def register(subparsers: Any) -> None:
-    parser = add_verb(
+    parser = add_room_verb(
         subparsers,
         "report",
         help="write an incident bundle (tar.gz): objects, events timeline, logs, health",
         run=run,
     )
-    parser.add_argument("name", help="the GameRoom's name")
     parser.add_argument(
         "-f",
         "--file",

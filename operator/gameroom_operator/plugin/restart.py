@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from . import rooms
-from .cli import Context, add_verb, duration, poll
+from .cli import Context, add_room_verb, poll
 from .client import PluginError
 from .output import fields
 
@@ -24,21 +24,14 @@ WHY = (
 
 
 def register(subparsers: Any) -> None:
-    parser = add_verb(
+    add_room_verb(
         subparsers,
         "restart",
         help="restart the room's game server gracefully (players resume their seats)",
         run=run,
-    )
-    parser.add_argument("name", help="the GameRoom's name")
-    parser.add_argument(
-        "--timeout",
-        type=duration,
-        default=180.0,
-        help="how long to wait for the new Pod to be Ready (default 180s)",
-    )
-    parser.add_argument(
-        "--no-wait", action="store_true", help="return once the Pod is being deleted"
+        timeout=180.0,
+        timeout_help="how long to wait for the new Pod to be Ready (default 180s)",
+        no_wait="return once the Pod is being deleted",
     )
 
 

@@ -14,7 +14,7 @@ import re
 import secrets
 from typing import Any
 
-from .cli import Context, add_verb, duration, poll
+from .cli import Context, add_room_verb, duration, poll
 from .client import Kube, PluginError
 
 RUN_AS = 10001  # the image's user
@@ -24,24 +24,19 @@ MANAGER = "kubectl-gameroom"
 
 
 def register(subparsers: Any) -> None:
-    parser = add_verb(
+    parser = add_room_verb(
         subparsers,
         "smoke-test",
         help="play a short bot session against the room from inside the cluster (a Job)",
         run=run,
+        timeout=180.0,
+        timeout_help="how long to wait for the Job to finish (default 180s)",
     )
-    parser.add_argument("name", help="the GameRoom's name")
     parser.add_argument(
         "--step-timeout",
         type=duration,
         default=20.0,
         help="bound on each step of the test (default 20s)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=duration,
-        default=180.0,
-        help="how long to wait for the Job to finish (default 180s)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the Job (deleted by default)")
 
@@ -123,14 +118,6 @@ def parse_report(text: str) -> list[dict[str, Any]]:
     return checks
 
 
-def _finished(kube: Kube, job: str) -> str | None:
-    status = kube.get("job", job).get("status") or {}
-    for item in status.get("conditions") or []:
-        if item.get("status") == "True" and item.get("type") in ("Complete", "Failed"):
-            return str(item["type"])
-    return None
-
-
 def _image(kube: Kube, room: dict[str, Any]) -> str:
     """The image the room's Deployment runs (what serves players), else the spec's."""
     deployment = kube.maybe("deployment", room["metadata"]["name"])
@@ -151,7 +138,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     kube.run("create", "-f", "-", stdin=json.dumps(manifest))
     why = ""
     try:
-        outcome = poll(lambda: _finished(kube, job), args.timeout)
+        outcome = poll(lambda: kube.job_outcome(job), args.timeout)
         pods = kube.items("pods", "-l", f"job-name={job}")
         text = "".join(kube.run("logs", p["metadata"]["name"], check=False).stdout for p in pods)
         if not text.strip():

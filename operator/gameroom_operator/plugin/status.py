@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from . import rooms
-from .cli import Context, add_verb
+from .cli import Context, add_room_verb
 from .client import Kube, PluginError
 from .output import age, fields, table
 
@@ -14,13 +14,12 @@ RECENT_EVENTS = 10
 
 
 def register(subparsers: Any) -> None:
-    parser = add_verb(
+    add_room_verb(
         subparsers,
         "status",
         help="the room on one screen: phase, health, players, rollout, backups, events",
         run=run,
     )
-    parser.add_argument("name", help="the GameRoom's name")
 
 
 def collect(kube: Kube, name: str) -> dict[str, Any]:
