@@ -41,12 +41,19 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 OUTCOME_ANNOTATION = f"{GROUP}/outcome"
 OUTCOME_REASON_ANNOTATION = f"{GROUP}/outcome-reason"
 REVISION_LABEL = f"{GROUP}/revision-of"
+# "true" on a revision the spec went back to (a verified one asked for again): see Revision.
+ROLLBACK_ANNOTATION = f"{GROUP}/rollback"
+# The rollout-retry request a rolled-back revision was tried again for (names its smoke test).
+RETRY_ANNOTATION = f"{GROUP}/retried-for"
 # `"true"`: the next rollout skips its smoke test (the emergency deploy); the operator
 # removes it once used.
 SKIP_SMOKE_TEST_ANNOTATION = f"{GROUP}/skip-smoke-test"
 # Set by `kubectl gameroom rollout NAME --now` (a new value each time): a waiting update is
 # applied at once.
 ROLLOUT_NOW_ANNOTATION = f"{GROUP}/rollout-now"
+# Set by `kubectl gameroom rollout NAME --retry` (a new value each time): a revision that was
+# rolled back (or halted) is rolled out again, though the spec did not change.
+ROLLOUT_RETRY_ANNOTATION = f"{GROUP}/rollout-retry"
 WAITING_FOR_IDLE = "WaitingForIdle"
 WAITING_FOR_WINDOW = "WaitingForWindow"
 SETTINGS_SECTIONS = ("game", "rateLimits")  # what the config hash covers besides the name
@@ -102,9 +109,16 @@ class RolloutSpec(BaseModel):
 # ---- revisions -------------------------------------------------------------------------------
 
 
+def live_of(spec: Mapping[str, Any]) -> bool:
+    """spec.rollout.liveSettings: game settings and rate limits are no part of a revision."""
+    return bool((spec.get("rollout") or {}).get("liveSettings"))
+
+
 def settings_of(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The restart-needing settings of a spec, as the user wrote them (the defaults are
-    filled in again when a pinned revision is rendered)."""
+    filled in again when a pinned revision is rendered); none with liveSettings."""
+    if live_of(spec):
+        return {}
     return {key: spec[key] for key in SETTINGS_SECTIONS if key in spec}
 
 
@@ -125,16 +139,30 @@ class Revision:
     outcome: str = ""  # "" while not decided, else one of OUTCOMES
     reason: str = ""  # why it was rolled back or failed
     name: str = ""  # the ControllerRevision's name
+    # Made with spec.rollout.liveSettings: its settings sections come from the spec, live.
+    live: bool = False
+    # An earlier verified revision asked for again by the spec (a manual rollback): urgent,
+    # no maintenance window holds it. Kept on the ControllerRevision (ROLLBACK_ANNOTATION)
+    # so an operator restart remembers it.
+    rollback: bool = False
+    retry: str = ""  # the `rollout --retry` request it was tried again for (RETRY_ANNOTATION)
 
     @property
     def key(self) -> str:
         return revision_key(self.image, self.settings_hash)
 
     def pinned(self, spec: Mapping[str, Any]) -> dict[str, Any]:
-        """The spec with this revision's image and settings (what a rollback renders)."""
-        pinned = {key: value for key, value in spec.items() if key not in SETTINGS_SECTIONS}
-        pinned.update(self.settings)
+        """The spec with this revision's image and settings (what a rollback renders). A
+        live revision keeps the spec's settings sections (they are applied live)."""
+        pinned = {
+            key: value for key, value in spec.items() if self.live or key not in SETTINGS_SECTIONS
+        }
+        if not self.live:
+            pinned.update(self.settings)
         pinned["image"] = self.image
+        if live_of(spec) != self.live:
+            # Rendered as the revision was made, so its settings hash is the same again.
+            pinned["rollout"] = {**(spec.get("rollout") or {}), "liveSettings": self.live}
         return pinned
 
 
@@ -154,6 +182,16 @@ def revision_manifest(
     annotations = {OUTCOME_ANNOTATION: revision.outcome, OUTCOME_REASON_ANNOTATION: revision.reason}
     if revision.change_cause:
         annotations[CHANGE_CAUSE] = revision.change_cause
+    if revision.rollback:
+        annotations[ROLLBACK_ANNOTATION] = "true"
+    data: dict[str, Any] = {
+        "image": revision.image,
+        "settingsHash": revision.settings_hash,
+        "settings": dict(revision.settings),
+        "created": revision.created,
+    }
+    if revision.live:
+        data["liveSettings"] = True
     return {
         "apiVersion": "apps/v1",
         "kind": "ControllerRevision",
@@ -165,12 +203,7 @@ def revision_manifest(
             "ownerReferences": [dict(owner)],
         },
         "revision": revision.number,
-        "data": {
-            "image": revision.image,
-            "settingsHash": revision.settings_hash,
-            "settings": dict(revision.settings),
-            "created": revision.created,
-        },
+        "data": data,
     }
 
 
@@ -192,6 +225,9 @@ def revision_from(manifest: Mapping[str, Any]) -> Revision | None:
         outcome=str(annotations.get(OUTCOME_ANNOTATION, "")),
         reason=str(annotations.get(OUTCOME_REASON_ANNOTATION, "")),
         name=str(meta.get("name", "")),
+        live=data.get("liveSettings") is True,
+        rollback=annotations.get(ROLLBACK_ANNOTATION) == "true",
+        retry=str(annotations.get(RETRY_ANNOTATION) or ""),
     )
 
 
@@ -266,6 +302,7 @@ class Decision:
     announce: str = ""  # tell the connected players this before applying
     recheck_in: float | None = None  # seconds until the decision may change by time alone
     start_smoke: bool = False  # start the update's smoke-test Job now
+    retried: bool = False  # a rolled-back update goes again: its old smoke test is stale
 
 
 def decide(
@@ -279,17 +316,22 @@ def decide(
     force: bool = False,
     smoke: Smoke = SMOKE_SKIPPED,
     rollback: bool = False,
+    retry: bool = False,
 ) -> Decision:
     """The next step of a room's rollout. `desired` is the revision the spec asks for;
     `pod` tells about the room's Pod against the update revision (the one being rolled
     out); `force` (kubectl gameroom rollout --now) skips waiting for an idle room; `smoke`
     is the update's smoke-test Job (started once its Pod is Ready and healthy); `rollback`:
     the desired revision is an earlier verified one asked for again, which no maintenance
-    window holds (it is urgent)."""
+    window holds (it is urgent); `retry` (kubectl gameroom rollout --retry) rolls a
+    RolledBack or Failed update out again, as a new update would be (it waits for the turn
+    and the window as usual)."""
     if rollback:
         spec = spec.model_copy(update={"window": None})
     if desired != progress.update:
         return _new_revision(spec, progress, desired, pod, activity, now, force)
+    if retry and progress.phase in (ROLLED_BACK, FAILED) and progress.update != progress.current:
+        return _retry(spec, progress, activity, now, force)
     if progress.phase == WAITING:
         return _waiting(spec, progress, activity, now, force)
     if progress.phase in (PROGRESSING, VERIFYING):
@@ -343,6 +385,36 @@ def _new_revision(
         return replace(decided, outcomes=outcomes + decided.outcomes)
     decided = _waiting(spec, waiting, activity, now, force)
     return replace(decided, outcomes=outcomes + decided.outcomes)
+
+
+def _retry(
+    spec: RolloutSpec, progress: Progress, activity: Activity | None, now: float, force: bool
+) -> Decision:
+    update = progress.update
+    message = (
+        f"kubectl gameroom rollout --retry: revision {update} ({progress.phase}: "
+        f"{progress.reason}) is rolled out again; it is verified, and rolled back if it fails "
+        "again."
+    )
+    waiting = Progress(
+        WAITING,
+        current=progress.current,
+        update=update,
+        waiting_since=now,
+        reason=WAITING_FOR_IDLE,
+        message=f"Revision {update} waits for the turn being drawn to end.",
+    )
+    immediate = spec.strategy == "Immediate" and spec.window is None
+    decided = (
+        _start(waiting, now, "") if immediate else _waiting(spec, waiting, activity, now, force)
+    )
+    return replace(
+        decided,
+        # The rolled-back verdict is taken back: the revision is on trial again.
+        outcomes=((update, "", ""), *decided.outcomes),
+        events=(("Normal", "RolloutRetried", message), *decided.events),
+        retried=True,
+    )
 
 
 def _start(progress: Progress, now: float, announce: str) -> Decision:

@@ -11,6 +11,7 @@ its fresh verdict.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -24,11 +25,15 @@ from . import names as n
 from .children import Outcome
 from .concerns import Condition, Executor, StatusPart
 from .kube import ApiError, api_path
+from .live_settings import differences
+from .live_settings import digest as live_digest
 from .render import (
     RUN_AS,
     Room,
     config_hash,
     image_of,
+    live_settings,
+    live_settings_on,
     owner_reference,
     version_of,
 )
@@ -38,8 +43,11 @@ from .rollout import (
     OUTCOME_ANNOTATION,
     OUTCOME_REASON_ANNOTATION,
     PROGRESSING,
+    RETRY_ANNOTATION,
     REVISION_LABEL,
+    ROLLBACK_ANNOTATION,
     ROLLOUT_NOW_ANNOTATION,
+    ROLLOUT_RETRY_ANNOTATION,
     SKIP_SMOKE_TEST_ANNOTATION,
     SMOKE_SKIPPED,
     SUCCEEDED,
@@ -55,6 +63,7 @@ from .rollout import (
     Smoke,
     conditions_of,
     decide,
+    live_of,
     progress_from,
     revision_from,
     revision_key,
@@ -73,6 +82,11 @@ LOAD_RETRY_SECONDS = 5.0
 SMOKE = "smoke-test"
 SMOKE_STEP_SECONDS = 20  # the smoke test's bound on each of its steps
 SMOKE_DEADLINE_SECONDS = 300
+LIVE_RETRY_SECONDS = 10.0
+
+
+class LiveSettingsError(Exception):
+    """The running room did not take or confirm its live settings."""
 
 
 class RolloutExecutor(Executor, Protocol):
@@ -88,12 +102,14 @@ class Memory:
     spec: tuple[int, RolloutSpec] | None = None  # spec.rollout, validated once per spec
     wanted: tuple[int, str, str, str] | None = None  # (id(spec), image, settings hash, key)
     forced: str = ""  # the last rollout-now annotation acted on
+    retried: str = ""  # the last rollout-retry annotation acted on
     smoke_started: set[str] = field(default_factory=set)  # smoke-test Jobs made in this run
     smoke_reasons: dict[str, str] = field(default_factory=dict)  # failed Job -> its reason
     smoke_skipped: set[int] = field(default_factory=set)  # revisions deployed without one
-    # Revisions that are an earlier verified one asked for again (a rollback): urgent, no
-    # maintenance window holds them.
-    rollbacks: set[int] = field(default_factory=set)
+    # spec.rollout.liveSettings: (Pod, digest of the live settings) the room confirmed, and
+    # the last failure to apply them (one Warning per distinct failure).
+    live_confirmed: tuple[str, str] | None = None
+    live_error: str = ""
 
     def by_key(self, key: str) -> Revision | None:
         return next((r for r in self.revisions.values() if r.key == key), None)
@@ -117,8 +133,13 @@ class RolloutConcern:
     def asked(self, state: RoomState) -> bool:
         """`kubectl gameroom rollout --now` asked for something not yet acted on."""
         memory: Memory | None = state.rollout
+        if memory is None:
+            return False
         wanted = state.annotations.get(ROLLOUT_NOW_ANNOTATION, "")
-        return memory is not None and bool(wanted) and wanted != memory.forced
+        retry = state.annotations.get(ROLLOUT_RETRY_ANNOTATION, "")
+        return (bool(wanted) and wanted != memory.forced) or (
+            bool(retry) and retry != memory.retried
+        )
 
     async def step(self, state: RoomState) -> float | None:
         if state.deleting or state.applied_generation is None or not state.uid:
@@ -138,10 +159,12 @@ class RolloutConcern:
             return LOAD_RETRY_SECONDS
         progress = memory.progress
         activity = None
+        asked_retry = state.annotations.get(ROLLOUT_RETRY_ANNOTATION, "")
+        retry = bool(asked_retry) and asked_retry != memory.retried
         if (
             spec.strategy == "WaitForIdle"
             and progress.current
-            and (progress.phase == WAITING or desired.number != progress.update)
+            and (progress.phase == WAITING or desired.number != progress.update or retry)
         ):
             activity = await self._activity(state)
         update = memory.revisions.get(progress.update, desired)
@@ -164,8 +187,17 @@ class RolloutConcern:
             time.time(),
             force,
             smoke,
-            rollback=desired.number in memory.rollbacks,
+            rollback=desired.rollback,
+            retry=retry,
         )
+        if retry:
+            memory.retried = asked_retry
+            if not decision.retried:
+                log.info(
+                    "rollout_retry_ignored", room=state.name, phase=progress.phase, update=desired
+                )
+        if decision.retried:
+            await self._retried(state, memory, progress.update, asked_retry)
         if force:
             memory.forced = asked
             if progress.phase == WAITING and decision.apply:
@@ -182,6 +214,9 @@ class RolloutConcern:
                     f"without waiting for {waited_for}.",
                 )
         await self._carry_out(state, memory, decision)
+        live = await self._live(state, memory)
+        if live is not None and (decision.recheck_in is None or live < decision.recheck_in):
+            return live
         return decision.recheck_in
 
     def status(self, state: RoomState) -> StatusPart:
@@ -311,6 +346,86 @@ class RolloutConcern:
             turn_ends_in=float(ends) if isinstance(ends, int | float) else None,
         )
 
+    # ---- live settings (spec.rollout.liveSettings) -----------------------------------------
+
+    async def _live(self, state: RoomState, memory: Memory) -> float | None:
+        """Push spec.game and spec.rateLimits to the running room when it does not report
+        them (its Pod changed or the spec did), and read them back; retried at the next pass
+        until the room confirms. The ConfigMap carries them too (a restart reads them)."""
+        room = state.room
+        if not live_settings_on(room.effective):
+            return None
+        if not (state.pod_ip and state.token and state.pod_ready and state.pod_name):
+            return None
+        wanted = live_settings(room)
+        key = (state.pod_name, live_digest(wanted))
+        if memory.live_confirmed == key:
+            return None
+        try:
+            reported = await self._admin_json(state, "GET", "/admin/settings")
+            changes = differences(wanted, reported)
+            if changes:
+                answer = await self._admin_json(state, "PUT", "/admin/settings", wanted)
+                left = differences(wanted, answer)
+                if left:
+                    raise LiveSettingsError(
+                        f"the room answered with other values: {', '.join(left)}"
+                    )
+        except LiveSettingsError as error:
+            failure = str(error)
+            log.warning("live_settings_failed", room=state.name, ns=state.namespace, error=failure)
+            if failure != memory.live_error:
+                memory.live_error = failure
+                await self.executor.event(
+                    state,
+                    "Warning",
+                    "SettingsNotApplied",
+                    f"The live settings were not applied to the running room: {failure}; "
+                    f"tried again every {LIVE_RETRY_SECONDS:.0f}s.",
+                )
+            return LIVE_RETRY_SECONDS
+        memory.live_confirmed = key
+        memory.live_error = ""
+        if changes:
+            log.info("live_settings_applied", room=state.name, ns=state.namespace, changes=changes)
+            await self.executor.event(
+                state,
+                "Normal",
+                "SettingsApplied",
+                f"Applied to the running room without a restart (Pod {state.pod_name}): "
+                f"{'; '.join(changes)}. Rate limits apply at once, game settings from the "
+                "next game.",
+            )
+        return None
+
+    async def _admin_json(self, state: RoomState, method: str, path: str, body: Any = None) -> Any:
+        url = f"http://{state.pod_ip}:{n.ADMIN_PORT}{path}"
+        try:
+            async with self._http().request(
+                method, url, json=body, headers={"Authorization": f"Bearer {state.token}"}
+            ) as response:
+                try:
+                    payload = await response.json(content_type=None)
+                except ValueError:
+                    payload = None
+                if response.status != 200:
+                    said = payload.get("error") if isinstance(payload, dict) else None
+                    hint = (
+                        " (the room's image has no live settings: use a newer image or set "
+                        "spec.rollout.liveSettings false)"
+                        if response.status in (404, 405)
+                        else ""
+                    )
+                    raise LiveSettingsError(
+                        f"{method} {path} answered {response.status}{hint}"
+                        + (f": {said}" if said else "")
+                    )
+                return payload
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise LiveSettingsError(
+                f"{method} {path} failed: {error or type(error).__name__}"
+            ) from None
+
     # ---- the smoke test --------------------------------------------------------------------
 
     async def _smoke(self, state: RoomState, memory: Memory, progress: Progress) -> Smoke:
@@ -318,7 +433,7 @@ class RolloutConcern:
         number = progress.update
         if not progress.current or number == progress.current or number in memory.smoke_skipped:
             return SMOKE_SKIPPED
-        name = smoke_job_name(state.name, number)
+        name = self._smoke_name(state, memory, number)
         job = state.jobs.get(name)
         if job is None:
             return Smoke("Running") if name in memory.smoke_started else Smoke()
@@ -330,6 +445,25 @@ class RolloutConcern:
                 memory.smoke_reasons[name] = await self._smoke_reason(state, name)
             return Smoke(FAILED, memory.smoke_reasons[name])
         return Smoke("Running")
+
+    def _smoke_name(self, state: RoomState, memory: Memory, number: int) -> str:
+        revision = memory.revisions.get(number)
+        return smoke_job_name(state.name, number, revision.retry if revision else "")
+
+    async def _retried(self, state: RoomState, memory: Memory, number: int, asked: str) -> None:
+        """A rolled-back revision goes again (rollout --retry): it gets a smoke-test Job of
+        its own (named after the request, recorded on its ControllerRevision so an operator
+        restart finds it), not the old failed one."""
+        memory.smoke_skipped.discard(number)
+        revision = memory.revisions.get(number)
+        if revision is None:
+            return
+        memory.revisions[number] = replace(revision, retry=asked)
+        patch = {"metadata": {"annotations": {RETRY_ANNOTATION: asked}}}
+        try:
+            await self.executor.kube.merge_patch(self._path(state, revision.name), patch)
+        except (ApiError, OSError, TimeoutError) as error:
+            log.warning("revision_retry_unrecorded", room=state.name, error=str(error))
 
     async def _start_smoke(self, state: RoomState, memory: Memory, number: int) -> None:
         revision = memory.revisions.get(number)
@@ -353,7 +487,7 @@ class RolloutConcern:
             except (ApiError, OSError, TimeoutError) as error:
                 log.warning("skip_annotation_kept", room=state.name, error=str(error))
             return
-        manifest = smoke_job(state, revision)
+        manifest = smoke_job(state, revision, self._smoke_name(state, memory, number))
         try:
             await self.executor.kube.request(
                 "POST", api_path("batch/v1", "jobs", state.namespace), manifest
@@ -429,6 +563,7 @@ class RolloutConcern:
             progress=progress_from(state.status.get("rollout")),
             # An annotation from before this run was acted on then (or is stale).
             forced=state.annotations.get(ROLLOUT_NOW_ANNOTATION, ""),
+            retried=state.annotations.get(ROLLOUT_RETRY_ANNOTATION, ""),
         )
         for item in listed.get("items") or []:
             owners = (item.get("metadata") or {}).get("ownerReferences") or []
@@ -468,6 +603,7 @@ class RolloutConcern:
         if found is not None:
             # An older revision asked for again (a manual rollback): it becomes the newest,
             # as a Deployment's rollback does, with its outcome reset.
+            rollback = found.outcome == SUCCEEDED
             patch = {
                 "revision": number,
                 "metadata": {
@@ -475,17 +611,31 @@ class RolloutConcern:
                         OUTCOME_ANNOTATION: "",
                         OUTCOME_REASON_ANNOTATION: "",
                         CHANGE_CAUSE: cause or None,
+                        ROLLBACK_ANNOTATION: "true" if rollback else None,
+                        RETRY_ANNOTATION: None,
                     }
                 },
             }
             await self.executor.kube.merge_patch(self._path(state, found.name), patch)
             del memory.revisions[found.number]
-            if found.outcome == SUCCEEDED:
-                memory.rollbacks.add(number)
-            revision = replace(found, number=number, change_cause=cause, outcome="", reason="")
+            revision = replace(
+                found,
+                number=number,
+                change_cause=cause,
+                outcome="",
+                reason="",
+                rollback=rollback,
+                retry="",
+            )
         else:
             made = Revision(
-                number, image, settings_hash, settings_of(state.spec), cause, now_text()
+                number,
+                image,
+                settings_hash,
+                settings_of(state.spec),
+                cause,
+                now_text(),
+                live=live_of(state.spec),
             )
             manifest = revision_manifest(
                 made,
@@ -537,8 +687,11 @@ class RolloutConcern:
             memory.revisions.pop(revision.number, None)
 
 
-def smoke_job_name(room: str, number: int) -> str:
-    return f"{room[:40]}-smoke-r{number}"
+def smoke_job_name(room: str, number: int, retry: str = "") -> str:
+    """`R-smoke-r<N>`; a retried revision's: `R-smoke-r<N>-<hash of the retry request>`."""
+    if not retry:
+        return f"{room[:40]}-smoke-r{number}"
+    return f"{room[:33]}-smoke-r{number}-{hashlib.sha256(retry.encode()).hexdigest()[:6]}"
 
 
 def _finished(job: dict[str, Any]) -> str | None:
@@ -548,7 +701,7 @@ def _finished(job: dict[str, Any]) -> str | None:
     return None
 
 
-def smoke_job(state: RoomState, revision: Revision) -> dict[str, Any]:
+def smoke_job(state: RoomState, revision: Revision, name: str = "") -> dict[str, Any]:
     """The smoke-test Job of a revision: `gameserver smoke-test --url` with the revision's
     image against the room's Service, labelled as the room's Job (its NetworkPolicy)."""
     spec = state.room.effective
@@ -585,7 +738,7 @@ def smoke_job(state: RoomState, revision: Revision) -> dict[str, Any]:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": smoke_job_name(state.name, revision.number),
+            "name": name or smoke_job_name(state.name, revision.number),
             "namespace": state.namespace,
             "labels": labels,
             "ownerReferences": [owner_reference(state.room)],
@@ -605,6 +758,11 @@ def annotations_of(body: dict[str, Any]) -> dict[str, str]:
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     return {
         key: str(annotations[key])
-        for key in (CHANGE_CAUSE, ROLLOUT_NOW_ANNOTATION, SKIP_SMOKE_TEST_ANNOTATION)
+        for key in (
+            CHANGE_CAUSE,
+            ROLLOUT_NOW_ANNOTATION,
+            ROLLOUT_RETRY_ANNOTATION,
+            SKIP_SMOKE_TEST_ANNOTATION,
+        )
         if key in annotations
     }

@@ -39,3 +39,15 @@ def test_a_bare_rollback_goes_to_the_newest_good_revision_not_the_one_asked_for(
     assert _last_good(known, {"updateRevision": 3}) == 2
     assert _last_good(known, {"updateRevision": 2}) == 1
     assert _last_good([revision(1, "Succeeded")], {"updateRevision": 1}) == 0
+
+
+def test_a_live_revision_leaves_the_live_settings_as_the_spec_has_them() -> None:
+    live = {"liveSettings": True}
+    spec = {"image": "img:3", "game": {"rounds": 5}, "rollout": live}
+    target = {**revision(1, "Succeeded"), "liveSettings": True}
+    patch = rollback_patch(spec, target, "cause")
+    assert patch["spec"] == {"image": "img:1"}  # game and rate limits are applied live
+    # Back across a switch of liveSettings: the spec asks for the revision as it was made.
+    older = revision(1, "Succeeded", game={"rounds": 3})
+    across = rollback_patch(spec, older, "cause")["spec"]
+    assert across["rollout"] == {"liveSettings": False} and across["game"] == {"rounds": 3}

@@ -464,3 +464,84 @@ def test_history_keeps_its_limit(kubectl: Kubectl, changed: dict[str, Any]) -> N
     assert back[-1]["data"]["settings"]["game"]["rounds"] == 4
     cause = back[-1]["metadata"]["annotations"]["kubernetes.io/change-cause"]
     assert cause == "kubectl gameroom rollback --to-revision 2"
+
+
+def test_rollout_now_refuses_a_rolled_back_revision_and_retry_tries_it_again(
+    kubectl: Kubectl, changed: dict[str, Any]
+) -> None:
+    wait_for("smoke rolled back", lambda: rollout_is(kubectl, "smoke", "RolledBack"), 120)
+    path = f"{Path(KUBECTL).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    refused = subprocess.run(
+        [
+            *(KUBECTL, "gameroom", "rollout", "smoke", "--now", "-n", kubectl.namespace),
+            *("--kubeconfig", kubectl.kubeconfig),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": path},
+    )
+    assert refused.returncode == 1, refused
+    assert "revision 2 was rolled back (SmokeTestFailed)" in refused.stderr
+    assert "not retried until the spec changes" in refused.stderr
+    assert "kubectl gameroom rollout smoke --retry" in refused.stderr
+    told = gameroom(kubectl, "rollout", "smoke", "--retry").stdout
+    assert "revision 2 (RolledBack: SmokeTestFailed) is rolled out again" in told
+    retried = wait_for("RolloutRetried", lambda: event(kubectl, "smoke", "RolloutRetried"), 30)
+    assert "revision 2" in retried["message"]
+    # The revision goes through verification again, with a smoke test of its own (the old
+    # failed Job is not read again), and is rolled back again.
+    again = wait_for(
+        "a second smoke test",
+        lambda: [
+            j
+            for j in kubectl.json("jobs")["items"]
+            if j["metadata"]["name"].startswith("smoke-smoke-r2-")
+        ],
+        90,
+    )
+    assert len(again) == 1
+    wait_for(
+        "rolled back twice",
+        lambda: len([e for e in events(kubectl, "smoke") if e["reason"] == "RolledBack"]) == 2,
+        120,
+    )
+    found = wait_for("smoke RolledBack", lambda: rollout_is(kubectl, "smoke", "RolledBack"), 30)
+    assert (found["currentRevision"], found["updateRevision"]) == (1, 2)
+    annotations = revisions(kubectl, "smoke")[-1]["metadata"]["annotations"]
+    assert annotations["drawgame.dev/outcome"] == "RolledBack"
+    assert annotations["drawgame.dev/retried-for"]
+    assert wait_for("the old version", lambda: serving(kubectl, "smoke", f"{IMAGE}:healthy"), 60)
+
+
+def test_a_manual_rollback_is_remembered_across_an_operator_restart(
+    kubectl: Kubectl, operator: OperatorProcess, changed: dict[str, Any]
+) -> None:
+    """A rollback is urgent (no maintenance window holds it); an operator restart while it
+    waits for a turn must not forget that, or the closed window would hold it."""
+    wait_for("win verified", lambda: verified(kubectl, "win", 2), 90)
+    admin_call(kubectl, "win", "PUT", "/admin/test/turn", {"seconds": 600, "players": 3})
+    gameroom(kubectl, "rollback", "win", "--to-revision", "1")
+    waiting = wait_for(
+        "the rollback waits for the turn",
+        lambda: (
+            (found := rollout(kubectl, "win")).get("updateRevision") == 3
+            and found.get("reason") == "WaitingForIdle"
+            and found
+        ),
+        30,
+    )
+    assert waiting["phase"] == "Waiting"
+    assert revisions(kubectl, "win")[-1]["metadata"]["annotations"]["drawgame.dev/rollback"] == (
+        "true"
+    )
+    operator.stop()
+    operator.start()
+    admin_call(kubectl, "win", "PUT", "/admin/test/turn", {"seconds": 0, "players": 3})
+    wait_for("the rollback applied after the restart", lambda: verified(kubectl, "win", 3), 90)
+    assert serving(kubectl, "win", f"{IMAGE}:healthy")
+    assert not event(kubectl, "win", "RolloutWaitingForWindow") or all(
+        "revision 3" not in e["message"]
+        for e in events(kubectl, "win")
+        if e["reason"] == "RolloutWaitingForWindow"
+    )

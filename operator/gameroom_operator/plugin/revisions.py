@@ -19,6 +19,7 @@ from ..rollout import (
     OUTCOME_REASON_ANNOTATION,
     REVISION_LABEL,
     ROLLOUT_NOW_ANNOTATION,
+    ROLLOUT_RETRY_ANNOTATION,
     SETTINGS_SECTIONS,
     WAITING_FOR_WINDOW,
 )
@@ -48,15 +49,22 @@ def register(subparsers: Any) -> None:
     rollout = add_verb(
         subparsers,
         "rollout",
-        help="apply an update that waits (for an idle room or a maintenance window) now (--now)",
+        help="apply a waiting update now (--now), or roll a rolled-back revision out again "
+        "(--retry)",
         run=run_rollout,
     )
     rollout.add_argument("name", help="the GameRoom's name")
-    rollout.add_argument(
+    how = rollout.add_mutually_exclusive_group(required=True)
+    how.add_argument(
         "--now",
         action="store_true",
-        required=True,
         help="do not wait for the turn to end or for the maintenance window (spec.rollout.window)",
+    )
+    how.add_argument(
+        "--retry",
+        action="store_true",
+        help="roll the revision that was rolled back (or halted) out again, though the spec did "
+        "not change: verified as before, rolled back again if it fails",
     )
 
 
@@ -74,6 +82,7 @@ def revisions(kube: Kube, name: str) -> list[dict[str, Any]]:
                 "image": data.get("image", ""),
                 "settingsHash": data.get("settingsHash", ""),
                 "settings": data.get("settings") or {},
+                "liveSettings": data.get("liveSettings") is True,
                 "outcome": annotations.get(OUTCOME_ANNOTATION, ""),
                 "reason": annotations.get(OUTCOME_REASON_ANNOTATION, ""),
                 "changeCause": annotations.get(CHANGE_CAUSE, ""),
@@ -172,10 +181,14 @@ def _last_good(known: list[dict[str, Any]], rollout: dict[str, Any]) -> int:
 
 def rollback_patch(spec: dict[str, Any], target: dict[str, Any], cause: str) -> dict[str, Any]:
     """A merge patch that makes the spec ask for the target revision: its image and its
-    settings sections as they were (keys added since are removed)."""
+    settings sections as they were (keys added since are removed). A revision made with
+    spec.rollout.liveSettings holds no settings: they are live, the spec's stay."""
     patch_spec: dict[str, Any] = {"image": target["image"]}
+    live = bool(target.get("liveSettings"))
+    if bool((spec.get("rollout") or {}).get("liveSettings")) != live:
+        patch_spec["rollout"] = {"liveSettings": live}
     settings = target["settings"]
-    for section in SETTINGS_SECTIONS:
+    for section in SETTINGS_SECTIONS if not live else ():
         now = spec.get(section) or {}
         then = settings.get(section)
         if then is None:
@@ -197,10 +210,23 @@ def run_rollout(args: argparse.Namespace, ctx: Context) -> int:
     kube = ctx.kube
     room = kube.room(args.name)
     rollout = (room.get("status") or {}).get("rollout") or {}
-    if rollout.get("phase") != "Waiting":
+    if args.retry:
+        return _retry(args, ctx, rollout)
+    phase = rollout.get("phase")
+    if phase in ("RolledBack", "Failed"):
+        # As Argo Rollouts: a revision that failed is not retried until the spec changes;
+        # --now is for an update that waits, a retry is asked for by its own name.
+        done = "was rolled back" if phase == "RolledBack" else "failed and was halted"
+        raise PluginError(
+            f"gameroom {args.name}: revision {rollout.get('updateRevision')} {done} "
+            f"({rollout.get('reason') or 'no reason'}) and is not retried until the spec "
+            f"changes; nothing waits to be applied now. To try it again as it is: kubectl "
+            f"gameroom rollout {args.name} --retry; or fix the spec (a new revision)"
+        )
+    if phase != "Waiting":
         raise PluginError(
             f"gameroom {args.name} has no update waiting (rollout phase "
-            f"{rollout.get('phase') or 'unknown'}): nothing to apply now"
+            f"{phase or 'unknown'}): nothing to apply now"
         )
     asked = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     kube.run("annotate", "gameroom", args.name, f"{ROLLOUT_NOW_ANNOTATION}={asked}", "--overwrite")
@@ -220,6 +246,36 @@ def run_rollout(args: argparse.Namespace, ctx: Context) -> int:
         lambda d: (
             f"gameroom {d['room']}: revision {d['revision']} is applied now, without waiting "
             f"for {waited_for} (players are told first)."
+        ),
+    )
+    return 0
+
+
+def _retry(args: argparse.Namespace, ctx: Context, rollout: dict[str, Any]) -> int:
+    phase = rollout.get("phase")
+    if phase not in ("RolledBack", "Failed"):
+        raise PluginError(
+            f"gameroom {args.name} has no rolled-back or halted revision to retry (rollout "
+            f"phase {phase or 'unknown'})"
+        )
+    asked = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ctx.kube.run(
+        "annotate", "gameroom", args.name, f"{ROLLOUT_RETRY_ANNOTATION}={asked}", "--overwrite"
+    )
+    result = {
+        "room": args.name,
+        "revision": rollout.get("updateRevision"),
+        "was": phase,
+        "reason": rollout.get("reason") or "",
+        "asked": asked,
+    }
+    ctx.emit(
+        result,
+        lambda d: (
+            f"gameroom {d['room']}: revision {d['revision']} ({d['was']}: {d['reason']}) is "
+            "rolled out again, as a new update would be (WaitForIdle and the maintenance "
+            "window apply; rollout --now skips them); it is verified and rolled back again if "
+            f"it fails. Follow with: kubectl gameroom history {d['room']}"
         ),
     )
     return 0
