@@ -134,12 +134,7 @@ def decide(obs: Observation) -> Verdict:
             if reason == "ApplyFailed"
             else obs.apply_error
         )
-        return Verdict(
-            "Failed",
-            ("False", reason, message),
-            ("False", reason, message),
-            ("True", reason, message),
-        )
+        return _not_serving("Failed", reason, message)
     rolled_out, available, dep_problem = _deployment_state(obs)
     problem = obs.pod_problem or dep_problem
     if obs.deployment is None or obs.applied_generation is None:
@@ -153,40 +148,22 @@ def decide(obs: Observation) -> Verdict:
         )
     if problem and not (available and rolled_out):
         message = f"The game server does not start: {problem}"
-        return Verdict(
-            "Failed",
-            ("False", "ServerNotStarting", message),
-            ("False", "ServerNotStarting", message),
-            ("True", "ServerNotStarting", message),
-        )
+        return _not_serving("Failed", "ServerNotStarting", message)
     if rolled_out and not available and obs.previous_phase in SERVING_PHASES:
         message = (
             "The game server stopped passing its readiness probe; the kubelet restarts it "
             "if its liveness probe fails too."
         )
-        return Verdict(
-            "Degraded",
-            ("False", "NotReady", message),
-            ("False", "NotReady", message),
-            ("True", "NotReady", message),
-        )
-    if not available or not rolled_out:
+        return _not_serving("Degraded", "NotReady", message)
+    probe = obs.probe
+    # While the Pod is up but its first health report is still on its way (it follows the
+    # Pod's readiness within a moment), still Starting: say Ready once, with what it reports.
+    if not available or not rolled_out or probe is None:
         message = (
             "Rolling the game server to the new settings."
-            if available
+            if available and not rolled_out
             else "Waiting for the game server to become ready."
         )
-        return Verdict(
-            "Starting",
-            ("False", "Starting", message),
-            ("True", "Starting", message),
-            ("False", "Starting", message),
-        )
-    probe = obs.probe
-    if probe is None:
-        # The Pod is up but its first health report is still on its way (it follows the
-        # Pod's readiness within a moment): say Ready once, with what the room reports.
-        message = "Waiting for the game server to become ready."
         return Verdict(
             "Starting",
             ("False", "Starting", message),
@@ -199,13 +176,8 @@ def decide(obs: Observation) -> Verdict:
             f"Auto-heal gave up: {assessment.message} The restart budget "
             "(health.maxRestartsPerHour) is spent; see the AutoHealExhausted event."
         )
-        return Verdict(
-            "Failed",
-            ("False", "AutoHealExhausted", message),
-            ("False", "AutoHealExhausted", message),
-            ("True", "AutoHealExhausted", message),
-            ("False", assessment.reason, assessment.message),
-        )
+        healthy = ("False", assessment.reason, assessment.message)
+        return _not_serving("Failed", "AutoHealExhausted", message, healthy)
     if assessment is not None and assessment.status != "healthy":
         serving = "True" if not assessment.failing else "False"
         message = f"{assessment.severity} {assessment.status}: {assessment.message}"
@@ -249,6 +221,15 @@ def decide(obs: Observation) -> Verdict:
 
 
 SERVING_PHASES = ("Ready", "Degraded", "Maintenance")
+
+
+def _not_serving(
+    phase: str, reason: str, message: str, healthy: tuple[str, str, str] | None = None
+) -> Verdict:
+    """A room that does not serve players and is not getting there (Failed, or a Pod that
+    lost readiness): not Ready, not Progressing, Degraded, all for the same reason."""
+    cause = (reason, message)
+    return Verdict(phase, ("False", *cause), ("False", *cause), ("True", *cause), healthy)
 
 
 def _trouble(obs: Observation, probe: Probe) -> tuple[str, str] | None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from gameroom_operator.childsync import FIRST_STATUS_WAIT_SECONDS
 from gameroom_operator.closing import FINALIZER as CLOSE_ROOM
+from gameroom_operator.closing import creation_finalizers, finalizers_patch
 from gameroom_operator.names import FINAL_BACKUP_FINALIZER
 
 from .harness import (
@@ -59,6 +60,27 @@ def operator_writes(counter: Callable[[], list[str]], room: str) -> Counter[str]
             continue
         found[f"{method} {resource}" + (f"/{sub}" if sub else "")] += 1
     return found
+
+
+def test_the_finalizers_a_new_room_wants_are_one_patch() -> None:
+    backed_up = {"spec": {"backup": {"enabled": True}}}  # onDelete defaults to Backup
+    assert creation_finalizers(backed_up) == (FINAL_BACKUP_FINALIZER,)
+    assert creation_finalizers({"spec": {"backup": {"enabled": True, "onDelete": "Skip"}}}) == ()
+    assert creation_finalizers({"spec": {}}) == ()
+    meta = {"finalizers": ["someone/else"], "resourceVersion": "7"}
+    assert finalizers_patch(meta, add=True, also=(FINAL_BACKUP_FINALIZER,)) == {
+        "metadata": {
+            "finalizers": ["someone/else", CLOSE_ROOM, FINAL_BACKUP_FINALIZER],
+            "resourceVersion": "7",
+        }
+    }
+    # Already there (the backup concern added it): not twice. Released: only ours goes.
+    meta["finalizers"] = [FINAL_BACKUP_FINALIZER]
+    wanted = finalizers_patch(meta, add=True, also=(FINAL_BACKUP_FINALIZER,))
+    assert wanted["metadata"]["finalizers"] == [FINAL_BACKUP_FINALIZER, CLOSE_ROOM]
+    meta["finalizers"] = [CLOSE_ROOM, FINAL_BACKUP_FINALIZER]
+    released = finalizers_patch(meta, add=False, also=(FINAL_BACKUP_FINALIZER,))
+    assert released["metadata"]["finalizers"] == [FINAL_BACKUP_FINALIZER]
 
 
 def test_a_room_with_a_final_backup_gets_both_finalizers_in_one_write(
