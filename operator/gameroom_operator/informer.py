@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from .kube import ApiError, Kube, api_path
+from .kube import ApiError, Kube, api_path, logged
 
 log = structlog.get_logger("gameroom_operator")
 
@@ -108,9 +108,9 @@ class ChildWatch:
                 while True:
                     version = await self._watch(version)
             except Gone:
-                # The API server no longer has our resourceVersion: list again (one line,
-                # so each expired watch shows in the log).
-                log.info("child_watch_expired", kind=self.kind.plural, ns=self.namespace or "*")
+                # The API server no longer has our resourceVersion: list again (the client
+                # logged the ERROR event: one line per incident).
+                log.debug("child_watch_expired", kind=self.kind.plural, ns=self.namespace or "*")
                 continue
             except asyncio.CancelledError:
                 raise
@@ -120,7 +120,8 @@ class ChildWatch:
                 # operator went deaf to the kind.
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 failures += 1
-                log.warning(
+                # The client logged the failure itself unless it happened here (a bad event).
+                (log.debug if logged(error) else log.warning)(
                     "child_watch_failed",
                     kind=self.kind.plural,
                     ns=self.namespace or "*",

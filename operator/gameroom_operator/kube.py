@@ -2,11 +2,19 @@
 
 It reads credentials the way the official client does (kubeconfig or in-cluster service
 account) and counts every call by verb for the metrics.
+
+Every incident on the way to the API server is logged here, once, as it happens (operator
+README, "Logs: one line per incident"): an error answer other than 404 (`api_request_failed`),
+a 429 waited out and sent again (`api_throttled`), a connection that failed or was cut
+(`api_request_failed` with the error's type), a watch the server ended with an ERROR event
+(`api_watch_error`, e.g. 410 Gone). The exception raised for it carries `logged = True`, so
+a caller that only retries says so at debug level instead of logging the incident again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import ssl
@@ -31,6 +39,8 @@ log = structlog.get_logger("gameroom_operator")
 
 class ApiError(Exception):
     """The API server answered with an error status."""
+
+    logged = False  # True once the client has logged it (mark_logged)
 
     def __init__(self, status: int, method: str, path: str, body: str) -> None:
         self.status = status
@@ -179,16 +189,21 @@ class Kube:
         headers = {"Content-Type": content_type} if body is not None else {}
         for attempt in range(THROTTLE_RETRIES + 1):
             metrics.API_CALLS.labels(verb=method).inc()
-            async with session.request(
-                method, path, data=data, headers=headers, params=params
-            ) as r:
-                raw = await r.read()
-                if r.status < 400:
-                    return fastjson.loads(raw) if raw else {}
-                metrics.API_ERRORS.labels(verb=method, code=str(r.status)).inc()
-                wait = _retry_after(r.status, r.headers.get("Retry-After"))
-                if wait is None or attempt == THROTTLE_RETRIES:
-                    raise ApiError(r.status, method, path, raw.decode("utf-8", "replace"))
+            try:
+                async with session.request(
+                    method, path, data=data, headers=headers, params=params
+                ) as r:
+                    raw = await r.read()
+                    if r.status < 400:
+                        return fastjson.loads(raw) if raw else {}
+                    metrics.API_ERRORS.labels(verb=method, code=str(r.status)).inc()
+                    wait = _retry_after(r.status, r.headers.get("Retry-After"))
+                    if wait is None or attempt == THROTTLE_RETRIES:
+                        raise failed(
+                            ApiError(r.status, method, path, raw.decode("utf-8", "replace"))
+                        )
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                raise connection_failed(error, method, path) from error
             # Throttled (429): the API server says when to come back; as client-go does,
             # wait that long and send the same request again instead of failing the pass.
             log.info("api_throttled", method=method, path=path, retry_after=wait)
@@ -199,32 +214,38 @@ class Kube:
         """A plain-text GET (a Pod's log)."""
         session = await self._ensure()
         metrics.API_CALLS.labels(verb="GET").inc()
-        async with session.get(path, params=params, headers={"Accept": "*/*"}) as r:
-            raw = await r.read()
-            if r.status >= 400:
-                metrics.API_ERRORS.labels(verb="GET", code=str(r.status)).inc()
-                raise ApiError(r.status, "GET", path, raw.decode("utf-8", "replace"))
-            return raw.decode("utf-8", "replace")
+        try:
+            async with session.get(path, params=params, headers={"Accept": "*/*"}) as r:
+                raw = await r.read()
+                if r.status >= 400:
+                    metrics.API_ERRORS.labels(verb="GET", code=str(r.status)).inc()
+                    raise failed(ApiError(r.status, "GET", path, raw.decode("utf-8", "replace")))
+                return raw.decode("utf-8", "replace")
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise connection_failed(error, "GET", path) from error
 
     async def stream(self, path: str, params: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
         """The decoded events of a watch request, one per line, until the server ends it."""
         session = await self._ensure()
         metrics.API_CALLS.labels(verb="WATCH").inc()
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=None)
-        async with session.get(path, params=params, timeout=timeout) as response:
-            if response.status >= 400:
-                text = await response.text()
-                metrics.API_ERRORS.labels(verb="WATCH", code=str(response.status)).inc()
-                raise ApiError(response.status, "WATCH", path, text)
-            pending = b""
-            async for chunk in response.content.iter_any():
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield fastjson.loads(line)
-            if pending.strip():
-                yield fastjson.loads(pending)
+        try:
+            async with session.get(path, params=params, timeout=timeout) as response:
+                if response.status >= 400:
+                    text = await response.text()
+                    metrics.API_ERRORS.labels(verb="WATCH", code=str(response.status)).inc()
+                    raise failed(ApiError(response.status, "WATCH", path, text))
+                pending = b""
+                async for chunk in response.content.iter_any():
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield _watch_event(fastjson.loads(line), path)
+                if pending.strip():
+                    yield _watch_event(fastjson.loads(pending), path)
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise connection_failed(error, "WATCH", path) from error
 
     async def get(self, path: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
@@ -247,6 +268,55 @@ class Kube:
         except ApiError as error:
             if error.status != 404:
                 raise
+
+
+def failed(error: ApiError) -> ApiError:
+    """Log an error answer once (404 is an answer, not an incident) and mark it logged."""
+    if error.status != 404:
+        # A conflict is routine (the caller reads again and decides again): info.
+        level = log.info if error.status == 409 else log.warning
+        level(
+            "api_request_failed",
+            method=error.method,
+            path=error.path,
+            status=error.status,
+            reason=error.reason,
+            message=error.message[:300],
+        )
+        error.logged = True
+    return error
+
+
+def connection_failed(error: BaseException, method: str, path: str) -> BaseException:
+    """Log a failed or cut connection once and mark the exception logged."""
+    if not getattr(error, "logged", False):
+        log.warning("api_request_failed", method=method, path=path, error=type(error).__name__)
+        mark_logged(error)
+    return error
+
+
+def mark_logged(error: BaseException) -> None:
+    # An exception type with __slots__ cannot be marked: it is logged all the same.
+    with contextlib.suppress(AttributeError):
+        error.logged = True  # type: ignore[attr-defined]
+
+
+def logged(error: BaseException) -> bool:
+    """True when the client has already logged this failure (callers then log at debug)."""
+    return bool(getattr(error, "logged", False))
+
+
+def _watch_event(event: dict[str, Any], path: str) -> dict[str, Any]:
+    """A watch event; an ERROR event (410 Gone: list again) is an incident of its own."""
+    if event.get("type") == "ERROR":
+        status = event.get("object") or {}
+        log.info(
+            "api_watch_error",
+            path=path,
+            status=status.get("code"),
+            reason=status.get("reason"),
+        )
+    return event
 
 
 def _retry_after(status: int, header: str | None) -> float | None:

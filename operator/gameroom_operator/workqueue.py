@@ -163,8 +163,9 @@ class WorkQueue(Generic[K]):
                 next_in = min(FAILED_PASS_MAX, FAILED_PASS_BASE * 2 ** (failures - 1))
                 if _transient(error):
                     # The API server failed this once (500, 409, 429, a cut connection): one
-                    # line, no traceback; the pass runs again after a growing pause.
-                    log.warning(
+                    # line, no traceback (debug when the client logged the incident already);
+                    # the pass runs again after a growing pause.
+                    (log.debug if getattr(error, "logged", False) else log.warning)(
                         "room_pass_failed", key=str(key), error=str(error)[:300], retry_in=next_in
                     )
                 else:
