@@ -9,6 +9,13 @@ drops the finalizer and the garbage collector takes the children.
 
 A room that cannot be reached (no Pod, a Pod that does not answer within CLOSE_TIMEOUT)
 is released all the same: its deletion is never stuck on the players' goodbye.
+
+`kubectl delete --cascade=foreground` does not wait for this finalizer: the garbage
+collector deletes the children at once (the admin-token Secret first, it has no dependents
+of its own; the Deployment, its ReplicaSet, then the Pod), and only the room itself waits.
+The Pod still serves during its preStop sleep (render.PRESTOP_SLEEP_SECONDS) before its
+SIGTERM, so the close goes to a Pod being deleted too, with the token the operator read
+when it reconciled the room (`tokens`): the Secret is usually gone by then.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -54,7 +62,9 @@ def decide(meta: dict[str, Any]) -> Step:
     return Step.NOTHING if FINALIZER in finalizers else Step.ADD
 
 
-def finalizers_patch(meta: dict[str, Any], add: bool, also: tuple[str, ...] = ()) -> dict[str, Any]:
+def finalizers_patch(
+    meta: dict[str, Any], add: bool, also: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """A merge patch of the room's finalizers with its resourceVersion: a concurrent change
     (another controller's finalizer) fails it with 409 instead of being overwritten.
     `also`: other finalizers the room wants, added in the same write (a new room gets all
@@ -78,7 +88,8 @@ def owned_by(child: dict[str, Any], uid: str) -> bool:
 
 
 def room_pod_ips(pods: dict[str, Any]) -> list[str]:
-    """The IPs of the room's Pods that may hold players (during a rollout, two may)."""
+    """The IPs of the room's Pods that may hold players (during a rollout, two may); a Pod
+    being deleted counts while it runs (its preStop sleep comes before its SIGTERM)."""
     ips = []
     for pod in pods.get("items") or []:
         ip = (pod.get("status") or {}).get("podIP")
@@ -88,10 +99,14 @@ def room_pod_ips(pods: dict[str, Any]) -> list[str]:
 
 
 class RoomCloser:
-    """Keeps FINALIZER on every room and, on deletion, closes the room before releasing it."""
+    """Keeps FINALIZER on every room and, on deletion, closes the room before releasing it.
 
-    def __init__(self, kube: Kube) -> None:
+    `tokens(namespace, name)`: the room's admin token as last read by the controller, for
+    when its Secret is already gone (a foreground deletion)."""
+
+    def __init__(self, kube: Kube, tokens: Callable[[str, str], str | None] | None = None) -> None:
         self.kube = kube
+        self.tokens = tokens or (lambda namespace, name: None)
 
     async def room_event(self, body: dict[str, Any], event_type: str | None) -> None:
         if event_type == "DELETED":
@@ -110,7 +125,8 @@ class RoomCloser:
             await self.kube.merge_patch(path, finalizers_patch(meta, add, also))
         except ApiError as error:
             # 409: the room changed meanwhile; its next event decides again. 404: gone.
-            level = log.info if error.status in (404, 409) else log.warning
+            # The client logged the error answer itself: one line per incident.
+            level = log.debug if error.logged else log.warning
             level(
                 "room_finalizer_not_written",
                 room=meta["name"],
@@ -130,7 +146,7 @@ class RoomCloser:
                 # its players.
                 log.info("room_close_skipped", room=name, ns=namespace, reason="orphaned")
                 return
-            token = await self._token(namespace, name)
+            token = await self._token(namespace, name) or self.tokens(namespace, name)
             selector = ",".join(f"{k}={v}" for k, v in n.selector_labels(name).items())
             pods = await self.kube.request(
                 "GET", api_path("v1", "pods", namespace), params={"labelSelector": selector}

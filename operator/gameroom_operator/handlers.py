@@ -150,7 +150,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         resync_interval=ours.resync_interval,
     )
     runtime.controller = controller
-    runtime.closer = RoomCloser(controller.kube)
+    runtime.closer = RoomCloser(
+        controller.kube, lambda ns, name: getattr(controller.rooms.get((ns, name)), "token", None)
+    )
     loop = asyncio.get_running_loop()
     runtime.prober = loop.create_task(controller.run_prober())
     runtime.watches = [

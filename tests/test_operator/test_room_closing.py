@@ -154,6 +154,56 @@ async def test_deleting_a_room_tells_its_players_it_is_gone_then_deletes_it(
     assert '"room_closed_for_players"' in closing_operator.logs()
 
 
+async def test_a_foreground_delete_tells_its_players_before_their_pod_stops(
+    closing_ns: Kubectl, closing_operator: OperatorProcess
+) -> None:
+    """`--cascade=foreground`: the garbage collector deletes the children first (the
+    admin-token Secret at once), not waiting for the operator's finalizer; the room is
+    closed during its Pod's preStop sleep with the token the operator already knows."""
+    kubectl = closing_ns
+    _, pod_ip = ready_room(kubectl, "fore")
+    seats = [await Seat.join(pod_ip, name) for name in ("ada", "bob")]
+    try:
+        kubectl.run("delete", "gameroom", "fore", "--cascade=foreground", "--wait=false")
+        for seat in seats:
+            said = await seat.until(lambda f: f.get("type") in ("room_closed", "reconnect"), 30)
+            assert said == {"type": "room_closed", "message": FAREWELL}, seat.frames
+            await seat.until(lambda f: False, 10)
+            assert seat.ws.close_code == 4010
+        wait_for("the room gone", lambda: kubectl.maybe("gameroom", "fore") is None, READY_TIMEOUT)
+        assert kubectl.maybe("secret", "fore-admin-token") is None
+        wait_for(
+            "its Pod gone",
+            lambda: not kubectl.json("pods", "-l", "app.kubernetes.io/instance=fore")["items"],
+            READY_TIMEOUT,
+        )
+    finally:
+        for seat in seats:
+            await seat.close()
+
+
+def test_a_foreground_delete_cannot_take_the_final_backup_and_says_so(
+    closing_ns: Kubectl, closing_operator: OperatorProcess
+) -> None:
+    """The final backup's CronJob and admin-token Secret are gone before the operator can
+    start it: the room is deleted all the same, with a FinalBackupFailed Warning."""
+    kubectl = closing_ns
+    backup = {"enabled": True, "schedule": "0 0 1 1 *", "finalBackupTimeoutSeconds": 30}
+    kubectl.apply(room_manifest("fore-bk", backup=backup))
+    wait_for(
+        "fore-bk Ready",
+        lambda: condition(kubectl.json("gameroom", "fore-bk"), "Ready").get("status") == "True",
+        READY_TIMEOUT,
+    )
+    kubectl.run("delete", "gameroom", "fore-bk", "--cascade=foreground", "--wait=false")
+    wait_for("the room gone", lambda: kubectl.maybe("gameroom", "fore-bk") is None, 90)
+    events = kubectl.json("events", "--field-selector", "involvedObject.name=fore-bk")["items"]
+    reasons = {e["reason"]: e for e in events if e["involvedObject"].get("kind") == "GameRoom"}
+    assert "FinalBackupSucceeded" not in reasons
+    assert reasons["FinalBackupFailed"]["type"] == "Warning", reasons.keys()
+    print(f"foreground delete: {reasons['FinalBackupFailed']['message']}")
+
+
 async def test_an_orphaning_delete_keeps_the_players_in_their_room(
     closing_ns: Kubectl, closing_operator: OperatorProcess
 ) -> None:
