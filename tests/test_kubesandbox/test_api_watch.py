@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 
 import aiohttp
 from kubernetes import client, watch
@@ -175,8 +176,18 @@ async def test_one_event_reaches_many_watchers(local_api: ApiServer):
         local_api.url + "/api/v1/namespaces/default/configmaps?watch=true&"
         f"resourceVersion={local_api.store.rv}&timeoutSeconds=2"
     )
+
+    def watching() -> int:
+        return sum(len(w) for w in local_api.store.watchers.values())
+
+    before = watching()
     tasks = [asyncio.create_task(_watch_lines(local_api, url)) for _ in range(20)]
-    await asyncio.sleep(0.3)
+    # All twenty are live watchers before the event (else some would only replay it from
+    # the history): wait for them, not for a while.
+    deadline = time.monotonic() + 30
+    while watching() < before + 20:
+        assert time.monotonic() < deadline, f"{watching() - before} of 20 watchers"
+        await asyncio.sleep(0.01)
     async with aiohttp.ClientSession(headers=admin(local_api)) as session:
         await session.post(local_api.url + "/api/v1/namespaces/default/configmaps", json=_cm("fan"))
     results = await asyncio.gather(*tasks)
