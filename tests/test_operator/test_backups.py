@@ -399,6 +399,7 @@ def test_a_drill_asked_now_restores_the_latest_backup_into_a_scratch_room_and_pl
     assert "DrillFailed" in event_reasons(ns, "leaky")
 
 
+@pytest.mark.slow
 def test_an_operator_killed_during_a_drill_finishes_it_after_its_restart(
     ns: Kubectl, rooms: dict[str, dict[str, Any]], operator: OperatorProcess
 ) -> None:
@@ -539,6 +540,7 @@ def test_a_deleted_room_takes_a_final_backup_that_outlives_it(
     assert not [r for r in event_reasons(ns, "leaky") if r.startswith("FinalBackup")]
 
 
+@pytest.mark.slow
 def test_backup_stale_on_a_short_schedule_then_recent_then_verify_off(
     ns: Kubectl, rooms: dict[str, dict[str, Any]]
 ) -> None:
