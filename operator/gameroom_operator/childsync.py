@@ -14,6 +14,7 @@ import base64
 import binascii
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -52,11 +53,19 @@ class Synced:
     wait: float | None = None  # seconds until a failed write is retried
 
 
+Rendering = Callable[[RoomState, str], list[dict[str, Any]]]
+
+
 class ChildSync:
     name = "children"
 
-    def __init__(self, executor: ChildExecutor) -> None:
+    def __init__(self, executor: ChildExecutor, rendering: Rendering | None = None) -> None:
         self.executor = executor
+        # The room's children as rendered for its spec and token, shared with the child
+        # watches' drift checks (observers.rendering): one rendering per spec, not two.
+        self.rendering: Rendering = rendering or (
+            lambda state, token: render_children(state.room, token, executor.options)
+        )
 
     # ---- the pass ---------------------------------------------------------------------------
 
@@ -188,7 +197,7 @@ class ChildSync:
         secret_path = api_path("v1", "secrets", room.namespace, n.admin_secret(room.name))
         if fresh:
             state.token = secrets.token_urlsafe(32)
-            desired = render_children(room, state.token, self.executor.options)
+            desired = self.rendering(state, state.token)
             secret = next(c for c in desired if c["kind"] == "Secret")
             try:
                 await kube.create(strip_absent(secret))
@@ -209,7 +218,7 @@ class ChildSync:
             if verdict.owner is Owner.FOREIGN:  # never use, nor hand out, another's token
                 raise NameConflict(f"Secret/{n.admin_secret(room.name)}", verdict.who)
         state.token = admin_token(state, live_secret)
-        desired = render_children(room, state.token, self.executor.options)
+        desired = self.rendering(state, state.token)
         paths = [object_path(child) for child in desired]
         lives = await asyncio.gather(
             *(kube.get(path) if path != secret_path else _value(live_secret) for path in paths)

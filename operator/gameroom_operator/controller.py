@@ -76,7 +76,8 @@ class Controller:
         self._gauge_pending = False
         self.queue: WorkQueue[Key] = WorkQueue(self._pass, workers=reconcile_concurrency)
         self.observers = ChildObservers(self)
-        self.children = ChildSync(self)  # runs first in a pass: the concerns read its result
+        # Runs first in a pass (the concerns read its result); renders as the watches compare.
+        self.children = ChildSync(self, self.observers.rendering)
         self.health = HealthConcern(self, probe_interval, probe_concurrency)
         self.rollout = RolloutConcern(self)
         # Every concern a pass runs after the children, in order (concerns.py); the

@@ -27,6 +27,9 @@ class ChildObservers:
         # The rendering each room's child events are compared with, made once per spec
         # and token (a room's Deployment alone has half a dozen events on its way to Ready).
         self._renders: dict[tuple[str, str], tuple[Any, str, list[dict[str, Any]]]] = {}
+        # Per room, what its Deployment carried when last found as rendered (see
+        # deployment_drifted).
+        self._clean: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     def owner_state(self, body: dict[str, Any]) -> RoomState | None:
         meta = body.get("metadata") or {}
@@ -55,7 +58,7 @@ class ChildObservers:
         if self.repairable(state, owner[1]) and (
             event_type == "DELETED"
             or edited_by_others(known, body, event_type)
-            or (event_type == "MODIFIED" and self.drifted(state, body))
+            or (event_type == "MODIFIED" and self.deployment_drifted(state, body))
         ):
             # Someone deleted or edited the room's Deployment (kubectl edit/scale/label):
             # put it back now, not at the next resync.
@@ -100,6 +103,33 @@ class ChildObservers:
             if child["kind"] == live.get("kind") and child["metadata"]["name"] == meta.get("name"):
                 return plan(child, live, state.uid).action is not Action.NONE
         return True  # ours but no longer rendered (a removed Ingress): the reconcile deletes it
+
+    def deployment_drifted(self, state: RoomState, body: dict[str, Any]) -> bool:
+        """`drifted` for a Deployment event, remembered while nothing it compares can have
+        changed: any spec change bumps metadata.generation, so the Deployment controller's
+        status updates (half a dozen per room on its way to Ready), which keep the
+        generation, labels, annotations and owners, need no second comparison."""
+        meta = body.get("metadata") or {}
+        mark = (
+            state.room,
+            state.token,
+            meta.get("generation"),
+            meta.get("labels"),
+            meta.get("annotations"),
+            meta.get("ownerReferences"),
+        )
+        key = (state.namespace, state.name)
+        known = self._clean.get(key)
+        if known is not None and known[0] is mark[0] and known[1:] == mark[1:]:
+            return False
+        drifted = self.drifted(state, body)
+        if drifted:
+            self._clean.pop(key, None)
+        else:
+            if len(self._clean) > 2 * len(self.ctl.rooms) + 100:
+                self._clean = {k: v for k, v in self._clean.items() if k in self.ctl.rooms}
+            self._clean[key] = mark
+        return drifted
 
     def rendering(self, state: RoomState, token: str) -> list[dict[str, Any]]:
         """The room's children as rendered for its current spec (shared: never changed)."""
