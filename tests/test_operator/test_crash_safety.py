@@ -402,15 +402,12 @@ def test_killed_after_each_kind_of_write_the_operator_converges(
         operators.stop()
 
 
-def wide_wave(wave: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "List",
-        "items": [
-            {**room_manifest(f"w{wave}-{index:02d}"), "spec": {"image": HEALTHY}}
-            for index in range(WIDE)
-        ],
-    }
+def wide_wave(wave: int) -> str:
+    """The wave's 50 rooms as one multi-document manifest: one kubectl apply."""
+    return "\n---\n".join(
+        json.dumps({**room_manifest(f"w{wave}-{index:02d}"), "spec": {"image": HEALTHY}})
+        for index in range(WIDE)
+    )
 
 
 def emptied(kubectl: Kubectl) -> bool:
