@@ -62,9 +62,7 @@ def decide(meta: dict[str, Any]) -> Step:
     return Step.NOTHING if FINALIZER in finalizers else Step.ADD
 
 
-def finalizers_patch(
-    meta: dict[str, Any], add: bool, also: tuple[str, ...] = ()
-) -> dict[str, Any]:
+def finalizers_patch(meta: dict[str, Any], add: bool, also: tuple[str, ...] = ()) -> dict[str, Any]:
     """A merge patch of the room's finalizers with its resourceVersion: a concurrent change
     (another controller's finalizer) fails it with 409 instead of being overwritten.
     `also`: other finalizers the room wants, added in the same write (a new room gets all
