@@ -259,7 +259,23 @@ async def test_liveness_failure_restarts_and_readiness_gates_ready(sb: Sandbox) 
         return p if "running" in (container_status(p).get("state") or {}) else None
 
     p = await eventually(lambda: running("probed"), what="probed running")
-    await asyncio.sleep(1.5)  # a few failing readiness checks
+
+    async def failed_twice() -> bool:
+        # The kubelet's Warning for each failing readiness check (aggregated by count).
+        evs = await sb.client.list(
+            f"/api/v1/namespaces/{NS}/events", {"fieldSelector": "involvedObject.name=probed"}
+        )
+        return (
+            sum(
+                int(e.get("count") or 1)
+                for e in evs["items"]
+                if e["reason"] == "Unhealthy"
+                and str(e.get("message", "")).startswith("Readiness probe failed")
+            )
+            >= 2
+        )
+
+    await eventually(failed_twice, what="two failing readiness checks")
     assert not ready(await get_pod(sb, "probed"))
     rootfs = sb.config.pods_dir / NS / "probed" / "rootfs" / "main"
     (rootfs / "ready").write_text("yes")
