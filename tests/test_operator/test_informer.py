@@ -91,10 +91,13 @@ async def test_a_failing_handler_does_not_stop_the_watch(kube: Kube, namespace: 
             raise RuntimeError("a bug in a handler")
         seen.append(name)
 
+    kubectl.run("apply", "-f", "-", stdin=config_map("listed", managed=True))
     watch = ChildWatch(kube, Kind("v1", "configmaps"), SELECTOR, handler, kubectl.namespace)
     task = asyncio.get_running_loop().create_task(watch.run())
     try:
-        await asyncio.sleep(0.3)
+        # Listed: what is created from now on comes through the watch (it starts from the
+        # listing's resourceVersion), not through the listing.
+        await until("the initial listing", lambda: "listed" in seen)
         kubectl.run("apply", "-f", "-", stdin=config_map("poison", managed=True))
         kubectl.run("apply", "-f", "-", stdin=config_map("healthy", managed=True))
         await until("the event after the failing one", lambda: "healthy" in seen)
