@@ -611,7 +611,23 @@ async def test_cascading_deletes_with_running_controllers(sb: Sandbox) -> None:
 
     await eventually(fg_gone, what="foreground deletion")
     await kubectl(sb, "delete", "deployment", "orphan", "--cascade=orphan")
-    await asyncio.sleep(1.0)  # give the controllers a chance to (wrongly) react
+    # The garbage collector acted inside the delete; the ReplicaSet controller reacts to
+    # the orphaned ReplicaSet through its watch. A barrier instead of a pause: a spec
+    # change that touches no Pod (minReadySeconds) is observed only after that.
+    [kept] = (
+        await sb.client.list(
+            f"/apis/apps/v1/namespaces/{NS}/replicasets", {"labelSelector": "app=orphan"}
+        )
+    )["items"]
+    path = f"/apis/apps/v1/namespaces/{NS}/replicasets/{kept['metadata']['name']}"
+    bumped = await sb.client.patch(path, {"spec": {"minReadySeconds": 1}})
+
+    async def observed() -> bool:
+        found = await sb.client.get(path) or {}
+        generation = bumped["metadata"]["generation"]
+        return bool((found.get("status") or {}).get("observedGeneration") == generation)
+
+    await eventually(observed, what="the ReplicaSet controller caught up")
     survivors = await pods_of("orphan")
     assert {p["metadata"]["name"] for p in survivors} == orphans
     assert all(not p["metadata"].get("deletionTimestamp") for p in survivors)
