@@ -226,6 +226,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
     except (KeyError, ValueError):
         created = datetime.now(UTC)
     final = dest / backup_name(created)
+    if final.exists():
+        partial.unlink(missing_ok=True)
+        print(
+            f"backup failed: {final} already exists (a backup taken in the same second);"
+            " it is left as it is: run the backup again",
+            file=sys.stderr,
+        )
+        return 1
     # Scratch space beside the backups: the root filesystem may be read-only.
     with tempfile.TemporaryDirectory(prefix=".verify-", dir=dest) as tmp:
         result = load_dump(partial, manifest, Path(tmp) / "verify.db")

@@ -40,6 +40,8 @@ TERMINATION_LOG = "/dev/termination-log"
 TERMINATION_LIMIT = 4096
 EXIT_FAILED, EXIT_USAGE, EXIT_TERMINATED = 1, 2, 143
 RESOLVE_RETRY_SECONDS = 30.0  # see _admin_call
+# Backup names have one-second resolution: a second backup in the same second waits.
+SAME_SECOND_ATTEMPTS = 3
 
 
 class JobTerminated(BaseException):
@@ -247,39 +249,15 @@ def _backup_job(args: argparse.Namespace) -> dict[str, Any]:
     url = args.admin_url.rstrip("/") + "/admin/backup"
     partial = work / f".backup-{os.getpid()}-{time.time_ns()}.partial"
     try:
-        request = urllib.request.Request(  # noqa: S310 (http(s) admin URL)
-            url, headers={"Authorization": f"Bearer {token}"}
-        )
-        with _admin_call(url, "cannot take a backup", request, args.timeout) as response:
-            raw = response.headers.get("X-Backup-Manifest")
-            expected = response.headers.get("Content-Length")
-            received = 0
-            try:
-                with partial.open("wb") as fh:
-                    while chunk := response.read(1 << 16):
-                        received += len(chunk)
-                        fh.write(chunk)
-            except http.client.HTTPException as exc:
-                raise BackupError(f"the download from {url} was cut short: {exc!r}") from exc
-            except OSError as exc:
-                raise BackupError(f"cannot download {url} to {work}: {exc}") from exc
-        if expected is not None and expected.isdigit() and received != int(expected):
-            raise BackupError(
-                f"the download from {url} was cut short: {received} of {expected} bytes"
-            )
-        try:
-            manifest = json.loads(raw or "null")
-        except ValueError:
-            manifest = None
-        if not isinstance(manifest, dict) or "createdAt" not in manifest:
-            raise BackupError(f"{url} sent no valid X-Backup-Manifest header: is it a room?")
-        try:
-            created = datetime.strptime(manifest["createdAt"], "%Y-%m-%dT%H:%M:%SZ")
-        except (TypeError, ValueError) as exc:
-            raise BackupError(f"the manifest's createdAt is not a UTC time: {exc}") from exc
-        name = backup_name(created.replace(tzinfo=UTC))
-        existing = {b.name for b in dest.backups()}
-        if name in existing:
+        for _ in range(SAME_SECOND_ATTEMPTS):
+            manifest, created = _download(url, token, partial, args.timeout)
+            name = backup_name(created)
+            if name not in {b.name for b in dest.backups()}:
+                break
+            # A backup already finished in this very second (names have one-second
+            # resolution): ask the room again once its clock has moved on.
+            time.sleep(max(0.0, created.timestamp() + 1 - time.time()) + 0.05)
+        else:
             raise BackupError(f"{name} already exists in {dest.label}; it is left as it is")
         if args.verify:
             with tempfile.TemporaryDirectory(prefix=".verify-", dir=work) as tmp:
@@ -339,6 +317,41 @@ def _backup_job(args: argparse.Namespace) -> dict[str, Any]:
         "count": count,
         "destination": dest.label,
     }
+
+
+def _download(
+    url: str, token: str, partial: Path, timeout: float
+) -> tuple[dict[str, Any], datetime]:
+    """Stream the room's snapshot into `partial`: its manifest and the time it was taken."""
+    request = urllib.request.Request(  # noqa: S310 (http(s) admin URL)
+        url, headers={"Authorization": f"Bearer {token}"}
+    )
+    with _admin_call(url, "cannot take a backup", request, timeout) as response:
+        raw = response.headers.get("X-Backup-Manifest")
+        expected = response.headers.get("Content-Length")
+        received = 0
+        try:
+            with partial.open("wb") as fh:
+                while chunk := response.read(1 << 16):
+                    received += len(chunk)
+                    fh.write(chunk)
+        except http.client.HTTPException as exc:
+            raise BackupError(f"the download from {url} was cut short: {exc!r}") from exc
+        except OSError as exc:
+            raise BackupError(f"cannot download {url} to {partial.parent}: {exc}") from exc
+    if expected is not None and expected.isdigit() and received != int(expected):
+        raise BackupError(f"the download from {url} was cut short: {received} of {expected} bytes")
+    try:
+        manifest = json.loads(raw or "null")
+    except ValueError:
+        manifest = None
+    if not isinstance(manifest, dict) or "createdAt" not in manifest:
+        raise BackupError(f"{url} sent no valid X-Backup-Manifest header: is it a room?")
+    try:
+        created = datetime.strptime(manifest["createdAt"], "%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError) as exc:
+        raise BackupError(f"the manifest's createdAt is not a UTC time: {exc}") from exc
+    return manifest, created.replace(tzinfo=UTC)
 
 
 def prune_plan(

@@ -425,6 +425,22 @@ async def test_retention_prunes_exactly_by_count_and_age(
     )
 
 
+async def test_a_backup_in_the_same_second_as_another_gets_the_next_free_name(
+    room: RunningRoom, tmp_path: Path, token_file: Path
+) -> None:
+    """Names have one-second resolution: two backups a moment apart (a scheduled one and
+    `kubectl gameroom backup`, or two in a row) must both be stored, neither overwritten."""
+    dest = tmp_path / "b"
+    dest.mkdir()
+    now = datetime.now(UTC)
+    taken = [plant(dest, now + timedelta(seconds=s)) for s in (0, 1)]
+    run = await run_job(*backup_args(room, token_file, f"pvc:{dest}"))
+    assert run.code == 0, run.stderr
+    assert run.result["name"] not in taken and run.result["name"] > taken[-1]
+    assert all((dest / name).read_text() == "old" for name in taken)
+    assert sorted(n for n in names(dest) if n.endswith(".sql")) == [*taken, run.result["name"]]
+
+
 async def test_backup_without_verify_is_stored_unverified_and_still_restores_verified(
     room: RunningRoom, tmp_path: Path, token_file: Path
 ) -> None:
