@@ -29,13 +29,19 @@ system-deps:
 system-deps-fast:
 	@sh tools/system-deps.sh $(SYSTEM_DEPS_FAST)
 
+# Test files run on this many pytest-xdist workers (most of the suite waits on servers and
+# timers, so two workers fit two cores); each file stays on one worker (its fixtures, such as
+# a sandbox with its operator, are built once). TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+
 ## Run the whole suite: unit, protocol, sandbox, operator integration and browser tests.
 test: venv system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 ## Everything but the browser tests.
 test-fast: venv system-deps-fast
-	$(PY) -m pytest -m "not browser"
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not browser"
 
 lint: venv
 	$(PY) -m ruff check .

@@ -23,6 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _reader(stream: object, lines: queue.Queue[str]) -> None:
     for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
         lines.put(raw.decode(errors="replace"))
@@ -52,6 +56,9 @@ def test_make_demo_serves_a_room_and_stops_with_make(stop: signal.Signals) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own group: the signal below reaches make alone
+        # As from a terminal: SIGINT at its default. A parent that ignores it (a pytest-xdist
+        # worker does) would pass that on, and make keeps ignoring a signal ignored at start.
+        preexec_fn=_default_sigint,
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_reader, args=(make.stdout, lines), daemon=True).start()
