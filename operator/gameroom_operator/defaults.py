@@ -7,6 +7,7 @@ gives the same result for a spec that never went through an API server (unit tes
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 SPEC_DEFAULTS: dict[str, Any] = {
@@ -46,7 +47,7 @@ SPEC_DEFAULTS: dict[str, Any] = {
         "healthWindowSeconds": 120,
         "progressDeadlineSeconds": 300,
         "revisionHistoryLimit": 10,
-        "liveSettings": False,
+        "liveSettings": True,
     },
     "backup": {
         "enabled": False,
@@ -77,6 +78,13 @@ def _merge(defaults: Any, given: Any) -> Any:
                 merged[key] = copy.deepcopy(value)
         return merged
     return copy.deepcopy(given)
+
+
+def live_settings_on(spec: Mapping[str, Any]) -> bool:
+    """spec.rollout.liveSettings (default true): game settings and rate limits reach the
+    running room through its admin API and are no part of a revision."""
+    rollout = spec.get("rollout") or {}
+    return bool(rollout.get("liveSettings", SPEC_DEFAULTS["rollout"]["liveSettings"]))
 
 
 def effective_spec(spec: dict[str, Any] | None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import yaml
 
 from . import DEFAULT_IMAGE, GROUP, KIND, VERSION
 from . import names as n
-from .defaults import effective_spec
+from .defaults import effective_spec, live_settings_on
 from .diff import KeyPath, encode_key_paths, user_key_paths
 
 CONFIG_FILE = "config.yaml"
@@ -101,10 +101,6 @@ def game_config(room: Room) -> dict[str, Any]:
 # What spec.rollout.liveSettings sends to the running room (PUT /admin/settings) instead of
 # restarting it: game settings (from the next game) and rate limits.
 LIVE_SECTIONS = ("game", "rateLimits")
-
-
-def live_settings_on(spec: dict[str, Any]) -> bool:
-    return bool((spec.get("rollout") or {}).get("liveSettings"))
 
 
 def live_settings(room: Room) -> dict[str, Any]:

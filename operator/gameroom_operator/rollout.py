@@ -34,6 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import GROUP
+from .defaults import live_settings_on
 from .health import Assessment
 from .rollout_window import Window, WindowState
 
@@ -109,15 +110,10 @@ class RolloutSpec(BaseModel):
 # ---- revisions -------------------------------------------------------------------------------
 
 
-def live_of(spec: Mapping[str, Any]) -> bool:
-    """spec.rollout.liveSettings: game settings and rate limits are no part of a revision."""
-    return bool((spec.get("rollout") or {}).get("liveSettings"))
-
-
 def settings_of(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The restart-needing settings of a spec, as the user wrote them (the defaults are
     filled in again when a pinned revision is rendered); none with liveSettings."""
-    if live_of(spec):
+    if live_settings_on(spec):
         return {}
     return {key: spec[key] for key in SETTINGS_SECTIONS if key in spec}
 
@@ -160,7 +156,7 @@ class Revision:
         if not self.live:
             pinned.update(self.settings)
         pinned["image"] = self.image
-        if live_of(spec) != self.live:
+        if live_settings_on(spec) != self.live:
             # Rendered as the revision was made, so its settings hash is the same again.
             pinned["rollout"] = {**(spec.get("rollout") or {}), "liveSettings": self.live}
         return pinned

@@ -63,7 +63,6 @@ from .rollout import (
     Smoke,
     conditions_of,
     decide,
-    live_of,
     progress_from,
     revision_from,
     revision_key,
@@ -635,7 +634,7 @@ class RolloutConcern:
                 settings_of(state.spec),
                 cause,
                 now_text(),
-                live=live_of(state.spec),
+                live=live_settings_on(state.spec),
             )
             manifest = revision_manifest(
                 made,

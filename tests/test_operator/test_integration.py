@@ -188,7 +188,13 @@ async def test_settings_change_rolls_the_room(
     shared_ns: Kubectl, operator: OperatorProcess
 ) -> None:
     kubectl = shared_ns
-    kubectl.apply(room_manifest("settings-room", game={"rounds": 2, "drawTimeSeconds": 60}))
+    kubectl.apply(
+        room_manifest(
+            "settings-room",
+            game={"rounds": 2, "drawTimeSeconds": 60},
+            rollout={"liveSettings": False},  # the default takes them live: test_live_settings
+        )
+    )
     wait_ready(kubectl, "settings-room")
     old_config = kubectl.json("configmap", "settings-room-config")["data"]["config.yaml"]
     old_pod = pod_of(kubectl, "settings-room")["metadata"]["uid"]

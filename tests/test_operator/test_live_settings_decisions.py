@@ -16,6 +16,7 @@ from gameroom_operator.rollout import (
 )
 
 LIVE = {"rollout": {"liveSettings": True}}
+OFF = {"rollout": {"liveSettings": False}}
 
 
 def hash_of(spec: dict[str, Any]) -> str:
@@ -25,12 +26,14 @@ def hash_of(spec: dict[str, Any]) -> str:
 @pytest.mark.parametrize(
     ("before", "after", "restarts"),
     [
-        ({}, {"game": {"rounds": 5}}, True),  # off (the default): a restart, as before
-        ({}, {"rateLimits": {"chatBurst": 9}}, True),
+        (OFF, {**OFF, "game": {"rounds": 5}}, True),  # off: a restart
+        (OFF, {**OFF, "rateLimits": {"chatBurst": 9}}, True),
+        ({}, {"game": {"rounds": 5}}, False),  # on by default
         (LIVE, {**LIVE, "game": {"rounds": 5}}, False),
         (LIVE, {**LIVE, "rateLimits": {"chatBurst": 9}}, False),
         (LIVE, {**LIVE, "maintenance": {"enabled": True}}, False),
-        ({}, LIVE, True),  # switching it on is one restart
+        (OFF, LIVE, True),  # switching it on is one restart
+        ({}, LIVE, False),  # saying the default out loud changes nothing
     ],
 )
 def test_the_settings_hash_covers_only_restart_needing_fields(
@@ -47,7 +50,7 @@ def test_a_live_revision_records_no_settings_and_renders_the_specs() -> None:
     assert pinned["image"] == "img:1" and pinned["game"] == {"rounds": 5}
     assert hash_of(pinned) == revision.settings_hash
     # An older revision made without liveSettings renders as it was made (its hash again).
-    old_spec = {"image": "img:0", "game": {"rounds": 2}}
+    old_spec = {**OFF, "image": "img:0", "game": {"rounds": 2}}
     old = Revision(1, "img:0", hash_of(old_spec), settings_of(old_spec))
     back = old.pinned(spec)
     assert back["game"] == {"rounds": 2} and back["rollout"]["liveSettings"] is False

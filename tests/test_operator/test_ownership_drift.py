@@ -519,7 +519,7 @@ def test_an_edited_admin_token_rolls_the_room(kubeconfig: str, crd: None, tmp_pa
 def test_a_burst_of_spec_changes_is_coalesced(ns: Kubectl, operator: OperatorProcess) -> None:
     """20 edits in 5 s: the changes that arrive while a rollout starts wait for its Pod, so
     the room rolls a few times, not 20, and ends on the last edit."""
-    ns.apply(room_manifest("burst"))
+    ns.apply(room_manifest("burst", rollout={"liveSettings": False}))  # settings restart
     wait_ready(ns, "burst")
     revision = "deployment.kubernetes.io/revision"
     before = int(ns.json("deployment", "burst")["metadata"]["annotations"][revision])

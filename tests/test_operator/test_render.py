@@ -212,11 +212,16 @@ def test_admin_port_is_only_open_to_the_operator_and_room_jobs() -> None:
 
 
 def test_config_hash_follows_game_settings_but_not_maintenance() -> None:
-    base = config_hash(MINIMAL)
-    more_rounds = Room("tiny", "games", "uid-1", {"game": {"rounds": 5}})
+    restart = {"rollout": {"liveSettings": False}}
+    base = config_hash(Room("tiny", "games", "uid-1", restart))
+    more_rounds = Room("tiny", "games", "uid-1", {**restart, "game": {"rounds": 5}})
     maintenance = Room("tiny", "games", "uid-1", {"maintenance": {"enabled": True, "message": "x"}})
     assert config_hash(more_rounds) != base
-    assert config_hash(maintenance) == base
+    assert config_hash(maintenance) == config_hash(MINIMAL)
+    # By default game settings are taken live: no restart for them either.
+    assert config_hash(Room("tiny", "games", "uid-1", {"game": {"rounds": 5}})) == config_hash(
+        MINIMAL
+    )
     maintenance_config = by_kind(render_children(maintenance, TOKEN))["ConfigMap"]
     assert yaml.safe_load(maintenance_config["data"]["config.yaml"])["maintenance"] == {
         "enabled": True,

@@ -65,7 +65,11 @@ ROOMS: dict[str, dict[str, Any]] = {
     "smoke": {"rollout": NOW, "next": {"image": f"{IMAGE}:smoke-fails"}},
     "skip": {"rollout": NOW, "next": {"image": f"{IMAGE}:smoke-fails"}},
     "halt": {"rollout": {**NOW, "autoRollback": False}, "next": {"image": f"{IMAGE}:crash"}},
-    "hist": {"rollout": {**NOW, "revisionHistoryLimit": 2}, "next": {"game": {"rounds": 4}}},
+    # Game settings as revisions (liveSettings off): each change is a rollout in the history.
+    "hist": {
+        "rollout": {**NOW, "revisionHistoryLimit": 2, "liveSettings": False},
+        "next": {"game": {"rounds": 4}},
+    },
     "wait": {"rollout": {**FAST, "maxWaitSeconds": 600}, "next": {"image": f"{IMAGE}:healthy.2"}},
     "maxw": {"rollout": {**FAST, "maxWaitSeconds": 3}, "next": {"image": f"{IMAGE}:healthy.2"}},
     "now": {"rollout": {**FAST, "maxWaitSeconds": 600}, "next": {"image": f"{IMAGE}:healthy.2"}},

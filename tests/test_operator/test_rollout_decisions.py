@@ -407,7 +407,14 @@ def test_revisions_round_trip_through_their_controller_revision() -> None:
 def test_a_pinned_revision_replaces_image_and_settings_only() -> None:
     spec = {"image": "new", "game": {"rounds": 9}, "maintenance": {"enabled": True}}
     pinned = revision(2).pinned(spec)
-    assert pinned == {"image": "img:2", "game": {"rounds": 2}, "maintenance": {"enabled": True}}
+    # Revision 2 was made with its settings in it (not live): the pin switches live settings
+    # off (they are on by default), so what runs is what the revision recorded.
+    assert pinned == {
+        "image": "img:2",
+        "game": {"rounds": 2},
+        "maintenance": {"enabled": True},
+        "rollout": {"liveSettings": False},
+    }
     assert "rateLimits" not in Revision(1, "x", "h").pinned({"rateLimits": {"chatBurst": 3}})
 
 
