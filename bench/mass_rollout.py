@@ -60,7 +60,13 @@ def room(name: str) -> dict[str, Any]:
         "spec": {
             "image": OLD,
             "health": {"periodSeconds": 5, "timeoutSeconds": 2},
-            "rollout": {"healthWindowSeconds": 10, "progressDeadlineSeconds": 300},
+            # liveSettings off: the virtual Pods run no server to answer GET /admin/settings
+            # (see bench/reconcile.py); the image change is what this measures.
+            "rollout": {
+                "healthWindowSeconds": 10,
+                "progressDeadlineSeconds": 300,
+                "liveSettings": False,
+            },
         },
     }
 
